@@ -1,0 +1,47 @@
+import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
+import { CredentialError, InputError } from '../core/errors.js';
+import type { GraphConfig } from '../input/config.js';
+
+/** The environment variable holding the app's client secret; never a config key, never logged. */
+export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
+
+/** A client-credentials TokenCredential for the app registration in the config. */
+export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+  const options = {
+    authorityHost: config.authorityHost,
+    // Instance discovery asks the public cloud about the authority: wrong for a private endpoint.
+    disableInstanceDiscovery: config.customEndpoints,
+    retryOptions: { maxRetries: 2 },
+  };
+  if (config.certificatePath) {
+    return new ClientCertificateCredential(config.tenantId, config.clientId, { certificatePath: config.certificatePath }, options);
+  }
+  const secret = env[clientSecretVariable];
+  if (!secret) {
+    throw new InputError([
+      `${configFile}: graph: no credential: set the environment variable ${clientSecretVariable} to the app's client secret, or set graph.certificatePath to a PEM file with the certificate and its private key`,
+    ]);
+  }
+  return new ClientSecretCredential(config.tenantId, config.clientId, secret, options);
+}
+
+/** Gets one token before any mailbox is touched, so wrong credentials stop the run at once. */
+export async function requireToken(credential: TokenCredential, scope: string, signal?: AbortSignal): Promise<string> {
+  try {
+    const token = await credential.getToken(scope, { abortSignal: signal });
+    if (!token) throw new Error('the identity service returned no token');
+    return token.token;
+  } catch (error) {
+    throw credentialFailure(error);
+  }
+}
+
+/** The identity library's message (AADSTS code and text) with the fix; never the secret. */
+export function credentialFailure(error: unknown): CredentialError {
+  const text = error instanceof Error ? error.message : String(error);
+  const aadsts = /AADSTS\d+:[^\r\n]*/.exec(text)?.[0];
+  return new CredentialError(
+    `Cannot get a token for Microsoft Graph: ${aadsts ?? text.split('\n')[0]}. Check graph.tenantId, graph.clientId and the client secret (${clientSecretVariable}) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,39 @@
+import { createInterface } from 'node:readline/promises';
+import { sleep, type Clock, type Sleep } from '../core/retry.js';
+
+/** Everything a command touches outside itself; tests and the demo pass their own. */
+export interface CliIO {
+  /** Data: the summary, JSON output. */
+  stdout: NodeJS.WritableStream;
+  /** Progress, plans, warnings, errors. */
+  stderr: NodeJS.WritableStream;
+  stdinIsTTY: boolean;
+  stderrIsTTY: boolean;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  sleep: Sleep;
+  confirm(question: string): Promise<boolean>;
+  /** Aborted on Ctrl-C: workers stop, the report is still written. */
+  signal?: AbortSignal;
+}
+
+export function processIO(signal?: AbortSignal): CliIO {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
+    env: process.env,
+    clock: () => performance.timeOrigin + performance.now(),
+    sleep,
+    confirm: async (question) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+      } finally {
+        rl.close();
+      }
+    },
+    signal,
+  };
+}

@@ -1,0 +1,59 @@
+import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
+import type { ThrottleGate } from '../core/throttle-gate.js';
+import type { CliIO } from './io.js';
+
+const maxFailureLines = 20;
+
+/**
+ * Progress on stderr: a live line (done/total, rate, ETA, throttling) only when stderr is a
+ * terminal; failed mailboxes as lines of their own (the first 20) either way.
+ */
+export class Progress {
+  readonly counts: Partial<Record<OutcomeName, number>> = {};
+  private done = 0;
+  private failuresShown = 0;
+  private readonly started: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly io: CliIO,
+    private readonly label: string,
+    private readonly total: number,
+    private readonly gates: Iterable<ThrottleGate>,
+  ) {
+    this.started = io.clock();
+    if (io.stderrIsTTY) this.timer = setInterval(() => this.draw(), 250).unref();
+  }
+
+  record(outcome: MailboxOutcome): void {
+    this.done++;
+    this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
+    if (outcome.outcome === 'failed' && this.failuresShown++ < maxFailureLines) {
+      this.line(`${outcome.email}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+    }
+  }
+
+  finish(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.io.stderrIsTTY) this.io.stderr.write('\r\x1b[K');
+    if (this.failuresShown > maxFailureLines) this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
+  }
+
+  private line(text: string): void {
+    this.io.stderr.write(`${this.io.stderrIsTTY ? '\r\x1b[K' : ''}${text}\n`);
+  }
+
+  private draw(): void {
+    const elapsed = (this.io.clock() - this.started) / 1000;
+    const rate = elapsed > 0 ? this.done / elapsed : 0;
+    const eta = rate > 0 ? Math.round((this.total - this.done) / rate) : undefined;
+    let throttled = 0;
+    let paused = false;
+    for (const gate of this.gates) {
+      throttled += gate.stats.throttled;
+      paused ||= gate.pausedUntil > this.io.clock();
+    }
+    const state = paused ? 'paused by the service' : throttled > 0 ? `${throttled} throttled` : 'ok';
+    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s, throttling: ${state}`);
+  }
+}

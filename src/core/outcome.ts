@@ -1,0 +1,109 @@
+import { CredentialError, describeError, MailboxError, ThrottledError, TransientError } from './errors.js';
+import type { Mailbox } from './mailbox.js';
+import type { Compliance, MailboxPlan, Mode, RuleChange } from './plan.js';
+import type { RuleSummary } from './rule.js';
+
+export type OutcomeName =
+  | 'created'
+  | 'updated'
+  | 'unchanged'
+  | 'removed'
+  | 'absent'
+  | Compliance
+  | 'would-create'
+  | 'would-update'
+  | 'would-remove'
+  | 'manual'
+  | 'confirmed-manually'
+  | 'failed';
+
+/** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'failed']);
+
+export interface OutcomeError {
+  code: string;
+  message: string;
+  fix: string;
+  details: readonly string[];
+}
+
+/** One row of the report: everything an auditor needs about one mailbox. */
+export interface MailboxOutcome {
+  email: string;
+  displayName: string;
+  target: string;
+  sink: string;
+  line: number;
+  outcome: OutcomeName;
+  /** Ids of sinkrule's rule(s) after the run (deploy), the ones found (verify) or deleted (remove). */
+  ruleIds: string[];
+  before: RuleSummary | null;
+  after: RuleSummary | null;
+  changes: string[];
+  drift: string[];
+  /** Rules with other names that forward or redirect mail, or that the API cannot show. */
+  otherForwardingRules: RuleSummary[];
+  facts: Record<string, string | boolean>;
+  notes: string[];
+  error: OutcomeError | null;
+  attempts: number;
+  durationInMs: number;
+}
+
+/** The outcome word for a mailbox whose plan was carried out (or, in a dry run, shown). */
+export function outcomeFor(mode: Mode, plan: MailboxPlan, dryRun: boolean): OutcomeName {
+  if (mode === 'verify') return plan.compliance;
+  const kinds = new Set(plan.changes.map((change: RuleChange) => change.kind));
+  if (mode === 'remove') {
+    if (kinds.size === 0) return 'absent';
+    return dryRun ? 'would-remove' : 'removed';
+  }
+  if (kinds.size === 0) return 'unchanged';
+  if (kinds.has('create')) return dryRun ? 'would-create' : 'created';
+  return dryRun ? 'would-update' : 'updated';
+}
+
+/** Turns whatever stopped a mailbox into the report's error with a fix. CredentialError never gets here. */
+export function outcomeError(error: unknown): OutcomeError {
+  if (error instanceof MailboxError) return { code: error.code, message: error.message, fix: error.fix, details: error.details };
+  if (error instanceof ThrottledError) {
+    return {
+      code: error.code,
+      message: `${error.message} (still throttled when sinkrule gave up)`,
+      fix: 'Re-run later or with a lower --concurrency; sinkrule re-reads every mailbox first, so a re-run is safe.',
+      details: [],
+    };
+  }
+  if (error instanceof TransientError) {
+    return {
+      code: error.code,
+      message: error.message,
+      fix: 'Check connectivity to the service and re-run; sinkrule re-reads every mailbox before writing, so a re-run is safe.',
+      details: [],
+    };
+  }
+  if (error instanceof CredentialError) throw error;
+  return { code: 'UnexpectedError', message: describeError(error), fix: 'This is a sinkrule bug: report it with report.json attached.', details: [] };
+}
+
+export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
+  return {
+    email: mailbox.email,
+    displayName: mailbox.displayName ?? '',
+    target: mailbox.target,
+    sink: mailbox.sink,
+    line: mailbox.line,
+    outcome: 'failed',
+    ruleIds: [],
+    before: null,
+    after: null,
+    changes: [],
+    drift: [],
+    otherForwardingRules: [],
+    facts: {},
+    notes: [],
+    error: null,
+    attempts: 0,
+    durationInMs: 0,
+  };
+}

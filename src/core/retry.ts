@@ -1,0 +1,85 @@
+import { isRetryable, ThrottledError } from './errors.js';
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+export type Clock = () => number;
+
+export interface RetryOptions {
+  /** Attempts after the first. @default 6 */
+  maxRetries: number;
+  /** Base of the exponential back-off when the service gave no delay. @default 1000 */
+  retryDelayInMs: number;
+  /**
+   * Longest wait sinkrule accepts. A service that asks for more (EWS has been seen asking for
+   * five minutes) fails the mailbox instead: waiting less than asked would break the service's
+   * rule, and waiting longer stalls the run. @default 300000
+   */
+  maxRetryDelayInMs: number;
+  sleep: Sleep;
+  /** Jitter source, injectable for tests. @default Math.random */
+  random?: () => number;
+  signal?: AbortSignal;
+  onRetry?: (error: unknown, attempt: number, delayInMs: number) => void;
+}
+
+export const defaultRetrySettings = { maxRetries: 6, retryDelayInMs: 1000, maxRetryDelayInMs: 300_000 };
+
+/**
+ * The one retry loop in sinkrule. `task` gets the attempt number (1-based) and must start from a
+ * fresh read of the service each time, so a write whose fate is unknown is never replayed blindly.
+ * Only ThrottledError and TransientError are retried; everything else is rethrown at once.
+ */
+export async function withRetry<T>(task: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const random = options.random ?? Math.random;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await task(attempt);
+    } catch (error) {
+      if (!isRetryable(error) || attempt > options.maxRetries || options.signal?.aborted) throw error;
+      const delayInMs = retryDelayFor(error, attempt, options, random);
+      if (delayInMs > options.maxRetryDelayInMs) throw error;
+      options.onRetry?.(error, attempt, delayInMs);
+      await options.sleep(delayInMs, options.signal);
+    }
+  }
+}
+
+function retryDelayFor(error: unknown, attempt: number, options: RetryOptions, random: () => number): number {
+  if (error instanceof ThrottledError && error.retryAfterInMs !== undefined) return error.retryAfterInMs;
+  // Exponential back-off with "equal jitter": never less than half the step, so workers spread out
+  // without any of them retrying almost immediately.
+  const step = Math.min(options.maxRetryDelayInMs, options.retryDelayInMs * 2 ** (attempt - 1));
+  return Math.round(step / 2 + (random() * step) / 2);
+}
+
+/**
+ * Reads how long the service wants us to wait from HTTP headers: `retry-after-ms`,
+ * `x-ms-retry-after-ms` (milliseconds), then `Retry-After` as seconds (Graph sends fractions such
+ * as `2.128`) or as an HTTP date. Returns undefined when none is usable.
+ */
+export function parseRetryAfter(getHeader: (name: string) => string | null | undefined, now: number): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const value = Number(getHeader(name));
+    if (getHeader(name) && Number.isFinite(value) && value >= 0) return Math.ceil(value);
+  }
+  const header = getHeader('retry-after')?.trim();
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** A sleep that wakes early (and rejects) when the run is aborted. */
+export const sleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });

@@ -1,0 +1,134 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import { CredentialError } from './errors.js';
+import type { Mailbox, Target } from './mailbox.js';
+import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './outcome.js';
+import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
+import { forwardsAnywhere, summarizeRule, type RuleSpec } from './rule.js';
+import { withRetry, type Clock, type RetryOptions } from './retry.js';
+import type { MailboxState, Provider } from '../providers/provider.js';
+
+export interface RunnerOptions {
+  mode: Mode;
+  dryRun: boolean;
+  /** The one place that knows which back end serves a mailbox. */
+  providerFor: (mailbox: Mailbox) => Provider;
+  /** Mailboxes worked on at once, per back end. */
+  concurrencyFor: (target: Target) => number;
+  desiredRuleFor: (mailbox: Mailbox) => RuleSpec;
+  retry: Omit<RetryOptions, 'signal' | 'onRetry'>;
+  clock: Clock;
+  signal?: AbortSignal;
+  onOutcome: (outcome: MailboxOutcome) => void | Promise<void>;
+  onRetry?: (mailbox: Mailbox, error: unknown, delayInMs: number) => void;
+}
+
+/**
+ * Fans the mailboxes out to their back ends, each with its own concurrency limit, pulling rows
+ * from `mailboxes` only as fast as workers free up (so a million-row file is never all in memory).
+ * Every mailbox ends in exactly one outcome; a CredentialError stops the run and is rethrown.
+ */
+export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: RunnerOptions): Promise<void> {
+  const controller = new AbortController();
+  const stopOnOuterAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', stopOnOuterAbort, { once: true });
+  const inner = { ...options, signal: controller.signal };
+  const limits = new Map<Target, LimitFunction>();
+  const running = new Set<Promise<void>>();
+  let stoppedBy: unknown;
+  for await (const mailbox of mailboxes) {
+    if (controller.signal.aborted) break;
+    const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
+    const task = limit(() => processMailbox(mailbox, inner))
+      .then((outcome) => options.onOutcome(outcome))
+      .catch((error: unknown) => {
+        stoppedBy ??= error;
+        controller.abort(error);
+      })
+      .finally(() => running.delete(task));
+    running.add(task);
+    // Back-pressure: keep at most twice the total worker count queued.
+    while (running.size >= backlogSize(limits)) await Promise.race(running);
+  }
+  await Promise.all(running);
+  options.signal?.removeEventListener('abort', stopOnOuterAbort);
+  if (stoppedBy !== undefined) throw stoppedBy;
+}
+
+function backlogSize(limits: Map<Target, LimitFunction>): number {
+  let total = 0;
+  for (const limit of limits.values()) total += limit.concurrency;
+  return Math.max(2, total * 2);
+}
+
+/**
+ * One mailbox: read, plan, write, and on a retryable error start again from a fresh read. The
+ * outcome word comes from the first plan (what had to change), because a later attempt may find
+ * the earlier write already done.
+ */
+export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): Promise<MailboxOutcome> {
+  const provider = options.providerFor(mailbox);
+  const desired = options.desiredRuleFor(mailbox);
+  const started = options.clock();
+  const outcome = emptyOutcome(mailbox);
+  let first: { state: MailboxState; plan: MailboxPlan } | undefined;
+  try {
+    const final = await withRetry(
+      async (attempt) => {
+        outcome.attempts = attempt;
+        const state = await provider.readRules(mailbox, options.signal);
+        const plan = planMailbox(options.mode, state.rules, desired);
+        first ??= { state, plan };
+        let createdRuleIds: string[] = [];
+        if (!options.dryRun && plan.changes.length > 0) {
+          if (state.writeBlockedBy) throw state.writeBlockedBy;
+          ({ createdRuleIds } = await provider.applyChanges(mailbox, plan.changes, state, options.signal));
+        }
+        return { state, plan, createdRuleIds };
+      },
+      { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
+    );
+    describeSuccess(outcome, first!, final, options, desired);
+  } catch (error) {
+    if (error instanceof CredentialError || options.signal?.aborted) throw error;
+    outcome.outcome = 'failed';
+    outcome.error = outcomeError(error);
+    if (first) describeFound(outcome, first.state, first.plan);
+  }
+  outcome.durationInMs = Math.round(options.clock() - started);
+  return outcome;
+}
+
+function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: MailboxPlan): void {
+  outcome.before = plan.keeper ? summarizeRule(plan.keeper) : null;
+  outcome.drift = plan.drift;
+  outcome.facts = state.facts;
+  outcome.notes.push(...plan.notes);
+  if (plan.ours.length > 1) outcome.notes.push(`${plan.ours.length} rules carry sinkrule's name`);
+  outcome.otherForwardingRules = state.rules
+    .filter((rule) => !plan.ours.includes(rule) && (rule.isReadOnly || forwardsAnywhere(rule)))
+    .map(summarizeRule);
+}
+
+function describeSuccess(
+  outcome: MailboxOutcome,
+  first: { state: MailboxState; plan: MailboxPlan },
+  final: { plan: MailboxPlan; createdRuleIds: string[] },
+  options: RunnerOptions,
+  desired: RuleSpec,
+): void {
+  describeFound(outcome, first.state, first.plan);
+  outcome.outcome = outcomeFor(options.mode, first.plan, options.dryRun);
+  outcome.changes = first.plan.changes.map(describeChange);
+  if (options.dryRun || options.mode === 'verify') {
+    outcome.ruleIds = first.plan.ours.map((rule) => rule.id);
+    outcome.after = outcome.before;
+    return;
+  }
+  if (options.mode === 'remove') {
+    outcome.ruleIds = first.plan.ours.map((rule) => rule.id);
+    return;
+  }
+  const id = final.createdRuleIds[0] ?? final.plan.keeper?.id;
+  outcome.ruleIds = id ? [id] : [];
+  outcome.after = summarizeRule({ ...desired, id });
+}

@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+import { defaultRetrySettings } from '../core/retry.js';
+import { targets } from '../core/mailbox.js';
+import { templatesDir } from '../paths.js';
+import { formatIssues, lineAt } from './issues.js';
+
+export const defaultRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
+
+const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
+  error: 'must be a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin center → App registrations → Overview)',
+});
+const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+const concurrency = (fallback: number) => z.number().int().min(1).max(256).default(fallback);
+
+/** National clouds: the authority (sign-in) host and the Graph service root for each. */
+export const clouds = {
+  global: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com' },
+  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us' },
+  usgovdod: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us' },
+  china: { authorityHost: 'https://login.chinacloudapi.cn', graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn' },
+} as const;
+
+const graphSchema = z.strictObject({
+  tenantId: guid,
+  clientId: guid,
+  certificatePath: z.string().min(1).optional(),
+  cloud: z.enum(Object.keys(clouds) as [keyof typeof clouds]).default('global'),
+  authorityHost: httpsUrl.optional(),
+  baseUrl: httpsUrl.refine((url) => !/\/v1\.0\/?$|\/beta\/?$/.test(url), { error: 'is the service root without /v1.0, e.g. https://graph.microsoft.com' }).optional(),
+  concurrency: concurrency(16),
+});
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  sink: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }),
+  sinkDisplayName: z.string().min(1).default('Dynamics 365 forward mailbox'),
+  defaultTarget: z.enum(targets).default('graph'),
+  rule: z
+    .strictObject({
+      displayName: z.string().trim().min(1).max(255).default(defaultRuleName),
+      template: z.string().min(1).default('forward-as-attachment.json'),
+    })
+    .prefault({}),
+  graph: graphSchema.optional(),
+  retry: z
+    .strictObject({
+      maxRetries: z.number().int().min(0).max(20).default(defaultRetrySettings.maxRetries),
+      retryDelayInMs: z.number().int().min(1).max(60_000).default(defaultRetrySettings.retryDelayInMs),
+      maxRetryDelayInMs: z.number().int().min(1_000).max(3_600_000).default(defaultRetrySettings.maxRetryDelayInMs),
+    })
+    .prefault({}),
+});
+
+export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean };
+export type Config = Omit<z.infer<typeof configSchema>, 'graph'> & {
+  file: string;
+  /** Absolute path of the rule template. */
+  templatePath: string;
+  graph?: GraphConfig;
+};
+
+/** Reads a JSON file; a syntax error becomes `file:line: …`. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new InputError([`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? error}): check the path`], { cause: error });
+  }
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (error) {
+    const offset = Number(/position (\d+)/.exec(String(error))?.[1] ?? 0);
+    throw new InputError([`${file}:${lineAt(text, offset)}: not valid JSON (${(error as Error).message}): fix the syntax`], { cause: error });
+  }
+}
+
+/** Loads and validates the config file; paths in it are relative to the file. */
+export async function loadConfig(file: string): Promise<Config> {
+  const parsed = configSchema.safeParse(await readJsonFile(file));
+  if (!parsed.success) throw new InputError(formatIssues(file, parsed.error.issues));
+  const { graph, ...rest } = parsed.data;
+  const here = path.dirname(path.resolve(file));
+  const template = rest.rule.template;
+  const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
+  return { ...rest, file, templatePath, graph: graph && resolveGraph(graph, here) };
+}
+
+function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphConfig {
+  const cloud = clouds[graph.cloud];
+  return {
+    ...graph,
+    certificatePath: graph.certificatePath && path.resolve(here, graph.certificatePath),
+    authorityHost: graph.authorityHost ?? cloud.authorityHost,
+    baseUrl: (graph.baseUrl ?? cloud.graphBaseUrl).replace(/\/+$/, ''),
+    // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
+    customEndpoints: graph.authorityHost !== undefined || graph.baseUrl !== undefined,
+  };
+}

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { parse, type CsvError } from 'csv-parse';
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+import { targets, type Mailbox, type Target } from '../core/mailbox.js';
+
+export interface UsersFileOptions {
+  /** Config `sink`, used where a row has no `sink` of its own. */
+  sink: string;
+  defaultTarget: Target;
+  /** Targets this build can serve; others are reported as input errors. */
+  supportedTargets: readonly Target[];
+}
+
+export interface UsersFileSummary {
+  file: string;
+  sha256: string;
+  rows: number;
+  byTarget: Partial<Record<Target, number>>;
+  /** Every distinct sink the rows send to. */
+  sinks: string[];
+}
+
+const columns = ['email', 'displayName', 'target', 'sink', 'server', 'instructions', 'confirmed'] as const;
+type Column = (typeof columns)[number];
+const maxProblemsShown = 200;
+
+const emailSchema = z.email();
+
+/**
+ * Reads the whole users file and returns its summary, or throws one InputError listing every
+ * problem as `file:line: what is wrong: how to fix it`. Runs before any mailbox is touched.
+ * Memory grows only with the set of addresses (needed to find duplicates).
+ */
+export async function validateUsersFile(file: string, options: UsersFileOptions): Promise<UsersFileSummary> {
+  const problems: Array<{ line: number; text: string }> = [];
+  const firstLineOf = new Map<string, number>();
+  const sinks = new Map<string, string>();
+  const byTarget: Partial<Record<Target, number>> = {};
+  let rows = 0;
+  for await (const row of parseUsersFile(file, options)) {
+    if ('problem' in row) {
+      problems.push({ line: row.line, text: row.problem });
+      continue;
+    }
+    const { mailbox } = row;
+    const key = mailbox.email.toLowerCase();
+    const seen = firstLineOf.get(key);
+    if (seen !== undefined) {
+      problems.push({ line: mailbox.line, text: `${mailbox.email} is listed twice (first on line ${seen}): keep one row per mailbox` });
+      continue;
+    }
+    firstLineOf.set(key, mailbox.line);
+    sinks.set(mailbox.sink.toLowerCase(), mailbox.sink);
+    byTarget[mailbox.target] = (byTarget[mailbox.target] ?? 0) + 1;
+    rows++;
+  }
+  for (const sink of sinks.keys()) {
+    const line = firstLineOf.get(sink);
+    if (line !== undefined) problems.push({ line, text: `${sinks.get(sink)} is the forward mailbox (sink) itself: remove this row; the sink must not forward to itself` });
+  }
+  if (rows === 0 && problems.length === 0) problems.push({ line: 1, text: 'no users: add one row per mailbox under the header line (email,displayName,target,sink)' });
+  if (problems.length > 0) throw new InputError(formatProblems(file, problems));
+  return { file, sha256: await hashFile(file), rows, byTarget, sinks: [...sinks.values()] };
+}
+
+/** The validated rows, streamed with back-pressure. Run validateUsersFile first. */
+export async function* readMailboxes(file: string, options: UsersFileOptions): AsyncGenerator<Mailbox> {
+  for await (const row of parseUsersFile(file, options)) {
+    if ('problem' in row) throw new InputError([`${file}:${row.line}: ${row.problem} (the file changed after it was validated)`]);
+    yield row.mailbox;
+  }
+}
+
+type ParsedRow = { line: number; mailbox: Mailbox } | { line: number; problem: string };
+
+async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGenerator<ParsedRow> {
+  const delimiter = await sniffDelimiter(file);
+  const skipped: ParsedRow[] = [];
+  const parser = createReadStream(file).pipe(
+    parse({
+      bom: true,
+      delimiter,
+      info: true,
+      trim: true,
+      skip_empty_lines: true,
+      skip_records_with_empty_values: true,
+      skip_records_with_error: true,
+      on_skip: (error: CsvError | undefined) => {
+        if (error) skipped.push({ line: lineOfCsvError(error), problem: `${error.message.replace(/ on line \d+/, '')}: check quotes and the number of columns` });
+        return undefined;
+      },
+    }),
+  );
+  let header: Array<Column | undefined> | undefined;
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    yield* skipped.splice(0);
+    if (!header) {
+      const result = readHeader(record);
+      if ('problem' in result) {
+        yield { line: info.lines, problem: result.problem };
+        parser.destroy();
+        return;
+      }
+      header = result.header;
+      continue;
+    }
+    yield toMailbox(record, header, info.lines, options);
+  }
+  yield* skipped.splice(0);
+}
+
+function readHeader(record: string[]): { header: Array<Column | undefined> } | { problem: string } {
+  const lower = new Map(columns.map((column) => [column.toLowerCase(), column]));
+  const header = record.map((name) => lower.get(name.trim().toLowerCase()));
+  const unknown = record.filter((_, i) => header[i] === undefined);
+  if (unknown.length > 0) return { problem: `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in the header: use ${columns.join(', ')}` };
+  if (!header.includes('email')) return { problem: `the header has no "email" column: the first line must name the columns, e.g. email,displayName,target,sink` };
+  return { header };
+}
+
+function toMailbox(record: string[], header: Array<Column | undefined>, line: number, options: UsersFileOptions): ParsedRow {
+  const row: Partial<Record<Column, string>> = {};
+  header.forEach((column, i) => {
+    if (column && record[i]) row[column] = record[i];
+  });
+  const problems: string[] = [];
+  if (!row.email) problems.push('email is empty: every row needs the mailbox address');
+  else if (!emailSchema.safeParse(row.email).success) problems.push(`"${row.email}" is not a valid email address: fix the email column`);
+  if (row.sink && !emailSchema.safeParse(row.sink).success) problems.push(`sink "${row.sink}" is not a valid email address: fix it or leave it empty to use the config's sink`);
+  const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
+  if (!targets.includes(target)) problems.push(`target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`);
+  else if (!options.supportedTargets.includes(target)) problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);
+  if (problems.length > 0) return { line, problem: problems.join('; ') };
+  return {
+    line,
+    mailbox: {
+      email: row.email!,
+      displayName: row.displayName,
+      target,
+      sink: row.sink ?? options.sink,
+      server: row.server,
+      instructions: row.instructions,
+      confirmed: row.confirmed,
+      line,
+    },
+  };
+}
+
+/** csv-parse has no delimiter detection: count `,` and `;` outside quotes in the header line. */
+async function sniffDelimiter(file: string): Promise<string> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    throw new InputError([`${file}: cannot read the users file (${(error as NodeJS.ErrnoException).code}): check the path`], { cause: error });
+  }
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const firstLine = buffer.subarray(0, bytesRead).toString('utf8').split(/\r?\n/)[0] ?? '';
+    const unquoted = firstLine.replace(/"[^"]*"/g, '');
+    const count = (ch: string) => unquoted.split(ch).length - 1;
+    return count(';') > count(',') ? ';' : ',';
+  } finally {
+    await handle.close();
+  }
+}
+
+function lineOfCsvError(error: CsvError): number {
+  const fromMessage = /line (\d+)/.exec(error.message)?.[1];
+  return Number(fromMessage ?? (error as unknown as { lines?: number }).lines ?? 0);
+}
+
+function formatProblems(file: string, problems: Array<{ line: number; text: string }>): string[] {
+  const sorted = problems.sort((a, b) => a.line - b.line).map((p) => `${file}:${p.line}: ${p.text}`);
+  if (sorted.length <= maxProblemsShown) return sorted;
+  return [...sorted.slice(0, maxProblemsShown), `${file}: … and ${sorted.length - maxProblemsShown} more problems`];
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}

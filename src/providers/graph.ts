@@ -1,0 +1,179 @@
+import graphClient, { type GraphError } from '@microsoft/microsoft-graph-client';
+import type { GraphRequest } from '@microsoft/microsoft-graph-client';
+import authProviders from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
+import type { TokenCredential } from '@azure/identity';
+import { credentialFailure, requireToken } from '../auth/graph-credential.js';
+import { CredentialError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
+import type { Mailbox } from '../core/mailbox.js';
+import type { RuleChange } from '../core/plan.js';
+import { parseRetryAfter, type Clock } from '../core/retry.js';
+import type { MailboxRule, RuleSpec } from '../core/rule.js';
+import type { ThrottleGate } from '../core/throttle-gate.js';
+import type { GraphConfig } from '../input/config.js';
+import type { ApplyResult, MailboxState, Provider } from './provider.js';
+
+const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;
+const { TokenCredentialAuthenticationProvider } = authProviders;
+
+export interface GraphProviderOptions {
+  config: GraphConfig;
+  credential: TokenCredential;
+  gate: ThrottleGate;
+  clock: Clock;
+  /** A request with no answer after this long counts as a timeout (its effect is unknown). @default 60000 */
+  requestTimeoutInMs?: number;
+}
+
+/** Codes Graph answers with when the user has no Exchange Online mailbox Graph can reach. */
+const noMailboxCodes = new Set(['MailboxNotEnabledForRESTAPI', 'MailboxNotSupportedForRESTAPI', 'ResourceNotFound', 'ErrorInvalidUser', 'ErrorNonExistentMailbox']);
+/** Codes the identity library's errors surface as, once the Graph client has wrapped them. */
+const credentialCodes = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'CredentialError']);
+
+/** Exchange Online through Microsoft Graph v1.0: /users/{upn}/mailFolders/inbox/messageRules. */
+export function createGraphProvider(options: GraphProviderOptions): Provider {
+  const { config, credential, gate, clock } = options;
+  const scope = `${config.baseUrl}/.default`;
+  const timeoutInMs = options.requestTimeoutInMs ?? 60_000;
+  // No RetryHandler: the client's own retries would replay POSTs after a 504 (duplicate rules)
+  // and ignore the run-wide throttle windows. The core's retry loop re-reads instead.
+  const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(credential, { scopes: [scope] }));
+  const telemetry = new TelemetryHandler();
+  auth.setNext(telemetry);
+  telemetry.setNext(new HTTPMessageHandler());
+  const client = Client.initWithMiddleware({
+    baseUrl: `${config.baseUrl}/`,
+    defaultVersion: 'v1.0',
+    middleware: auth,
+    // The client attaches the token only to Microsoft's Graph hosts and these (bare host names).
+    customHosts: config.customEndpoints ? new Set([new URL(config.baseUrl).hostname]) : undefined,
+  });
+
+  const rulesPath = (mailbox: Mailbox) => `/users/${encodeURIComponent(mailbox.email)}/mailFolders/inbox/messageRules`;
+
+  /** Every request: through the gate, with a timeout, errors translated. */
+  const send = <T>(mailbox: Mailbox, operation: string, build: () => GraphRequest, run: (request: GraphRequest) => Promise<T>, signal?: AbortSignal) =>
+    gate.send(
+      mailbox.email,
+      async () => {
+        const timeout = AbortSignal.timeout(timeoutInMs);
+        const request = build().options({ signal: signal ? AbortSignal.any([signal, timeout]) : timeout } as never);
+        try {
+          return await run(request);
+        } catch (error) {
+          throw translateGraphError(error, operation, clock, timeout.aborted);
+        }
+      },
+      signal,
+    );
+
+  return {
+    target: 'graph',
+    async open(signal) {
+      await requireToken(credential, scope, signal);
+    },
+    async readRules(mailbox, signal) {
+      const rules: MailboxRule[] = [];
+      let next: string | undefined = rulesPath(mailbox);
+      while (next) {
+        const page: { value: GraphRule[]; '@odata.nextLink'?: string } = await send(mailbox, 'read', () => client.api(next!), (r) => r.get(), signal);
+        rules.push(...page.value.map(fromGraph));
+        next = page['@odata.nextLink'];
+      }
+      return { rules, facts: {} } satisfies MailboxState;
+    },
+    async applyChanges(mailbox, changes: readonly RuleChange[], _state, signal): Promise<ApplyResult> {
+      const createdRuleIds: string[] = [];
+      for (const change of changes) {
+        if (change.kind === 'create') {
+          const created: GraphRule = await send(mailbox, 'create', () => client.api(rulesPath(mailbox)), (r) => r.post(toGraph(change.rule, true)), signal);
+          createdRuleIds.push(created.id);
+        } else if (change.kind === 'update') {
+          await send(mailbox, 'update', () => client.api(`${rulesPath(mailbox)}/${encodeURIComponent(change.ruleId)}`), (r) => r.patch(toGraph(change.rule, false)), signal);
+        } else {
+          await deleteRule(mailbox, change.ruleId, signal);
+        }
+      }
+      return { createdRuleIds };
+    },
+    describe: () => ({ graphEndpoint: config.baseUrl, authorityHost: config.authorityHost, tenantId: config.tenantId, clientId: config.clientId }),
+    async close() {},
+  };
+
+  async function deleteRule(mailbox: Mailbox, ruleId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await send(mailbox, 'delete', () => client.api(`${rulesPath(mailbox)}/${encodeURIComponent(ruleId)}`), (r) => r.delete(), signal);
+    } catch (error) {
+      // Deleting a rule that is already gone has the effect we wanted.
+      if (!(error instanceof MailboxError && error.code === 'ErrorItemNotFound')) throw error;
+    }
+  }
+}
+
+interface GraphRule extends RuleSpec {
+  id: string;
+  isReadOnly?: boolean;
+  hasError?: boolean;
+}
+
+function fromGraph(rule: GraphRule): MailboxRule {
+  return {
+    id: rule.id,
+    displayName: rule.displayName ?? '',
+    sequence: rule.sequence ?? 0,
+    isEnabled: rule.isEnabled ?? false,
+    conditions: rule.conditions ?? {},
+    actions: rule.actions ?? {},
+    exceptions: rule.exceptions ?? {},
+    isReadOnly: rule.isReadOnly ?? false,
+    hasError: rule.hasError ?? false,
+  };
+}
+
+/** PATCH replaces whole conditions/actions/exceptions objects, so all three are always sent. */
+function toGraph(rule: RuleSpec, create: boolean): Record<string, unknown> {
+  return {
+    displayName: rule.displayName,
+    ...(create ? { sequence: rule.sequence } : {}),
+    isEnabled: rule.isEnabled,
+    conditions: rule.conditions ?? {},
+    actions: rule.actions,
+    exceptions: rule.exceptions ?? {},
+  };
+}
+
+const fixes = {
+  noMailbox:
+    'The user has no Exchange Online mailbox Graph can reach (on-premises, unlicensed, inactive or soft-deleted?). If the mailbox is on-premises, set target=ews for this row; if it was just licensed, wait 15 minutes and re-run; otherwise correct the address.',
+  accessDenied:
+    'Grant the app the application permission MailboxSettings.ReadWrite (admin consent). If RBAC for Applications scopes the app, add this mailbox to the scope (New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>) and check with Test-ServicePrincipalAuthorization; with a legacy application access policy, add the user to its group.',
+  rejected: 'Exchange rejected the rule as sent: check the rule template (rule.template) against the Graph messageRule reference, then re-run.',
+  other: 'Check the service message above; re-running is safe because sinkrule re-reads every mailbox before writing.',
+};
+
+/** Maps a Graph client error to sinkrule's error classes. Never turns an error into "no rules". */
+export function translateGraphError(error: unknown, operation: string, clock: Clock, timedOut = false): Error {
+  if (error instanceof CredentialError) return error;
+  const graphError = error as Partial<GraphError>;
+  const status = graphError.statusCode ?? -1;
+  const code = graphError.code ?? `HTTP${status}`;
+  const message = graphError.message || `HTTP ${status}`;
+  const what = `Graph ${operation}: ${code}: ${message}`;
+  if (credentialCodes.has(code)) return credentialFailure(error);
+  if (timedOut) return new TransientError(`Graph ${operation}: no answer in time; the request's effect is unknown`, 'Timeout', { cause: error });
+  if (status === 429 || (status === 503 && graphError.headers?.get('retry-after'))) {
+    const retryAfterInMs = parseRetryAfter((name) => graphError.headers?.get(name), clock());
+    const scope = /MailboxConcurrency/i.test(message) ? 'mailbox' : 'app';
+    return new ThrottledError(what, retryAfterInMs, scope, code, { cause: error });
+  }
+  if (status <= 0 || status >= 500) return new TransientError(what, code, { cause: error });
+  if (status === 401) {
+    return new CredentialError(`${what}. Graph rejected the app's token: grant admin consent for the application permission MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`, { cause: error });
+  }
+  if (status === 403) return new MailboxError(code, what, fixes.accessDenied, { cause: error });
+  if (status === 404 && code === 'ErrorItemNotFound' && operation === 'update') {
+    return new TransientError(`${what} (the rule changed while sinkrule worked; it re-reads the mailbox)`, code, { cause: error });
+  }
+  if (status === 404 && noMailboxCodes.has(code)) return new MailboxError(code, what, fixes.noMailbox, { cause: error });
+  if (status === 400) return new MailboxError(code, what, fixes.rejected, { cause: error });
+  return new MailboxError(code, what, fixes.other, { cause: error });
+}

@@ -1,0 +1,87 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { MailboxOutcome } from '../core/outcome.js';
+import { nonCompliantOutcomes } from '../core/outcome.js';
+import { describeForwarding, type RuleSummary } from '../core/rule.js';
+import { templatesDir } from '../paths.js';
+import type { RunInfo } from './report-writer.js';
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** Fills `{{name}}` slots of an HTML template in templates/ with already-escaped fragments. */
+export async function fillHtmlTemplate(name: string, slots: Record<string, string>): Promise<string> {
+  const template = await readFile(path.join(templatesDir, name), 'utf8');
+  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => slots[key] ?? '');
+}
+
+/** The self-contained report page: no scripts, no external resources, prints on paper. */
+export async function renderReportHtml(run: RunInfo, rows: MailboxOutcome[], leftOut: number, links: Array<{ href: string; label: string }>): Promise<string> {
+  const title = `sinkrule ${run.command}${run.dryRun ? ' (dry run)' : ''}: ${run.mailboxes} mailboxes`;
+  return fillHtmlTemplate('report.html', {
+    title: escapeHtml(title),
+    subtitle: escapeHtml(`Started ${run.startedAt}, finished ${run.finishedAt}. Exit code ${run.exitCode}.${run.stoppedBy ? ` Stopped early: ${run.stoppedBy}` : ''}`),
+    links: links.length ? `<ul>${links.map((l) => `<li><a href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a></li>`).join('')}</ul>` : '',
+    summary: summaryTable(run),
+    run: runList(run),
+    rows: rowsTable(rows, leftOut),
+    version: escapeHtml(run.toolVersion),
+  });
+}
+
+function summaryTable(run: RunInfo): string {
+  const rows = Object.entries(run.counts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, count]) => `<tr class="${rowClass(name)}"><td>${escapeHtml(name)}</td><td class="n">${count}</td></tr>`)
+    .join('');
+  return `<table class="counts"><thead><tr><th>Outcome</th><th>Mailboxes</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function runList(run: RunInfo): string {
+  const entries: Array<[string, unknown]> = [
+    ['Command', `${run.command}${run.dryRun ? ' --dry-run' : ''}`],
+    ['Tool version', run.toolVersion],
+    ['Sink (forward mailbox)', run.sinks.join(', ')],
+    ['Rule name', run.ruleName],
+    ['Rule template', `${run.template.file} (SHA-256 ${run.template.sha256})`],
+    ['Users file', `${run.input.file} (SHA-256 ${run.input.sha256}, ${run.input.rows} rows)`],
+    ...Object.entries(run.backEnds).map(([name, facts]): [string, unknown] => [`Back end ${name}`, Object.entries(facts).map(([k, v]) => `${k}: ${v}`).join(', ')]),
+    ['Started', run.startedAt],
+    ['Finished', run.finishedAt],
+  ];
+  return `<dl class="run">${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`;
+}
+
+function rowsTable(rows: MailboxOutcome[], leftOut: number): string {
+  const head = '<tr><th>Mailbox</th><th>Route</th><th>Outcome</th><th>sinkrule rule before</th><th>after</th><th>Changes / drift</th><th>Other forwarding rules</th><th>Error and fix</th></tr>';
+  const body = rows
+    .map(
+      (o) =>
+        `<tr class="${rowClass(o.outcome)}"><td><span class="mono">${escapeHtml(o.email)}</span><br>${escapeHtml(o.displayName)}</td>` +
+        `<td>${escapeHtml(o.target)}</td><td><strong>${escapeHtml(o.outcome)}</strong><br><span class="note">${o.attempts} attempt(s), ${o.durationInMs} ms</span></td>` +
+        `<td>${ruleCell(o.before)}</td><td>${ruleCell(o.after)}</td>` +
+        `<td>${list([...o.changes, ...o.drift.map((d) => `drift: ${d}`), ...o.notes])}</td>` +
+        `<td>${list(o.otherForwardingRules.map(describeForwarding))}</td>` +
+        `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>`,
+    )
+    .join('');
+  const more = leftOut > 0 ? `<p class="note">${leftOut} more mailboxes are in report.csv and report.json.</p>` : '';
+  return `<table><thead>${head}</thead><tbody>${body}</tbody></table>${more}`;
+}
+
+function ruleCell(rule: RuleSummary | null): string {
+  if (!rule) return '<span class="note">none</span>';
+  return `${rule.enabled ? 'enabled' : '<strong>disabled</strong>'}${rule.id ? ` <span class="mono note">${escapeHtml(rule.id)}</span>` : ''}<br>→ ${escapeHtml(rule.forwardAsAttachmentTo.join(', ') || '(nothing)')}${rule.exceptions ? `<br><span class="note">except: ${escapeHtml(rule.exceptions)}</span>` : ''}`;
+}
+
+function list(items: string[]): string {
+  return items.length ? `<ul class="plain">${items.map((i) => `<li>${escapeHtml(i)}</li>`).join('')}</ul>` : '';
+}
+
+function rowClass(outcome: string): string {
+  if (outcome === 'failed') return 'bad';
+  if (nonCompliantOutcomes.has(outcome as never) || outcome.startsWith('would-')) return 'warn';
+  if (outcome === 'manual' || outcome === 'confirmed-manually') return 'manual';
+  return 'good';
+}

@@ -1,0 +1,157 @@
+import { createHash, createHmac, createPublicKey, constants, randomBytes, randomUUID, verify, X509Certificate } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, sendJson } from '../http.js';
+
+export interface AppRegistration {
+  tenantId: string;
+  clientId: string;
+  /** Client secret the app accepts (client credentials with secret). */
+  clientSecret?: string;
+  /** PEM certificate whose key may sign client assertions (client credentials with certificate). */
+  certificatePem?: string;
+  /** Application permissions granted with admin consent. */
+  roles: string[];
+}
+
+const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
+
+/**
+ * The two Entra ID endpoints MSAL calls for client credentials with a custom authority:
+ * the OpenID configuration and the v2.0 token endpoint, with AADSTS errors as Entra words them.
+ * Tokens are JWTs signed with a key of this run; `verifyToken` checks them for the resource.
+ */
+export class IdentitySimulator {
+  private readonly key = randomBytes(32);
+  tokenRequests = 0;
+
+  constructor(
+    private readonly app: AppRegistration,
+    private readonly baseUrl: () => string,
+    /** The resource the tokens are for (Graph's service root). */
+    private readonly audience: () => string,
+  ) {}
+
+  /** Handles the request if it is an identity endpoint; returns false otherwise. */
+  async handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+    const match = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token)$/.exec(pathname);
+    if (!match) return false;
+    const [, tenant, endpoint] = match;
+    if (tenant !== this.app.tenantId) {
+      aadError(res, 400, 'invalid_tenant', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+      return true;
+    }
+    if (endpoint!.startsWith('v2.0')) this.openIdConfiguration(res, tenant!);
+    else await this.token(req, res, tenant!);
+    return true;
+  }
+
+  verifyToken(authorization: string | undefined): string | undefined {
+    const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+    if (!token) return 'Access token is empty.';
+    const [header, payload, signature] = token.split('.');
+    if (!header || !payload || signature !== this.sign(`${header}.${payload}`)) return 'Access token validation failure. Invalid signature.';
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud: string; exp: number };
+    if (claims.aud !== this.audience()) return 'Access token validation failure. Invalid audience.';
+    if (claims.exp * 1000 < Date.now()) return 'Lifetime validation failed, the token is expired.';
+    return undefined;
+  }
+
+  rolesOf(authorization: string | undefined): string[] {
+    const payload = authorization?.split('.')[1];
+    return payload ? (JSON.parse(Buffer.from(payload, 'base64url').toString()).roles ?? []) : [];
+  }
+
+  private openIdConfiguration(res: ServerResponse, tenant: string): void {
+    const root = `${this.baseUrl()}/${tenant}`;
+    sendJson(res, 200, {
+      token_endpoint: `${root}/oauth2/v2.0/token`,
+      token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+      jwks_uri: `${root}/discovery/v2.0/keys`,
+      response_modes_supported: ['query', 'fragment', 'form_post'],
+      subject_types_supported: ['pairwise'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      issuer: `${root}/v2.0`,
+      authorization_endpoint: `${root}/oauth2/v2.0/authorize`,
+      device_authorization_endpoint: `${root}/oauth2/v2.0/devicecode`,
+      end_session_endpoint: `${root}/oauth2/v2.0/logout`,
+      tenant_region_scope: 'EU',
+      cloud_instance_name: 'microsoftonline.com',
+    });
+  }
+
+  private async token(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
+    this.tokenRequests++;
+    const form = new URLSearchParams(await readBody(req));
+    if (form.get('grant_type') !== 'client_credentials') {
+      return aadError(res, 400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
+    }
+    if (form.get('client_id') !== this.app.clientId) {
+      return aadError(res, 400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`);
+    }
+    const scope = form.get('scope') ?? '';
+    if (scope.split(' ').sort().join(' ') !== `${this.audience()}/.default`) {
+      return aadError(res, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+    }
+    const problem = form.has('client_assertion') ? this.checkAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`) : this.checkSecret(form.get('client_secret'));
+    if (problem) return aadError(res, 401, 'invalid_client', problem.code, problem.text);
+    const now = Math.floor(Date.now() / 1000);
+    const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'HS256' }));
+    const payload = base64url(JSON.stringify({ aud: this.audience(), iss: `${this.baseUrl()}/${tenant}/v2.0`, tid: tenant, appid: this.app.clientId, roles: this.app.roles, iat: now, nbf: now, exp: now + 3599 }));
+    sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: `${header}.${payload}.${this.sign(`${header}.${payload}`)}` });
+  }
+
+  private checkSecret(secret: string | null): { code: number; text: string } | undefined {
+    if (this.app.clientSecret && secret === this.app.clientSecret) return undefined;
+    return { code: 7000215, text: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.app.clientId}'.` };
+  }
+
+  /** RFC 7523 client assertion signed with the registered certificate's key (RS256 or PS256). */
+  private checkAssertion(form: URLSearchParams, tokenEndpoint: string): { code: number; text: string } | undefined {
+    const failed = { code: 700027, text: 'Client assertion failed signature validation.' };
+    if (!this.app.certificatePem) return { code: 700027, text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]` };
+    if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return failed;
+    const [header, payload, signature] = (form.get('client_assertion') ?? '').split('.');
+    if (!header || !payload || !signature) return failed;
+    const head = JSON.parse(Buffer.from(header, 'base64url').toString()) as { alg: string; x5t?: string; 'x5t#S256'?: string };
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud: string; iss: string; sub: string; exp: number };
+    const certificate = new X509Certificate(this.app.certificatePem);
+    const thumbprint = Buffer.from(certificate.fingerprint.replace(/:/g, ''), 'hex').toString('base64url');
+    const thumbprint256 = Buffer.from(certificate.fingerprint256.replace(/:/g, ''), 'hex').toString('base64url');
+    if (head.x5t !== thumbprint && head['x5t#S256'] !== thumbprint256) {
+      return { code: 700027, text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]` };
+    }
+    const key = createPublicKey(this.app.certificatePem);
+    const padding = head.alg === 'PS256' ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
+    const ok = verify('sha256', Buffer.from(`${header}.${payload}`), { key, padding, saltLength: 32 }, Buffer.from(signature, 'base64url'));
+    if (!ok) return failed;
+    if (claims.aud !== tokenEndpoint || claims.iss !== this.app.clientId || claims.sub !== this.app.clientId) return { code: 700021, text: 'Client assertion audience claim does not match Realm issuer.' };
+    if (claims.exp * 1000 < Date.now()) return { code: 700024, text: 'Client assertion is not within its valid time range.' };
+    return undefined;
+  }
+
+  private sign(data: string): string {
+    return createHmac('sha256', this.key).update(data).digest('base64url');
+  }
+}
+
+function aadError(res: ServerResponse, status: number, error: string, code: number, text: string): void {
+  const traceId = randomUUID();
+  const correlationId = randomUUID();
+  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  sendJson(res, status, {
+    error,
+    error_description: `AADSTS${code}: ${text} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+    error_codes: [code],
+    timestamp,
+    trace_id: traceId,
+    correlation_id: correlationId,
+    error_uri: `https://login.microsoftonline.com/error?code=${code}`,
+  });
+}
+
+/** Graph-style opaque rule ids, like "AQAAAJ5dZp8=". */
+export function newRuleId(): string {
+  return createHash('sha1').update(randomBytes(16)).digest().subarray(0, 8).toString('base64');
+}

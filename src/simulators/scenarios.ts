@@ -1,0 +1,56 @@
+import type { SimulatedMailbox } from './graph/graph-simulator.js';
+
+/**
+ * Mailbox states an estate really has, written out in Graph's JSON as an admin would find them
+ * (not produced by sinkrule's own rule renderer, so the simulator cannot merely agree with it).
+ */
+export const sinkRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
+
+const recipient = (address: string, name?: string) => ({ emailAddress: { address, ...(name ? { name } : {}) } });
+
+export function correctSinkRule(sink: string, overrides: Record<string, unknown> = {}) {
+  return {
+    displayName: sinkRuleName,
+    isEnabled: true,
+    actions: { forwardAsAttachmentTo: [recipient(sink, 'Dynamics 365 forward mailbox')], stopProcessingRules: false },
+    exceptions: { fromAddresses: [recipient(sink)], isNonDeliveryReport: true, isReadReceipt: true },
+    ...overrides,
+  };
+}
+
+export const foreignRules = {
+  removeSpam: { displayName: 'Remove spam', isEnabled: true, conditions: { subjectContains: ['enter to win'] }, actions: { delete: true, stopProcessingRules: true } },
+  fromPartner: { displayName: 'From partner', isEnabled: true, conditions: { senderContains: ['ADELE'] }, actions: { forwardTo: [recipient('AlexW@contoso.onmicrosoft.com', 'Alex Wilber')], stopProcessingRules: true } },
+  externalRedirect: { displayName: 'Copy to my phone', isEnabled: true, actions: { redirectTo: [recipient('someone@gmail.com')] } },
+  /** Uses Outlook features Graph cannot express: listed read-only with empty actions. */
+  readOnly: { displayName: 'Print invoices (Outlook client)', isEnabled: true, isReadOnly: true, actions: { markAsRead: true } },
+};
+
+/** The demo estate, keyed by the local part of the sample users' addresses. */
+export function demoMailboxes(emails: string[], sink: string): SimulatedMailbox[] {
+  return emails.map((email): SimulatedMailbox => {
+    const who = email.split('@')[0]!;
+    switch (who) {
+      case 'megan.bowen':
+        return { email, kind: 'exchange-online', rules: [correctSinkRule(sink, { isEnabled: false })] };
+      case 'lee.gu':
+        return { email, kind: 'exchange-online', rules: [correctSinkRule('legacy-sink@contoso.com')] };
+      case 'isaiah.langer':
+        return { email, kind: 'exchange-online', rules: [correctSinkRule(sink), correctSinkRule(sink), foreignRules.removeSpam] };
+      case 'adele.vance':
+        return { email, kind: 'exchange-online', rules: [foreignRules.removeSpam, foreignRules.fromPartner] };
+      case 'diego.siciliani':
+        return { email, kind: 'exchange-online', rules: [foreignRules.removeSpam, correctSinkRule(sink)] };
+      case 'grady.archie':
+        return { email, kind: 'exchange-online', rules: [foreignRules.readOnly, foreignRules.externalRedirect] };
+      case 'nestor.wilke':
+        return { email, kind: 'exchange-online', rules: [correctSinkRule(sink, { exceptions: {} })] };
+      case 'joni.sherman':
+        return { email, kind: 'exchange-online', rules: [correctSinkRule('sales-sink@contoso.com')] };
+      case 'lynne.robbins':
+        return { email, kind: 'on-premises' };
+      default:
+        return { email, kind: 'exchange-online' };
+    }
+  });
+}
