@@ -21,6 +21,9 @@ export interface RetryOptions {
   onRetry?: (error: unknown, attempt: number, delayInMs: number) => void;
 }
 
+/** Retries of one mailbox on app-wide throttling; the shared gate keeps these rare. */
+export const maxAppThrottleRetries = 50;
+
 export const defaultRetrySettings = { maxRetries: 6, retryDelayInMs: 1000, maxRetryDelayInMs: 300_000 };
 
 /**
@@ -30,11 +33,15 @@ export const defaultRetrySettings = { maxRetries: 6, retryDelayInMs: 1000, maxRe
  */
 export async function withRetry<T>(task: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const random = options.random ?? Math.random;
+  let appThrottles = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await task(attempt);
     } catch (error) {
-      if (!isRetryable(error) || attempt > options.maxRetries || options.signal?.aborted) throw error;
+      if (!isRetryable(error) || options.signal?.aborted) throw error;
+      // Throttling of the whole app is not this mailbox's doing: it has a budget of its own.
+      const appWide = error instanceof ThrottledError && error.scope === 'app';
+      if (appWide ? ++appThrottles > maxAppThrottleRetries : attempt - appThrottles > options.maxRetries) throw error;
       const delayInMs = retryDelayFor(error, attempt, options, random);
       if (delayInMs > options.maxRetryDelayInMs) throw error;
       options.onRetry?.(error, attempt, delayInMs);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { CredentialError } from './errors.js';
 import type { Mailbox, Target } from './mailbox.js';
@@ -29,6 +30,8 @@ export interface RunnerOptions {
  */
 export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: RunnerOptions): Promise<void> {
   const controller = new AbortController();
+  // Every waiting worker listens on this signal; thousands of listeners are expected.
+  setMaxListeners(0, controller.signal);
   const stopOnOuterAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', stopOnOuterAbort, { once: true });
   const inner = { ...options, signal: controller.signal };

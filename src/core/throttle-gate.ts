@@ -6,13 +6,28 @@ export interface ThrottleGateOptions {
   sleep: Sleep;
   /** Requests allowed in flight to one mailbox at once (Exchange Online: 4). @default 4 */
   maxRequestsPerMailbox?: number;
+  /** Pace at the start, before the service has said anything. @default 50 */
+  initialRequestsPerSecond?: number;
+  /** Never faster than this. @default Infinity */
+  maxRequestsPerSecond?: number;
+  /** Never slower than this, however often the service throttles. @default 1 */
+  minRequestsPerSecond?: number;
 }
 
+/** After an app-wide 429 the pace drops to this share of what the service was getting. */
+const decreaseFactor = 0.8;
+/** Once the ceiling is known, the pace grows by this share per second of accepted requests. */
+const growthPerSecond = 0.03;
+
 /**
- * Shared by every worker of one back end. It keeps the Retry-After windows the service opened (for
- * the whole app, or for one mailbox) and the per-mailbox concurrency limit, so that no request is
- * ever sent inside a window, whichever worker sends it. Providers route every request through
- * `send`; the retry loop decides what to do after a ThrottledError.
+ * Shared by every worker of one back end; every request of a provider goes through `send`.
+ * It enforces what the service asked for, whichever worker asked:
+ * - the Retry-After windows it opened, for the whole app or for one mailbox (nothing is sent
+ *   inside a window);
+ * - at most N requests in flight per mailbox;
+ * - an adaptive pace for the app (requests per second): doubling per second while the service
+ *   accepts everything ("slow start"), cut on an app-wide 429, then growing slowly, so that a
+ *   throttle window does not end in a thundering herd that the service counts against us again.
  */
 export class ThrottleGate {
   private appClosedUntil = 0;
@@ -20,25 +35,43 @@ export class ThrottleGate {
   private readonly inFlight = new Map<string, number>();
   private readonly waiters = new Map<string, Array<() => void>>();
   private readonly maxRequestsPerMailbox: number;
-  /** Counters for the progress line and the benchmark. */
+  private readonly maxRate: number;
+  private readonly minRate: number;
+  private rate: number;
+  private slowStart = true;
+  private nextSendAt = 0;
+  private lastCutAt = Number.NEGATIVE_INFINITY;
+  /** Bumped whenever an app window opens, voiding pacing slots reserved before it. */
+  private epoch = 0;
+  /** Counters for the progress line, the report and the benchmark. */
   readonly stats = { requests: 0, throttled: 0, appPauses: 0 };
 
   constructor(private readonly options: ThrottleGateOptions) {
     this.maxRequestsPerMailbox = options.maxRequestsPerMailbox ?? 4;
+    this.maxRate = options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY;
+    this.minRate = options.minRequestsPerSecond ?? 1;
+    this.rate = Math.min(this.maxRate, options.initialRequestsPerSecond ?? 50);
   }
 
-  /** Whether the service currently has the whole back end paused. */
+  /** Until when the service has the whole back end paused (epoch ms). */
   get pausedUntil(): number {
     return this.appClosedUntil;
+  }
+
+  /** The current pace, requests per second. */
+  get requestsPerSecond(): number {
+    return this.rate;
   }
 
   async send<T>(mailboxKey: string, request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
     try {
-      await this.waitForWindows(key, signal);
+      await this.waitForTurn(key, signal);
       this.stats.requests++;
-      return await request();
+      const result = await request();
+      this.grow();
+      return result;
     } catch (error) {
       if (error instanceof ThrottledError) this.close(key, error);
       throw error;
@@ -50,25 +83,56 @@ export class ThrottleGate {
   /** Opens a window in which nothing is sent (to the app or to one mailbox). */
   close(mailboxKey: string, error: ThrottledError): void {
     this.stats.throttled++;
-    const until = this.options.clock() + (error.retryAfterInMs ?? 0);
-    if (error.scope === 'app') {
-      if (until > this.appClosedUntil) this.stats.appPauses++;
-      this.appClosedUntil = Math.max(this.appClosedUntil, until);
-    } else {
+    const now = this.options.clock();
+    const until = now + (error.retryAfterInMs ?? 0);
+    if (error.scope === 'mailbox') {
       const key = mailboxKey.toLowerCase();
       this.mailboxClosedUntil.set(key, Math.max(this.mailboxClosedUntil.get(key) ?? 0, until));
+      return;
+    }
+    if (until > this.appClosedUntil) this.stats.appPauses++;
+    this.appClosedUntil = Math.max(this.appClosedUntil, until);
+    this.nextSendAt = Math.max(this.nextSendAt, this.appClosedUntil);
+    this.epoch++;
+    // One cut per burst: the other workers' 429s from the same burst say nothing new.
+    if (now - this.lastCutAt > Math.max(1000, error.retryAfterInMs ?? 0)) {
+      this.rate = Math.max(this.minRate, this.rate * decreaseFactor);
+      this.slowStart = false;
+      this.lastCutAt = now;
     }
   }
 
-  private async waitForWindows(key: string, signal?: AbortSignal): Promise<void> {
-    // Loop: another worker may extend a window while this one sleeps.
+  private grow(): void {
+    // Each accepted request adds 1 (slow start: the pace doubles every second) or a small share.
+    this.rate = Math.min(this.maxRate, this.rate + (this.slowStart ? 1 : growthPerSecond));
+  }
+
+  /**
+   * Waits until no window is open for this mailbox or the app and this request's pacing slot has
+   * come. Re-checks after every sleep: a window may open meanwhile, and a new app window voids the
+   * slots reserved before it (they would all fall due together when it ends).
+   */
+  private async waitForTurn(key: string, signal?: AbortSignal): Promise<void> {
+    let slot: { at: number; epoch: number } | undefined;
     for (;;) {
-      const until = Math.max(this.appClosedUntil, this.mailboxClosedUntil.get(key) ?? 0);
-      const waitInMs = until - this.options.clock();
-      if (waitInMs <= 0) break;
-      await this.options.sleep(waitInMs, signal);
+      const now = this.options.clock();
+      const windowUntil = Math.max(this.appClosedUntil, this.mailboxClosedUntil.get(key) ?? 0);
+      if (windowUntil > now) {
+        await this.options.sleep(windowUntil - now, signal);
+        continue;
+      }
+      if (!slot || slot.epoch !== this.epoch) slot = { at: this.reserveSlot(now), epoch: this.epoch };
+      if (slot.at <= now) break;
+      await this.options.sleep(slot.at - now, signal);
     }
-    if ((this.mailboxClosedUntil.get(key) ?? 1) <= this.options.clock()) this.mailboxClosedUntil.delete(key);
+    this.mailboxClosedUntil.delete(key);
+  }
+
+  private reserveSlot(now: number): number {
+    if (!Number.isFinite(this.rate)) return now;
+    const at = Math.max(now, this.nextSendAt);
+    this.nextSendAt = at + 1000 / this.rate;
+    return at;
   }
 
   private async acquire(key: string): Promise<void> {

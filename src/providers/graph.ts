@@ -162,7 +162,8 @@ export function translateGraphError(error: unknown, operation: string, clock: Cl
   if (timedOut) return new TransientError(`Graph ${operation}: no answer in time; the request's effect is unknown`, 'Timeout', { cause: error });
   if (status === 429 || (status === 503 && graphError.headers?.get('retry-after'))) {
     const retryAfterInMs = parseRetryAfter((name) => graphError.headers?.get(name), clock());
-    const scope = /MailboxConcurrency/i.test(message) ? 'mailbox' : 'app';
+    // A 503 or a MailboxConcurrency 429 concerns this request's mailbox; any other 429 the app.
+    const scope = status === 503 || /MailboxConcurrency/i.test(message) ? 'mailbox' : 'app';
     return new ThrottledError(what, retryAfterInMs, scope, code, { cause: error });
   }
   if (status <= 0 || status >= 500) return new TransientError(what, code, { cause: error });

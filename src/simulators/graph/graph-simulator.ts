@@ -265,7 +265,7 @@ export class GraphSimulator {
       this.bucket.at = now;
       this.bucket.tokens -= 1;
       if (this.bucket.tokens < 0) {
-        const seconds = Math.ceil((-this.bucket.tokens / rate) * 1000) / 1000;
+        const seconds = Math.ceil(((1 - this.bucket.tokens) / rate) * 1000) / 1000; // until a whole request is allowed again
         return open('*', seconds, 'TooManyRequests', 'Please retry again later.');
       }
     }

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { generate } from 'selfsigned';
+import type { SimulatedMailbox } from '../src/simulators/graph/graph-simulator.js';
+import { byEmail, sink, startGraphWorld, type GraphWorld, type WorldOptions } from './helpers/graph-world.js';
+
+const fresh = (n: number, prefix = 'user'): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `${prefix}${i}@contoso.com`, kind: 'exchange-online' }));
+
+async function inWorld(mailboxes: SimulatedMailbox[], options: WorldOptions, body: (world: GraphWorld) => Promise<void>) {
+  const world = await startGraphWorld(mailboxes, options);
+  try {
+    await body(world);
+  } finally {
+    await world.close();
+  }
+}
+
+describe('Graph back end', () => {
+  it('a wrong client secret stops the run before any mailbox is touched, with the AADSTS message', async () => {
+    await inWorld(fresh(3), {}, async (world) => {
+      const result = await world.run(['deploy', '--yes', '--report', 'r'], { SINKRULE_CLIENT_SECRET: 'wrong-secret-value' });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /AADSTS7000215: Invalid client secret/);
+      assert.match(result.stderr, /SINKRULE_CLIENT_SECRET/, 'the message names the fix');
+      assert.ok(!result.stderr.includes('wrong-secret-value'), 'the secret is never printed');
+      assert.equal(world.sim.stats.requests, 0, 'no Graph request was sent');
+      assert.equal(existsSync(path.join(world.dir, 'r')), false, 'no report for a run that reached no mailbox');
+    });
+  });
+
+  it('a missing secret is an input error naming the variable', async () => {
+    await inWorld(fresh(1), {}, async (world) => {
+      const result = await world.run(['verify'], { SINKRULE_CLIENT_SECRET: '' });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /SINKRULE_CLIENT_SECRET/);
+    });
+  });
+
+  it('authenticates with a certificate (signed client assertion) and gets one token per run', async () => {
+    const pems = await generate([{ name: 'commonName', value: 'sinkrule-app' }], { keyType: 'rsa', keySize: 2048, algorithm: 'sha256' });
+    await inWorld(fresh(5), { app: { clientSecret: undefined, certificatePem: pems.cert } }, async (world) => {
+      const certificatePath = path.join(world.dir, 'app.pem');
+      await writeFile(certificatePath, `${pems.private}\n${pems.cert}`);
+      const url = world.sim.url;
+      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: url, baseUrl: url, certificatePath: 'app.pem' } });
+      const result = await world.run(['deploy', '--yes', '--report', 'r'], { SINKRULE_CLIENT_SECRET: '' });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(world.sim.identity.tokenRequests, 1, 'the token is cached for the whole run');
+      assert.equal(world.sim.rulesOf('user4@contoso.com').length, 1);
+    });
+  });
+
+  it('honours Retry-After on throttled mailboxes: retries, converges, sends nothing inside a window', async () => {
+    const throttleFirstRequests = { 'user0@contoso.com': 3, 'user1@contoso.com': 1 };
+    await inWorld(fresh(6), { throttleFirstRequests, retryAfterSeconds: 1 }, async (world) => {
+      const started = Date.now();
+      const result = await world.run(['deploy', '--yes', '--report', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(Date.now() - started >= 3000, 'user0 waited three Retry-After windows');
+      assert.equal(world.sim.stats.throttled, 4);
+      assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
+      const rows = byEmail((await world.report('r')).mailboxes);
+      assert.equal(rows.get('user0@contoso.com')!.attempts, 4);
+      assert.equal(rows.get('user0@contoso.com')!.outcome, 'created');
+    });
+  });
+
+  it('an app-wide request ceiling pauses every worker and the run still converges', async () => {
+    await inWorld(fresh(40), { requestsPerSecond: 25 }, async (world) => {
+      const result = await world.run(['deploy', '--yes', '--report', 'r', '--concurrency', '16']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(world.sim.stats.throttled > 0, 'the ceiling was reached');
+      assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
+      for (let i = 0; i < 40; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 1);
+    });
+  });
+
+  it('a create that times out after it was committed is not replayed: the mailbox is re-read, no duplicate', async () => {
+    await inWorld(fresh(2), { gatewayTimeoutAfterCreate: ['user0@contoso.com'] }, async (world) => {
+      const result = await world.run(['deploy', '--yes', '--report', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(world.sim.rulesOf('user0@contoso.com').length, 1, 'exactly one rule');
+      const row = byEmail((await world.report('r')).mailboxes).get('user0@contoso.com')!;
+      assert.equal(row.outcome, 'created');
+      assert.equal(row.attempts, 2);
+    });
+  });
+
+  it('converges through random 503s', async () => {
+    await inWorld(fresh(20), { serviceUnavailableRate: 0.2, seed: 7 }, async (world) => {
+      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url }, retry: { retryDelayInMs: 50, maxRetries: 10 } });
+      const result = await world.run(['deploy', '--yes', '--report', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok((world.sim.stats.byStatus[503] ?? 0) > 0);
+      for (let i = 0; i < 20; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 1);
+    });
+  });
+
+  it('writes the three report files with the run section auditors need', async () => {
+    await inWorld(fresh(2), {}, async (world) => {
+      const result = await world.run(['deploy', '--yes', '--report', 'r']);
+      assert.equal(result.code, 0);
+      const report = await world.report('r');
+      for (const key of ['command', 'startedAt', 'finishedAt', 'toolVersion', 'sink', 'ruleName', 'template', 'input', 'backEnds', 'counts']) assert.ok(key in report.run, key);
+      assert.match(report.run.template.sha256, /^[0-9a-f]{64}$/);
+      assert.match(report.run.input.sha256, /^[0-9a-f]{64}$/);
+      assert.equal(report.run.backEnds.graph.tenantId, world.tenantId);
+      assert.equal(report.run.backEnds.graph.clientId, world.clientId);
+      for (const file of ['report.csv', 'report.html']) assert.ok(existsSync(path.join(world.dir, 'r', file)), file);
+    });
+  });
+});
