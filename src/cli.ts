@@ -35,7 +35,7 @@ export function toRunOptions(command: Mode, argv: Record<string, unknown>): RunC
     concurrency: argv.concurrency,
     output: argv.output,
   });
-  if (!parsed.success) throw new InputError(formatIssues('command line', parsed.error.issues, '-'));
+  if (!parsed.success) throw new InputError(formatIssues('command line', parsed.error.issues, '--'));
   return parsed.data;
 }
 
