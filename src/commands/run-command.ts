@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { CredentialError, describeError, InputError } from '../core/errors.js';
-import type { Mailbox, Target } from '../core/mailbox.js';
+import type { Mailbox } from '../core/mailbox.js';
 import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../core/outcome.js';
 import type { Mode } from '../core/plan.js';
 import type { RuleSpec } from '../core/rule.js';
@@ -68,12 +68,7 @@ async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedR
   const config = await loadConfig(options.config);
   if (options.sink) config.sink = options.sink;
   const template = await loadRuleTemplate(config.templatePath);
-  const usersOptions: UsersFileOptions = { sink: config.sink, defaultTarget: config.defaultTarget, supportedTargets };
-  const users = await validateUsersFile(options.users, usersOptions);
-  if (options.concurrency) {
-    if (config.graph) config.graph.concurrency = options.concurrency;
-  }
-  const providers = createProviders(Object.keys(users.byTarget) as Target[], { config, env: io.env, clock: io.clock, sleep: io.sleep });
+  if (options.concurrency && config.graph) config.graph.concurrency = options.concurrency;
   const rendered = new Map<string, RuleSpec>();
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();
@@ -81,6 +76,14 @@ async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedR
     if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
     return rule;
   };
+  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: options.command, desiredRuleFor });
+  const usersOptions: UsersFileOptions = {
+    sink: config.sink,
+    defaultTarget: config.defaultTarget,
+    supportedTargets,
+    checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
+  };
+  const users = await validateUsersFile(options.users, usersOptions);
   return { config, template, users, usersOptions, providers, desiredRuleFor };
 }
 
@@ -106,7 +109,7 @@ async function execute(
     await runMailboxes(readMailboxes(run.users.file, run.usersOptions), {
       mode: options.command,
       dryRun: pass.dryRun,
-      providerFor: (mailbox) => run.providers.providers.get(mailbox.target)!,
+      providerFor: (mailbox) => run.providers.get(mailbox.target),
       concurrencyFor: run.providers.concurrencyFor,
       desiredRuleFor: run.desiredRuleFor,
       retry: { ...run.config.retry, sleep: io.sleep },

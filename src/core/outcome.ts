@@ -2,6 +2,7 @@ import { CredentialError, describeError, MailboxError, ThrottledError, Transient
 import type { Mailbox } from './mailbox.js';
 import type { Compliance, MailboxPlan, Mode, RuleChange } from './plan.js';
 import type { RuleSummary } from './rule.js';
+import type { ManualWork } from '../providers/provider.js';
 
 export type OutcomeName =
   | 'created'
@@ -46,6 +47,11 @@ export interface MailboxOutcome {
   facts: Record<string, string | boolean>;
   notes: string[];
   error: OutcomeError | null;
+  /**
+   * Manual mailboxes: the instructions. The report writer saves the Markdown to a file and keeps
+   * only the reference (template, server, confirmed, file) in the rows.
+   */
+  instructions: (Partial<ManualWork> & { template: string; server: string; file?: string }) | null;
   attempts: number;
   durationInMs: number;
 }
@@ -103,6 +109,7 @@ export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
     facts: {},
     notes: [],
     error: null,
+    instructions: null,
     attempts: 0,
     durationInMs: 0,
   };

@@ -6,7 +6,7 @@ import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './o
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
 import { forwardsAnywhere, summarizeRule, type RuleSpec } from './rule.js';
 import { withRetry, type Clock, type RetryOptions } from './retry.js';
-import type { MailboxState, Provider } from '../providers/provider.js';
+import type { MailboxState, ManualWork, Provider } from '../providers/provider.js';
 
 export interface RunnerOptions {
   mode: Mode;
@@ -79,6 +79,7 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
       async (attempt) => {
         outcome.attempts = attempt;
         const state = await provider.readRules(mailbox, options.signal);
+        if (state.manual) return { state, plan: undefined, createdRuleIds: [] };
         const plan = planMailbox(options.mode, state.rules, desired);
         first ??= { state, plan };
         let createdRuleIds: string[] = [];
@@ -90,7 +91,8 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
       },
       { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
     );
-    describeSuccess(outcome, first!, final, options, desired);
+    if (final.state.manual) describeManual(outcome, final.state.manual, options.mode);
+    else describeSuccess(outcome, first!, { plan: final.plan!, createdRuleIds: final.createdRuleIds }, options, desired);
   } catch (error) {
     if (error instanceof CredentialError || options.signal?.aborted) throw error;
     outcome.outcome = 'failed';
@@ -99,6 +101,17 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
   }
   outcome.durationInMs = Math.round(options.clock() - started);
   return outcome;
+}
+
+/**
+ * No API: the admin does the work by hand. A confirmed row counts as done for deploy and verify;
+ * remove always needs the person (and the removal instructions).
+ */
+function describeManual(outcome: MailboxOutcome, work: ManualWork, mode: Mode): void {
+  outcome.outcome = work.confirmed && mode !== 'remove' ? 'confirmed-manually' : 'manual';
+  outcome.instructions = work;
+  outcome.facts = { server: work.server, instructions: work.template, ...(work.confirmed ? { confirmed: work.confirmed } : {}) };
+  outcome.changes = [mode === 'remove' ? 'remove the rule by hand (see the instructions)' : work.confirmed ? `confirmed by hand: ${work.confirmed}` : 'create the rule by hand (see the instructions)'];
 }
 
 function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: MailboxPlan): void {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InputError } from './errors.js';
 import type { RuleSpec } from './rule.js';
 import { formatIssues } from '../input/issues.js';
+import { fillPlaceholders, findPlaceholders } from './placeholders.js';
 
 /** Placeholders a rule template may use in any string value. */
 export interface RuleVariables {
@@ -82,14 +83,14 @@ export async function loadRuleTemplate(file: string): Promise<RuleTemplate> {
 }
 
 function* unknownVariables(file: string, text: string): Generator<string> {
-  for (const match of text.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)) {
-    if (!variableNames.has(match[1]!)) yield `${file}: unknown placeholder {{${match[1]}}}: use one of ${[...variableNames].map((v) => `{{${v}}}`).join(', ')}`;
+  for (const { name, line } of findPlaceholders(text)) {
+    if (!variableNames.has(name)) yield `${file}:${line}: unknown placeholder {{${name}}}: use one of ${[...variableNames].map((v) => `{{${v}}}`).join(', ')}`;
   }
 }
 
 /** Replaces placeholders inside string values only, so no value can change the JSON's shape. */
 function substitute(value: unknown, variables: RuleVariables): unknown {
-  if (typeof value === 'string') return value.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name: keyof RuleVariables) => variables[name]);
+  if (typeof value === 'string') return fillPlaceholders(value, variables as unknown as Record<string, string>);
   if (Array.isArray(value)) return value.map((item) => substitute(item, variables));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, variables)]));
   return value;

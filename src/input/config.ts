@@ -45,6 +45,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   graph: graphSchema.optional(),
+  manual: z
+    .strictObject({
+      instructionsDir: z.string().min(1).optional(),
+      defaultInstructions: z.string().regex(/^[\w.-]+$/, { error: 'is a template name without .md, e.g. server-rule' }).default('server-rule'),
+    })
+    .prefault({}),
   retry: z
     .strictObject({
       maxRetries: z.number().int().min(0).max(20).default(defaultRetrySettings.maxRetries),
@@ -86,7 +92,8 @@ export async function loadConfig(file: string): Promise<Config> {
   const here = path.dirname(path.resolve(file));
   const template = rest.rule.template;
   const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
-  return { ...rest, file, templatePath, graph: graph && resolveGraph(graph, here) };
+  const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
+  return { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here) };
 }
 
 function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphConfig {

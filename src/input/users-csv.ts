@@ -13,6 +13,8 @@ export interface UsersFileOptions {
   defaultTarget: Target;
   /** Targets this build can serve; others are reported as input errors. */
   supportedTargets: readonly Target[];
+  /** What the row's back end says is wrong with it (e.g. a missing instruction template). */
+  checkRow?: (mailbox: Mailbox) => string | undefined;
 }
 
 export interface UsersFileSummary {
@@ -134,20 +136,28 @@ function toMailbox(record: string[], header: Array<Column | undefined>, line: nu
   const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
   if (!targets.includes(target)) problems.push(`target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`);
   else if (!options.supportedTargets.includes(target)) problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);
+  if (row.confirmed && !isConfirmation(row.confirmed)) problems.push(`confirmed "${row.confirmed}" is not a date: write YYYY-MM-DD, optionally followed by who confirmed (e.g. 2026-11-23 j.doe)`);
+  if ((row.confirmed || row.instructions) && !manualTargets.has(target)) problems.push(`the confirmed and instructions columns apply to pop3 and manual rows only: clear them for target ${target}`);
   if (problems.length > 0) return { line, problem: problems.join('; ') };
-  return {
+  const mailbox: Mailbox = {
+    email: row.email!,
+    displayName: row.displayName,
+    target,
+    sink: row.sink ?? options.sink,
+    server: row.server,
+    instructions: row.instructions,
+    confirmed: row.confirmed,
     line,
-    mailbox: {
-      email: row.email!,
-      displayName: row.displayName,
-      target,
-      sink: row.sink ?? options.sink,
-      server: row.server,
-      instructions: row.instructions,
-      confirmed: row.confirmed,
-      line,
-    },
   };
+  const problem = options.checkRow?.(mailbox);
+  return problem ? { line, problem } : { line, mailbox };
+}
+
+const manualTargets: ReadonlySet<Target> = new Set(['pop3', 'manual']);
+
+function isConfirmation(value: string): boolean {
+  const date = /^(\d{4}-\d{2}-\d{2})(\s|$)/.exec(value)?.[1];
+  return date !== undefined && !Number.isNaN(Date.parse(date));
 }
 
 /** csv-parse has no delimiter detection: count `,` and `;` outside quotes in the header line. */

@@ -1,44 +1,64 @@
 import { createGraphCredential } from '../auth/graph-credential.js';
 import { InputError } from '../core/errors.js';
-import type { Target } from '../core/mailbox.js';
+import type { Mailbox, Target } from '../core/mailbox.js';
+import type { Mode } from '../core/plan.js';
+import type { RuleSpec } from '../core/rule.js';
+import { templatesDir } from '../paths.js';
+import path from 'node:path';
 import type { Clock, Sleep } from '../core/retry.js';
 import { ThrottleGate } from '../core/throttle-gate.js';
 import type { Config } from '../input/config.js';
 import { createGraphProvider } from './graph.js';
+import { createManualProvider } from './manual.js';
 import type { Provider } from './provider.js';
 
 /** Targets this build has a back end for. */
-export const supportedTargets: readonly Target[] = ['graph'];
+export const supportedTargets: readonly Target[] = ['graph', 'pop3', 'manual'];
 
 export interface ProviderDependencies {
   config: Config;
   env: NodeJS.ProcessEnv;
   clock: Clock;
   sleep: Sleep;
+  mode: Mode;
+  desiredRuleFor(mailbox: Mailbox): RuleSpec;
 }
 
 export interface ProviderSet {
-  providers: Map<Target, Provider>;
-  gates: Map<Target, ThrottleGate>;
+  /** The provider of a target, created on first use. */
+  get(target: Target): Provider;
+  /** The providers created so far (the targets the users file uses). */
+  readonly providers: Map<Target, Provider>;
+  readonly gates: Map<Target, ThrottleGate>;
   concurrencyFor(target: Target): number;
 }
 
 /**
- * The one place that chooses a back end. Builds a provider (and its shared ThrottleGate) for each
- * target the users file uses; a target without its config section is an input error.
+ * The one place that chooses a back end. A provider (with the ThrottleGate all its workers share)
+ * is built for a target when the users file first routes a mailbox to it; a target whose config
+ * section is missing is an input error.
  */
-export function createProviders(used: readonly Target[], deps: ProviderDependencies): ProviderSet {
+export function createProviders(deps: ProviderDependencies): ProviderSet {
   const providers = new Map<Target, Provider>();
   const gates = new Map<Target, ThrottleGate>();
   const concurrency = new Map<Target, number>();
-  for (const target of used) {
-    const gate = new ThrottleGate({ clock: deps.clock, sleep: deps.sleep });
-    const { provider, maxMailboxes } = createProvider(target, gate, deps);
-    providers.set(target, provider);
-    gates.set(target, gate);
-    concurrency.set(target, maxMailboxes);
-  }
-  return { providers, gates, concurrencyFor: (target) => concurrency.get(target) ?? 1 };
+  return {
+    providers,
+    gates,
+    get(target) {
+      let provider = providers.get(target);
+      if (!provider) {
+        const gate = new ThrottleGate({ clock: deps.clock, sleep: deps.sleep });
+        const created = createProvider(target, gate, deps);
+        provider = created.provider;
+        providers.set(target, provider);
+        gates.set(target, gate);
+        concurrency.set(target, created.maxMailboxes);
+      }
+      return provider;
+    },
+    concurrencyFor: (target) => concurrency.get(target) ?? 1,
+  };
 }
 
 function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDependencies): { provider: Provider; maxMailboxes: number } {
@@ -48,6 +68,21 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
       if (!config.graph) throw missingSection(config, 'graph', 'graph', '{"tenantId": "…", "clientId": "…"}');
       const credential = createGraphCredential(config.graph, deps.env, config.file);
       return { provider: createGraphProvider({ config: config.graph, credential, gate, clock: deps.clock }), maxMailboxes: config.graph.concurrency };
+    }
+    case 'pop3':
+    case 'manual': {
+      const instructionDirs = [config.manual.instructionsDir, path.join(templatesDir, 'instructions')].filter((d): d is string => Boolean(d));
+      const provider = createManualProvider({
+        target,
+        mode: deps.mode,
+        instructionDirs,
+        defaultInstructions: config.manual.defaultInstructions,
+        ruleName: config.rule.displayName,
+        sinkName: config.sinkDisplayName,
+        desiredRuleFor: deps.desiredRuleFor,
+      });
+      // No network: rendering instructions is cheap, a handful at a time is plenty.
+      return { provider, maxMailboxes: 4 };
     }
     default:
       throw new InputError([`${config.file}: target "${target}" is not supported by this version of sinkrule`]);

@@ -10,6 +10,20 @@ export interface MailboxState {
   facts: Record<string, string | boolean>;
   /** Set when writing to this mailbox would have side effects the admin has not allowed. */
   writeBlockedBy?: MailboxError;
+  /** Set when no API reaches the mailbox: a person does the work, following these instructions. */
+  manual?: ManualWork;
+}
+
+/** Instructions for a mailbox no API reaches. */
+export interface ManualWork {
+  /** Instruction template name. */
+  template: string;
+  server: string;
+  /** When (and by whom) the admin confirmed the rule exists, from the users file. */
+  confirmed?: string;
+  markdown: string;
+  /** The same Markdown with the row's values HTML-escaped, for the handbook page. */
+  markdownForHtml: string;
 }
 
 export interface ApplyResult {
@@ -29,6 +43,11 @@ export interface Provider {
   readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
   /** Performs the changes the plan computed from `state`, in order. */
   applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
+  /**
+   * Checks a users-file row against what this back end needs, before anything runs; returns what
+   * is wrong and how to fix it, or undefined.
+   */
+  checkMailbox?(mailbox: Mailbox): string | undefined;
   /** What the report's run section says about this back end (endpoint, tenant, app id). */
   describe(): Record<string, string>;
   close(): Promise<void>;

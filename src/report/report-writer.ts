@@ -7,6 +7,7 @@ import { stringify, type Stringifier } from 'csv-stringify';
 import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
 import { describeForwarding, type RuleSummary } from '../core/rule.js';
 import { renderReportHtml } from './html.js';
+import { renderHandbook, type HandbookEntry } from './handbook.js';
 
 /** The run section of every report. */
 export interface RunInfo {
@@ -43,7 +44,7 @@ const csvColumns = [
   'beforeEnabled', 'beforeForwardAsAttachmentTo', 'beforeConditions', 'beforeExceptions',
   'afterEnabled', 'afterForwardAsAttachmentTo', 'afterConditions', 'afterExceptions',
   'changes', 'drift', 'otherForwardingRules', 'facts', 'notes',
-  'errorCode', 'errorMessage', 'fix', 'attempts', 'durationInMs',
+  'errorCode', 'errorMessage', 'fix', 'instructionsFile', 'attempts', 'durationInMs',
 ] as const;
 
 /**
@@ -52,6 +53,8 @@ const csvColumns = [
  */
 export class ReportWriter {
   private readonly htmlRows: MailboxOutcome[] = [];
+  /** Manual mailboxes for the handbook (their number is small next to the automated ones). */
+  private readonly handbook: HandbookEntry[] = [];
   private htmlRowsLeftOut = 0;
 
   private constructor(
@@ -73,19 +76,35 @@ export class ReportWriter {
   }
 
   async add(outcome: MailboxOutcome): Promise<void> {
+    if (outcome.instructions?.markdown !== undefined) outcome = await this.saveInstructions(outcome);
     if (!this.csv.write(csvRow(outcome))) await once(this.csv, 'drain');
     if (!this.rows.write(`${JSON.stringify(outcome)}\n`)) await once(this.rows, 'drain');
     if (this.htmlRows.length < maxHtmlRows) this.htmlRows.push(outcome);
     else this.htmlRowsLeftOut++;
   }
 
-  async close(run: RunInfo, extraLinks: Array<{ href: string; label: string }> = []): Promise<ReportFiles> {
+  /** Writes manual/<mailbox>.md and keeps only the reference in the row. */
+  private async saveInstructions(outcome: MailboxOutcome): Promise<MailboxOutcome> {
+    const { markdown, markdownForHtml, ...reference } = outcome.instructions!;
+    const file = `manual/${outcome.email.replace(/[^A-Za-z0-9@._+-]/g, '_')}.md`;
+    await mkdir(path.join(this.files.dir, 'manual'), { recursive: true });
+    await writeFile(path.join(this.files.dir, file), markdown!);
+    this.handbook.push({ email: outcome.email, displayName: outcome.displayName, server: reference.server, outcome: outcome.outcome, confirmed: reference.confirmed, markdownForHtml: markdownForHtml!, file });
+    return { ...outcome, instructions: { ...reference, file } };
+  }
+
+  async close(run: RunInfo): Promise<ReportFiles> {
+    const links: Array<{ href: string; label: string }> = [];
+    if (this.handbook.length > 0) {
+      await writeFile(path.join(this.files.dir, 'manual-instructions.html'), await renderHandbook(this.handbook, run.command));
+      links.push({ href: 'manual-instructions.html', label: `Manual instructions for ${this.handbook.length} mailboxes no API reaches (grouped by server)` });
+    }
     this.csv.end();
     this.rows.end();
     await Promise.all([this.csvDone, once(this.rows, 'close')]);
     await this.writeJson(run);
     await rm(this.rowsFile, { force: true });
-    await writeFile(this.files.html, await renderReportHtml(run, this.htmlRows, this.htmlRowsLeftOut, extraLinks));
+    await writeFile(this.files.html, await renderReportHtml(run, this.htmlRows, this.htmlRowsLeftOut, links));
     return this.files;
   }
 
@@ -126,6 +145,7 @@ function csvRow(o: MailboxOutcome): Record<(typeof csvColumns)[number], string |
     errorCode: o.error?.code ?? '',
     errorMessage: [o.error?.message, ...(o.error?.details ?? [])].filter(Boolean).join(' | '),
     fix: o.error?.fix ?? '',
+    instructionsFile: o.instructions?.file ?? '',
     attempts: o.attempts,
     durationInMs: o.durationInMs,
   };
