@@ -53,7 +53,16 @@ function runList(run: RunInfo): string {
   return `<dl class="run">${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`;
 }
 
-function rowsTable(rows: MailboxOutcome[], leftOut: number): string {
+/** Failures first, then mailboxes not compliant or pending, then the rest; by address within each. */
+function severity(outcome: string): number {
+  if (outcome === 'failed') return 0;
+  if (nonCompliantOutcomes.has(outcome as never)) return 1;
+  if (outcome.startsWith('would-') || outcome === 'manual') return 2;
+  return 3;
+}
+
+function rowsTable(unsorted: MailboxOutcome[], leftOut: number): string {
+  const rows = [...unsorted].sort((a, b) => severity(a.outcome) - severity(b.outcome) || a.email.localeCompare(b.email));
   const head = '<tr><th>Mailbox</th><th>Route</th><th>Outcome</th><th>sinkrule rule before</th><th>after</th><th>Changes / drift</th><th>Other forwarding rules</th><th>Error and fix</th></tr>';
   const body = rows
     .map(
@@ -66,8 +75,9 @@ function rowsTable(rows: MailboxOutcome[], leftOut: number): string {
         `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>`,
     )
     .join('');
+  const colgroup = '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:9%"><col style="width:13%"><col style="width:13%"><col style="width:17%"><col style="width:13%"><col style="width:15%"></colgroup>';
   const more = leftOut > 0 ? `<p class="note">${leftOut} more mailboxes are in report.csv and report.json.</p>` : '';
-  return `<table><thead>${head}</thead><tbody>${body}</tbody></table>${more}`;
+  return `<table class="mailboxes">${colgroup}<thead>${head}</thead><tbody>${body}</tbody></table>${more}`;
 }
 
 function ruleCell(rule: RuleSummary | null): string {
