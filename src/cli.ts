@@ -2,7 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { z } from 'zod';
-import { CredentialError, describeError, InputError } from './core/errors.js';
+import { AccessError, describeError, InputError } from './core/errors.js';
 import type { Mode } from './core/plan.js';
 import { formatIssues } from './input/issues.js';
 import { processIO, type CliIO } from './cli/io.js';
@@ -19,6 +19,7 @@ const runOptionsSchema = z.strictObject({
   dryRun: z.boolean().default(false),
   yes: z.boolean().default(false),
   concurrency: z.number().int().min(1).max(256).optional(),
+  removeOutlookRuleBlob: z.boolean().default(false),
   output: z.enum(['text', 'json']).default('text'),
 });
 
@@ -33,6 +34,7 @@ export function toRunOptions(command: Mode, argv: Record<string, unknown>): RunC
     dryRun: argv.dryRun,
     yes: argv.yes,
     concurrency: argv.concurrency,
+    removeOutlookRuleBlob: argv.removeOutlookRuleBlob,
     output: argv.output,
   });
   if (!parsed.success) throw new InputError(formatIssues('command line', parsed.error.issues, '--'));
@@ -41,7 +43,7 @@ export function toRunOptions(command: Mode, argv: Record<string, unknown>): RunC
 
 function commonOptions(y: Argv) {
   return y
-    .option('users', { type: 'string', demandOption: true, describe: 'CSV of mailboxes (columns: email, displayName, target, sink)' })
+    .option('users', { type: 'string', demandOption: true, describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed)' })
     .option('config', { type: 'string', demandOption: true, describe: 'JSON config (see samples/sinkrule.config.json)' })
     .option('sink', { type: 'string', describe: "Forward mailbox address; overrides the config's sink" })
     .option('report', { type: 'string', describe: 'Report folder (default: sinkrule-report-<command>-<time>)' })
@@ -52,7 +54,12 @@ function commonOptions(y: Argv) {
 function mutatingOptions(y: Argv) {
   return commonOptions(y)
     .option('dry-run', { type: 'boolean', default: false, describe: 'Read every mailbox and report what would change; write nothing' })
-    .option('yes', { type: 'boolean', default: false, describe: 'Do not ask for confirmation (required when there is no terminal)' });
+    .option('yes', { type: 'boolean', default: false, describe: 'Do not ask for confirmation (required when there is no terminal)' })
+    .option('remove-outlook-rule-blob', {
+      type: 'boolean',
+      default: false,
+      describe: "EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)",
+    });
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
@@ -95,7 +102,7 @@ function reportFailure(error: unknown, io: CliIO): number {
     io.stderr.write(`${error.problems.join('\n')}\nNothing was changed.\n`);
     return 1;
   }
-  if (error instanceof CredentialError) {
+  if (error instanceof AccessError) {
     io.stderr.write(`${error.message}\nThe run stopped.\n`);
     return 1;
   }

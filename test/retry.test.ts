@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CredentialError, MailboxError, ThrottledError, TransientError } from '../src/core/errors.js';
+import { AccessError, MailboxError, ThrottledError, TransientError } from '../src/core/errors.js';
 import { parseRetryAfter, withRetry, type Sleep } from '../src/core/retry.js';
 import { ThrottleGate } from '../src/core/throttle-gate.js';
 import { translateGraphError } from '../src/providers/graph.js';
@@ -48,7 +48,7 @@ describe('withRetry', () => {
 
   it('never retries what a retry cannot fix', async () => {
     const { sleep } = virtualTime();
-    for (const error of [new MailboxError('ErrorAccessDenied', 'no', 'grant'), new CredentialError('bad secret'), new Error('bug')]) {
+    for (const error of [new MailboxError('ErrorAccessDenied', 'no', 'grant'), new AccessError('bad secret'), new Error('bug')]) {
       let calls = 0;
       await assert.rejects(withRetry(async () => { calls++; throw error; }, { ...base, sleep }), error);
       assert.equal(calls, 1);
@@ -132,8 +132,8 @@ describe('Graph error translation', () => {
     assert.ok(appWide instanceof ThrottledError && appWide.scope === 'app');
     assert.ok(translateGraphError(graphError(503, 'ServiceUnavailable'), 'create', () => 0) instanceof TransientError);
     assert.ok(translateGraphError(graphError(-1, 'TypeError', 'fetch failed'), 'create', () => 0) instanceof TransientError);
-    assert.ok(translateGraphError(graphError(401, 'InvalidAuthenticationToken'), 'read', () => 0) instanceof CredentialError);
-    assert.ok(translateGraphError(graphError(-1, 'AuthenticationRequiredError', 'AADSTS7000215: Invalid client secret'), 'read', () => 0) instanceof CredentialError);
+    assert.ok(translateGraphError(graphError(401, 'InvalidAuthenticationToken'), 'read', () => 0) instanceof AccessError);
+    assert.ok(translateGraphError(graphError(-1, 'AuthenticationRequiredError', 'AADSTS7000215: Invalid client secret'), 'read', () => 0) instanceof AccessError);
     const denied = translateGraphError(graphError(403, 'ErrorAccessDenied'), 'read', () => 0);
     assert.ok(denied instanceof MailboxError && /MailboxSettings\.ReadWrite/.test(denied.fix));
     for (const code of ['MailboxNotEnabledForRESTAPI', 'ResourceNotFound', 'ErrorInvalidUser']) {

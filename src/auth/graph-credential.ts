@@ -1,6 +1,6 @@
 import { ClientCertificateCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
-import { CredentialError, InputError } from '../core/errors.js';
-import type { GraphConfig } from '../input/config.js';
+import { AccessError, InputError } from '../core/errors.js';
+import type { EwsConfig, GraphConfig } from '../input/config.js';
 
 /** The environment variable holding the app's client secret; never a config key, never logged. */
 export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
@@ -25,6 +25,18 @@ export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEn
   return new ClientSecretCredential(config.tenantId, config.clientId, secret, options);
 }
 
+export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
+
+/** Client credentials for on-premises modern authentication to EWS (ews.auth = oauth). */
+export function createEwsCredential(config: EwsConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+  const oauth = config.oauth!;
+  const options = { authorityHost: oauth.authorityHost, disableInstanceDiscovery: oauth.authorityHost !== undefined, retryOptions: { maxRetries: 2 } };
+  if (oauth.certificatePath) return new ClientCertificateCredential(oauth.tenantId, oauth.clientId, { certificatePath: oauth.certificatePath }, options);
+  const secret = env[ewsClientSecretVariable];
+  if (!secret) throw new InputError([`${configFile}: ews.oauth: no credential: set ${ewsClientSecretVariable} or ews.oauth.certificatePath`]);
+  return new ClientSecretCredential(oauth.tenantId, oauth.clientId, secret, options);
+}
+
 /** Gets one token before any mailbox is touched, so wrong credentials stop the run at once. */
 export async function requireToken(credential: TokenCredential, scope: string, signal?: AbortSignal): Promise<string> {
   try {
@@ -37,11 +49,11 @@ export async function requireToken(credential: TokenCredential, scope: string, s
 }
 
 /** The identity library's message (AADSTS code and text) with the fix; never the secret. */
-export function credentialFailure(error: unknown): CredentialError {
+export function credentialFailure(error: unknown): AccessError {
   const text = error instanceof Error ? error.message : String(error);
   const aadsts = /AADSTS\d+:[^\r\n]*/.exec(text)?.[0];
-  return new CredentialError(
-    `Cannot get a token for Microsoft Graph: ${aadsts ?? text.split('\n')[0]}. Check graph.tenantId, graph.clientId and the client secret (${clientSecretVariable}) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
+  return new AccessError(
+    `Cannot get a token: ${aadsts ?? text.split('\n')[0]}. Check the tenant id, client id and the client secret (${clientSecretVariable}, or ${ewsClientSecretVariable} for EWS) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
     { cause: error },
   );
 }

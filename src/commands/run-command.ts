@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { CredentialError, describeError, InputError } from '../core/errors.js';
+import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../core/outcome.js';
 import type { Mode } from '../core/plan.js';
@@ -26,6 +26,8 @@ export interface RunCommandOptions {
   yes: boolean;
   /** Overrides every back end's concurrency (mailboxes worked on at once). */
   concurrency?: number;
+  /** EWS: allow deleting a mailbox's Outlook rule blob (its client-only rules) to write the rule. */
+  removeOutlookRuleBlob: boolean;
   output: 'text' | 'json';
 }
 
@@ -68,7 +70,10 @@ async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedR
   const config = await loadConfig(options.config);
   if (options.sink) config.sink = options.sink;
   const template = await loadRuleTemplate(config.templatePath);
-  if (options.concurrency && config.graph) config.graph.concurrency = options.concurrency;
+  if (options.concurrency) {
+    if (config.graph) config.graph.concurrency = options.concurrency;
+    if (config.ews) config.ews.concurrency = options.concurrency;
+  }
   const rendered = new Map<string, RuleSpec>();
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();
@@ -76,7 +81,7 @@ async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedR
     if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
     return rule;
   };
-  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: options.command, desiredRuleFor });
+  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: options.command, desiredRuleFor, removeOutlookRuleBlob: options.removeOutlookRuleBlob });
   const usersOptions: UsersFileOptions = {
     sink: config.sink,
     defaultTarget: config.defaultTarget,
@@ -130,13 +135,13 @@ async function execute(
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
   // Reports are written whenever a mailbox was reached, even when the run stopped early.
   const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(options, run, pass, startedAt, durationInMs, progress.counts, exitCode, stoppedBy, io)) : undefined;
-  if (stoppedBy instanceof CredentialError || stoppedBy instanceof InputError) throw stoppedBy;
+  if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) throw stoppedBy;
   if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
   return { counts: progress.counts, mailboxes, exitCode, files, durationInMs };
 }
 
 function exitCodeFor(counts: Partial<Record<OutcomeName, number>>, stoppedBy: unknown): number {
-  if (stoppedBy instanceof CredentialError || stoppedBy instanceof InputError) return 1;
+  if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) return 1;
   if (stoppedBy !== undefined) return 2;
   return Object.entries(counts).some(([name, count]) => count && nonCompliantOutcomes.has(name as OutcomeName)) ? 2 : 0;
 }

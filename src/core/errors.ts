@@ -4,7 +4,7 @@
  * | class             | decision                                                         |
  * | ----------------- | ---------------------------------------------------------------- |
  * | InputError        | stop before any work, exit 1, nothing changed                    |
- * | CredentialError   | stop the whole run, exit 1 (every mailbox would fail the same way) |
+ * | AccessError       | stop the whole run, exit 1 (every mailbox would fail the same way) |
  * | ThrottledError    | wait the time the service asked for, then retry                  |
  * | TransientError    | back off, re-read the mailbox, retry (never replay a write blind) |
  * | MailboxError      | record this mailbox as failed with the fix, go on with the rest  |
@@ -27,9 +27,12 @@ export class InputError extends Error {
   }
 }
 
-/** The credentials cannot get or use a token: wrong secret, wrong tenant, token rejected. */
-export class CredentialError extends Error {
-  override name = 'CredentialError';
+/**
+ * sinkrule cannot use the service at all: wrong secret or password, token rejected, the server's
+ * certificate not trusted. Every mailbox would fail the same way, so the run stops.
+ */
+export class AccessError extends Error {
+  override name = 'AccessError';
 }
 
 /** Who the service throttled: the whole application, or one mailbox. */

@@ -1,4 +1,4 @@
-import { CredentialError, describeError, MailboxError, ThrottledError, TransientError } from './errors.js';
+import { AccessError, describeError, MailboxError, ThrottledError, TransientError } from './errors.js';
 import type { Mailbox } from './mailbox.js';
 import type { Compliance, MailboxPlan, Mode, RuleChange } from './plan.js';
 import type { RuleSummary } from './rule.js';
@@ -69,7 +69,7 @@ export function outcomeFor(mode: Mode, plan: MailboxPlan, dryRun: boolean): Outc
   return dryRun ? 'would-update' : 'updated';
 }
 
-/** Turns whatever stopped a mailbox into the report's error with a fix. CredentialError never gets here. */
+/** Turns whatever stopped a mailbox into the report's error with a fix. AccessError never gets here. */
 export function outcomeError(error: unknown): OutcomeError {
   if (error instanceof MailboxError) return { code: error.code, message: error.message, fix: error.fix, details: error.details };
   if (error instanceof ThrottledError) {
@@ -88,7 +88,7 @@ export function outcomeError(error: unknown): OutcomeError {
       details: [],
     };
   }
-  if (error instanceof CredentialError) throw error;
+  if (error instanceof AccessError) throw error;
   return { code: 'UnexpectedError', message: describeError(error), fix: 'This is a sinkrule bug: report it with report.json attached.', details: [] };
 }
 

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { CredentialError } from './errors.js';
+import { AccessError } from './errors.js';
 import type { Mailbox, Target } from './mailbox.js';
 import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './outcome.js';
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
@@ -26,7 +26,7 @@ export interface RunnerOptions {
 /**
  * Fans the mailboxes out to their back ends, each with its own concurrency limit, pulling rows
  * from `mailboxes` only as fast as workers free up (so a million-row file is never all in memory).
- * Every mailbox ends in exactly one outcome; a CredentialError stops the run and is rethrown.
+ * Every mailbox ends in exactly one outcome; a AccessError stops the run and is rethrown.
  */
 export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: RunnerOptions): Promise<void> {
   const controller = new AbortController();
@@ -94,7 +94,7 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
     if (final.state.manual) describeManual(outcome, final.state.manual, options.mode);
     else describeSuccess(outcome, first!, { plan: final.plan!, createdRuleIds: final.createdRuleIds }, options, desired);
   } catch (error) {
-    if (error instanceof CredentialError || options.signal?.aborted) throw error;
+    if (error instanceof AccessError || options.signal?.aborted) throw error;
     outcome.outcome = 'failed';
     outcome.error = outcomeError(error);
     if (first) describeFound(outcome, first.state, first.plan);

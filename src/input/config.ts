@@ -33,6 +33,28 @@ const graphSchema = z.strictObject({
   concurrency: concurrency(16),
 });
 
+const ewsSchema = z
+  .strictObject({
+    url: httpsUrl.refine((url) => /\/ews\/exchange\.asmx$/i.test(url), { error: 'is the EWS endpoint, e.g. https://mail.contoso.com/EWS/Exchange.asmx' }),
+    username: z.string().min(1).optional(),
+    auth: z.enum(['ntlm', 'basic', 'oauth']).default('ntlm'),
+    version: z.enum(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2016']).default('Exchange2013_SP1'),
+    caFile: z.string().min(1).optional(),
+    concurrency: concurrency(8),
+    removeOutlookRuleBlob: z.boolean().default(false),
+    oauth: z
+      .strictObject({
+        tenantId: guid,
+        clientId: guid,
+        authorityHost: httpsUrl.optional(),
+        certificatePath: z.string().min(1).optional(),
+        scope: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .refine((ews) => ews.auth === 'oauth' || ews.username, { error: 'ews.username is required for ntlm and basic authentication (DOMAIN\\user or user@domain)', path: ['username'] })
+  .refine((ews) => ews.auth !== 'oauth' || ews.oauth, { error: 'ews.oauth (tenantId, clientId) is required when ews.auth is oauth', path: ['oauth'] });
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   sink: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }),
@@ -45,6 +67,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   graph: graphSchema.optional(),
+  ews: ewsSchema.optional(),
   manual: z
     .strictObject({
       instructionsDir: z.string().min(1).optional(),
@@ -61,7 +84,9 @@ export const configSchema = z.strictObject({
 });
 
 export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean };
-export type Config = Omit<z.infer<typeof configSchema>, 'graph'> & {
+export type EwsConfig = z.infer<typeof ewsSchema> & { oauthScope: string; oauthClientId?: string };
+export type Config = Omit<z.infer<typeof configSchema>, 'graph' | 'ews'> & {
+  ews?: EwsConfig;
   file: string;
   /** Absolute path of the rule template. */
   templatePath: string;
@@ -88,12 +113,12 @@ export async function readJsonFile(file: string): Promise<unknown> {
 export async function loadConfig(file: string): Promise<Config> {
   const parsed = configSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new InputError(formatIssues(file, parsed.error.issues));
-  const { graph, ...rest } = parsed.data;
+  const { graph, ews, ...rest } = parsed.data;
   const here = path.dirname(path.resolve(file));
   const template = rest.rule.template;
   const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
   const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
-  return { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here) };
+  return { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
 }
 
 function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphConfig {
@@ -105,5 +130,16 @@ function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphCo
     baseUrl: (graph.baseUrl ?? cloud.graphBaseUrl).replace(/\/+$/, ''),
     // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
     customEndpoints: graph.authorityHost !== undefined || graph.baseUrl !== undefined,
+  };
+}
+
+function resolveEws(ews: z.infer<typeof ewsSchema>, here: string): EwsConfig {
+  return {
+    ...ews,
+    caFile: ews.caFile && path.resolve(here, ews.caFile),
+    oauth: ews.oauth && { ...ews.oauth, certificatePath: ews.oauth.certificatePath && path.resolve(here, ews.oauth.certificatePath) },
+    // On-premises modern auth: the token's audience is the Exchange server's own URL.
+    oauthScope: ews.oauth?.scope ?? `${new URL(ews.url).origin}/.default`,
+    oauthClientId: ews.oauth?.clientId,
   };
 }

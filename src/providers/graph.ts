@@ -3,7 +3,7 @@ import type { GraphRequest } from '@microsoft/microsoft-graph-client';
 import authProviders from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import type { TokenCredential } from '@azure/identity';
 import { credentialFailure, requireToken } from '../auth/graph-credential.js';
-import { CredentialError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
+import { AccessError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { RuleChange } from '../core/plan.js';
 import { parseRetryAfter, type Clock } from '../core/retry.js';
@@ -27,7 +27,7 @@ export interface GraphProviderOptions {
 /** Codes Graph answers with when the user has no Exchange Online mailbox Graph can reach. */
 const noMailboxCodes = new Set(['MailboxNotEnabledForRESTAPI', 'MailboxNotSupportedForRESTAPI', 'ResourceNotFound', 'ErrorInvalidUser', 'ErrorNonExistentMailbox']);
 /** Codes the identity library's errors surface as, once the Graph client has wrapped them. */
-const credentialCodes = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'CredentialError']);
+const credentialCodes = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'AccessError']);
 
 /** Exchange Online through Microsoft Graph v1.0: /users/{upn}/mailFolders/inbox/messageRules. */
 export function createGraphProvider(options: GraphProviderOptions): Provider {
@@ -152,7 +152,7 @@ const fixes = {
 
 /** Maps a Graph client error to sinkrule's error classes. Never turns an error into "no rules". */
 export function translateGraphError(error: unknown, operation: string, clock: Clock, timedOut = false): Error {
-  if (error instanceof CredentialError) return error;
+  if (error instanceof AccessError) return error;
   const graphError = error as Partial<GraphError>;
   const status = graphError.statusCode ?? -1;
   const code = graphError.code ?? `HTTP${status}`;
@@ -168,7 +168,7 @@ export function translateGraphError(error: unknown, operation: string, clock: Cl
   }
   if (status <= 0 || status >= 500) return new TransientError(what, code, { cause: error });
   if (status === 401) {
-    return new CredentialError(`${what}. Graph rejected the app's token: grant admin consent for the application permission MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`, { cause: error });
+    return new AccessError(`${what}. Graph rejected the app's token: grant admin consent for the application permission MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`, { cause: error });
   }
   if (status === 403) return new MailboxError(code, what, fixes.accessDenied, { cause: error });
   if (status === 404 && code === 'ErrorItemNotFound' && operation === 'update') {

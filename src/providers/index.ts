@@ -1,4 +1,4 @@
-import { createGraphCredential } from '../auth/graph-credential.js';
+import { createEwsCredential, createGraphCredential } from '../auth/graph-credential.js';
 import { InputError } from '../core/errors.js';
 import type { Mailbox, Target } from '../core/mailbox.js';
 import type { Mode } from '../core/plan.js';
@@ -9,11 +9,12 @@ import type { Clock, Sleep } from '../core/retry.js';
 import { ThrottleGate } from '../core/throttle-gate.js';
 import type { Config } from '../input/config.js';
 import { createGraphProvider } from './graph.js';
+import { createEwsProvider, ewsPasswordVariable } from './ews.js';
 import { createManualProvider } from './manual.js';
 import type { Provider } from './provider.js';
 
 /** Targets this build has a back end for. */
-export const supportedTargets: readonly Target[] = ['graph', 'pop3', 'manual'];
+export const supportedTargets: readonly Target[] = ['graph', 'ews', 'pop3', 'manual'];
 
 export interface ProviderDependencies {
   config: Config;
@@ -22,6 +23,8 @@ export interface ProviderDependencies {
   sleep: Sleep;
   mode: Mode;
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
+  /** --remove-outlook-rule-blob (or ews.removeOutlookRuleBlob). */
+  removeOutlookRuleBlob: boolean;
 }
 
 export interface ProviderSet {
@@ -68,6 +71,15 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
       if (!config.graph) throw missingSection(config, 'graph', 'graph', '{"tenantId": "…", "clientId": "…"}');
       const credential = createGraphCredential(config.graph, deps.env, config.file);
       return { provider: createGraphProvider({ config: config.graph, credential, gate, clock: deps.clock }), maxMailboxes: config.graph.concurrency };
+    }
+    case 'ews': {
+      const ews = config.ews;
+      if (!ews) throw missingSection(config, 'ews', 'ews', '{"url": "https://mail.contoso.com/EWS/Exchange.asmx", "username": "CONTOSO\\\\svc-sinkrule"}');
+      const password = deps.env[ewsPasswordVariable];
+      if (ews.auth !== 'oauth' && !password) throw new InputError([`${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the password of ${ews.username}`]);
+      const credential = ews.auth === 'oauth' ? createEwsCredential(ews, deps.env, config.file) : undefined;
+      const provider = createEwsProvider({ config: ews, password, credential, gate, removeOutlookRuleBlob: deps.removeOutlookRuleBlob || ews.removeOutlookRuleBlob, desiredRuleFor: deps.desiredRuleFor });
+      return { provider, maxMailboxes: ews.concurrency };
     }
     case 'pop3':
     case 'manual': {

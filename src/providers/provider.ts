@@ -37,7 +37,7 @@ export interface ApplyResult {
  */
 export interface Provider {
   readonly target: Target;
-  /** Proves the credentials work before any mailbox is touched; throws CredentialError. */
+  /** Proves the credentials work before any mailbox is touched; throws AccessError. */
   open(signal?: AbortSignal): Promise<void>;
   /** All inbox rules of the mailbox. Never returns "no rules" for an error. */
   readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;

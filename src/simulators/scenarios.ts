@@ -1,3 +1,4 @@
+import type { EwsRule } from './ews/ews-rules.js';
 import type { SimulatedMailbox } from './graph/graph-simulator.js';
 
 /**
@@ -54,3 +55,24 @@ export function demoMailboxes(emails: string[], sink: string): SimulatedMailbox[
     }
   });
 }
+
+/** The same estate as Exchange on-premises stores it (EWS element names). */
+export const ews = {
+  correctSinkRule(sink: string, overrides: Partial<EwsRule> = {}): Omit<EwsRule, 'RuleId' | 'Priority'> {
+    return {
+      DisplayName: sinkRuleName,
+      IsEnabled: true,
+      Actions: { ForwardAsAttachmentToRecipients: [{ name: 'Dynamics 365 forward mailbox', address: sink }] },
+      Exceptions: { FromAddresses: [{ address: sink }], IsNDR: true, IsReadReceipt: true },
+      ...overrides,
+    };
+  },
+  foreignRules: {
+    removeSpam: { DisplayName: 'Remove spam', IsEnabled: true, Conditions: { ContainsSubjectStrings: ['enter to win'] }, Actions: { Delete: true, StopProcessingRules: true } },
+    fromPartner: { DisplayName: 'From partner', IsEnabled: true, Conditions: { ContainsSenderStrings: ['ADELE'] }, Actions: { ForwardToRecipients: [{ name: 'Alex Wilber', address: 'alexw@contoso.com' }], StopProcessingRules: true } },
+    externalRedirect: { DisplayName: 'Copy to my phone', IsEnabled: true, Actions: { RedirectToRecipients: [{ address: 'someone@gmail.com' }] } },
+    moveNewsletters: { DisplayName: 'Newsletters', IsEnabled: true, Conditions: { ContainsSubjectStrings: ['newsletter'] }, Actions: { MoveToFolder: { xml: '<t:MoveToFolder><t:FolderId Id="AAMkAGYzZjZmRmNjAAA=" ChangeKey="AQAAAA=="/></t:MoveToFolder>' } } },
+    /** Made with features EWS cannot represent (e.g. an SMS alert): IsNotSupported. */
+    unsupported: { DisplayName: 'Text me about the boss', IsEnabled: true, IsNotSupported: true, Actions: { MarkAsRead: true } },
+  } satisfies Record<string, Omit<EwsRule, 'RuleId' | 'Priority'>>,
+};
