@@ -1,50 +1,9 @@
 import type { EwsSimulatedMailbox } from '../src/simulators/ews/ews-simulator.js';
-import type { EwsAddress, EwsRule } from '../src/simulators/ews/ews-rules.js';
-import { ews, sinkRuleName } from '../src/simulators/scenarios.js';
-import { contractSuite, type ContractWorld, type RuleView, type ScenarioMailbox } from './helpers/contract.js';
+import { sinkRuleName } from '../src/simulators/scenarios.js';
+import { contractSuite, type ContractWorld } from './helpers/contract.js';
 import { startEwsWorld } from './helpers/ews-world.js';
 import { sink } from './helpers/graph-world.js';
-
-/** The contract population as on-premises Exchange stores it. */
-export function ewsMailbox({ email, scenario }: ScenarioMailbox): EwsSimulatedMailbox | undefined {
-  const { correctSinkRule, foreignRules } = ews;
-  switch (scenario) {
-    case 'missing':
-      return { email };
-    case 'disabled':
-      return { email, rules: [correctSinkRule(sink, { IsEnabled: false })] };
-    case 'drifted':
-      return { email, rules: [correctSinkRule('old-sink@contoso.com')] };
-    case 'duplicate':
-      return { email, rules: [correctSinkRule('old-sink@contoso.com'), foreignRules.removeSpam, correctSinkRule(sink)] };
-    case 'readonly':
-      return { email, rules: [foreignRules.unsupported, { ...correctSinkRule(sink), IsNotSupported: true }] };
-    case 'foreign':
-      return { email, rules: [foreignRules.removeSpam, foreignRules.fromPartner, foreignRules.externalRedirect, foreignRules.moveNewsletters] };
-    case 'ok':
-      return { email, rules: [foreignRules.removeSpam, correctSinkRule(sink)] };
-    case 'denied':
-      return { email, impersonationDenied: true };
-    case 'no-mailbox':
-    case 'unknown':
-      return undefined; // Exchange answers ErrorNonExistentMailbox for both
-  }
-}
-
-export function ewsRuleView(rule: EwsRule): RuleView {
-  const addresses = (list: unknown) => ((list as EwsAddress[] | undefined) ?? []).map((a) => a.address);
-  const { Priority: _position, ...raw } = rule;
-  return {
-    displayName: rule.DisplayName,
-    isEnabled: rule.IsEnabled,
-    readOnly: rule.IsNotSupported === true,
-    forwardAsAttachmentTo: addresses(rule.Actions?.ForwardAsAttachmentToRecipients),
-    exceptionFrom: addresses(rule.Exceptions?.FromAddresses),
-    exceptNonDeliveryReports: rule.Exceptions?.IsNDR === true,
-    exceptReadReceipts: rule.Exceptions?.IsReadReceipt === true,
-    raw,
-  };
-}
+import { ewsMailbox, ewsRuleView } from './helpers/ews-scenarios.js';
 
 contractSuite('Exchange Web Services (on-premises)', async (mailboxes): Promise<ContractWorld> => {
   const seeded = mailboxes.map(ewsMailbox).filter((m): m is EwsSimulatedMailbox => m !== undefined);

@@ -1,13 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clientSecretVariable } from '../auth/graph-credential.js';
 import { samplesDir } from '../paths.js';
+import { ewsPasswordVariable } from '../providers/ews.js';
 import type { CliIO } from '../cli/io.js';
+import { defaultRuleName } from '../input/config.js';
+import { readMailboxes } from '../input/users-csv.js';
 import { runCli } from '../simulators/child-cli.js';
+import { EwsSimulator } from '../simulators/ews/ews-simulator.js';
+import { EwsSchemaValidator, ewsSchemaDir } from '../simulators/ews/schema-validator.js';
 import { GraphSimulator } from '../simulators/graph/graph-simulator.js';
-import { demoMailboxes } from '../simulators/scenarios.js';
+import { demoEwsMailboxes, demoMailboxes } from '../simulators/scenarios.js';
 import { createLocalCertificate } from '../simulators/tls.js';
 
 export interface DemoOptions {
@@ -15,31 +20,54 @@ export interface DemoOptions {
   report?: string;
 }
 
+const sink = 'crm-sink@contoso.com';
+
 /**
- * Starts the built-in Graph simulator with an estate in every state sinkrule handles, then runs
- * `deploy --yes` and `verify` on samples/users.csv against it, as separate processes exactly as
- * an admin would (the simulator's certificate is trusted through NODE_EXTRA_CA_CERTS).
+ * A hybrid estate on the built-in simulators: Exchange Online users on the Graph simulator,
+ * on-premises users on the EWS simulator (NTLM, impersonation), POP3 users by hand. Runs
+ * `deploy --yes` and `verify` on samples/users.csv as separate processes, exactly as an admin
+ * would (the simulators' certificate is trusted through NODE_EXTRA_CA_CERTS).
  */
 export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> {
   const work = await mkdtemp(path.join(tmpdir(), 'sinkrule-demo-'));
   const reportRoot = path.resolve(options.report ?? 'sinkrule-report-demo');
   await rm(reportRoot, { recursive: true, force: true }); // the demo's own folder: no stale report may remain
-  const sink = 'crm-sink@contoso.com';
   const usersFile = path.join(work, 'users.csv');
   await copyFile(path.join(samplesDir, 'users.csv'), usersFile);
-  const rows = (await readFile(usersFile, 'utf8')).split(/\r?\n/).slice(1).filter(Boolean).map((line) => line.split(','));
-  // Rows routed to graph (explicitly or by default) get a mailbox in the simulator.
-  const emails = rows.filter((cells) => !cells[2] || cells[2] === 'graph').map((cells) => cells[0]!);
+  const byTarget = { graph: [] as string[], ews: [] as string[], other: 0 };
+  for await (const mailbox of readMailboxes(usersFile, { sink, defaultTarget: 'graph', supportedTargets: ['graph', 'ews', 'pop3', 'manual'] })) {
+    if (mailbox.target === 'graph' || mailbox.target === 'ews') byTarget[mailbox.target].push(mailbox.email);
+    else byTarget.other++;
+  }
   const certificate = await createLocalCertificate(work);
   const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: randomBytes(24).toString('base64url'), roles: ['MailboxSettings.ReadWrite'] };
-  const graph = new GraphSimulator({ certificate, app, mailboxes: demoMailboxes(emails, sink), latencyInMs: 40, latencyJitterInMs: 20 });
-  const url = await graph.start();
+  const account = { username: 'CONTOSO\\svc-sinkrule', password: randomBytes(18).toString('base64url') };
+  const schemaDir = ewsSchemaDir();
+  const validator = schemaDir ? await EwsSchemaValidator.start(schemaDir).catch(() => undefined) : undefined;
+  const graph = new GraphSimulator({ certificate, app, mailboxes: demoMailboxes(byTarget.graph, sink), latencyInMs: 40, latencyJitterInMs: 20 });
+  const ews = new EwsSimulator({ certificate, account, validator, mailboxes: demoEwsMailboxes(byTarget.ews, sink), latencyInMs: 40, latencyJitterInMs: 20 });
+  const [graphUrl, ewsUrl] = await Promise.all([graph.start(), ews.start()]);
   try {
     const configFile = path.join(work, 'sinkrule.config.json');
-    const manual = { instructionsDir: path.join(samplesDir, 'instructions') };
-    await writeFile(configFile, JSON.stringify({ sink, graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: url, baseUrl: url }, manual }, null, 2));
-    const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret };
-    io.stderr.write(`Demo: Microsoft Graph simulator on ${url} with ${emails.length} of the ${rows.length} mailboxes in samples/users.csv; the others are POP3/manual rows\n`);
+    await writeFile(
+      configFile,
+      JSON.stringify(
+        {
+          sink,
+          rule: { displayName: defaultRuleName },
+          graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: graphUrl, baseUrl: graphUrl },
+          ews: { url: ewsUrl, username: account.username, auth: 'ntlm' },
+          manual: { instructionsDir: path.join(samplesDir, 'instructions') },
+        },
+        null,
+        2,
+      ),
+    );
+    const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret, [ewsPasswordVariable]: account.password };
+    io.stderr.write(
+      `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ${graphUrl}), ${byTarget.ews.length} on-premises users ` +
+        `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : 'schema check off: needs ../shared/ref/ews and python3-lxml'}) and ${byTarget.other} POP3/manual users.\n`,
+    );
     const codes: number[] = [];
     for (const command of ['deploy', 'verify'] as const) {
       io.stderr.write(`\n$ sinkrule ${command} --users users.csv --config sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`);
@@ -48,16 +76,23 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       io.stdout.write(result.stdout);
       codes.push(result.code);
     }
-    if (codes.some((code) => code !== 0 && code !== 2)) return 1;
+    if (codes.some((code) => code !== 0 && code !== 2) || ews.stats.schemaInvalid > 0) return 1;
     io.stderr.write(
-      `\nThe simulator gave one user (lynne.robbins) no Exchange Online mailbox, as an on-premises user has: that row fails with the fix to apply; every other Graph mailbox converged.\n` +
-        `POP3/manual rows got instructions: ${path.join(reportRoot, 'deploy', 'manual-instructions.html')}\n` +
-        `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}\n`,
+      [
+        '',
+        'As set up in the simulators, two mailboxes are left for the admin, each with its fix in the report:',
+        '- emily.braun is on-premises but routed to graph: Graph has no mailbox for her (set target=ews);',
+        '- johanna.lorenz has Outlook client-only rules (the rule blob) that writing through EWS would delete.',
+        'Every other mailbox converged; POP3 users got instructions.',
+        `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}`,
+        `Manual instructions: ${path.join(reportRoot, 'deploy', 'manual-instructions.html')}`,
+        '',
+      ].join('\n'),
     );
-    // Exit 2 (some mailbox not compliant) is the expected result of this estate; 1 is not.
     return 0;
   } finally {
-    await graph.stop();
+    await Promise.all([graph.stop(), ews.stop()]);
+    validator?.stop();
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -1,16 +1,19 @@
 import { request as httpsRequest } from 'node:https';
+import { DOMParser } from '@xmldom/xmldom';
 import type { TokenCredential } from '@azure/identity';
 import { requireToken } from '../auth/graph-credential.js';
 import { AccessError, describeError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { RuleChange } from '../core/plan.js';
 import type { ThrottleGate } from '../core/throttle-gate.js';
+import { parseRetryAfter } from '../core/retry.js';
 import type { EwsConfig } from '../input/config.js';
 import { fromEwsRule, toEwsRule, unsupportedByEws, type EwsModule } from './ews-rules.js';
 import type { ApplyResult, MailboxState, Provider } from './provider.js';
 import type { RuleSpec } from '../core/rule.js';
 
 export const ewsPasswordVariable = 'SINKRULE_EWS_PASSWORD';
+const ewsTypes = 'http://schemas.microsoft.com/exchange/services/2006/types';
 
 export interface EwsProviderOptions {
   config: EwsConfig;
@@ -50,31 +53,32 @@ export function createEwsProvider(options: EwsProviderOptions): Provider {
     const { ews, XhrApi } = await loadEws();
     const svc = new ews.ExchangeService(ews.ExchangeVersion[config.version as keyof typeof ews.ExchangeVersion]);
     svc.Url = new ews.Uri(config.url);
-    const xhr = new XhrApi({ rejectUnauthorized: true } as never);
+    const inner = new XhrApi({ rejectUnauthorized: true } as never);
+    const seen: SeenResponse = {};
     if (config.auth === 'oauth') {
       svc.Credentials = new ews.OAuthCredentials(await requireToken(options.credential!, config.oauthScope));
     } else {
       // The library wants WebCredentials even when NTLM runs in the XHR layer.
       svc.Credentials = new ews.WebCredentials(config.username!, options.password!);
-      if (config.auth === 'ntlm') xhr.useNtlmAuthentication(config.username!, options.password!);
+      if (config.auth === 'ntlm') inner.useNtlmAuthentication(config.username!, options.password!);
     }
-    svc.XHRApi = xhr;
+    svc.XHRApi = observe(inner, seen);
     if (mailbox) {
       svc.ImpersonatedUserId = new ews.ImpersonatedUserId(ews.ConnectingIdType.SmtpAddress, mailbox.email);
       // Routes the request to the server holding the mailbox (required for impersonation at scale).
       svc.HttpHeaders.Add('X-AnchorMailbox', mailbox.email);
     }
-    return { ews, svc };
+    return { ews, svc, seen };
   }
 
-  const send = <T>(mailbox: Mailbox, operation: string, call: () => Promise<T>, signal?: AbortSignal) =>
+  const send = <T>(mailbox: Mailbox, operation: string, seen: SeenResponse, call: () => Promise<T>, signal?: AbortSignal) =>
     gate.send(
       mailbox.email,
       async () => {
         try {
           return await call();
         } catch (error) {
-          throw await translateEwsError(error, operation);
+          throw await translateEwsError(error, operation, seen);
         }
       },
       signal,
@@ -92,8 +96,8 @@ export function createEwsProvider(options: EwsProviderOptions): Provider {
       return unsupported && `the rule template uses "${unsupported}", which EWS rules cannot express: remove it from the template or route this row to graph`;
     },
     async readRules(mailbox, signal): Promise<MailboxState> {
-      const { ews, svc } = await service(mailbox);
-      const collection = await send(mailbox, 'GetInboxRules', () => svc.GetInboxRules(mailbox.email), signal);
+      const { ews, svc, seen } = await service(mailbox);
+      const collection = await send(mailbox, 'GetInboxRules', seen, () => svc.GetInboxRules(mailbox.email), signal);
       const blob = collection.OutlookRuleBlobExists === true;
       return {
         rules: collection.GetEnumerator().map((rule) => fromEwsRule(ews, rule)),
@@ -102,7 +106,7 @@ export function createEwsProvider(options: EwsProviderOptions): Provider {
       };
     },
     async applyChanges(mailbox, changes: readonly RuleChange[], state, signal): Promise<ApplyResult> {
-      const { ews, svc } = await service(mailbox);
+      const { ews, svc, seen } = await service(mailbox);
       const existing = new Map(state.rules.map((rule) => [rule.id, rule.sequence]));
       const operations = changes.map((change) => {
         if (change.kind === 'create') return new ews.CreateRuleOperation(toEwsRule(ews, change.rule));
@@ -111,7 +115,7 @@ export function createEwsProvider(options: EwsProviderOptions): Provider {
       });
       // One call for all of a mailbox's changes: Exchange applies them all or none.
       const removeBlob = state.facts.outlookRuleBlobExists === true && options.removeOutlookRuleBlob;
-      await send(mailbox, 'UpdateInboxRules', () => svc.UpdateInboxRules(operations, removeBlob, mailbox.email), signal);
+      await send(mailbox, 'UpdateInboxRules', seen, () => svc.UpdateInboxRules(operations, removeBlob, mailbox.email), signal);
       if (removeBlob) state.facts.outlookRuleBlobRemoved = true;
       return { createdRuleIds: [] }; // UpdateInboxRules does not return new rule ids
     },
@@ -130,6 +134,42 @@ export function createEwsProvider(options: EwsProviderOptions): Provider {
       if (status === undefined || status >= 500) throw new AccessError(`Cannot reach EWS at ${config.url}: ${describeError(error)}`, { cause: error });
     }
   }
+}
+
+/** The last HTTP answer the EWS client got: the library drops Retry-After and some error fields. */
+interface SeenResponse {
+  body?: string;
+  status?: number;
+  retryAfter?: string;
+}
+
+type XhrLike = Pick<InstanceType<typeof import('@ewsjs/xhr').XhrApi>, 'xhr' | 'xhrStream' | 'disconnect' | 'apiName'>;
+
+/** Decorates the XHR layer to keep the raw answer, which the error translation reads. */
+function observe(inner: XhrLike, seen: SeenResponse): XhrLike {
+  // On errors @ewsjs/xhr throws the axios error with the axios response under `responseText`.
+  const keep = (answer: { responseText?: unknown; status?: number; headers?: Record<string, string> } | undefined) => {
+    const raw = answer?.responseText as { data?: unknown; status?: number; headers?: Record<string, string> } | string | undefined;
+    const response = typeof raw === 'object' && raw !== null ? raw : undefined;
+    seen.body = typeof raw === 'string' ? raw : typeof response?.data === 'string' ? response.data : undefined;
+    seen.status = response?.status ?? answer?.status;
+    seen.retryAfter = (response?.headers ?? answer?.headers)?.['retry-after'];
+  };
+  return {
+    get apiName() {
+      return inner.apiName;
+    },
+    xhr: (options, progress) =>
+      inner.xhr(options, progress).then(
+        (answer) => (keep(answer as never), answer),
+        (error: unknown) => {
+          keep(error as never);
+          throw error;
+        },
+      ),
+    xhrStream: (options, progress) => inner.xhrStream(options, progress),
+    disconnect: () => inner.disconnect(),
+  };
 }
 
 /** Fails with the fix when the server's certificate is not trusted (NTLM would hide the reason). */
@@ -159,7 +199,7 @@ type Fault = { faultCode?: string | null; responseCode?: number; HttpStatusCode?
 type ResponseError = { ErrorCode?: number; message?: string; errors?: { GetEnumerator(): Array<{ Operation: unknown; GetEnumerator(): Array<{ RuleProperty: number; ErrorCode: number; ErrorMessage: string; Value: string }> }> }; serviceResponse?: { ErrorDetails?: { objects?: Record<string, string> } } };
 
 /** Maps what ews-javascript-api throws (not Error instances) to sinkrule's error classes. */
-export async function translateEwsError(error: unknown, operation: string): Promise<Error> {
+export async function translateEwsError(error: unknown, operation: string, seen: SeenResponse = {}): Promise<Error> {
   if (error instanceof AccessError) return error;
   const { ews } = await loadEws();
   const fault = error as Fault & ResponseError;
@@ -167,7 +207,10 @@ export async function translateEwsError(error: unknown, operation: string): Prom
   const message = `EWS ${operation}: ${code}: ${fault.message ?? describeError(error)}`;
   const details = fault.errorDetails?.objects ?? fault.serviceResponse?.ErrorDetails?.objects ?? {};
   if (fault.HttpStatusCode === 401) return new AccessError(`EWS rejected the credentials (HTTP 401) during the run: check ews.username and ${ewsPasswordVariable}.`, { cause: error });
-  if (fault.HttpStatusCode === 503) return new ThrottledError(`${message} (HTTP 503: the server's request queue is full)`, undefined, 'app', 'HTTP503', { cause: error });
+  if (fault.HttpStatusCode === 503 || seen.status === 503) {
+    const retryAfterInMs = parseRetryAfter((name) => (name === 'retry-after' ? seen.retryAfter : undefined), Date.now());
+    return new ThrottledError(`EWS ${operation}: HTTP 503: the server's request queue is full`, retryAfterInMs, 'app', 'HTTP503', { cause: error });
+  }
   switch (code) {
     case 'ErrorServerBusy':
     case 'ErrorExceededConnectionCount':
@@ -182,7 +225,7 @@ export async function translateEwsError(error: unknown, operation: string): Prom
     case 'ErrorImpersonationDenied':
       return new MailboxError(code, message, fixes.impersonation, { cause: error });
     case 'ErrorInboxRulesValidationError':
-      return new MailboxError(code, message, fixes.validation, { cause: error, details: validationDetails(ews, fault) });
+      return new MailboxError(code, message, fixes.validation, { cause: error, details: validationDetails(seen.body) });
     case 'ErrorRulesOverQuota':
       return new MailboxError(code, message, fixes.quota, { cause: error });
     case 'ErrorOutlookRuleBlobExists':
@@ -199,12 +242,23 @@ export async function translateEwsError(error: unknown, operation: string): Prom
   return new MailboxError(code, message, fixes.other, { cause: error });
 }
 
-/** Each RuleOperationError: which operation, which field, the code and Exchange's message. */
-function validationDetails(ews: EwsModule, fault: ResponseError): string[] {
+/**
+ * Each RuleOperationError in Exchange's own words (FieldURI, ErrorCode, ErrorMessage, FieldValue),
+ * read from the raw answer: ews-javascript-api 0.15.3 loses the FieldURI (it looks "Action:X" up
+ * in an enum whose names have no colon).
+ */
+function validationDetails(body: string | undefined): string[] {
+  if (!body) return [];
+  const doc = new DOMParser().parseFromString(body, 'text/xml');
   const lines: string[] = [];
-  for (const operationError of fault.errors?.GetEnumerator() ?? []) {
-    for (const ruleError of operationError.GetEnumerator()) {
-      lines.push(`${ews.RuleProperty[ruleError.RuleProperty as never] ?? ruleError.RuleProperty}: ${ews.RuleErrorCode[ruleError.ErrorCode as never] ?? ruleError.ErrorCode}: ${ruleError.ErrorMessage}${ruleError.Value ? ` (value "${ruleError.Value}")` : ''}`);
+  const operationErrors = doc.getElementsByTagNameNS(ewsTypes, 'RuleOperationError');
+  for (let i = 0; i < operationErrors.length; i++) {
+    const operationError = operationErrors[i]!;
+    const index = operationError.getElementsByTagNameNS(ewsTypes, 'OperationIndex')[0]?.textContent;
+    const errors = operationError.getElementsByTagNameNS(ewsTypes, 'Error');
+    for (let j = 0; j < errors.length; j++) {
+      const text = (name: string) => errors[j]!.getElementsByTagNameNS(ewsTypes, name)[0]?.textContent?.trim() ?? '';
+      lines.push(`operation ${index}: ${text('FieldURI')}: ${text('ErrorCode')}: ${text('ErrorMessage')}${text('FieldValue') ? ` (value "${text('FieldValue')}")` : ''}`);
     }
   }
   return lines;

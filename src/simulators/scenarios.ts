@@ -1,5 +1,6 @@
 import type { EwsRule } from './ews/ews-rules.js';
 import type { SimulatedMailbox } from './graph/graph-simulator.js';
+import type { EwsSimulatedMailbox } from './ews/ews-simulator.js';
 
 /**
  * Mailbox states an estate really has, written out in Graph's JSON as an admin would find them
@@ -48,8 +49,8 @@ export function demoMailboxes(emails: string[], sink: string): SimulatedMailbox[
         return { email, kind: 'exchange-online', rules: [correctSinkRule(sink, { exceptions: {} })] };
       case 'joni.sherman':
         return { email, kind: 'exchange-online', rules: [correctSinkRule('sales-sink@contoso.com')] };
-      case 'lynne.robbins':
-        return { email, kind: 'on-premises' };
+      case 'emily.braun':
+        return { email, kind: 'on-premises' }; // routed to graph by mistake: the report says to use ews
       default:
         return { email, kind: 'exchange-online' };
     }
@@ -76,3 +77,17 @@ export const ews = {
     unsupported: { DisplayName: 'Text me about the boss', IsEnabled: true, IsNotSupported: true, Actions: { MarkAsRead: true } },
   } satisfies Record<string, Omit<EwsRule, 'RuleId' | 'Priority'>>,
 };
+
+/** The demo's on-premises users, keyed by local part. */
+export function demoEwsMailboxes(emails: string[], sink: string): EwsSimulatedMailbox[] {
+  return emails.map((email): EwsSimulatedMailbox => {
+    switch (email.split('@')[0]) {
+      case 'johanna.lorenz':
+        return { email, outlookRuleBlobExists: true, rules: [ews.foreignRules.removeSpam] };
+      case 'irvin.sayers':
+        return { email, rules: [ews.correctSinkRule('legacy-sink@contoso.com'), ews.foreignRules.moveNewsletters] };
+      default:
+        return { email, rules: [ews.foreignRules.fromPartner] };
+    }
+  });
+}

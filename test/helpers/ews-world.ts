@@ -33,11 +33,12 @@ export interface EwsWorld {
   close(): Promise<void>;
 }
 
-export async function startEwsWorld(mailboxes: EwsSimulatedMailbox[], options: Partial<Omit<EwsSimulatorOptions, 'certificate' | 'mailboxes'>> = {}, users = mailboxes.map((m) => m.email)): Promise<EwsWorld> {
+export async function startEwsWorld(mailboxes: EwsSimulatedMailbox[], options: Partial<Omit<EwsSimulatorOptions, 'mailboxes'>> = {}, users = mailboxes.map((m) => m.email)): Promise<EwsWorld> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-ews-test-'));
   const cert = await certificate();
   const password = `Pw-${randomBytes(9).toString('base64url')}`;
   const sim = new EwsSimulator({ certificate: cert, account: { username: serviceAccount, password }, validator: await schemaValidator(), mailboxes, ...options });
+  /** The clients trust the shared test CA, whatever certificate this simulator serves. */
   const url = await sim.start();
   const configFile = path.join(dir, 'sinkrule.config.json');
   const usersFile = path.join(dir, 'users.csv');

@@ -6,7 +6,7 @@ import { DOMParser, XMLSerializer, type Element as XmlElement } from '@xmldom/xm
 import { z } from 'zod';
 import { close, delay, listen, readBody, seededRandom } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
-import type { IdentitySimulator } from '../graph/identity.js';
+import { IdentitySimulator, type AppRegistration } from '../graph/identity.js';
 import { challengeMessage, messageType, verifyAuthenticate, type NtlmServer } from './ntlm.js';
 import { childNamed, elementChildren, escapeXml, ns, readRule, textOf, writeRule, type EwsRule, type EwsSection } from './ews-rules.js';
 import type { EwsSchemaValidator } from './schema-validator.js';
@@ -28,8 +28,8 @@ export interface EwsSimulatorOptions {
   account: { username: string; password: string };
   /** Which authentication the virtual directory offers. @default ['ntlm', 'basic'] */
   authentication?: Array<'ntlm' | 'basic' | 'bearer'>;
-  /** Validates bearer tokens (modern auth). */
-  identity?: IdentitySimulator;
+  /** Modern authentication: an Entra app whose tokens (audience: this server) the simulator accepts. */
+  oauthApp?: AppRegistration;
   ntlmServer?: NtlmServer;
   mailboxes?: EwsSimulatedMailbox[];
   /** Validates every request body against Microsoft's schema; invalid ones get ErrorSchemaValidation. */
@@ -42,6 +42,8 @@ export interface EwsSimulatorOptions {
   serverBusyFirstRequests?: Record<string, number>;
   /** BackOffMilliseconds for injected ErrorServerBusy. @default 500 */
   backOffInMs?: number;
+  /** Addresses the directory knows; rule recipients outside it fail with RecipientDoesNotExist. */
+  knownRecipients?: string[];
   /** Share of requests answered HTTP 503 (IIS request queue full). */
   serviceUnavailableRate?: number;
   /** Concurrent requests the account may have (EWSMaxConcurrency). @default 27 */
@@ -81,8 +83,11 @@ export class EwsSimulator {
     requests: 0, writes: 0, byResponseCode: {}, schemaInvalid: 0, schemaErrors: [], insideBackOffWindow: 0,
     withoutAnchorMailbox: 0, ntlmHandshakes: 0, outlookRuleBlobsRemoved: 0, maxConcurrency: 0,
   };
-  /** Request bodies as received (the first 500), for validating them with xmllint in a test. */
+  /** Request and response bodies (the first 500 each), for validating them with xmllint in a test. */
   readonly capturedRequests: string[] = [];
+  readonly capturedResponses: string[] = [];
+  private readonly identity?: IdentitySimulator;
+  private origin = '';
   private server?: Server;
   private readonly mailboxes = new Map<string, Required<Pick<EwsSimulatedMailbox, 'outlookRuleBlobExists' | 'impersonationDenied' | 'rulesQuotaBytes'>> & { rules: EwsRule[] }>();
   private readonly challenges = new WeakMap<Socket, Buffer>();
@@ -96,11 +101,13 @@ export class EwsSimulator {
     this.random = seededRandom(options.seed ?? 3);
     this.busyLeft = new Map(Object.entries(options.serverBusyFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
+    if (options.oauthApp) this.identity = new IdentitySimulator(options.oauthApp, () => this.origin, () => this.origin);
   }
 
   async start(): Promise<string> {
     const { server, url } = await listen(this.options.certificate, (req, res) => this.handle(req, res));
     this.server = server;
+    this.origin = url;
     this.url = `${url}/EWS/Exchange.asmx`;
     this.bucket = { tokens: this.options.requestsPerSecond ?? 0, at: Date.now() };
     return this.url;
@@ -129,7 +136,9 @@ export class EwsSimulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (new URL(req.url ?? '/', 'https://x').pathname.toLowerCase() !== '/ews/exchange.asmx') {
+    const pathname = new URL(req.url ?? '/', 'https://x').pathname;
+    if (this.identity && (await this.identity.handle(req, res, pathname))) return;
+    if (pathname.toLowerCase() !== '/ews/exchange.asmx') {
       res.writeHead(404, { 'content-type': 'text/html' });
       return void res.end('<html><body>404 - Not Found</body></html>');
     }
@@ -151,6 +160,7 @@ export class EwsSimulator {
       if (this.capturedRequests.length < 500) this.capturedRequests.push(body);
       const reply = await this.soap(req, body);
       this.count(reply.code);
+      if (this.capturedResponses.length < 500) this.capturedResponses.push(reply.xml);
       res.writeHead(reply.status, { 'content-type': 'text/xml; charset=utf-8' });
       res.end(reply.xml);
     } finally {
@@ -160,7 +170,7 @@ export class EwsSimulator {
 
   /** NTLM (per connection), Basic or Bearer; answers 401 itself and returns false when not authenticated. */
   private authenticate(req: IncomingMessage, res: ServerResponse): boolean {
-    const offered = this.options.authentication ?? ['ntlm', 'basic'];
+    const offered = this.options.authentication ?? (this.identity ? ['bearer'] : ['ntlm', 'basic']);
     const header = req.headers.authorization;
     const challenge = () => {
       const headers = [...(offered.includes('ntlm') ? ['NTLM'] : []), ...(offered.includes('basic') ? ['Basic realm="mail.contoso.com"'] : []), ...(offered.includes('bearer') ? ['Bearer'] : [])];
@@ -191,8 +201,8 @@ export class EwsSimulator {
       if (this.matchesAccount(name!, domain!) && rest.join(':') === this.options.account.password) return true;
       return challenge();
     }
-    if (offered.includes('bearer') && this.options.identity && header && /^Bearer /i.test(header)) {
-      return this.options.identity.verifyToken(header) === undefined || challenge();
+    if (offered.includes('bearer') && this.identity && header && /^Bearer /i.test(header)) {
+      return this.identity.verifyToken(header) === undefined || challenge();
     }
     return challenge();
   }
@@ -259,7 +269,7 @@ export class EwsSimulator {
       if (op.localName !== 'CreateRuleOperation' && !existing) return fail('RuleId', 'RuleNotFound', 'The rule was not found.', id ?? '');
       if (existing?.IsNotSupported) return fail('IsNotSupported', 'UnsupportedRule', 'The operation on this unsupported rule is not allowed.');
       if (op.localName === 'DeleteRuleOperation') return void rules.splice(rules.indexOf(existing!), 1);
-      const problem = ruleProblem(rule!);
+      const problem = ruleProblem(rule!, this.options.knownRecipients);
       if (problem) return fail(problem.field, problem.code, problem.message, problem.value);
       if (existing) Object.assign(existing, rule, { RuleId: existing.RuleId, IsInError: undefined });
       else rules.push({ ...rule!, RuleId: newId(), Priority: rule!.Priority - 0.5 });
@@ -313,7 +323,8 @@ export class EwsSimulator {
 }
 
 /** What Exchange checks in a rule it is asked to save. */
-function ruleProblem(rule: Omit<EwsRule, 'RuleId'>): { field: string; code: string; message: string; value?: string } | undefined {
+function ruleProblem(rule: Omit<EwsRule, 'RuleId'>, knownRecipients?: string[]): { field: string; code: string; message: string; value?: string } | undefined {
+  const known = knownRecipients && new Set(knownRecipients.map((a) => a.toLowerCase()));
   if (!rule.DisplayName) return { field: 'DisplayName', code: 'EmptyValueFound', message: 'The value is empty.' };
   const actions = rule.Actions ?? {};
   if (Object.keys(actions).length === 0) return { field: 'Actions', code: 'MissingAction', message: 'The rule must contain at least one action.' };
@@ -322,7 +333,11 @@ function ruleProblem(rule: Omit<EwsRule, 'RuleId'>): { field: string; code: stri
     for (const [name, value] of Object.entries(section ?? {})) {
       if (!Array.isArray(value)) continue;
       for (const item of value) {
-        if (typeof item === 'object' && !smtp.safeParse(item.address).success) return { field: `${prefix}:${name}`, code: 'InvalidAddress', message: 'The e-mail address is invalid.', value: item.address };
+        if (typeof item !== 'object') continue;
+        if (!smtp.safeParse(item.address).success) return { field: `${prefix}:${name}`, code: 'InvalidAddress', message: 'The e-mail address is invalid.', value: item.address };
+        if (prefix === 'Action' && known && !known.has(item.address.toLowerCase())) {
+          return { field: `${prefix}:${name}`, code: 'RecipientDoesNotExist', message: 'The recipient does not exist.', value: item.address };
+        }
       }
     }
   }

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { runCli } from '../src/simulators/child-cli.js';
+import { EwsSimulator } from '../src/simulators/ews/ews-simulator.js';
+import { ews } from '../src/simulators/scenarios.js';
+import { schemaValidator, serviceAccount } from './helpers/ews-world.js';
+import { byEmail, certificate, sink, startGraphWorld } from './helpers/graph-world.js';
+
+describe('hybrid runs', () => {
+  it('routes each row to Graph, EWS or manual in one run with one report, and removes again', async () => {
+    const world = await startGraphWorld([{ email: 'cloud1@contoso.com', kind: 'exchange-online' }, { email: 'cloud2@contoso.com', kind: 'exchange-online' }]);
+    const ewsSim = new EwsSimulator({
+      certificate: await certificate(),
+      account: { username: serviceAccount, password: 'onprem-password' },
+      validator: await schemaValidator(),
+      mailboxes: [{ email: 'onprem1@contoso.com' }, { email: 'onprem2@contoso.com', rules: [ews.foreignRules.removeSpam] }],
+    });
+    const ewsUrl = await ewsSim.start();
+    try {
+      await world.writeConfig({
+        sink,
+        defaultTarget: 'ews',
+        graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url, concurrency: 3 },
+        ews: { url: ewsUrl, username: serviceAccount, concurrency: 2 },
+      });
+      await world.writeUsers('email,target,server\ncloud1@contoso.com,graph,\nonprem1@contoso.com,,\ncloud2@contoso.com,graph,\nonprem2@contoso.com,ews,\npop@contoso.com,pop3,pop.fabrikam.net\n');
+      const env = { SINKRULE_EWS_PASSWORD: 'onprem-password' };
+      const deploy = await world.run(['deploy', '--yes', '--report', 'd'], env);
+      assert.equal(deploy.code, 0, deploy.stderr);
+      const report = await world.report('d');
+      const routes = Object.fromEntries(report.mailboxes.map((m) => [m.email.split('@')[0], `${m.target}:${m.outcome}`]));
+      assert.deepEqual(routes, { cloud1: 'graph:created', cloud2: 'graph:created', onprem1: 'ews:created', onprem2: 'ews:created', pop: 'pop3:manual' });
+      assert.deepEqual(Object.keys(report.run.backEnds).sort(), ['ews', 'graph', 'pop3']);
+      assert.equal(world.sim.rulesOf('cloud2@contoso.com').length, 1);
+      assert.equal(ewsSim.rulesOf('onprem2@contoso.com').length, 2);
+      assert.ok(ewsSim.stats.maxConcurrency <= 2, 'EWS kept its own concurrency limit');
+
+      const verify = await world.run(['verify', '--report', 'v', '--output', 'json'], env);
+      assert.deepEqual(JSON.parse(verify.stdout).counts, { ok: 4, manual: 1 });
+      const remove = await world.run(['remove', '--yes', '--report', 'x'], env);
+      assert.equal(remove.code, 0);
+      assert.equal(ewsSim.rulesOf('onprem1@contoso.com').length, 0);
+      assert.deepEqual(ewsSim.rulesOf('onprem2@contoso.com').map((r) => r.DisplayName), ['Remove spam']);
+      assert.equal(world.sim.rulesOf('cloud1@contoso.com').length, 0);
+      assert.equal(byEmail((await world.report('x')).mailboxes).get('pop@contoso.com')!.outcome, 'manual');
+      assert.equal(ewsSim.stats.schemaInvalid, 0);
+    } finally {
+      await ewsSim.stop();
+      await world.close();
+    }
+  });
+
+  it('the demo runs the hybrid estate end to end and writes the reports', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-demo-test-'));
+    try {
+      const result = await runCli(['demo', '--report', 'out'], { cwd: dir });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /sinkrule deploy: 19 of 19 mailboxes/);
+      assert.match(result.stdout, /sinkrule verify: 19 of 19 mailboxes/);
+      assert.match(result.stderr, /every request checked against Microsoft's schema/);
+      for (const file of ['deploy/report.json', 'deploy/report.csv', 'deploy/report.html', 'deploy/manual-instructions.html', 'verify/report.html']) {
+        assert.ok(existsSync(path.join(dir, 'out', file)), file);
+      }
+      const verify = JSON.parse(await readFile(path.join(dir, 'out', 'verify', 'report.json'), 'utf8'));
+      assert.deepEqual(verify.run.counts, { ok: 13, manual: 3, 'confirmed-manually': 1, failed: 1, missing: 1 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
