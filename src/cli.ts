@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { z } from 'zod';
@@ -6,7 +5,6 @@ import { AccessError, describeError, InputError } from './core/errors.js';
 import type { Mode } from './core/plan.js';
 import { formatIssues } from './input/issues.js';
 import { processIO, type CliIO } from './cli/io.js';
-import { relaunchTrustingCaFile } from './cli/ca-trust.js';
 import { runCommand, type RunCommandOptions } from './commands/run-command.js';
 import { runDemo } from './commands/demo.js';
 import { toolVersion } from './paths.js';
@@ -110,9 +108,6 @@ function reportFailure(error: unknown, io: CliIO): number {
   io.stderr.write(`Unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : describeError(error)}\n`);
   return 1;
 }
-
-const relaunched = await relaunchTrustingCaFile(hideBin(process.argv), process.env);
-if (relaunched !== undefined) process.exit(relaunched);
 
 const controller = new AbortController();
 process.once('SIGINT', () => {

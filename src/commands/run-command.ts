@@ -179,7 +179,9 @@ function runInfo(
 
 function printSummary(options: RunCommandOptions, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
-    io.stdout.write(`${JSON.stringify({ command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, report: result.files ?? null }, null, 2)}\n`);
+    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
+    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), report: result.files ?? null };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }
   const lines = [

@@ -14,10 +14,12 @@ export interface ThrottleGateOptions {
   minRequestsPerSecond?: number;
 }
 
-/** After an app-wide 429 the pace drops to this share of what the service was getting. */
-const decreaseFactor = 0.8;
+/** After an app-wide 429 the pace drops to this share of what the service accepted in the last second. */
+const decreaseFactor = 0.9;
 /** Once the ceiling is known, the pace grows by this share per second of accepted requests. */
-const growthPerSecond = 0.03;
+const growthPerSecond = 0.02;
+/** Slow start: each accepted request raises the pace by this much (×e² per second). */
+const slowStartStep = 2;
 
 /**
  * Shared by every worker of one back end; every request of a provider goes through `send`.
@@ -26,8 +28,9 @@ const growthPerSecond = 0.03;
  *   inside a window);
  * - at most N requests in flight per mailbox;
  * - an adaptive pace for the app (requests per second): doubling per second while the service
- *   accepts everything ("slow start"), cut on an app-wide 429, then growing slowly, so that a
- *   throttle window does not end in a thundering herd that the service counts against us again.
+ *   accepts everything ("slow start"), set to 90 % of what the service accepted in the last second
+ *   on an app-wide 429, then growing 2 % per second, so that a throttle window does not end in a
+ *   thundering herd that the service counts against us again.
  */
 export class ThrottleGate {
   private appClosedUntil = 0;
@@ -41,6 +44,8 @@ export class ThrottleGate {
   private slowStart = true;
   private nextSendAt = 0;
   private lastCutAt = Number.NEGATIVE_INFINITY;
+  /** When recent requests were accepted (for the ceiling estimate); trimmed to about a second. */
+  private readonly accepted: number[] = [];
   /** Bumped whenever an app window opens, voiding pacing slots reserved before it. */
   private epoch = 0;
   /** Counters for the progress line, the report and the benchmark. */
@@ -94,17 +99,27 @@ export class ThrottleGate {
     this.appClosedUntil = Math.max(this.appClosedUntil, until);
     this.nextSendAt = Math.max(this.nextSendAt, this.appClosedUntil);
     this.epoch++;
-    // One cut per burst: the other workers' 429s from the same burst say nothing new.
+    // One cut per burst: the other workers' 429s from the same burst say nothing new. What the
+    // service accepted during the last second is the best estimate of its ceiling.
     if (now - this.lastCutAt > Math.max(1000, error.retryAfterInMs ?? 0)) {
-      this.rate = Math.max(this.minRate, this.rate * decreaseFactor);
+      const accepted = this.acceptedInLastSecond(now);
+      this.rate = Math.max(this.minRate, Math.min(this.rate, accepted > 0 ? accepted : this.rate) * decreaseFactor);
       this.slowStart = false;
       this.lastCutAt = now;
     }
   }
 
   private grow(): void {
-    // Each accepted request adds 1 (slow start: the pace doubles every second) or a small share.
-    this.rate = Math.min(this.maxRate, this.rate + (this.slowStart ? 1 : growthPerSecond));
+    const now = this.options.clock();
+    this.accepted.push(now);
+    if (this.accepted.length > 4096 && this.accepted[0]! < now - 1000) this.accepted.splice(0, this.accepted.findIndex((t) => t >= now - 1000));
+    // Per accepted request: a step in slow start, or a small share (≈ growthPerSecond per second).
+    this.rate = Math.min(this.maxRate, this.rate + (this.slowStart ? slowStartStep : growthPerSecond));
+  }
+
+  private acceptedInLastSecond(now: number): number {
+    const from = this.accepted.findIndex((t) => t >= now - 1000);
+    return from < 0 ? 0 : this.accepted.length - from;
   }
 
   /**

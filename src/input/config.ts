@@ -30,7 +30,9 @@ const graphSchema = z.strictObject({
   cloud: z.enum(Object.keys(clouds) as [keyof typeof clouds]).default('global'),
   authorityHost: httpsUrl.optional(),
   baseUrl: httpsUrl.refine((url) => !/\/v1\.0\/?$|\/beta\/?$/.test(url), { error: 'is the service root without /v1.0, e.g. https://graph.microsoft.com' }).optional(),
-  concurrency: concurrency(16),
+  // Enough mailboxes in flight to reach the service's pace at ~50 ms per request; the shared
+  // gate, not this number, keeps the request rate under what the service accepts.
+  concurrency: concurrency(128),
 });
 
 const ewsSchema = z

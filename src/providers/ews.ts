@@ -208,8 +208,11 @@ export async function translateEwsError(error: unknown, operation: string, seen:
   const details = fault.errorDetails?.objects ?? fault.serviceResponse?.ErrorDetails?.objects ?? {};
   if (fault.HttpStatusCode === 401) return new AccessError(`EWS rejected the credentials (HTTP 401) during the run: check ews.username and ${ewsPasswordVariable}.`, { cause: error });
   if (fault.HttpStatusCode === 503 || seen.status === 503) {
+    // IIS's request queue was full for this request. That says nothing about the account's
+    // budget (ErrorServerBusy does), so only this mailbox backs off, honouring any Retry-After.
     const retryAfterInMs = parseRetryAfter((name) => (name === 'retry-after' ? seen.retryAfter : undefined), Date.now());
-    return new ThrottledError(`EWS ${operation}: HTTP 503: the server's request queue is full`, retryAfterInMs, 'app', 'HTTP503', { cause: error });
+    const text = `EWS ${operation}: HTTP 503: the server's request queue is full`;
+    return retryAfterInMs === undefined ? new TransientError(text, 'HTTP503', { cause: error }) : new ThrottledError(text, retryAfterInMs, 'mailbox', 'HTTP503', { cause: error });
   }
   switch (code) {
     case 'ErrorServerBusy':

@@ -1,4 +1,4 @@
-import { createEwsCredential, createGraphCredential } from '../auth/graph-credential.js';
+import { cachingCredential, createEwsCredential, createGraphCredential } from '../auth/graph-credential.js';
 import { InputError } from '../core/errors.js';
 import type { Mailbox, Target } from '../core/mailbox.js';
 import type { Mode } from '../core/plan.js';
@@ -69,7 +69,7 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
   switch (target) {
     case 'graph': {
       if (!config.graph) throw missingSection(config, 'graph', 'graph', '{"tenantId": "…", "clientId": "…"}');
-      const credential = createGraphCredential(config.graph, deps.env, config.file);
+      const credential = cachingCredential(createGraphCredential(config.graph, deps.env, config.file), deps.clock);
       return { provider: createGraphProvider({ config: config.graph, credential, gate, clock: deps.clock }), maxMailboxes: config.graph.concurrency };
     }
     case 'ews': {
@@ -77,7 +77,7 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
       if (!ews) throw missingSection(config, 'ews', 'ews', '{"url": "https://mail.contoso.com/EWS/Exchange.asmx", "username": "CONTOSO\\\\svc-sinkrule"}');
       const password = deps.env[ewsPasswordVariable];
       if (ews.auth !== 'oauth' && !password) throw new InputError([`${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the password of ${ews.username}`]);
-      const credential = ews.auth === 'oauth' ? createEwsCredential(ews, deps.env, config.file) : undefined;
+      const credential = ews.auth === 'oauth' ? cachingCredential(createEwsCredential(ews, deps.env, config.file), deps.clock) : undefined;
       const provider = createEwsProvider({ config: ews, password, credential, gate, removeOutlookRuleBlob: deps.removeOutlookRuleBlob || ews.removeOutlookRuleBlob, desiredRuleFor: deps.desiredRuleFor });
       return { provider, maxMailboxes: ews.concurrency };
     }

@@ -56,6 +56,7 @@ export class ReportWriter {
   /** Manual mailboxes for the handbook (their number is small next to the automated ones). */
   private readonly handbook: HandbookEntry[] = [];
   private htmlRowsLeftOut = 0;
+  private writing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly files: ReportFiles,
@@ -75,7 +76,13 @@ export class ReportWriter {
     return new ReportWriter(files, csv, once(csvFile, 'close'), rowsFile, createWriteStream(rowsFile));
   }
 
-  async add(outcome: MailboxOutcome): Promise<void> {
+  /** Rows are written one after another, whatever order the workers finish in. */
+  add(outcome: MailboxOutcome): Promise<void> {
+    this.writing = this.writing.then(() => this.write(outcome));
+    return this.writing;
+  }
+
+  private async write(outcome: MailboxOutcome): Promise<void> {
     if (outcome.instructions?.markdown !== undefined) outcome = await this.saveInstructions(outcome);
     if (!this.csv.write(csvRow(outcome))) await once(this.csv, 'drain');
     if (!this.rows.write(`${JSON.stringify(outcome)}\n`)) await once(this.rows, 'drain');
@@ -94,6 +101,7 @@ export class ReportWriter {
   }
 
   async close(run: RunInfo): Promise<ReportFiles> {
+    await this.writing;
     const links: Array<{ href: string; label: string }> = [];
     if (this.handbook.length > 0) {
       await writeFile(path.join(this.files.dir, 'manual-instructions.html'), await renderHandbook(this.handbook, run.command));

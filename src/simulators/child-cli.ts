@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { packageRoot } from '../paths.js';
 
-export const cliPath = path.join(packageRoot, 'dist/src/cli.js');
+/** The `sinkrule` command as npm installs it (the launcher in front of cli.js). */
+export const cliPath = path.join(packageRoot, 'dist/src/bin.js');
 
 export interface CliResult {
   code: number;

@@ -154,7 +154,7 @@ export class EwsSimulator {
     try {
       await this.latency();
       if (this.random() < (this.options.serviceUnavailableRate ?? 0)) {
-        res.writeHead(503, { 'content-type': 'text/html', 'retry-after': '1' });
+        res.writeHead(503, { 'content-type': 'text/html' }); // IIS: "Service Unavailable", no Retry-After
         return void res.end('<html><body>Service Unavailable</body></html>');
       }
       if (this.capturedRequests.length < 500) this.capturedRequests.push(body);

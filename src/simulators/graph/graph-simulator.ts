@@ -47,6 +47,8 @@ export interface GraphSimulatorOptions {
   retryAfterSeconds?: number;
   /** Mailbox → number of its first requests answered 429 (MailboxConcurrency-style). */
   throttleFirstRequests?: Record<string, number>;
+  /** How long after announcing a window arriving requests count as already in flight. @default 20 */
+  inFlightGraceInMs?: number;
   /** Mailboxes whose first rule creation is committed but answered 504 (the client cannot know). */
   gatewayTimeoutAfterCreate?: string[];
   seed?: number;
@@ -58,8 +60,13 @@ export interface GraphSimulatorStats {
   byStatus: Record<number, number>;
   writes: number;
   throttled: number;
-  /** Requests that arrived while a Retry-After window the simulator had announced was open. */
+  /**
+   * Requests that arrived while a Retry-After window the simulator had announced was open, more
+   * than `inFlightGraceInMs` after it announced it (earlier ones were already on their way).
+   */
   insideRetryAfterWindow: number;
+  /** Requests that arrived within the grace: sent before the client could know of the window. */
+  arrivedInFlight: number;
   maxInFlightPerMailbox: number;
 }
 
@@ -74,11 +81,12 @@ const recipientAddress = z.email();
 export class GraphSimulator {
   url = '';
   readonly identity: IdentitySimulator;
-  readonly stats: GraphSimulatorStats = { requests: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, maxInFlightPerMailbox: 0 };
+  readonly stats: GraphSimulatorStats = { requests: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
   private server?: Server;
   private readonly mailboxes = new Map<string, { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }>();
   private readonly inFlight = new Map<string, number>();
-  private readonly windows = new Map<string, number>();
+  /** Retry-After windows: when each was announced and until when it lasts ('*' = the app). */
+  private readonly windows = new Map<string, { openedAt: number; until: number }>();
   private readonly random: () => number;
   private readonly throttleLeft: Map<string, number>;
   private readonly timeoutAfterCreate: Set<string>;
@@ -242,21 +250,26 @@ export class GraphSimulator {
   /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
   private throttle(email: string): { code: string; message: string; retryAfter: string } | undefined {
     const now = Date.now();
-    const insideWindow = Math.max(this.windows.get(email) ?? 0, this.windows.get('*') ?? 0) > now;
-    if (insideWindow) this.stats.insideRetryAfterWindow++;
+    const grace = this.options.inFlightGraceInMs ?? 20;
+    const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > now);
+    if (open.some((w) => now - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
+    else if (open.length > 0) this.stats.arrivedInFlight++;
     const retryAfterSeconds = this.options.retryAfterSeconds ?? 1;
-    const open = (key: string, seconds: number, code: string, message: string) => {
+    const announce = (key: string, seconds: number, code: string, message: string) => {
       this.stats.throttled++;
-      this.windows.set(key, Math.max(this.windows.get(key) ?? 0, now + seconds * 1000));
+      const current = this.windows.get(key);
+      const until = now + seconds * 1000;
+      if (!current || current.until <= now) this.windows.set(key, { openedAt: now, until });
+      else current.until = Math.max(current.until, until);
       return { code, message, retryAfter: String(seconds) };
     };
     if ((this.inFlight.get(email) ?? 0) > (this.options.maxConcurrentPerMailbox ?? 4)) {
-      return open(email, retryAfterSeconds, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.');
+      return announce(email, retryAfterSeconds, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.');
     }
     const left = this.throttleLeft.get(email) ?? 0;
     if (left > 0) {
       this.throttleLeft.set(email, left - 1);
-      return open(email, retryAfterSeconds, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.');
+      return announce(email, retryAfterSeconds, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.');
     }
     const rate = this.options.requestsPerSecond;
     if (rate) {
@@ -265,8 +278,9 @@ export class GraphSimulator {
       this.bucket.at = now;
       this.bucket.tokens -= 1;
       if (this.bucket.tokens < 0) {
-        const seconds = Math.ceil(((1 - this.bucket.tokens) / rate) * 1000) / 1000; // until a whole request is allowed again
-        return open('*', seconds, 'TooManyRequests', 'Please retry again later.');
+        // Until a whole request is allowed again, and never under 100 ms (Graph speaks in seconds).
+        const seconds = Math.max(0.1, Math.ceil(((1 - this.bucket.tokens) / rate) * 1000) / 1000);
+        return announce('*', seconds, 'TooManyRequests', 'Please retry again later.');
       }
     }
     return undefined;
