@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../core/outcome.js';
@@ -31,6 +32,9 @@ export interface RunCommandOptions {
   output: 'text' | 'json';
 }
 
+/** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
+const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+
 /** Everything validated and built before the first request. */
 interface PreparedRun {
   config: Config;
@@ -43,6 +47,7 @@ interface PreparedRun {
 
 /** deploy, verify and remove: validate everything, (confirm), run, report. Returns the exit code. */
 export async function runCommand(options: RunCommandOptions, io: CliIO): Promise<number> {
+  eventLoopDelay.enable();
   const run = await prepare(options, io);
   const mutating = options.command !== 'verify';
   const mustAsk = mutating && !options.dryRun && !options.yes;
@@ -180,7 +185,7 @@ function runInfo(
 function printSummary(options: RunCommandOptions, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
     const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
-    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), report: result.files ?? null };
+    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }

@@ -36,23 +36,28 @@ export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: R
   options.signal?.addEventListener('abort', stopOnOuterAbort, { once: true });
   const inner = { ...options, signal: controller.signal };
   const limits = new Map<Target, LimitFunction>();
-  const running = new Set<Promise<void>>();
+  let running = 0;
+  let wake: (() => void) | undefined;
+  const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
   let stoppedBy: unknown;
   for await (const mailbox of mailboxes) {
     if (controller.signal.aborted) break;
     const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
-    const task = limit(() => processMailbox(mailbox, inner))
+    running++;
+    void limit(() => processMailbox(mailbox, inner))
       .then((outcome) => options.onOutcome(outcome))
       .catch((error: unknown) => {
         stoppedBy ??= error;
         controller.abort(error);
       })
-      .finally(() => running.delete(task));
-    running.add(task);
-    // Back-pressure: keep at most twice the total worker count queued.
-    while (running.size >= backlogSize(limits)) await Promise.race(running);
+      .finally(() => {
+        running--;
+        wake?.();
+      });
+    // Back-pressure: rows are read only while fewer than twice the workers' count are under way.
+    while (running >= backlogSize(limits)) await waitForSlot();
   }
-  await Promise.all(running);
+  while (running > 0) await waitForSlot();
   options.signal?.removeEventListener('abort', stopOnOuterAbort);
   if (stoppedBy !== undefined) throw stoppedBy;
 }

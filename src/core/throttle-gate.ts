@@ -6,7 +6,7 @@ export interface ThrottleGateOptions {
   sleep: Sleep;
   /** Requests allowed in flight to one mailbox at once (Exchange Online: 4). @default 4 */
   maxRequestsPerMailbox?: number;
-  /** Pace at the start, before the service has said anything. @default 50 */
+  /** Pace at the start, before the service has said anything. @default 100 */
   initialRequestsPerSecond?: number;
   /** Never faster than this. @default Infinity */
   maxRequestsPerSecond?: number;
@@ -18,8 +18,12 @@ export interface ThrottleGateOptions {
 const decreaseFactor = 0.9;
 /** Once the ceiling is known, the pace grows by this share per second of accepted requests. */
 const growthPerSecond = 0.02;
-/** Slow start: each accepted request raises the pace by this much (×e² per second). */
-const slowStartStep = 2;
+/** 429s within this time after a cut come from requests already on their way: no new cut. */
+const cutGuardInMs = 250;
+/** How far the pace may catch up on slots a late timer missed. */
+const catchUpInMs = 5;
+/** Slow start: each accepted request raises the pace by this much (×e³ per second). */
+const slowStartStep = 3;
 
 /**
  * Shared by every worker of one back end; every request of a provider goes through `send`.
@@ -29,8 +33,9 @@ const slowStartStep = 2;
  * - at most N requests in flight per mailbox;
  * - an adaptive pace for the app (requests per second): doubling per second while the service
  *   accepts everything ("slow start"), set to 90 % of what the service accepted in the last second
- *   on an app-wide 429, then growing 2 % per second, so that a throttle window does not end in a
- *   thundering herd that the service counts against us again.
+ *   at the first app-wide 429, cut by 10 % at later ones, growing 2 % per second in between; the
+ *   pump releases waiting requests one by one, so the end of a window is no thundering herd that
+ *   the service would count against us again.
  */
 export class ThrottleGate {
   private appClosedUntil = 0;
@@ -46,8 +51,8 @@ export class ThrottleGate {
   private lastCutAt = Number.NEGATIVE_INFINITY;
   /** When recent requests were accepted (for the ceiling estimate); trimmed to about a second. */
   private readonly accepted: number[] = [];
-  /** Bumped whenever an app window opens, voiding pacing slots reserved before it. */
-  private epoch = 0;
+  private readonly paceQueue: Array<{ resolve: () => void; reject: () => void }> = [];
+  private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
   readonly stats = { requests: 0, throttled: 0, appPauses: 0 };
 
@@ -55,7 +60,7 @@ export class ThrottleGate {
     this.maxRequestsPerMailbox = options.maxRequestsPerMailbox ?? 4;
     this.maxRate = options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY;
     this.minRate = options.minRequestsPerSecond ?? 1;
-    this.rate = Math.min(this.maxRate, options.initialRequestsPerSecond ?? 50);
+    this.rate = Math.min(this.maxRate, options.initialRequestsPerSecond ?? 100);
   }
 
   /** Until when the service has the whole back end paused (epoch ms). */
@@ -97,12 +102,12 @@ export class ThrottleGate {
     }
     if (until > this.appClosedUntil) this.stats.appPauses++;
     this.appClosedUntil = Math.max(this.appClosedUntil, until);
-    this.nextSendAt = Math.max(this.nextSendAt, this.appClosedUntil);
-    this.epoch++;
-    // One cut per burst: the other workers' 429s from the same burst say nothing new. What the
-    // service accepted during the last second is the best estimate of its ceiling.
-    if (now - this.lastCutAt > Math.max(1000, error.retryAfterInMs ?? 0)) {
-      const accepted = this.acceptedInLastSecond(now);
+    // One cut per burst: the other workers' 429s from the same burst say nothing new. Leaving
+    // slow start, the pace may be far above the ceiling, and what the service accepted during the
+    // last second is the best estimate of it; later, throttle pauses depress that figure, so the
+    // pace itself is cut (basing later cuts on it spirals the pace down).
+    if (now - this.lastCutAt > Math.max(cutGuardInMs, error.retryAfterInMs ?? 0)) {
+      const accepted = this.slowStart ? this.acceptedInLastSecond(now) : 0;
       this.rate = Math.max(this.minRate, Math.min(this.rate, accepted > 0 ? accepted : this.rate) * decreaseFactor);
       this.slowStart = false;
       this.lastCutAt = now;
@@ -123,31 +128,65 @@ export class ThrottleGate {
   }
 
   /**
-   * Waits until no window is open for this mailbox or the app and this request's pacing slot has
-   * come. Re-checks after every sleep: a window may open meanwhile, and a new app window voids the
-   * slots reserved before it (they would all fall due together when it ends).
+   * Waits until no window is open for this mailbox and the pace releases this request. Checks the
+   * mailbox's window again afterwards: one may have opened meanwhile.
    */
   private async waitForTurn(key: string, signal?: AbortSignal): Promise<void> {
-    let slot: { at: number; epoch: number } | undefined;
     for (;;) {
-      const now = this.options.clock();
-      const windowUntil = Math.max(this.appClosedUntil, this.mailboxClosedUntil.get(key) ?? 0);
-      if (windowUntil > now) {
-        await this.options.sleep(windowUntil - now, signal);
+      const waitInMs = (this.mailboxClosedUntil.get(key) ?? 0) - this.options.clock();
+      if (waitInMs > 0) {
+        await this.options.sleep(waitInMs, signal);
         continue;
       }
-      if (!slot || slot.epoch !== this.epoch) slot = { at: this.reserveSlot(now), epoch: this.epoch };
-      if (slot.at <= now) break;
-      await this.options.sleep(slot.at - now, signal);
+      await this.pace(signal);
+      if ((this.mailboxClosedUntil.get(key) ?? 0) <= this.options.clock()) break;
     }
     this.mailboxClosedUntil.delete(key);
   }
 
-  private reserveSlot(now: number): number {
-    if (!Number.isFinite(this.rate)) return now;
-    const at = Math.max(now, this.nextSendAt);
-    this.nextSendAt = at + 1000 / this.rate;
-    return at;
+  /** Queues for the pump, which releases waiters one by one at the current pace. */
+  private pace(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const waiter = { resolve, reject: () => reject(signal?.reason) };
+      this.paceQueue.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const index = this.paceQueue.indexOf(waiter);
+          if (index >= 0) this.paceQueue.splice(index, 1);
+          waiter.reject();
+        },
+        { once: true },
+      );
+      void this.pump();
+    });
+  }
+
+  /**
+   * The one place requests are let through: never inside the app's window, never faster than the
+   * pace as it is now (a pace raised or cut takes effect for everyone still waiting), so the end
+   * of a window releases one request at a time, not all of them at once.
+   */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.paceQueue.length > 0) {
+        const now = this.options.clock();
+        const readyAt = Math.max(this.appClosedUntil, this.nextSendAt);
+        if (readyAt > now) {
+          await this.options.sleep(readyAt - now);
+          continue;
+        }
+        // Timers fire about once a millisecond: slots up to catchUpInMs old are still used, so a fast
+        // pace is kept, but idle time never turns into a burst.
+        this.nextSendAt = Math.max(this.nextSendAt, now - catchUpInMs) + (Number.isFinite(this.rate) ? 1000 / this.rate : 0);
+        this.paceQueue.shift()!.resolve();
+      }
+    } finally {
+      this.pumping = false;
+    }
   }
 
   private async acquire(key: string): Promise<void> {

@@ -70,7 +70,7 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
     case 'graph': {
       if (!config.graph) throw missingSection(config, 'graph', 'graph', '{"tenantId": "…", "clientId": "…"}');
       const credential = cachingCredential(createGraphCredential(config.graph, deps.env, config.file), deps.clock);
-      return { provider: createGraphProvider({ config: config.graph, credential, gate, clock: deps.clock }), maxMailboxes: config.graph.concurrency };
+      return { provider: createGraphProvider({ config: config.graph, credential, gate, clock: deps.clock, batchSize: config.graph.batchSize }), maxMailboxes: config.graph.concurrency };
     }
     case 'ews': {
       const ews = config.ews;

@@ -44,6 +44,8 @@ export interface EwsSimulatorOptions {
   backOffInMs?: number;
   /** Addresses the directory knows; rule recipients outside it fail with RecipientDoesNotExist. */
   knownRecipients?: string[];
+  /** See GraphSimulatorOptions.inFlightGraceInMs. @default 100 */
+  inFlightGraceInMs?: number;
   /** Share of requests answered HTTP 503 (IIS request queue full). */
   serviceUnavailableRate?: number;
   /** Concurrent requests the account may have (EWSMaxConcurrency). @default 27 */
@@ -57,8 +59,12 @@ export interface EwsSimulatorStats {
   byResponseCode: Record<string, number>;
   schemaInvalid: number;
   schemaErrors: string[];
-  /** Requests received while a BackOffMilliseconds window the simulator announced was open. */
+  /**
+   * Requests received while a BackOffMilliseconds window the simulator announced was open, more
+   * than `inFlightGraceInMs` after announcing it (earlier ones were already on their way).
+   */
   insideBackOffWindow: number;
+  arrivedInFlight: number;
   /** Impersonated requests without an X-AnchorMailbox header naming the same mailbox. */
   withoutAnchorMailbox: number;
   ntlmHandshakes: number;
@@ -80,7 +86,7 @@ type Fault = { code: string; message: string; backOffInMs?: number; status?: num
 export class EwsSimulator {
   url = '';
   readonly stats: EwsSimulatorStats = {
-    requests: 0, writes: 0, byResponseCode: {}, schemaInvalid: 0, schemaErrors: [], insideBackOffWindow: 0,
+    requests: 0, writes: 0, byResponseCode: {}, schemaInvalid: 0, schemaErrors: [], insideBackOffWindow: 0, arrivedInFlight: 0,
     withoutAnchorMailbox: 0, ntlmHandshakes: 0, outlookRuleBlobsRemoved: 0, maxConcurrency: 0,
   };
   /** Request and response bodies (the first 500 each), for validating them with xmllint in a test. */
@@ -93,7 +99,7 @@ export class EwsSimulator {
   private readonly challenges = new WeakMap<Socket, Buffer>();
   private readonly random: () => number;
   private readonly busyLeft: Map<string, number>;
-  private backOffUntil = 0;
+  private backOff = { openedAt: 0, until: 0 };
   private bucket = { tokens: 0, at: 0 };
   private inFlight = 0;
 
@@ -293,10 +299,14 @@ export class EwsSimulator {
   /** The account's budget: ErrorServerBusy (with BackOffMilliseconds) or too many connections. */
   private throttle(mailbox: string | undefined): Fault | undefined {
     const now = Date.now();
-    if (this.backOffUntil > now) this.stats.insideBackOffWindow++;
+    if (this.backOff.until > now) {
+      if (now - this.backOff.openedAt > (this.options.inFlightGraceInMs ?? 100)) this.stats.insideBackOffWindow++;
+      else this.stats.arrivedInFlight++;
+    }
     if (this.inFlight > (this.options.maxConcurrency ?? 27)) return { code: 'ErrorExceededConnectionCount', message: 'You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.' };
     const busy = (backOffInMs: number): Fault => {
-      this.backOffUntil = Math.max(this.backOffUntil, now + backOffInMs);
+      if (this.backOff.until <= now) this.backOff = { openedAt: now, until: now + backOffInMs };
+      else this.backOff.until = Math.max(this.backOff.until, now + backOffInMs);
       return { code: 'ErrorServerBusy', message: 'The server cannot service this request right now. Try again later.', backOffInMs };
     };
     const left = mailbox ? (this.busyLeft.get(mailbox) ?? 0) : 0;

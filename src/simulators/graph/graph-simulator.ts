@@ -47,7 +47,12 @@ export interface GraphSimulatorOptions {
   retryAfterSeconds?: number;
   /** Mailbox → number of its first requests answered 429 (MailboxConcurrency-style). */
   throttleFirstRequests?: Record<string, number>;
-  /** How long after announcing a window arriving requests count as already in flight. @default 20 */
+  /**
+   * How long after announcing a window arriving requests count as already on their way: sent
+   * before the 429 reached the client, or before its event loop got to read it (a loaded Node
+   * client measures up to ~70 ms late at p99). Windows shorter than this are not checked.
+   * @default 100
+   */
   inFlightGraceInMs?: number;
   /** Mailboxes whose first rule creation is committed but answered 504 (the client cannot know). */
   gatewayTimeoutAfterCreate?: string[];
@@ -56,7 +61,11 @@ export interface GraphSimulatorOptions {
 
 /** What the tests and the benchmark read after a run. */
 export interface GraphSimulatorStats {
+  /** Graph requests, alone or inside a batch (what Graph's throttling counts). */
   requests: number;
+  /** HTTP requests (a $batch is one). */
+  httpRequests: number;
+  batches: number;
   byStatus: Record<number, number>;
   writes: number;
   throttled: number;
@@ -81,7 +90,7 @@ const recipientAddress = z.email();
 export class GraphSimulator {
   url = '';
   readonly identity: IdentitySimulator;
-  readonly stats: GraphSimulatorStats = { requests: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
+  readonly stats: GraphSimulatorStats = { requests: 0, httpRequests: 0, batches: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
   private server?: Server;
   private readonly mailboxes = new Map<string, { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }>();
   private readonly inFlight = new Map<string, number>();
@@ -125,31 +134,80 @@ export class GraphSimulator {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     if (await this.identity.handle(req, res, url.pathname)) return;
-    this.stats.requests++;
-    const originalWriteHead = res.writeHead.bind(res);
-    res.writeHead = ((status: number, ...rest: never[]) => {
-      this.stats.byStatus[status] = (this.stats.byStatus[status] ?? 0) + 1;
-      return originalWriteHead(status, ...rest);
-    }) as typeof res.writeHead;
-    const match = /^\/v1\.0\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(url.pathname);
-    const requestId = randomUUID();
-    const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
-      sendJson(res, status, { error: { code, message, innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': String(req.headers['client-request-id'] ?? requestId) } } }, { 'request-id': requestId, ...headers });
+    this.stats.httpRequests++;
+    const clientRequestId = String(req.headers['client-request-id'] ?? randomUUID());
     const authProblem = this.identity.verifyToken(req.headers.authorization);
-    if (authProblem) return fail(401, 'InvalidAuthenticationToken', authProblem);
-    if (!match) return fail(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').pop()}'.`);
-    const email = decodeURIComponent(match[1]!).toLowerCase();
-    const ruleId = match[2] && decodeURIComponent(match[2]);
-    await this.withMailboxSlot(email, async () => {
-      const throttled = this.throttle(email);
-      if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
-      await this.latency();
-      if (this.random() < (this.options.serviceUnavailableRate ?? 0)) return fail(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
-      await this.route(req, res, email, ruleId, fail);
-    });
+    const roles = this.identity.rolesOf(req.headers.authorization);
+    const bodyText = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
+    let reply: Reply;
+    if (authProblem) reply = this.count(errorReply(401, 'InvalidAuthenticationToken', authProblem, clientRequestId));
+    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') reply = await this.batch(bodyText, roles, clientRequestId);
+    else {
+      const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
+      reply = 'error' in parsed ? this.count(parsed.error) : await this.execute({ method: req.method ?? 'GET', path: url.pathname.replace(/^\/v1\.0/i, ''), body: parsed.body, roles, clientRequestId });
+    }
+    sendJson(res, reply.status, reply.body, { 'request-id': randomUUID(), 'client-request-id': clientRequestId, ...reply.headers });
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => void): Promise<void> {
+  /**
+   * JSON batching (json-batching.md): at most 20 requests with unique ids, each evaluated on its
+   * own (throttling included: a 429 item carries its own Retry-After), at most 4 run at once, the
+   * outer status 200; a request whose dependsOn failed gets 424.
+   */
+  private async batch(bodyText: string, roles: string[], clientRequestId: string): Promise<Reply> {
+    const parsed = parseJsonBody(bodyText, 'application/json');
+    const requests = 'body' in parsed ? (parsed.body as { requests?: unknown } | undefined)?.requests : undefined;
+    if (!Array.isArray(requests)) return errorReply(400, 'BadRequest', 'Invalid batch payload format.', clientRequestId);
+    if (requests.length > 20) return errorReply(400, 'BadRequest', 'Limit of requests in batch exceeded. Maximum number of requests allowed in one batch is 20.', clientRequestId);
+    const items = requests as BatchItem[];
+    const ids = new Set(items.map((item) => item.id));
+    if (ids.size !== items.length || items.some((item) => typeof item.id !== 'string' || typeof item.url !== 'string' || typeof item.method !== 'string')) {
+      return errorReply(400, 'BadRequest', 'Invalid batch payload format: every request needs a unique id, a method and a url.', clientRequestId);
+    }
+    if (items.some((item) => item.body !== undefined && !Object.entries(item.headers ?? {}).some(([k, v]) => k.toLowerCase() === 'content-type' && String(v).includes('application/json')))) {
+      return errorReply(400, 'BadRequest', 'Content-Type header is required for requests with a body.', clientRequestId);
+    }
+    this.stats.batches++;
+    const results = new Map<string, Reply>();
+    const run = async (item: BatchItem) => {
+      const failedDependency = (item.dependsOn ?? []).some((id) => (results.get(id)?.status ?? 424) >= 400);
+      const path = `/${item.url.replace(/^\/+/, '').replace(/^v1\.0\//i, '')}`;
+      const reply = failedDependency
+        ? this.count(errorReply(424, 'FailedDependency', 'A request this one depends on failed.', clientRequestId))
+        : await this.execute({ method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId });
+      results.set(item.id, reply);
+    };
+    const independent = items.filter((item) => !item.dependsOn?.length);
+    const dependent = items.filter((item) => item.dependsOn?.length);
+    for (let i = 0; i < independent.length; i += 4) await Promise.all(independent.slice(i, i + 4).map(run)); // Outlook runs 4 at a time
+    for (const item of dependent) await run(item);
+    const responses = items.map((item) => {
+      const reply = results.get(item.id)!;
+      return { id: item.id, status: reply.status, headers: { 'Content-Type': 'application/json', ...reply.headers }, body: reply.body };
+    });
+    return { status: 200, headers: {}, body: { responses } };
+  }
+
+  /** One Graph request (alone or a batch item): throttling, latency, failures, then the operation. */
+  private async execute(request: ServiceRequest): Promise<Reply> {
+    this.stats.requests++;
+    const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => errorReply(status, code, message, request.clientRequestId, headers);
+    const match = /^\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(request.path);
+    if (!match) return this.count(fail(400, 'BadRequest', `Resource not found for the segment '${request.path.split('/').pop()}'.`));
+    const email = decodeURIComponent(match[1]!).toLowerCase();
+    const ruleId = match[2] && decodeURIComponent(match[2]);
+    return this.count(
+      await this.withMailboxSlot(email, async () => {
+        const throttled = this.throttle(email);
+        if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
+        await this.latency();
+        if (this.random() < (this.options.serviceUnavailableRate ?? 0)) return fail(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
+        return this.route(request, email, ruleId, fail);
+      }),
+    );
+  }
+
+  private route(request: ServiceRequest, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => Reply): Reply {
     const mailbox = this.mailboxes.get(email);
     if (!mailbox) return fail(404, 'ErrorInvalidUser', `The requested user '${email}' is invalid.`);
     if (mailbox.outOfScope) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
@@ -160,29 +218,29 @@ export class GraphSimulator {
         ? fail(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.')
         : fail(404, 'ResourceNotFound', 'Resource could not be discovered.');
     }
-    const method = req.method ?? 'GET';
-    const writing = method !== 'GET';
-    if (writing && !this.identity.rolesOf(req.headers.authorization).includes('MailboxSettings.ReadWrite')) {
-      return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
-    }
+    const { method } = request;
+    if (method !== 'GET' && !request.roles.includes('MailboxSettings.ReadWrite')) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     const rule = ruleId === undefined ? undefined : mailbox.rules.find((r) => r.id === ruleId);
     if (ruleId !== undefined && !rule) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
-    const body = writing && method !== 'DELETE' ? await this.parseBody(req, fail) : undefined;
-    if (body === null) return;
-    if (method === 'GET' && !rule) return sendJson(res, 200, { '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules`, value: mailbox.rules.map(present) });
-    if (method === 'GET' && rule) return sendJson(res, 200, present(rule));
-    if (method === 'POST' && !rule) return this.create(res, email, mailbox.rules, body!, fail);
-    if (method === 'PATCH' && rule) return this.update(res, mailbox.rules, rule, body!, fail);
+    if (method === 'POST' || method === 'PATCH') {
+      const problem = request.body === undefined ? 'The request body is empty.' : validateAgainstType(request.body, 'messageRule');
+      if (problem) return fail(400, 'RequestBodyRead', problem);
+    }
+    const body = request.body as Record<string, unknown>;
+    if (method === 'GET' && !rule) return { status: 200, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules`, value: mailbox.rules.map(present) } };
+    if (method === 'GET' && rule) return { status: 200, headers: {}, body: present(rule) };
+    if (method === 'POST' && !rule) return this.create(email, mailbox.rules, body, fail);
+    if (method === 'PATCH' && rule) return this.update(mailbox.rules, rule, body, fail);
     if (method === 'DELETE' && rule) {
       this.stats.writes++;
       mailbox.rules.splice(mailbox.rules.indexOf(rule), 1);
       renumber(mailbox.rules);
-      return sendJson(res, 204, undefined);
+      return { status: 204, headers: {} };
     }
     return fail(405, 'ErrorInvalidRequest', `The OData request is not supported: ${method}.`);
   }
 
-  private create(res: ServerResponse, email: string, rules: SimulatedRule[], body: Record<string, unknown>, fail: (s: number, c: string, m: string) => void): void {
+  private create(email: string, rules: SimulatedRule[], body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {
     for (const required of ['displayName', 'sequence', 'actions']) {
       if (body[required] === undefined) return fail(400, 'ErrorInvalidRequest', `The property '${required}' is required when creating the entity.`);
     }
@@ -202,15 +260,12 @@ export class GraphSimulator {
     };
     rules.push(rule);
     renumber(rules);
-    if (this.timeoutAfterCreate.delete(email)) {
-      res.writeHead(504, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'UnknownError', message: 'Gateway Timeout' } }));
-      return;
-    }
-    sendJson(res, 201, { '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules/$entity`, ...present(rule) });
+    // The write is committed, but the client hears only a gateway timeout.
+    if (this.timeoutAfterCreate.delete(email)) return fail(504, 'UnknownError', 'Gateway Timeout');
+    return { status: 201, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules/$entity`, ...present(rule) } };
   }
 
-  private update(res: ServerResponse, rules: SimulatedRule[], rule: SimulatedRule, body: Record<string, unknown>, fail: (s: number, c: string, m: string) => void): void {
+  private update(rules: SimulatedRule[], rule: SimulatedRule, body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {
     if (rule.isReadOnly) return fail(400, 'ErrorInvalidRequest', 'The rule cannot be modified through this API because it uses features the API does not support.');
     const problem = recipientProblem(body);
     if (problem) return fail(400, 'ErrorInvalidRecipients', problem);
@@ -223,34 +278,18 @@ export class GraphSimulator {
       rule.sequence = body.sequence - 0.5;
       renumber(rules);
     }
-    sendJson(res, 200, present(rule));
+    return { status: 200, headers: {}, body: present(rule) };
   }
 
-  /** Parses and type-checks a messageRule body; answers the error itself and returns null if bad. */
-  private async parseBody(req: IncomingMessage, fail: (s: number, c: string, m: string) => void): Promise<Record<string, unknown> | null> {
-    if (!String(req.headers['content-type'] ?? '').includes('application/json')) {
-      fail(415, 'UnsupportedMediaType', 'A supported MIME type could not be found that matches the content type of the response.');
-      return null;
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(await readBody(req));
-    } catch {
-      fail(400, 'BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
-      return null;
-    }
-    const problem = validateAgainstType(body, 'messageRule');
-    if (problem) {
-      fail(400, 'RequestBodyRead', problem);
-      return null;
-    }
-    return body as Record<string, unknown>;
+  private count(reply: Reply): Reply {
+    this.stats.byStatus[reply.status] = (this.stats.byStatus[reply.status] ?? 0) + 1;
+    return reply;
   }
 
   /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
   private throttle(email: string): { code: string; message: string; retryAfter: string } | undefined {
     const now = Date.now();
-    const grace = this.options.inFlightGraceInMs ?? 20;
+    const grace = this.options.inFlightGraceInMs ?? 100;
     const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > now);
     if (open.some((w) => now - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
     else if (open.length > 0) this.stats.arrivedInFlight++;
@@ -286,12 +325,12 @@ export class GraphSimulator {
     return undefined;
   }
 
-  private async withMailboxSlot(email: string, work: () => Promise<void>): Promise<void> {
+  private async withMailboxSlot<T>(email: string, work: () => Promise<T>): Promise<T> {
     const count = (this.inFlight.get(email) ?? 0) + 1;
     this.inFlight.set(email, count);
     this.stats.maxInFlightPerMailbox = Math.max(this.stats.maxInFlightPerMailbox, count);
     try {
-      await work();
+      return await work();
     } finally {
       this.inFlight.set(email, (this.inFlight.get(email) ?? 1) - 1);
     }
@@ -330,4 +369,46 @@ function recipientProblem(body: Record<string, unknown>): string | undefined {
     }
   }
   return undefined;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+interface ServiceRequest {
+  method: string;
+  /** Path below /v1.0. */
+  path: string;
+  body?: unknown;
+  roles: string[];
+  clientRequestId: string;
+}
+
+interface BatchItem {
+  id: string;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  dependsOn?: string[];
+}
+
+/** Graph's OData error envelope. */
+function errorReply(status: number, code: string, message: string, clientRequestId: string, headers: Record<string, string> = {}): Reply {
+  const innerError = { date: new Date().toISOString().slice(0, 19), 'request-id': randomUUID(), 'client-request-id': clientRequestId };
+  return { status, headers, body: { error: { code, message, innerError } } };
+}
+
+function parseJsonBody(text: string, contentType: string): { body: unknown } | { error: Reply } {
+  if (!text) return { body: undefined };
+  if (!contentType.includes('application/json')) {
+    return { error: errorReply(415, 'UnsupportedMediaType', 'A supported MIME type could not be found that matches the content type of the response.', randomUUID()) };
+  }
+  try {
+    return { body: JSON.parse(text) };
+  } catch {
+    return { error: errorReply(400, 'BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.', randomUUID()) };
+  }
 }
