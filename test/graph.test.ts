@@ -5,7 +5,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { generate } from 'selfsigned';
 import type { SimulatedMailbox } from '../src/simulators/graph/graph-simulator.js';
-import { byEmail, sink, startGraphWorld, type GraphWorld, type WorldOptions } from './helpers/graph-world.js';
+import { byEmail, certificate, sink, startGraphWorld, type GraphWorld, type WorldOptions } from './helpers/graph-world.js';
+import { request } from 'node:https';
 
 const fresh = (n: number, prefix = 'user'): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `${prefix}${i}@contoso.com`, kind: 'exchange-online' }));
 
@@ -99,6 +100,44 @@ describe('Graph back end', () => {
     });
   });
 
+  it('batches requests; a throttled batch item waits its own Retry-After and is retried alone', async () => {
+    await inWorld(fresh(12), { throttleFirstRequests: { 'user3@contoso.com': 1 }, retryAfterSeconds: 1 }, async (world) => {
+      const result = await world.run(['deploy', '--yes', '--report', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(world.sim.stats.batches > 0, 'requests went out as $batch');
+      assert.ok(world.sim.stats.httpRequests < world.sim.stats.requests, 'fewer HTTP requests than Graph requests');
+      assert.equal(world.sim.stats.throttled, 1);
+      assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
+      assert.equal(byEmail((await world.report('r')).mailboxes).get('user3@contoso.com')!.attempts, 2);
+      for (let i = 0; i < 12; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 1);
+    });
+  });
+
+  it('with graph.batchSize 1 every request goes on its own', async () => {
+    await inWorld(fresh(4), {}, async (world) => {
+      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url, batchSize: 1 } });
+      assert.equal((await world.run(['deploy', '--yes', '--report', 'r'])).code, 0);
+      assert.equal(world.sim.stats.batches, 0);
+      assert.equal(world.sim.stats.httpRequests, world.sim.stats.requests);
+    });
+  });
+
+  it('the simulator answers $batch as Graph documents it', async () => {
+    await inWorld(fresh(2), {}, async (world) => {
+      const token = await simToken(world);
+      const post = (body: unknown) => httpsJson(`${world.sim.url}/v1.0/$batch`, token, body);
+      const list = (id: string, user = 'user0') => ({ id, method: 'GET', url: `/users/${user}@contoso.com/mailFolders/inbox/messageRules` });
+      const ok = await post({ requests: [list('1'), list('2', 'user1'), { id: '3', method: 'GET', url: '/users/ghost@contoso.com/mailFolders/inbox/messageRules' }, { ...list('4'), dependsOn: ['3'] }] });
+      assert.equal(ok.status, 200);
+      const statuses = Object.fromEntries((ok.body as { responses: Array<{ id: string; status: number }> }).responses.map((r) => [r.id, r.status]));
+      assert.deepEqual(statuses, { '1': 200, '2': 200, '3': 404, '4': 424 });
+      assert.equal((await post({ requests: Array.from({ length: 21 }, (_, i) => list(String(i))) })).status, 400, 'more than 20 requests');
+      assert.equal((await post({ requests: [list('1'), list('1')] })).status, 400, 'duplicate ids');
+      const noContentType = await post({ requests: [{ id: '1', method: 'POST', url: '/users/user0@contoso.com/mailFolders/inbox/messageRules', body: {} }] });
+      assert.equal(noContentType.status, 400, 'a body needs a Content-Type header');
+    });
+  });
+
   it('writes the three report files with the run section auditors need', async () => {
     await inWorld(fresh(2), {}, async (world) => {
       const result = await world.run(['deploy', '--yes', '--report', 'r']);
@@ -113,3 +152,28 @@ describe('Graph back end', () => {
     });
   });
 });
+
+/** A token from the simulator's Entra endpoint, as the app would get it. */
+async function simToken(world: GraphWorld): Promise<string> {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: world.clientId, client_secret: world.secret, scope: `${world.sim.url}/.default` });
+  const response = await httpsRequest(`${world.sim.url}/${world.tenantId}/oauth2/v2.0/token`, 'application/x-www-form-urlencoded', form.toString());
+  return (response.body as { access_token: string }).access_token;
+}
+
+async function httpsJson(url: string, token: string, body: unknown) {
+  return httpsRequest(url, 'application/json', JSON.stringify(body), { authorization: `Bearer ${token}` });
+}
+
+/** This test process does not trust the simulator's CA through NODE_EXTRA_CA_CERTS: pass it. */
+async function httpsRequest(url: string, contentType: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+  const ca = (await certificate()).cert;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', ca, headers: { 'content-type': contentType, ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -51,7 +51,7 @@ export class ThrottleGate {
   private lastCutAt = Number.NEGATIVE_INFINITY;
   /** When recent requests were accepted (for the ceiling estimate); trimmed to about a second. */
   private readonly accepted: number[] = [];
-  private readonly paceQueue: Array<{ resolve: () => void; reject: () => void }> = [];
+  private readonly paceQueue: Array<{ resolve: () => void }> = [];
   private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
   readonly stats = { requests: 0, throttled: 0, appPauses: 0 };
@@ -148,17 +148,21 @@ export class ThrottleGate {
   private pace(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const waiter = { resolve, reject: () => reject(signal?.reason) };
-      this.paceQueue.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const index = this.paceQueue.indexOf(waiter);
-          if (index >= 0) this.paceQueue.splice(index, 1);
-          waiter.reject();
+      // The listener goes as soon as the waiter does: a run's signal sees every request, and
+      // listeners left behind would make each new one slower to add.
+      const onAbort = () => {
+        const index = this.paceQueue.indexOf(waiter);
+        if (index >= 0) this.paceQueue.splice(index, 1);
+        reject(signal?.reason);
+      };
+      const waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
         },
-        { once: true },
-      );
+      };
+      this.paceQueue.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
       void this.pump();
     });
   }

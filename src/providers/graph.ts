@@ -63,8 +63,10 @@ export function createGraphProvider(options: GraphProviderOptions): Provider {
           if (item.status >= 400) throw translateGraphError(itemError(item), operation, clock);
           return item.body as T;
         }
+        // Only the timeout: once the run is aborted the gate lets no new request through, and
+        // linking every request to the run's signal would pile registrations onto it.
         const timeout = AbortSignal.timeout(timeoutInMs);
-        const api = client.api(request.url).options({ signal: signal ? AbortSignal.any([signal, timeout]) : timeout } as never);
+        const api = client.api(request.url).options({ signal: timeout } as never);
         try {
           const method = request.method === 'DELETE' ? 'delete' : (request.method.toLowerCase() as 'get' | 'post' | 'patch');
           return (await (method === 'get' || method === 'delete' ? api[method]() : api[method](request.body))) as T;
