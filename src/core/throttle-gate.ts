@@ -6,7 +6,7 @@ export interface ThrottleGateOptions {
   sleep: Sleep;
   /** Requests allowed in flight to one mailbox at once (Exchange Online: 4). @default 4 */
   maxRequestsPerMailbox?: number;
-  /** Pace at the start, before the service has said anything. @default 100 */
+  /** Pace at the start, before the service has said anything. @default 200 */
   initialRequestsPerSecond?: number;
   /** Never faster than this. @default Infinity */
   maxRequestsPerSecond?: number;
@@ -60,7 +60,7 @@ export class ThrottleGate {
     this.maxRequestsPerMailbox = options.maxRequestsPerMailbox ?? 4;
     this.maxRate = options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY;
     this.minRate = options.minRequestsPerSecond ?? 1;
-    this.rate = Math.min(this.maxRate, options.initialRequestsPerSecond ?? 100);
+    this.rate = Math.min(this.maxRate, options.initialRequestsPerSecond ?? 200);
   }
 
   /** Until when the service has the whole back end paused (epoch ms). */
