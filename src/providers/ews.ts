@@ -196,7 +196,8 @@ function checkTls(url: string): Promise<void> {
 }
 
 type Fault = { faultCode?: string | null; responseCode?: number; HttpStatusCode?: number; message?: string; errorDetails?: { objects?: Record<string, string> } };
-type ResponseError = { ErrorCode?: number; message?: string; errors?: { GetEnumerator(): Array<{ Operation: unknown; GetEnumerator(): Array<{ RuleProperty: number; ErrorCode: number; ErrorMessage: string; Value: string }> }> }; serviceResponse?: { ErrorDetails?: { objects?: Record<string, string> } } };
+/** What ews-javascript-api throws: SOAP faults and HTTP errors (Fault), or error responses (ResponseError). */
+type ResponseError = { ErrorCode?: number; message?: string; serviceResponse?: { ErrorDetails?: { objects?: Record<string, string> } } };
 
 /** Maps what ews-javascript-api throws (not Error instances) to sinkrule's error classes. */
 export async function translateEwsError(error: unknown, operation: string, seen: SeenResponse = {}): Promise<Error> {
