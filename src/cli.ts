@@ -6,7 +6,6 @@ import type { Mode } from './core/plan.js';
 import { formatIssues } from './input/issues.js';
 import { processIO, type CliIO } from './cli/io.js';
 import { runCommand, type RunCommandOptions } from './commands/run-command.js';
-import { runDemo } from './commands/demo.js';
 import { toolVersion } from './paths.js';
 
 const runOptionsSchema = z.strictObject({
@@ -73,6 +72,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .command('verify', 'Report whether every mailbox has the rule, changing nothing', commonOptions, run('verify'))
     .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", mutatingOptions, run('remove'))
     .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
+      // The simulators (and their certificate library) load only for the demo.
+      const { runDemo } = await import('./commands/demo.js');
       exitCode = await runDemo({ report: args.report as string | undefined }, io);
     })
     .example('$0 deploy --users users.csv --config sinkrule.config.json --dry-run', 'Show what would change')

@@ -1,5 +1,4 @@
 import { request as httpsRequest } from 'node:https';
-import { DOMParser } from '@xmldom/xmldom';
 import type { TokenCredential } from '@azure/identity';
 import { requireToken } from '../auth/graph-credential.js';
 import { AccessError, describeError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
@@ -229,7 +228,7 @@ export async function translateEwsError(error: unknown, operation: string, seen:
     case 'ErrorImpersonationDenied':
       return new MailboxError(code, message, fixes.impersonation, { cause: error });
     case 'ErrorInboxRulesValidationError':
-      return new MailboxError(code, message, fixes.validation, { cause: error, details: validationDetails(seen.body) });
+      return new MailboxError(code, message, fixes.validation, { cause: error, details: await validationDetails(seen.body) });
     case 'ErrorRulesOverQuota':
       return new MailboxError(code, message, fixes.quota, { cause: error });
     case 'ErrorOutlookRuleBlobExists':
@@ -251,8 +250,9 @@ export async function translateEwsError(error: unknown, operation: string, seen:
  * read from the raw answer: ews-javascript-api 0.15.3 loses the FieldURI (it looks "Action:X" up
  * in an enum whose names have no colon).
  */
-function validationDetails(body: string | undefined): string[] {
+async function validationDetails(body: string | undefined): Promise<string[]> {
   if (!body) return [];
+  const { DOMParser } = await import('@xmldom/xmldom');
   const doc = new DOMParser().parseFromString(body, 'text/xml');
   const lines: string[] = [];
   const operationErrors = doc.getElementsByTagNameNS(ewsTypes, 'RuleOperationError');

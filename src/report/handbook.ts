@@ -1,4 +1,3 @@
-import { marked } from 'marked';
 import { escapeHtml, fillHtmlTemplate } from './html.js';
 
 export interface HandbookEntry {
@@ -17,6 +16,8 @@ export interface HandbookEntry {
  * grouped by mail server, with a table of contents; one mailbox per printed page.
  */
 export async function renderHandbook(entries: HandbookEntry[], command: string): Promise<string> {
+  const { marked } = await import('marked'); // only runs that have manual mailboxes need it
+  const markdownToHtml = (markdown: string) => marked.parse(markdown, { async: false, gfm: true });
   const byServer = new Map<string, HandbookEntry[]>();
   for (const entry of [...entries].sort((a, b) => a.server.localeCompare(b.server) || a.email.localeCompare(b.email))) {
     byServer.set(entry.server, [...(byServer.get(entry.server) ?? []), entry]);
@@ -44,8 +45,4 @@ export async function renderHandbook(entries: HandbookEntry[], command: string):
     toc,
     content,
   });
-}
-
-function markdownToHtml(markdown: string): string {
-  return marked.parse(markdown, { async: false, gfm: true });
 }
