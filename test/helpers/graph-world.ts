@@ -65,11 +65,6 @@ export async function startGraphWorld(mailboxes: SimulatedMailbox[], options: Wo
   return world;
 }
 
-/** Rules as an auditor compares them: everything but the sequence numbers Exchange renumbers. */
-export function withoutSequence<T extends { sequence?: number }>(rules: T[]): Array<Omit<T, 'sequence'>> {
-  return rules.map(({ sequence: _ignored, ...rest }) => rest);
-}
-
 export function byEmail(mailboxes: Array<Record<string, any>>): Map<string, Record<string, any>> {
   return new Map(mailboxes.map((m) => [m.email, m]));
 }
