@@ -13,11 +13,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCli } from '../src/simulators/child-cli.js';
-import { EwsSimulator } from '../src/simulators/ews/ews-simulator.js';
-import { EwsSchemaValidator, ewsSchemaDir } from '../src/simulators/ews/schema-validator.js';
-import { GraphSimulator } from '../src/simulators/graph/graph-simulator.js';
-import { createLocalCertificate, type LocalCertificate } from '../src/simulators/tls.js';
+import { runCli } from '../test/helpers/cli.js';
+import { EwsSimulator } from '../simulators/ews/ews-simulator.js';
+import { EwsSchemaValidator, ewsSchemaDir } from '../simulators/ews/schema-validator.js';
+import { GraphSimulator } from '../simulators/graph/graph-simulator.js';
+import { createLocalCertificate, type LocalCertificate } from '../simulators/tls.js';
 
 const { values } = parseArgs({
   options: {

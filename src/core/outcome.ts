@@ -2,7 +2,7 @@ import { AccessError, describeError, MailboxError, ThrottledError, TransientErro
 import type { Mailbox } from './mailbox.js';
 import type { Compliance, MailboxPlan, Mode, RuleChange } from './plan.js';
 import type { RuleSummary } from './rule.js';
-import type { ManualWork } from '../providers/provider.js';
+import type { ManualWork } from './provider.js';
 
 export type OutcomeName =
   | 'created'

@@ -6,7 +6,7 @@ import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './o
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
 import { forwardsAnywhere, summarizeRule, type RuleSpec } from './rule.js';
 import { withRetry, type Clock, type RetryOptions } from './retry.js';
-import type { MailboxState, ManualWork, Provider } from '../providers/provider.js';
+import type { MailboxState, ManualWork, Provider } from './provider.js';
 
 export interface RunnerOptions {
   mode: Mode;

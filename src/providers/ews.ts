@@ -8,7 +8,7 @@ import type { ThrottleGate } from '../core/throttle-gate.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { EwsConfig } from '../input/config.js';
 import { fromEwsRule, toEwsRule, unsupportedByEws, type EwsModule } from './ews-rules.js';
-import type { ApplyResult, MailboxState, Provider } from './provider.js';
+import type { ApplyResult, MailboxState, Provider } from '../core/provider.js';
 import type { RuleSpec } from '../core/rule.js';
 
 export const ewsPasswordVariable = 'SINKRULE_EWS_PASSWORD';

@@ -9,7 +9,7 @@ import { parseRetryAfter, type Clock } from '../core/retry.js';
 import type { MailboxRule, RuleSpec } from '../core/rule.js';
 import type { ThrottleGate } from '../core/throttle-gate.js';
 import type { GraphConfig } from '../input/config.js';
-import type { ApplyResult, MailboxState, Provider } from './provider.js';
+import type { ApplyResult, MailboxState, Provider } from '../core/provider.js';
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
 
 const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;

@@ -11,7 +11,7 @@ import type { Config } from '../input/config.js';
 import { createGraphProvider } from './graph.js';
 import { createEwsProvider, ewsPasswordVariable } from './ews.js';
 import { createManualProvider } from './manual.js';
-import type { Provider } from './provider.js';
+import type { Provider } from '../core/provider.js';
 
 /** Targets this build has a back end for. */
 export const supportedTargets: readonly Target[] = ['graph', 'ews', 'pop3', 'manual'];

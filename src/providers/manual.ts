@@ -5,7 +5,7 @@ import type { Mode } from '../core/plan.js';
 import { fillPlaceholders, findPlaceholders } from '../core/placeholders.js';
 import { canonicalSection, type RuleSpec } from '../core/rule.js';
 import { escapeHtml } from '../report/html.js';
-import type { MailboxState, Provider } from './provider.js';
+import type { MailboxState, Provider } from '../core/provider.js';
 
 export interface ManualProviderOptions {
   target: Extract<Target, 'pop3' | 'manual'>;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { CliResult } from '../../src/simulators/child-cli.js';
+import type { CliResult } from './cli.js';
 import { byEmail } from './graph-world.js';
 
 /** Mailbox states every back end must handle the same way. */

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runCli, type CliResult } from '../../src/simulators/child-cli.js';
-import { EwsSimulator, type EwsSimulatedMailbox, type EwsSimulatorOptions } from '../../src/simulators/ews/ews-simulator.js';
-import { EwsSchemaValidator, ewsSchemaDir } from '../../src/simulators/ews/schema-validator.js';
+import { runCli, type CliResult } from './cli.js';
+import { EwsSimulator, type EwsSimulatedMailbox, type EwsSimulatorOptions } from '../../simulators/ews/ews-simulator.js';
+import { EwsSchemaValidator, ewsSchemaDir } from '../../simulators/ews/schema-validator.js';
 import { certificate, sink } from './graph-world.js';
 
 export const serviceAccount = 'CONTOSO\\svc-sinkrule';

@@ -2,9 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runCli, type CliResult } from '../../src/simulators/child-cli.js';
-import { GraphSimulator, type GraphSimulatorOptions, type SimulatedMailbox } from '../../src/simulators/graph/graph-simulator.js';
-import { createLocalCertificate, type LocalCertificate } from '../../src/simulators/tls.js';
+import { runCli, type CliResult } from './cli.js';
+import { GraphSimulator, type GraphSimulatorOptions, type SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import { createLocalCertificate, type LocalCertificate } from '../../simulators/tls.js';
 
 export const sink = 'crm-sink@contoso.com';
 

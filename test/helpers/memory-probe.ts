@@ -5,7 +5,7 @@
  */
 import { runMailboxes } from '../../src/core/runner.js';
 import { readMailboxes, validateUsersFile } from '../../src/input/users-csv.js';
-import type { Provider } from '../../src/providers/provider.js';
+import type { Provider } from '../../src/core/provider.js';
 import { ReportWriter } from '../../src/report/report-writer.js';
 
 const [file, reportDir] = process.argv.slice(2) as [string, string];

@@ -7,14 +7,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { EwsSimulatedMailbox } from '../src/simulators/ews/ews-simulator.js';
-import { ewsSchemaDir } from '../src/simulators/ews/schema-validator.js';
-import { ews } from '../src/simulators/scenarios.js';
-import { createLocalCertificate } from '../src/simulators/tls.js';
-import { population } from './helpers/contract.js';
-import { startEwsWorld, type EwsWorld } from './helpers/ews-world.js';
-import { byEmail, sink } from './helpers/graph-world.js';
-import { ewsMailbox } from './helpers/ews-scenarios.js';
+import type { EwsSimulatedMailbox } from '../../simulators/ews/ews-simulator.js';
+import { ewsSchemaDir } from '../../simulators/ews/schema-validator.js';
+import { ews } from '../../simulators/scenarios.js';
+import { createLocalCertificate } from '../../simulators/tls.js';
+import { population } from '../helpers/contract.js';
+import { startEwsWorld, type EwsWorld } from '../helpers/ews-world.js';
+import { byEmail, sink } from '../helpers/graph-world.js';
+import { ewsMailbox } from '../helpers/ews-scenarios.js';
 
 const run = promisify(execFile);
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { actionElements, predicateElements } from '../src/simulators/ews/ews-rules.js';
-import { ewsSchemaDir } from '../src/simulators/ews/schema-validator.js';
+import { actionElements, predicateElements } from '../../simulators/ews/ews-rules.js';
+import { ewsSchemaDir } from '../../simulators/ews/schema-validator.js';
 
 /** Child element names of a complexType's sequence in types.xsd, in schema order. */
 function sequenceOf(xsd: string, typeName: string): string[] {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AccessError, MailboxError, ThrottledError, TransientError } from '../src/core/errors.js';
-import { parseRetryAfter, withRetry, type Sleep } from '../src/core/retry.js';
-import { ThrottleGate } from '../src/core/throttle-gate.js';
-import { translateGraphError } from '../src/providers/graph.js';
+import { AccessError, MailboxError, ThrottledError, TransientError } from '../../src/core/errors.js';
+import { parseRetryAfter, withRetry, type Sleep } from '../../src/core/retry.js';
+import { ThrottleGate } from '../../src/core/throttle-gate.js';
+import { translateGraphError } from '../../src/providers/graph.js';
 
 /** Virtual time: sleeping moves the clock, so tests are exact and instant. */
 function virtualTime(start = 1_000_000) {

@@ -1,7 +1,7 @@
-import type { MailboxError } from '../core/errors.js';
-import type { Mailbox, Target } from '../core/mailbox.js';
-import type { RuleChange } from '../core/plan.js';
-import type { MailboxRule } from '../core/rule.js';
+import type { MailboxError } from './errors.js';
+import type { Mailbox, Target } from './mailbox.js';
+import type { RuleChange } from './plan.js';
+import type { MailboxRule } from './rule.js';
 
 /** What a back end read from one mailbox. */
 export interface MailboxState {

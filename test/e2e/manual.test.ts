@@ -4,12 +4,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { Mailbox } from '../src/core/mailbox.js';
-import type { RuleSpec } from '../src/core/rule.js';
-import { samplesDir, templatesDir } from '../src/paths.js';
-import { createManualProvider } from '../src/providers/manual.js';
-import { runCli } from '../src/simulators/child-cli.js';
-import { byEmail, sink, startGraphWorld } from './helpers/graph-world.js';
+import type { Mailbox } from '../../src/core/mailbox.js';
+import type { RuleSpec } from '../../src/core/rule.js';
+import { samplesDir, templatesDir } from '../../src/paths.js';
+import { createManualProvider } from '../../src/providers/manual.js';
+import { runCli } from '../helpers/cli.js';
+import { byEmail, sink, startGraphWorld } from '../helpers/graph-world.js';
 
 const rule: RuleSpec = {
   displayName: 'CRM rule',

@@ -1,19 +1,20 @@
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { clientSecretVariable } from '../auth/graph-credential.js';
-import { samplesDir } from '../paths.js';
-import { ewsPasswordVariable } from '../providers/ews.js';
-import type { CliIO } from '../cli/io.js';
-import { defaultRuleName } from '../input/config.js';
-import { readMailboxes } from '../input/users-csv.js';
-import { runCli } from '../simulators/child-cli.js';
-import { EwsSimulator } from '../simulators/ews/ews-simulator.js';
-import { EwsSchemaValidator, ewsSchemaDir } from '../simulators/ews/schema-validator.js';
-import { GraphSimulator } from '../simulators/graph/graph-simulator.js';
-import { demoEwsMailboxes, demoMailboxes } from '../simulators/scenarios.js';
-import { createLocalCertificate } from '../simulators/tls.js';
+import { fileURLToPath } from 'node:url';
+import { clientSecretVariable } from '../src/auth/graph-credential.js';
+import { samplesDir } from '../src/paths.js';
+import { ewsPasswordVariable } from '../src/providers/ews.js';
+import type { CliIO } from '../src/cli/io.js';
+import { defaultRuleName } from '../src/input/config.js';
+import { readMailboxes } from '../src/input/users-csv.js';
+import { EwsSimulator } from './ews/ews-simulator.js';
+import { EwsSchemaValidator, ewsSchemaDir } from './ews/schema-validator.js';
+import { GraphSimulator } from './graph/graph-simulator.js';
+import { demoEwsMailboxes, demoMailboxes } from './scenarios.js';
+import { createLocalCertificate } from './tls.js';
 
 export interface DemoOptions {
   /** Where the deploy and verify reports go. @default ./sinkrule-report-demo */
@@ -72,9 +73,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     for (const command of ['deploy', 'verify'] as const) {
       io.stderr.write(`\n$ sinkrule ${command} --users users.csv --config sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`);
       const args = [command, '--users', usersFile, '--config', configFile, '--report', path.join(reportRoot, command), ...(command === 'deploy' ? ['--yes'] : [])];
-      const result = await runCli(args, { env, echoStderr: true });
-      io.stdout.write(result.stdout);
-      codes.push(result.code);
+      codes.push(await runSinkrule(args, env, io));
     }
     if (codes.some((code) => code !== 0 && code !== 2) || ews.stats.schemaInvalid > 0) return 1;
     io.stderr.write(
@@ -95,4 +94,20 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     validator?.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs the installed `sinkrule` command as a separate process, as an admin would: the simulators'
+ * CA is trusted through NODE_EXTRA_CA_CERTS, which Node reads only at start. Asynchronous on
+ * purpose: the simulators answering it live in this process's event loop.
+ */
+function runSinkrule(args: string[], env: NodeJS.ProcessEnv, io: CliIO): Promise<number> {
+  const bin = fileURLToPath(new URL('../src/bin.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...io.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(io.stdout, { end: false });
+    child.stderr.pipe(io.stderr, { end: false });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
 }

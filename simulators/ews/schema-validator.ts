@@ -2,7 +2,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { packageRoot } from '../../paths.js';
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/paths.js';
 
 /**
  * Microsoft's EWS schema (messages.xsd, types.xsd) with the offline wrapper from shared/ref/ews.
@@ -27,7 +28,7 @@ export class EwsSchemaValidator {
 
   static async start(schemaDir: string): Promise<EwsSchemaValidator> {
     const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-    const child = spawn(python, [path.join(packageRoot, 'src/simulators/ews/validate-ews.py'), path.join(schemaDir, 'schema-support', 'ews-messages-wrapper.xsd')]);
+    const child = spawn(python, [fileURLToPath(new URL('./validate-ews.py', import.meta.url)), path.join(schemaDir, 'schema-support', 'ews-messages-wrapper.xsd')]);
     const validator = new EwsSchemaValidator(child);
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));

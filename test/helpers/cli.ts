@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../../src/paths.js';
 
 /** The `sinkrule` command as npm installs it (the launcher in front of cli.js). */
 export const cliPath = path.join(packageRoot, 'dist/src/bin.js');

@@ -4,11 +4,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli } from '../src/simulators/child-cli.js';
-import { EwsSimulator } from '../src/simulators/ews/ews-simulator.js';
-import { ews } from '../src/simulators/scenarios.js';
-import { schemaValidator, serviceAccount } from './helpers/ews-world.js';
-import { byEmail, certificate, sink, startGraphWorld } from './helpers/graph-world.js';
+import { runCli } from '../helpers/cli.js';
+import { EwsSimulator } from '../../simulators/ews/ews-simulator.js';
+import { ews } from '../../simulators/scenarios.js';
+import { schemaValidator, serviceAccount } from '../helpers/ews-world.js';
+import { byEmail, certificate, sink, startGraphWorld } from '../helpers/graph-world.js';
 
 describe('hybrid runs', () => {
   it('routes each row to Graph, EWS or manual in one run with one report, and removes again', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planMailbox } from '../src/core/plan.js';
-import { canonicalSection, ruleDifferences, type MailboxRule, type RuleSpec } from '../src/core/rule.js';
+import { planMailbox } from '../../src/core/plan.js';
+import { canonicalSection, ruleDifferences, type MailboxRule, type RuleSpec } from '../../src/core/rule.js';
 
 const sink = 'crm-sink@contoso.com';
 const to = (address: string, name?: string) => ({ emailAddress: { address, ...(name ? { name } : {}) } });

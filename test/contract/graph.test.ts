@@ -1,8 +1,8 @@
-import type { SimulatedMailbox } from '../src/simulators/graph/graph-simulator.js';
-import { sinkRuleName } from '../src/simulators/scenarios.js';
-import { contractSuite, type ContractWorld } from './helpers/contract.js';
-import { sink, startGraphWorld } from './helpers/graph-world.js';
-import { graphMailbox, graphRuleView } from './helpers/graph-scenarios.js';
+import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import { sinkRuleName } from '../../simulators/scenarios.js';
+import { contractSuite, type ContractWorld } from '../helpers/contract.js';
+import { sink, startGraphWorld } from '../helpers/graph-world.js';
+import { graphMailbox, graphRuleView } from '../helpers/graph-scenarios.js';
 
 contractSuite('Microsoft Graph', async (mailboxes): Promise<ContractWorld> => {
   const world = await startGraphWorld(mailboxes.map(graphMailbox).filter((m): m is SimulatedMailbox => m !== undefined), { latencyInMs: 5 });

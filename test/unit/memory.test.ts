@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 
 const run = promisify(execFile);
-const probe = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers', 'memory-probe.js');
+const probe = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'helpers', 'memory-probe.js');
 
 async function liveHeapFor(rows: number, dir: string): Promise<number> {
   const file = path.join(dir, `users-${rows}.csv`);

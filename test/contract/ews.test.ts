@@ -1,9 +1,9 @@
-import type { EwsSimulatedMailbox } from '../src/simulators/ews/ews-simulator.js';
-import { sinkRuleName } from '../src/simulators/scenarios.js';
-import { contractSuite, type ContractWorld } from './helpers/contract.js';
-import { startEwsWorld } from './helpers/ews-world.js';
-import { sink } from './helpers/graph-world.js';
-import { ewsMailbox, ewsRuleView } from './helpers/ews-scenarios.js';
+import type { EwsSimulatedMailbox } from '../../simulators/ews/ews-simulator.js';
+import { sinkRuleName } from '../../simulators/scenarios.js';
+import { contractSuite, type ContractWorld } from '../helpers/contract.js';
+import { startEwsWorld } from '../helpers/ews-world.js';
+import { sink } from '../helpers/graph-world.js';
+import { ewsMailbox, ewsRuleView } from '../helpers/ews-scenarios.js';
 
 contractSuite('Exchange Web Services (on-premises)', async (mailboxes): Promise<ContractWorld> => {
   const seeded = mailboxes.map(ewsMailbox).filter((m): m is EwsSimulatedMailbox => m !== undefined);

@@ -4,8 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { generate } from 'selfsigned';
-import type { SimulatedMailbox } from '../src/simulators/graph/graph-simulator.js';
-import { byEmail, certificate, sink, startGraphWorld, type GraphWorld, type WorldOptions } from './helpers/graph-world.js';
+import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import { byEmail, certificate, sink, startGraphWorld, type GraphWorld, type WorldOptions } from '../helpers/graph-world.js';
 import { request } from 'node:https';
 
 const fresh = (n: number, prefix = 'user'): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `${prefix}${i}@contoso.com`, kind: 'exchange-online' }));

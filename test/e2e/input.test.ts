@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../src/simulators/child-cli.js';
-import { sink, startGraphWorld, type GraphWorld } from './helpers/graph-world.js';
+import { runCli } from '../helpers/cli.js';
+import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
 
 /**
  * Bad input of every kind: exit 1, every problem as FILE:LINE (or the config key) with a fix,

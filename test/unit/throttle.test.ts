@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ThrottledError } from '../src/core/errors.js';
-import { ThrottleGate } from '../src/core/throttle-gate.js';
-import { VirtualTime } from './helpers/virtual-time.js';
+import { ThrottledError } from '../../src/core/errors.js';
+import { ThrottleGate } from '../../src/core/throttle-gate.js';
+import { VirtualTime } from '../helpers/virtual-time.js';
 
 /**
  * A service with an app-wide ceiling (token bucket of one second), like the simulators, that

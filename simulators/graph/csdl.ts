@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { packageRoot } from '../../paths.js';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The Graph v1.0 type model for message rules, read from Microsoft's own metadata (an excerpt of
  * msgraph-metadata's cleanMetadata.xml, MIT), so the simulator rejects exactly the property names
  * and types that Graph's OData layer rejects, not what sinkrule happens to send.
  */
-export const csdlFile = path.join(packageRoot, 'src/simulators/graph/messageRule.csdl.xml');
+export const csdlFile = fileURLToPath(new URL('./messageRule.csdl.xml', import.meta.url));
 
 interface TypeModel {
   complex: Map<string, Map<string, string>>;

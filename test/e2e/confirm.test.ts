@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { cliPath } from '../src/simulators/child-cli.js';
-import { certificate, startGraphWorld, type GraphWorld } from './helpers/graph-world.js';
+import { cliPath } from '../helpers/cli.js';
+import { certificate, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
 
 /**
  * Runs sinkrule on a real pseudo-terminal (util-linux `script`), answers the confirmation
