@@ -5,6 +5,7 @@ import type { Mode } from '../core/plan.js';
 import { formatIssues } from '../input/issues.js';
 import type { CliIO } from './io.js';
 import { runCommand, type RunCommandOptions } from '../commands/run-command.js';
+import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
 
 const runOptionsSchema = z.strictObject({
@@ -70,6 +71,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .command('deploy', 'Create or repair the rule in every mailbox (idempotent)', mutatingOptions, run('deploy'))
     .command('verify', 'Report whether every mailbox has the rule, changing nothing', commonOptions, run('verify'))
     .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", mutatingOptions, run('remove'))
+    .command('validate', 'Check the users file, config, rule template and routes offline (what a deploy checks first)', commonOptions, async (args) => {
+      const { users, config, sink, output } = toRunOptions('verify', args);
+      exitCode = await runValidate({ users, config, sink, output }, io);
+    })
     .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
       // The simulators (and their certificate library) load only for the demo.
       const { runDemo } = await import('../../simulators/demo.js');
@@ -78,8 +83,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 deploy --users users.csv --config sinkrule.config.json --dry-run', 'Show what would change')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')
     .example('$0 verify --users users.csv --config sinkrule.config.json --output json', 'Compliance check; exit code 2 if any mailbox is not compliant')
+    .example('$0 validate --users users.csv --config sinkrule.config.json', 'Check every input offline before a change window; exit 1 lists each problem as file:line')
     .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
-    .demandCommand(1, 'Name a command: deploy, verify, remove or demo')
+    .demandCommand(1, 'Name a command: deploy, verify, remove, validate or demo')
     .strict()
     .version(toolVersion)
     .help()

@@ -36,7 +36,7 @@ export interface RunCommandOptions {
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
 
 /** Everything validated and built before the first request. */
-interface PreparedRun {
+export interface PreparedRun {
   config: Config;
   template: RuleTemplate;
   users: UsersFileSummary;
@@ -71,7 +71,11 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
   return result.exitCode;
 }
 
-async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedRun> {
+/**
+ * Every check that runs before the first request (config, rule template, users file, routes,
+ * manual instruction placeholders), with no network: `sinkrule validate` runs exactly this.
+ */
+export async function prepare(options: Pick<RunCommandOptions, 'command' | 'config' | 'users' | 'sink' | 'concurrency' | 'removeOutlookRuleBlob'>, io: CliIO): Promise<PreparedRun> {
   const config = await loadConfig(options.config);
   if (options.sink) config.sink = options.sink;
   const template = await loadRuleTemplate(config.templatePath);
@@ -113,7 +117,7 @@ async function execute(
 ): Promise<ExecuteResult> {
   const startedAt = new Date(io.clock());
   const report = pass.report ? await ReportWriter.open(options.report ?? defaultReportDir(options.command, startedAt)) : undefined;
-  const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates.values());
+  const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates);
   let stoppedBy: unknown;
   try {
     await runMailboxes(readMailboxes(run.users.file, run.usersOptions), {
@@ -184,7 +188,7 @@ function runInfo(
 
 function printSummary(options: RunCommandOptions, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
-    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
+    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, pacing: gate.pacingState, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
     const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;

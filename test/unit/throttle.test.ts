@@ -2,53 +2,129 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ThrottledError } from '../../src/core/errors.js';
 import { ThrottleGate } from '../../src/core/throttle-gate.js';
+import { seededRandom } from '../../simulators/http.js';
+import { ceilingService, type CeilingServiceOptions } from '../helpers/ceiling-service.js';
 import { VirtualTime } from '../helpers/virtual-time.js';
 
 /**
- * A service with an app-wide ceiling (token bucket of one second), like the simulators, that
- * records every request it receives inside a Retry-After window it announced.
+ * `workers` workers send `total` requests through one gate to a service with a ceiling that
+ * answers 429 with whole-second Retry-After windows; a throttled request is sent again (after the
+ * window, through the gate). Returns what the service saw and when the last request was accepted.
  */
-function ceilingService(time: VirtualTime, ceiling: number, latencyInMs: number) {
-  const stats = { accepted: 0, throttled: 0, insideWindow: 0, acceptedAfter: [] as number[] };
-  let tokens = ceiling;
-  let at = 0;
-  let windowUntil = 0;
-  const call = async () => {
-    if (time.now < windowUntil) stats.insideWindow++;
-    tokens = Math.min(ceiling, tokens + ((time.now - at) / 1000) * ceiling);
-    at = time.now;
-    tokens -= 1;
-    if (tokens < 0) {
-      stats.throttled++;
-      const retryAfterInMs = Math.ceil(((1 - tokens) / ceiling) * 1000);
-      windowUntil = Math.max(windowUntil, time.now + retryAfterInMs);
-      throw new ThrottledError('429', retryAfterInMs, 'app', 'TooManyRequests');
+async function drive(service: Omit<CeilingServiceOptions, 'random'>, total: number, workers = 256) {
+  const time = new VirtualTime();
+  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep });
+  const { stats, call } = ceilingService(time, { ...service, random: seededRandom(7) });
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const mailbox = `user${next++}@contoso.com`;
+      for (;;) {
+        try {
+          await gate.send(mailbox, call);
+          break;
+        } catch (error) {
+          assert.ok(error instanceof ThrottledError);
+        }
+      }
     }
-    await time.sleep(latencyInMs);
-    stats.accepted++;
-    stats.acceptedAfter.push(time.now);
   };
-  return { stats, call };
+  const done = Promise.all(Array.from({ length: workers }, worker));
+  await time.run();
+  await done;
+  const seconds = stats.acceptedAt.at(-1)! / 1000;
+  return { stats, gate, seconds, efficiency: total / service.ceiling / seconds };
 }
 
-describe('adaptive throughput controller', () => {
-  it('converges to a low ceiling: uses most of it, never sends inside a window', async () => {
+describe('pace controller under whole-second Retry-After windows', () => {
+  for (const ceiling of [200, 500]) {
+    for (const burst of [50, ceiling]) {
+      it(`converges at ${ceiling} req/s (burst ${burst}): ≥ 0.9 of the ceiling, 429s rare, nothing sent inside a window`, async () => {
+        const total = ceiling * 100; // 100 s of work at the ceiling
+        const { stats, gate, efficiency } = await drive({ ceiling, burst, latencyInMs: 50, jitterInMs: 25 }, total);
+        assert.equal(stats.insideWindow, 0, 'no request reached the service inside a window it announced');
+        assert.ok(efficiency >= 0.9, `efficiency ${efficiency.toFixed(3)} ≥ 0.9`);
+        // Each app-wide 429 pauses everything for a whole second: a handful per 100 s at most.
+        assert.ok(stats.throttled <= 20, `${stats.throttled} 429s in 100 s of work`);
+        assert.equal(gate.pacingState, 'holding');
+        assert.ok(gate.requestsPerSecond > ceiling * 0.9 && gate.requestsPerSecond < ceiling * 1.15, `the pace holds near the ceiling (${gate.requestsPerSecond.toFixed(0)} req/s)`);
+      });
+    }
+  }
+
+  it('with a small burst, 429s come only from learning and from probes, which back off', async () => {
+    const { stats, gate, efficiency } = await drive({ ceiling: 500, burst: 50, latencyInMs: 50, jitterInMs: 25 }, 500 * 400);
+    assert.equal(stats.insideWindow, 0);
+    assert.ok(efficiency >= 0.95, `efficiency ${efficiency.toFixed(3)} over 400 s of work`);
+    // Learning costs one window; every later one answers a probe, and each failed probe doubles
+    // the wait before the next: a few in 400 s, not one every few seconds.
+    assert.ok(gate.stats.appPauses <= 10, `${gate.stats.appPauses} windows in 400 s`);
+    assert.ok(gate.stats.failedProbes >= 1, 'the pace probed the ceiling');
+  });
+});
+
+describe('pace controller decisions', () => {
+  const throttled = (retryAfterInMs = 1000) => new ThrottledError('429', retryAfterInMs, 'app', 'TooManyRequests');
+
+  it('learns the ceiling from what the service accepted in the second before the first 429', async () => {
     const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 5 });
-    const service = ceilingService(time, 40, 50);
-    const durationInMs = 120_000;
-    const worker = async (id: number) => {
-      while (time.now < durationInMs) await gate.send(`user${id}@x`, service.call).catch(() => time.sleep(0));
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    // 100 requests accepted within the first second (the pace lets them through at its rate).
+    const sends = Array.from({ length: 100 }, (_, i) => gate.send(`u${i}@x`, async () => undefined));
+    await time.run();
+    await Promise.all(sends);
+    assert.equal(gate.pacingState, 'learning');
+    assert.ok(gate.requestsPerSecond > 150, `slow start raised the pace (${gate.requestsPerSecond.toFixed(0)})`);
+    const refused = gate.send('v@x', async () => Promise.reject(throttled())).catch(() => undefined);
+    await time.run();
+    await refused;
+    assert.equal(gate.pacingState, 'holding');
+    const after = gate.send('w@x', async () => undefined); // the estimate is made when the window ends
+    await time.run();
+    await after;
+    const accepted = 100 / Math.max(1, time.now / 1000);
+    assert.ok(gate.requestsPerSecond <= 100 * 0.97 + 1e-9, `holds at 97 % of the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, ${accepted.toFixed(0)} accepted/s)`);
+  });
+
+  it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const send = async (fail = false) => {
+      const p = gate.send(`u${time.now}@x`, async () => (fail ? Promise.reject(throttled()) : undefined)).catch(() => undefined);
+      await time.run();
+      await p;
     };
-    const workers = Array.from({ length: 30 }, (_, i) => worker(i));
-    await time.run(durationInMs + 1000);
-    await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 100))]);
-    const steady = service.stats.acceptedAfter.filter((t) => t > 20_000 && t <= durationInMs).length / ((durationInMs - 20_000) / 1000);
-    assert.ok(steady >= 40 * 0.85, `steady rate ${steady.toFixed(1)} req/s reaches 85 % of the 40 req/s ceiling`);
-    assert.ok(steady <= 40 * 1.05, `steady rate ${steady.toFixed(1)} req/s stays under the ceiling`);
-    assert.ok(service.stats.throttled < steady * 0.05 * (durationInMs / 1000), `429s are rare (${service.stats.throttled})`);
-    assert.equal(service.stats.insideWindow, 0);
-    assert.ok(gate.requestsPerSecond > 30 && gate.requestsPerSecond < 60, `pace settles near the ceiling (${gate.requestsPerSecond.toFixed(1)})`);
+    await send();
+    await send(true); // learning ends
+    await send();
+    const held = gate.requestsPerSecond;
+    time.now += 10_000;
+    await send(); // the probe: +1 %
+    assert.ok(Math.abs(gate.requestsPerSecond - held * 1.01) < 1e-6, `probe raised ${held.toFixed(1)} to ${gate.requestsPerSecond.toFixed(1)}`);
+    await send(true); // refused
+    assert.equal(gate.requestsPerSecond, held, 'back to the pace that held');
+    assert.equal(gate.stats.failedProbes, 1);
+    time.now += 10_000;
+    await send();
+    assert.equal(gate.requestsPerSecond, held, 'no probe 10 s later: the wait doubled');
+    time.now += 11_000;
+    await send();
+    assert.ok(gate.requestsPerSecond > held, 'the next probe 20 s after the window');
+  });
+
+  it('429s answering requests sent before the cut are the same burst: one cut', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: Infinity });
+    // Ten requests on their way together, all refused.
+    const burst = Array.from({ length: 10 }, (_, i) => gate.send(`u${i}@x`, async () => {
+      await time.sleep(50 + i);
+      throw throttled();
+    }).catch(() => undefined));
+    await time.run();
+    await Promise.all(burst);
+    assert.equal(gate.stats.appThrottled, 10);
+    assert.equal(gate.pacingState, 'holding');
+    assert.ok(gate.pausedUntil >= 50 + 9 + 1000, 'the window lasts from the last 429');
   });
 
   it('app-wide throttling pauses every worker; mailbox throttling only that mailbox', async () => {
@@ -79,7 +155,7 @@ describe('adaptive throughput controller', () => {
     const more = [gate.send('f@x', record('f@x')), gate.send('e@x', record('e@x'))];
     await time.run();
     await Promise.all(more);
-    assert.equal(sent.find((s) => s.who === 'f@x')!.at, start, 'another mailbox goes at once');
+    assert.ok(sent.find((s) => s.who === 'f@x')!.at - start < 50, 'another mailbox goes at once (at the pace)');
     assert.ok(sent.find((s) => s.who === 'e@x')!.at >= start + 3000, 'the throttled mailbox waits');
   });
 });
