@@ -35,6 +35,8 @@ const maxProbeIntervalInMs = 160_000;
 const assumedBurstInS = 0.2;
 const minCut = 0.02;
 const maxCut = 0.25;
+/** A probe needs at least this share of the requests since the last one to have waited for the pace. */
+const minPacedShare = 0.5;
 /** How far the pace may catch up on slots a late timer missed. */
 const catchUpInMs = 5;
 
@@ -68,6 +70,8 @@ export class ThrottleGate {
   private lastGoodRate: number | undefined;
   private probeIntervalInMs = firstProbeIntervalInMs;
   private probeStep = firstProbeStep;
+  /** Requests the pump let through since the last probe, and how many of them waited for the pace. */
+  private releases = { total: 0, paced: 0 };
   private nextProbeAt = Number.POSITIVE_INFINITY;
   private nextSendAt = 0;
   private lastCutAt = Number.NEGATIVE_INFINITY;
@@ -178,6 +182,14 @@ export class ThrottleGate {
       return;
     }
     if (now >= this.nextProbeAt && now >= this.appClosedUntil) {
+      // A probe proves something only if the pace was what held requests back; a client short of
+      // work or of CPU never reaches its pace, and raising it then would only store up a burst.
+      const paceBound = this.releases.paced >= this.releases.total * minPacedShare;
+      this.releases = { total: 0, paced: 0 };
+      if (!paceBound) {
+        this.nextProbeAt = now + this.probeIntervalInMs;
+        return;
+      }
       this.stats.probes++;
       // A probe that lasted a whole interval succeeded: the next one may be bigger.
       if (this.lastGoodRate !== undefined) this.probeStep = Math.min(maxProbeStep, this.probeStep * 2);
@@ -260,6 +272,10 @@ export class ThrottleGate {
         }
         // Timers fire about once a millisecond: slots up to catchUpInMs old are still used, so a fast
         // pace is kept, but idle time never turns into a burst.
+        // A release that found its slot still open (not missed) means the pace held it back.
+        const paced = this.nextSendAt >= now - catchUpInMs;
+        this.releases.total++;
+        if (paced) this.releases.paced++;
         this.nextSendAt = Math.max(this.nextSendAt, now - catchUpInMs) + (Number.isFinite(this.rate) ? 1000 / this.rate : 0);
         this.paceQueue.shift()!.resolve();
       }

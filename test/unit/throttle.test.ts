@@ -89,10 +89,11 @@ describe('pace controller decisions', () => {
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
     const time = new VirtualTime();
     const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    // Five requests at once: all but the first wait for the pace (probes need a pace that binds).
     const send = async (fail = false) => {
-      const p = gate.send(`u${time.now}@x`, async () => (fail ? Promise.reject(throttled()) : undefined)).catch(() => undefined);
+      const sends = Array.from({ length: fail ? 1 : 5 }, (_, i) => gate.send(`u${time.now}-${i}@x`, async () => (fail ? Promise.reject(throttled()) : undefined)).catch(() => undefined));
       await time.run();
-      await p;
+      await Promise.all(sends);
     };
     await send();
     await send(true); // learning ends
