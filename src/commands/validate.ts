@@ -1,13 +1,6 @@
 import type { CliIO } from '../cli/io.js';
+import type { RunFlags } from '../cli/settings.js';
 import { prepare, formatCounts } from './run-command.js';
-
-export interface ValidateOptions {
-  users: string;
-  config: string;
-  /** Overrides the config's `sink`. */
-  sink?: string;
-  output: 'text' | 'json';
-}
 
 /**
  * `sinkrule validate`: every check a deploy makes before its first request (config, rule
@@ -15,10 +8,10 @@ export interface ValidateOptions {
  * come back as an InputError (`file:line: what: how to fix`, exit 1); a valid input exits 0 with a
  * summary. The users file is streamed, so memory grows only with the set of addresses.
  */
-export async function runValidate(options: ValidateOptions, io: CliIO): Promise<number> {
+export async function runValidate(options: RunFlags, io: CliIO): Promise<number> {
   const started = io.clock();
   // Checked as a deploy would check them: the stricter mode (deploy renders and writes the rule).
-  const run = await prepare({ ...options, command: 'deploy', removeOutlookRuleBlob: false }, io);
+  const run = await prepare('deploy', options, io);
   const durationInMs = Math.round(io.clock() - started);
   const { rows, byTarget, sinks, file, sha256 } = run.users;
   if (options.output === 'json') {
