@@ -16,7 +16,9 @@ export async function runValidate(options: RunFlags, io: CliIO): Promise<number>
   const { rows, byTarget, sinks, file, sha256 } = run.users;
   if (options.output === 'json') {
     const peakRssInMb = Math.round(process.resourceUsage().maxRSS / 1024);
-    io.stdout.write(`${JSON.stringify({ command: 'validate', valid: true, users: { file, sha256, rows, byTarget }, sinks, template: run.template.file, durationInMs, peakRssInMb }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ command: 'validate', valid: true, users: { file, sha256, rows, byTarget }, sinks, template: run.template.file, durationInMs, peakRssInMb }, null, 2)}\n`,
+    );
     return 0;
   }
   io.stdout.write(

@@ -47,13 +47,19 @@ describe('pace controller under whole-second Retry-After windows', () => {
         // Each app-wide 429 pauses everything for a whole second: a handful per 100 s at most.
         assert.ok(stats.throttled <= 20, `${stats.throttled} 429s in 100 s of work`);
         assert.equal(gate.pacingState, 'holding');
-        assert.ok(gate.requestsPerSecond > ceiling * 0.9 && gate.requestsPerSecond < ceiling * 1.15, `the pace holds near the ceiling (${gate.requestsPerSecond.toFixed(0)} req/s)`);
+        assert.ok(
+          gate.requestsPerSecond > ceiling * 0.9 && gate.requestsPerSecond < ceiling * 1.15,
+          `the pace holds near the ceiling (${gate.requestsPerSecond.toFixed(0)} req/s)`,
+        );
       });
     }
   }
 
   it('with a small burst, 429s come only from learning and from probes, which back off', async () => {
-    const { stats, gate, efficiency } = await drive({ ceiling: 500, burst: 50, latencyInMs: 50, jitterInMs: 25 }, 500 * 400);
+    const { stats, gate, efficiency } = await drive(
+      { ceiling: 500, burst: 50, latencyInMs: 50, jitterInMs: 25 },
+      500 * 400,
+    );
     assert.equal(stats.insideWindow, 0);
     assert.ok(efficiency >= 0.95, `efficiency ${efficiency.toFixed(3)} over 400 s of work`);
     // Learning costs one window; every later one answers a probe, and each failed probe doubles
@@ -83,7 +89,10 @@ describe('pace controller decisions', () => {
     await time.run();
     await after;
     const accepted = 100 / Math.max(1, time.now / 1000);
-    assert.ok(gate.requestsPerSecond <= 100 * 0.97 + 1e-9, `holds at 97 % of the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, ${accepted.toFixed(0)} accepted/s)`);
+    assert.ok(
+      gate.requestsPerSecond <= 100 * 0.97 + 1e-9,
+      `holds at 97 % of the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, ${accepted.toFixed(0)} accepted/s)`,
+    );
   });
 
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
@@ -91,7 +100,11 @@ describe('pace controller decisions', () => {
     const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
     // Five requests at once: all but the first wait for the pace (probes need a pace that binds).
     const send = async (fail = false) => {
-      const sends = Array.from({ length: fail ? 1 : 5 }, (_, i) => gate.send(`u${time.now}-${i}@x`, async () => (fail ? Promise.reject(throttled()) : undefined)).catch(() => undefined));
+      const sends = Array.from({ length: fail ? 1 : 5 }, (_, i) =>
+        gate
+          .send(`u${time.now}-${i}@x`, async () => (fail ? Promise.reject(throttled()) : undefined))
+          .catch(() => undefined),
+      );
       await time.run();
       await Promise.all(sends);
     };
@@ -101,7 +114,10 @@ describe('pace controller decisions', () => {
     const held = gate.requestsPerSecond;
     time.now += 10_000;
     await send(); // the probe: +1 %
-    assert.ok(Math.abs(gate.requestsPerSecond - held * 1.01) < 1e-6, `probe raised ${held.toFixed(1)} to ${gate.requestsPerSecond.toFixed(1)}`);
+    assert.ok(
+      Math.abs(gate.requestsPerSecond - held * 1.01) < 1e-6,
+      `probe raised ${held.toFixed(1)} to ${gate.requestsPerSecond.toFixed(1)}`,
+    );
     await send(true); // refused
     assert.equal(gate.requestsPerSecond, held, 'back to the pace that held');
     assert.equal(gate.stats.failedProbes, 1);
@@ -117,10 +133,14 @@ describe('pace controller decisions', () => {
     const time = new VirtualTime();
     const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: Infinity });
     // Ten requests on their way together, all refused.
-    const burst = Array.from({ length: 10 }, (_, i) => gate.send(`u${i}@x`, async () => {
-      await time.sleep(50 + i);
-      throw throttled();
-    }).catch(() => undefined));
+    const burst = Array.from({ length: 10 }, (_, i) =>
+      gate
+        .send(`u${i}@x`, async () => {
+          await time.sleep(50 + i);
+          throw throttled();
+        })
+        .catch(() => undefined),
+    );
     await time.run();
     await Promise.all(burst);
     assert.equal(gate.stats.appThrottled, 10);
@@ -136,9 +156,11 @@ describe('pace controller decisions', () => {
       sent.push({ who, at: time.now });
       await time.sleep(10);
     };
-    const first = gate.send('a@x', async () => {
-      throw new ThrottledError('429', 5000, 'app', 'TooManyRequests');
-    }).catch(() => undefined);
+    const first = gate
+      .send('a@x', async () => {
+        throw new ThrottledError('429', 5000, 'app', 'TooManyRequests');
+      })
+      .catch(() => undefined);
     await time.run(0);
     await first;
     const others = ['b@x', 'c@x', 'd@x'].map((who) => gate.send(who, record(who)));
@@ -147,9 +169,11 @@ describe('pace controller decisions', () => {
     assert.equal(sent.length, 3);
     for (const { at } of sent) assert.ok(at >= 5000, `sent at ${at}, after the app window`);
 
-    const mailboxOnly = gate.send('e@x', async () => {
-      throw new ThrottledError('429', 3000, 'mailbox', 'ApplicationThrottled');
-    }).catch(() => undefined);
+    const mailboxOnly = gate
+      .send('e@x', async () => {
+        throw new ThrottledError('429', 3000, 'mailbox', 'ApplicationThrottled');
+      })
+      .catch(() => undefined);
     await time.run(time.now);
     await mailboxOnly;
     const start = time.now;
