@@ -129,6 +129,24 @@ describe('pace controller decisions', () => {
     assert.ok(gate.requestsPerSecond > held, 'the next probe 20 s after the window');
   });
 
+  it('a pace the client does not reach is not probed upward (it would only store up a burst)', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const refused = gate.send('a@x', async () => Promise.reject(throttled())).catch(() => undefined);
+    await time.run();
+    await refused;
+    // One worker with 50 ms per request: 20 requests/s at most, far under any pace it holds.
+    const until = time.now + 120_000;
+    const worker = (async () => {
+      while (time.now < until) await gate.send('b@x', () => time.sleep(50));
+    })();
+    await time.run();
+    await worker;
+    const held = gate.requestsPerSecond;
+    assert.equal(gate.stats.probes, 0, 'no probe in two minutes');
+    assert.ok(held <= 100, `the pace stayed where it was held (${held.toFixed(1)} req/s)`);
+  });
+
   it('429s answering requests sent before the cut are the same burst: one cut', async () => {
     const time = new VirtualTime();
     const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: Infinity });
