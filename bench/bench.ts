@@ -89,11 +89,14 @@ interface Row {
   finalPace?: string;
   peakRssInMb: number;
   eventLoopDelayP99InMs?: number;
+  /** CPU seconds the CLI used: beside the wall time, shows a client short of CPU. */
+  cpuInS?: number;
   load: string;
 }
 
 interface Summary {
   counts: Record<string, number>;
+  cpuInS: number;
   peakRssInMb: number;
   eventLoopDelayP99InMs: number;
   backEnds: Record<string, { finalRequestsPerSecond: number; throttled: number }>;
@@ -195,6 +198,7 @@ async function runEstate(backEnd: string, factory: EstateFactory, count: number,
         finalPace: gate ? String(gate.finalRequestsPerSecond) : '–',
         peakRssInMb: summary.peakRssInMb,
         eventLoopDelayP99InMs: summary.eventLoopDelayP99InMs,
+        cpuInS: summary.cpuInS,
         load: `${before.load}–${load()}`,
       });
       process.stderr.write(`  ${backEnd} ${command} ${count} mailboxes at ${ceiling} req/s: ${wallInS.toFixed(1)} s (load ${load()})\n`);
@@ -259,14 +263,14 @@ async function measureValidate(rows: number): Promise<Row> {
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['back end', 'command', 'mailboxes', 'ceiling req/s', 'wall s', 'mailboxes/s', 'efficiency', 'speed-up', 'allowed', 'speed-up ÷ allowed', '429 / ServerBusy', 'sent inside window', 'failed', 'final pace req/s', 'peak RSS MB', 'event-loop p99 ms', 'load avg'];
+  const header = ['back end', 'command', 'mailboxes', 'ceiling req/s', 'wall s', 'mailboxes/s', 'efficiency', 'speed-up', 'allowed', 'speed-up ÷ allowed', '429 / ServerBusy', 'sent inside window', 'failed', 'final pace req/s', 'peak RSS MB', 'event-loop p99 ms', 'client CPU s', 'load avg'];
   const fmt = (n: number | undefined, digits = 2) => (n === undefined ? '–' : n.toFixed(digits));
   const times = (n: number | undefined) => (n === undefined ? '–' : `${n.toFixed(1)}×`);
   console.log(`| ${header.join(' | ')} |`);
   console.log(`| ${header.map(() => '---').join(' | ')} |`);
   for (const r of rows) {
     const ratio = r.speedUp !== undefined && r.allowedSpeedUp !== undefined ? r.speedUp / r.allowedSpeedUp : undefined;
-    const cells = [r.backEnd, r.command, String(r.mailboxes), r.ceiling === undefined || r.command.includes('one mailbox') ? '–' : String(r.ceiling), fmt(r.wallInS, 1), fmt(r.perSecond, 1), fmt(r.efficiency), times(r.speedUp), times(r.allowedSpeedUp), fmt(ratio), String(r.throttled ?? '–'), String(r.insideWindow ?? '–'), String(r.failed ?? '–'), r.finalPace ?? '–', String(r.peakRssInMb), String(r.eventLoopDelayP99InMs ?? '–'), r.load];
+    const cells = [r.backEnd, r.command, String(r.mailboxes), r.ceiling === undefined || r.command.includes('one mailbox') ? '–' : String(r.ceiling), fmt(r.wallInS, 1), fmt(r.perSecond, 1), fmt(r.efficiency), times(r.speedUp), times(r.allowedSpeedUp), fmt(ratio), String(r.throttled ?? '–'), String(r.insideWindow ?? '–'), String(r.failed ?? '–'), r.finalPace ?? '–', String(r.peakRssInMb), String(r.eventLoopDelayP99InMs ?? '–'), fmt(r.cpuInS, 1), r.load];
     console.log(`| ${cells.join(' | ')} |`);
   }
 }
