@@ -107,6 +107,17 @@ export class ThrottleGate {
     return this.state;
   }
 
+  /**
+   * Resolves once no app-wide window is open. For the last step before the wire (a batch, an EWS
+   * call after its NTLM handshake): a request the gate let through just before a 429 opened a
+   * window must not go out inside it.
+   */
+  async appWindowClosed(signal?: AbortSignal): Promise<void> {
+    for (let waitInMs = this.appClosedUntil - this.options.clock(); waitInMs > 0; waitInMs = this.appClosedUntil - this.options.clock()) {
+      await this.options.sleep(waitInMs, signal);
+    }
+  }
+
   async send<T>(mailboxKey: string, request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
