@@ -107,7 +107,8 @@ export class EwsSimulator {
     this.random = seededRandom(options.seed ?? 3);
     this.busyLeft = new Map(Object.entries(options.serverBusyFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
-    if (options.oauthApp) this.identity = new IdentitySimulator(options.oauthApp, () => this.origin, () => this.origin);
+    // Hybrid modern auth: the Exchange server's URL is registered on the tenant as a resource.
+    if (options.oauthApp) this.identity = new IdentitySimulator(options.oauthApp, () => this.origin, () => [this.origin]);
   }
 
   async start(): Promise<string> {
@@ -208,7 +209,7 @@ export class EwsSimulator {
       return challenge();
     }
     if (offered.includes('bearer') && this.identity && header && /^Bearer /i.test(header)) {
-      return this.identity.verifyToken(header) === undefined || challenge();
+      return this.identity.verifyToken(header, this.origin) === undefined || challenge();
     }
     return challenge();
   }

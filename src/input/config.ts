@@ -15,12 +15,16 @@ const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const concurrency = (fallback: number) => z.number().int().min(1).max(256).default(fallback);
 
-/** National clouds: the authority (sign-in) host and the Graph service root for each. */
+/**
+ * National clouds: the authority (sign-in) host, the Graph service root, and Graph's resource
+ * (application ID URI) that tokens are issued for. The resource belongs to the cloud, not to
+ * where requests are sent: a proxy or private endpoint (graph.baseUrl) does not change it.
+ */
 export const clouds = {
-  global: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com' },
-  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us' },
-  usgovdod: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us' },
-  china: { authorityHost: 'https://login.chinacloudapi.cn', graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn' },
+  global: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com', graphResource: 'https://graph.microsoft.com' },
+  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us', graphResource: 'https://graph.microsoft.us' },
+  usgovdod: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us', graphResource: 'https://dod-graph.microsoft.us' },
+  china: { authorityHost: 'https://login.chinacloudapi.cn', graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn', graphResource: 'https://microsoftgraph.chinacloudapi.cn' },
 } as const;
 
 const graphSchema = z.strictObject({
@@ -91,7 +95,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean };
+export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean; tokenScope: string };
 export type EwsConfig = z.infer<typeof ewsSchema> & { oauthScope: string; oauthClientId?: string };
 export type Config = Omit<z.infer<typeof configSchema>, 'graph' | 'ews'> & {
   ews?: EwsConfig;
@@ -136,6 +140,7 @@ function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphCo
     certificatePath: graph.certificatePath && path.resolve(here, graph.certificatePath),
     authorityHost: graph.authorityHost ?? cloud.authorityHost,
     baseUrl: (graph.baseUrl ?? cloud.graphBaseUrl).replace(/\/+$/, ''),
+    tokenScope: `${cloud.graphResource}/.default`,
     // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
     customEndpoints: graph.authorityHost !== undefined || graph.baseUrl !== undefined,
   };
