@@ -2,6 +2,7 @@ import yargs, { type Argv } from 'yargs';
 import { z } from 'zod';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
+import { mailAddress } from '../input/address.js';
 import { formatIssues } from '../input/issues.js';
 import type { CliIO } from './io.js';
 import { runCommand, type RunCommandOptions } from '../commands/run-command.js';
@@ -11,7 +12,7 @@ const runOptionsSchema = z.strictObject({
   command: z.enum(['deploy', 'verify', 'remove']),
   users: z.string().min(1),
   config: z.string().min(1),
-  sink: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }).optional(),
+  sink: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
   report: z.string().min(1).optional(),
   dryRun: z.boolean().default(false),
   yes: z.boolean().default(false),

@@ -74,7 +74,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
 async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedRun> {
   const config = await loadConfig(options.config);
   if (options.sink) config.sink = options.sink;
-  const template = await loadRuleTemplate(config.templatePath);
+  const template = await loadRuleTemplate(config.templatePath, `${config.file}: rule.template`);
   if (options.concurrency) {
     if (config.graph) config.graph.concurrency = options.concurrency;
     if (config.ews) config.ews.concurrency = options.concurrency;

@@ -5,6 +5,8 @@ import { InputError } from '../core/errors.js';
 import { defaultRetrySettings } from '../core/retry.js';
 import { targets } from '../core/mailbox.js';
 import { templatesDir } from '../paths.js';
+import { mailAddress } from './address.js';
+import { checkInputPath, type InputPath } from './files.js';
 import { formatIssues, lineAt } from './issues.js';
 
 export const defaultRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
@@ -69,7 +71,7 @@ const ewsSchema = z
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  sink: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }),
+  sink: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com'),
   sinkDisplayName: z.string().min(1).default('Dynamics 365 forward mailbox'),
   defaultTarget: z.enum(targets).default('graph'),
   rule: z
@@ -123,6 +125,7 @@ export async function readJsonFile(file: string): Promise<unknown> {
 
 /** Loads and validates the config file; paths in it are relative to the file. */
 export async function loadConfig(file: string): Promise<Config> {
+  await checkInputPath(file, { namedBy: '--config', what: 'the JSON config (see samples/sinkrule.config.json)' });
   const parsed = configSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new InputError(formatIssues(file, parsed.error.issues));
   const { graph, ews, ...rest } = parsed.data;
@@ -130,7 +133,23 @@ export async function loadConfig(file: string): Promise<Config> {
   const template = rest.rule.template;
   const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
   const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
-  return { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
+  const config: Config = { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
+  await checkConfiguredPaths(config);
+  return config;
+}
+
+/** Every file or folder a config key names must be there and readable; the error names the file and the key. */
+async function checkConfiguredPaths(config: Config): Promise<void> {
+  const paths: Array<[string | undefined, string, Omit<InputPath, 'namedBy'>]> = [
+    [config.templatePath, 'rule.template', { what: 'a rule template JSON file (a bare name is looked up in templates/)' }],
+    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.ews?.caFile, 'ews.caFile', { what: 'the PEM certificate of the CA that issued the Exchange server certificate' }],
+    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
+  ];
+  const results = await Promise.allSettled(paths.filter(([value]) => value).map(([value, key, input]) => checkInputPath(value!, { ...input, namedBy: `${config.file}: ${key}` })));
+  const problems = results.flatMap((result) => (result.status === 'rejected' ? (result.reason as InputError).problems : []));
+  if (problems.length > 0) throw new InputError(problems);
 }
 
 function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphConfig {
