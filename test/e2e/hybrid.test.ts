@@ -14,14 +14,15 @@ import { byEmail, certificate, sink, startGraphWorld } from '../helpers/graph-wo
 describe('hybrid runs', () => {
   it('routes each row to Graph, EWS or manual in one run with one report, and removes again', async () => {
     const world = await startGraphWorld([{ email: 'cloud1@contoso.com', kind: 'exchange-online' }, { email: 'cloud2@contoso.com', kind: 'exchange-online' }]);
-    const ewsSim = new EwsSimulator({
-      certificate: await certificate(),
-      account: { username: serviceAccount, password: 'onprem-password' },
-      validator: await schemaValidator(),
-      mailboxes: [{ email: 'onprem1@contoso.com' }, { email: 'onprem2@contoso.com', rules: [ews.foreignRules.removeSpam] }],
-    });
-    const ewsUrl = await ewsSim.start();
+    let ewsSim: EwsSimulator | undefined;
     try {
+      ewsSim = new EwsSimulator({
+        certificate: await certificate(),
+        account: { username: serviceAccount, password: 'onprem-password' },
+        validator: await schemaValidator(),
+        mailboxes: [{ email: 'onprem1@contoso.com' }, { email: 'onprem2@contoso.com', rules: [ews.foreignRules.removeSpam] }],
+      });
+      const ewsUrl = await ewsSim.start();
       await world.writeConfig({
         sink,
         defaultTarget: 'ews',
@@ -50,7 +51,7 @@ describe('hybrid runs', () => {
       assert.equal(byEmail((await world.report('x')).mailboxes).get('pop@contoso.com')!.outcome, 'manual');
       assert.equal(ewsSim.stats.schemaInvalid, 0);
     } finally {
-      await ewsSim.stop();
+      await ewsSim?.stop();
       await world.close();
     }
   });
