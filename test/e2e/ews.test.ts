@@ -175,6 +175,27 @@ describe('EWS back end', () => {
     });
   });
 
+  it('the simulator validates every rule operation and applies none when one fails, as Exchange documents', async () => {
+    const rule = (inner: string, id = '') => `<t:Rule>${id && `<t:RuleId>${id}</t:RuleId>`}<t:DisplayName>r</t:DisplayName><t:Priority>1</t:Priority><t:IsEnabled>true</t:IsEnabled>${inner}</t:Rule>`;
+    const forwardTo = (address: string) => `<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:EmailAddress>${address}</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients></t:Actions>`;
+    const operations = [
+      `<t:CreateRuleOperation>${rule(forwardTo(sink), 'AQAAAA==')}</t:CreateRuleOperation>`,
+      `<t:SetRuleOperation>${rule(forwardTo(sink), 'AQAAAB==')}</t:SetRuleOperation>`,
+      `<t:CreateRuleOperation>${rule('')}</t:CreateRuleOperation>`,
+      `<t:CreateRuleOperation>${rule(forwardTo('not-an-address'))}</t:CreateRuleOperation>`,
+      `<t:CreateRuleOperation>${rule(forwardTo(sink))}</t:CreateRuleOperation>`,
+    ];
+    await inWorld([{ email: 'a@contoso.com', rules: [ews.foreignRules.removeSpam] }], { authentication: ['basic'] }, async (world) => {
+      const answer = await postSoap(world, soapRequest('a@contoso.com', `<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations>${operations.join('')}</m:Operations></m:UpdateInboxRules>`));
+      assert.equal(answer.status, 200, answer.body);
+      assert.match(answer.body, /<m:ResponseCode>ErrorInboxRulesValidationError<\/m:ResponseCode>/);
+      const errors = [...answer.body.matchAll(/<t:OperationIndex>(\d+)<\/t:OperationIndex>.*?<t:ErrorCode>(\w+)<\/t:ErrorCode>/g)].map((m) => `${m[1]}:${m[2]}`);
+      assert.deepEqual(errors, ['0:CreateWithRuleId', '1:RuleNotFound', '2:MissingAction', '3:InvalidAddress']);
+      assert.equal(world.sim.stats.writes, 0, 'the valid fifth operation was not applied either');
+      assert.deepEqual(world.sim.rulesOf('a@contoso.com').map((r) => r.DisplayName), ['Remove spam']);
+    });
+  });
+
   it('answers a request that breaks the schema with ErrorSchemaValidation, as Exchange does', { skip: ewsSchemaDir() ? false : ewsSchemaMissing }, async () => {
     const invalid = await readFile(path.join(ewsSchemaDir()!, 'requests/invalid/UpdateInboxRules.ForwardAsAttachment.wrong-child.request.xml'), 'utf8');
     await inWorld([{ email: 'a@contoso.com' }], { authentication: ['basic'] }, async (world) => {
@@ -188,6 +209,15 @@ describe('EWS back end', () => {
     });
   });
 });
+
+/** A SOAP 1.1 envelope as EWS clients send it: version header, impersonation of `mailbox`, one operation. */
+function soapRequest(mailbox: string, body: string): string {
+  return (
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">' +
+    `<soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${mailbox}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header>` +
+    `<soap:Body>${body}</soap:Body></soap:Envelope>`
+  );
+}
 
 /** One SOAP request with Basic authentication, as any EWS client would send it. */
 async function postSoap(world: EwsWorld, xml: string): Promise<{ status: number; body: string }> {

@@ -122,6 +122,28 @@ describe('Graph back end', () => {
     });
   });
 
+  it('the simulator answers bad requests as Graph documents them', async () => {
+    await inWorld(fresh(1), {}, async (world) => {
+      const token = await simToken(world);
+      const rules = `${world.sim.url}/v1.0/users/user0@contoso.com/mailFolders/inbox/messageRules`;
+      const call = async (method: string, url: string, body?: string, contentType = 'application/json', authorization = `Bearer ${token}`) => {
+        const answer = await httpsCall(method, url, { body, headers: { 'content-type': contentType, authorization } });
+        return { status: answer.status, code: answer.text ? (JSON.parse(answer.text).error?.code as string | undefined) : undefined };
+      };
+      const rule = { displayName: 'r', sequence: 1, isEnabled: true, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: sink } }] } };
+      assert.deepEqual(await call('GET', rules, undefined, 'application/json', ''), { status: 401, code: 'InvalidAuthenticationToken' });
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, forwardTo: [] })), { status: 400, code: 'RequestBodyRead' }, 'a property messageRule does not have');
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, isEnabled: 'yes' })), { status: 400, code: 'RequestBodyRead' }, 'a wrong type');
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, sequence: undefined })), { status: 400, code: 'ErrorInvalidRequest' }, 'sequence is required');
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: 'nobody' } }] } })), { status: 400, code: 'ErrorInvalidRecipients' });
+      assert.deepEqual(await call('POST', rules, '{"displayName":'), { status: 400, code: 'BadRequest' }, 'malformed JSON');
+      assert.deepEqual(await call('POST', rules, JSON.stringify(rule), 'text/plain'), { status: 415, code: 'UnsupportedMediaType' });
+      assert.deepEqual(await call('PATCH', `${rules}/AQAAAJ5dZp8=`, JSON.stringify({ isEnabled: false })), { status: 404, code: 'ErrorItemNotFound' });
+      assert.equal(world.sim.stats.writes, 0);
+      assert.deepEqual(await call('POST', rules, JSON.stringify(rule)), { status: 201, code: undefined });
+    });
+  });
+
   it('the simulator answers $batch as Graph documents it', async () => {
     await inWorld(fresh(2), {}, async (world) => {
       const token = await simToken(world);

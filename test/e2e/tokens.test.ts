@@ -47,6 +47,15 @@ describe('tokens', () => {
       assert.deepEqual(unknown.body.error_codes, [500011]);
       assert.match(unknown.body.error_description, new RegExp(`^AADSTS500011: The resource principal named ${world.sim.url} was not found in the tenant named ${world.tenantId}\\.`));
 
+      const errorOf = async (tenant: string, form: Record<string, string>) => {
+        const answer = await requestToken(world.sim.url, tenant, form);
+        return `${answer.status} ${answer.body.error} ${answer.body.error_codes}`;
+      };
+      const graphScope = { scope: `${world.sim.resource}/.default` };
+      assert.equal(await errorOf('00000000-0000-0000-0000-000000000001', { ...credentials, ...graphScope }), '400 invalid_tenant 90002');
+      assert.equal(await errorOf(world.tenantId, { ...credentials, ...graphScope, client_id: '00000000-0000-0000-0000-000000000002' }), '400 unauthorized_client 700016');
+      assert.equal(await errorOf(world.tenantId, { ...credentials, ...graphScope, grant_type: 'password' }), '400 unsupported_grant_type 70003');
+
       const notDefault = await requestToken(world.sim.url, world.tenantId, { ...credentials, scope: `${world.sim.resource}/MailboxSettings.ReadWrite` });
       assert.equal(notDefault.body.error, 'invalid_scope', 'client credentials take <resource>/.default only');
 
