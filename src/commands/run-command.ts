@@ -2,41 +2,29 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
-import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../core/outcome.js';
+import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
 import type { Mode } from '../core/plan.js';
 import type { RuleSpec } from '../core/rule.js';
 import { runMailboxes } from '../core/runner.js';
-import { loadRuleTemplate, type RuleTemplate } from '../core/template.js';
+import { loadRuleTemplate, type RuleTemplate } from '../input/rule-template.js';
 import { loadConfig, type Config } from '../input/config.js';
 import { readMailboxes, validateUsersFile, type UsersFileOptions, type UsersFileSummary } from '../input/users-csv.js';
 import { toolVersion } from '../paths.js';
 import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
-import { ReportWriter, type ReportFiles, type RunInfo } from '../report/report-writer.js';
+import { ReportWriter, type ReportFiles } from '../report/report-writer.js';
+import type { RunInfo } from '../report/run-info.js';
 import type { CliIO } from '../cli/io.js';
 import { Progress } from '../cli/progress.js';
-
-export interface RunCommandOptions {
-  command: Mode;
-  users: string;
-  config: string;
-  /** Overrides the config's `sink`. */
-  sink?: string;
-  /** Report folder; default `sinkrule-report-<command>-<timestamp>` in the working directory. */
-  report?: string;
-  dryRun: boolean;
-  yes: boolean;
-  /** Overrides every back end's concurrency (mailboxes worked on at once). */
-  concurrency?: number;
-  /** EWS: allow deleting a mailbox's Outlook rule blob (its client-only rules) to write the rule. */
-  removeOutlookRuleBlob: boolean;
-  output: 'text' | 'json';
-}
+import { exitCodeFor } from '../cli/exit-code.js';
+import { resolveSettings, type RunFlags, type RunSettings } from '../cli/settings.js';
 
 /** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
 
 /** Everything validated and built before the first request. */
 interface PreparedRun {
+  settings: RunSettings;
+  /** The config with the flag and environment overrides applied. */
   config: Config;
   template: RuleTemplate;
   users: UsersFileSummary;
@@ -46,9 +34,10 @@ interface PreparedRun {
 }
 
 /** deploy, verify and remove: validate everything, (confirm), run, report. Returns the exit code. */
-export async function runCommand(options: RunCommandOptions, io: CliIO): Promise<number> {
+export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Promise<number> {
   eventLoopDelay.enable();
-  const run = await prepare(options, io);
+  const run = await prepare(command, flags, io);
+  const options = run.settings;
   const mutating = options.command !== 'verify';
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
@@ -71,14 +60,10 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
   return result.exitCode;
 }
 
-async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedRun> {
-  const config = await loadConfig(options.config);
-  if (options.sink) config.sink = options.sink;
+async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<PreparedRun> {
+  const settings = resolveSettings(command, flags, await loadConfig(flags.config));
+  const config = settings.effective;
   const template = await loadRuleTemplate(config.templatePath, `${config.file}: rule.template`);
-  if (options.concurrency) {
-    if (config.graph) config.graph.concurrency = options.concurrency;
-    if (config.ews) config.ews.concurrency = options.concurrency;
-  }
   const rendered = new Map<string, RuleSpec>();
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();
@@ -86,15 +71,15 @@ async function prepare(options: RunCommandOptions, io: CliIO): Promise<PreparedR
     if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
     return rule;
   };
-  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: options.command, desiredRuleFor, removeOutlookRuleBlob: options.removeOutlookRuleBlob });
+  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: command, desiredRuleFor });
   const usersOptions: UsersFileOptions = {
     sink: config.sink,
     defaultTarget: config.defaultTarget,
     supportedTargets,
     checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
   };
-  const users = await validateUsersFile(options.users, usersOptions);
-  return { config, template, users, usersOptions, providers, desiredRuleFor };
+  const users = await validateUsersFile(flags.users, usersOptions);
+  return { settings, config, template, users, usersOptions, providers, desiredRuleFor };
 }
 
 interface ExecuteResult {
@@ -106,7 +91,7 @@ interface ExecuteResult {
 }
 
 async function execute(
-  options: RunCommandOptions,
+  options: RunSettings,
   run: PreparedRun,
   io: CliIO,
   pass: { dryRun: boolean; label: string; report?: boolean },
@@ -136,7 +121,7 @@ async function execute(
     progress.finish();
   }
   const mailboxes = Object.values(progress.counts).reduce((a, b) => a + b, 0);
-  const exitCode = exitCodeFor(progress.counts, stoppedBy);
+  const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
   // Reports are written whenever a mailbox was reached, even when the run stopped early.
   const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(options, run, pass, startedAt, durationInMs, progress.counts, exitCode, stoppedBy, io)) : undefined;
@@ -145,14 +130,8 @@ async function execute(
   return { counts: progress.counts, mailboxes, exitCode, files, durationInMs };
 }
 
-function exitCodeFor(counts: Partial<Record<OutcomeName, number>>, stoppedBy: unknown): number {
-  if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) return 1;
-  if (stoppedBy !== undefined) return 2;
-  return Object.entries(counts).some(([name, count]) => count && nonCompliantOutcomes.has(name as OutcomeName)) ? 2 : 0;
-}
-
 function runInfo(
-  options: RunCommandOptions,
+  options: RunSettings,
   run: PreparedRun,
   pass: { dryRun: boolean },
   startedAt: Date,
@@ -182,7 +161,7 @@ function runInfo(
   };
 }
 
-function printSummary(options: RunCommandOptions, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
+function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
     const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
     const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };

@@ -3,18 +3,16 @@ import type { Mailbox, Target } from './mailbox.js';
 import type { RuleChange } from './plan.js';
 import type { MailboxRule } from './rule.js';
 
-/** What a back end read from one mailbox. */
+/** What an API back end read from one mailbox. */
 export interface MailboxState {
   rules: MailboxRule[];
   /** Facts the report records per mailbox (e.g. EWS `outlookRuleBlobExists`). */
   facts: Record<string, string | boolean>;
   /** Set when writing to this mailbox would have side effects the admin has not allowed. */
   writeBlockedBy?: MailboxError;
-  /** Set when no API reaches the mailbox: a person does the work, following these instructions. */
-  manual?: ManualWork;
 }
 
-/** Instructions for a mailbox no API reaches. */
+/** Instructions for a mailbox no API reaches: a person does the work. */
 export interface ManualWork {
   /** Instruction template name. */
   template: string;
@@ -31,18 +29,11 @@ export interface ApplyResult {
   createdRuleIds: string[];
 }
 
-/**
- * One back end. Every verb goes through the run's ThrottleGate and translates the service's
- * errors into sinkrule's error classes; none of them retries or loops: the core does that.
- */
-export interface Provider {
+/** What every back end has: set-up, the row check, the report's description, tear-down. */
+interface ProviderBase {
   readonly target: Target;
   /** Proves the credentials work before any mailbox is touched; throws AccessError. */
   open(signal?: AbortSignal): Promise<void>;
-  /** All inbox rules of the mailbox. Never returns "no rules" for an error. */
-  readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
-  /** Performs the changes the plan computed from `state`, in order. */
-  applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
   /**
    * Checks a users-file row against what this back end needs, before anything runs; returns what
    * is wrong and how to fix it, or undefined.
@@ -52,3 +43,26 @@ export interface Provider {
   describe(): Record<string, string>;
   close(): Promise<void>;
 }
+
+/**
+ * A back end with an API (Graph, EWS). Every verb goes through the run's ThrottleGate and
+ * translates the service's errors into sinkrule's error classes; none of them retries or loops:
+ * the core does that.
+ */
+export interface ApiProvider extends ProviderBase {
+  readonly kind: 'api';
+  /** All inbox rules of the mailbox. Never returns "no rules" for an error. */
+  readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
+  /** Performs the changes the plan computed from `state`, in order. */
+  applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
+}
+
+/** A back end no API reaches (POP3 and other servers): it writes instructions for a person. */
+export interface ManualProvider extends ProviderBase {
+  readonly kind: 'manual';
+  /** The instructions for this mailbox and command; checkMailbox has vetted the row. */
+  instructionsFor(mailbox: Mailbox): ManualWork;
+}
+
+/** One back end: the runner handles each kind explicitly. */
+export type Provider = ApiProvider | ManualProvider;

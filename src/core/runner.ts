@@ -6,7 +6,7 @@ import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './o
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
 import { forwardsAnywhere, summarizeRule, type RuleSpec } from './rule.js';
 import { withRetry, type Clock, type RetryOptions } from './retry.js';
-import type { MailboxState, ManualWork, Provider } from './provider.js';
+import type { ApiProvider, MailboxState, ManualWork, Provider } from './provider.js';
 
 export interface RunnerOptions {
   mode: Mode;
@@ -68,23 +68,36 @@ function backlogSize(limits: Map<Target, LimitFunction>): number {
   return Math.max(2, total * 2);
 }
 
+/** One mailbox, whatever serves it: exactly one outcome; an AccessError stops the run. */
+export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): Promise<MailboxOutcome> {
+  const provider = options.providerFor(mailbox);
+  const started = options.clock();
+  const outcome = emptyOutcome(mailbox);
+  if (provider.kind === 'api') await converge(provider, mailbox, outcome, options);
+  else {
+    try {
+      describeManual(outcome, provider.instructionsFor(mailbox), options.mode);
+    } catch (error) {
+      outcome.error = outcomeError(error);
+    }
+  }
+  outcome.durationInMs = Math.round(options.clock() - started);
+  return outcome;
+}
+
 /**
- * One mailbox: read, plan, write, and on a retryable error start again from a fresh read. The
+ * An API mailbox: read, plan, write, and on a retryable error start again from a fresh read. The
  * outcome word comes from the first plan (what had to change), because a later attempt may find
  * the earlier write already done.
  */
-export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): Promise<MailboxOutcome> {
-  const provider = options.providerFor(mailbox);
+async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: MailboxOutcome, options: RunnerOptions): Promise<void> {
   const desired = options.desiredRuleFor(mailbox);
-  const started = options.clock();
-  const outcome = emptyOutcome(mailbox);
   let first: { state: MailboxState; plan: MailboxPlan } | undefined;
   try {
     const final = await withRetry(
       async (attempt) => {
         outcome.attempts = attempt;
         const state = await provider.readRules(mailbox, options.signal);
-        if (state.manual) return { state, plan: undefined, createdRuleIds: [] };
         const plan = planMailbox(options.mode, state.rules, desired);
         first ??= { state, plan };
         let createdRuleIds: string[] = [];
@@ -92,20 +105,17 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
           if (state.writeBlockedBy) throw state.writeBlockedBy;
           ({ createdRuleIds } = await provider.applyChanges(mailbox, plan.changes, state, options.signal));
         }
-        return { state, plan, createdRuleIds };
+        return { plan, createdRuleIds };
       },
       { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
     );
-    if (final.state.manual) describeManual(outcome, final.state.manual, options.mode);
-    else describeSuccess(outcome, first!, { plan: final.plan!, createdRuleIds: final.createdRuleIds }, options, desired);
+    describeSuccess(outcome, first!, final, options, desired);
   } catch (error) {
     if (error instanceof AccessError || options.signal?.aborted) throw error;
     outcome.outcome = 'failed';
     outcome.error = outcomeError(error);
     if (first) describeFound(outcome, first.state, first.plan);
   }
-  outcome.durationInMs = Math.round(options.clock() - started);
-  return outcome;
 }
 
 /**

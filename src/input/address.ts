@@ -15,14 +15,16 @@ export function addressProblem(address: string): string | undefined {
   const local = address.slice(0, at);
   const domain = address.slice(at + 1);
   if (local.length > 64) return `the part before @ is longer than 64 characters`;
-  if (!local.split('.').every((part) => atom.test(part))) return `the part before @ ("${local}") may hold letters, digits and !#$%&'*+/=?^_\`{|}~- separated by single dots`;
+  if (!local.split('.').every((part) => atom.test(part)))
+    return `the part before @ ("${local}") may hold letters, digits and !#$%&'*+/=?^_\`{|}~- separated by single dots`;
   if (domain.length > 253) return 'the domain is longer than 253 characters';
   const labels = domain.split('.');
   if (labels.length < 2) return `the domain "${domain}" needs at least two labels, e.g. contoso.com`;
   for (const part of labels) {
     if (part.length === 0) return `the domain "${domain}" has an empty label (two dots, or a dot at an end)`;
     if (part.length > 63) return `the domain label "${part.slice(0, 20)}…" is longer than 63 characters`;
-    if (!label.test(part)) return `the domain label "${part}" may hold only letters, digits and hyphens, and must not start or end with a hyphen`;
+    if (!label.test(part))
+      return `the domain label "${part}" may hold only letters, digits and hyphens, and must not start or end with a hyphen`;
   }
   if (/^\d+$/.test(labels.at(-1)!)) return `the top-level domain "${labels.at(-1)}" is all digits`;
   return undefined;

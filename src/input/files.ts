@@ -19,7 +19,8 @@ export interface InputPath {
 export async function checkInputPath(file: string, input: InputPath): Promise<void> {
   const kind = input.kind ?? 'file';
   const pointAt = `point ${input.namedBy.split(': ').pop()} at ${input.what}`;
-  const fail = (problem: string, cause?: unknown, fix = pointAt) => new InputError([`${input.namedBy}: ${file}: ${problem}: ${fix}`], { cause });
+  const fail = (problem: string, cause?: unknown, fix = pointAt) =>
+    new InputError([`${input.namedBy}: ${file}: ${problem}: ${fix}`], { cause });
   let info;
   try {
     info = await stat(file);
@@ -33,6 +34,10 @@ export async function checkInputPath(file: string, input: InputPath): Promise<vo
   try {
     await access(file, constants.R_OK | (kind === 'folder' ? constants.X_OK : 0));
   } catch (error) {
-    throw fail(`is not readable by this user (${(error as NodeJS.ErrnoException).code})`, error, `give this user read access, or ${pointAt}`);
+    throw fail(
+      `is not readable by this user (${(error as NodeJS.ErrnoException).code})`,
+      error,
+      `give this user read access, or ${pointAt}`,
+    );
   }
 }

@@ -8,7 +8,7 @@ import type { ThrottleGate } from '../core/throttle-gate.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { EwsConfig } from '../input/config.js';
 import { fromEwsRule, toEwsRule, unsupportedByEws, type EwsModule } from './ews-rules.js';
-import type { ApplyResult, MailboxState, Provider } from '../core/provider.js';
+import type { ApiProvider, ApplyResult, MailboxState } from '../core/provider.js';
 import type { RuleSpec } from '../core/rule.js';
 
 export const ewsPasswordVariable = 'SINKRULE_EWS_PASSWORD';
@@ -45,7 +45,7 @@ const fixes = {
 };
 
 /** On-premises Exchange through EWS: GetInboxRules / UpdateInboxRules, impersonating each user. */
-export function createEwsProvider(options: EwsProviderOptions): Provider {
+export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
   const { config, gate } = options;
 
   async function service(mailbox: Mailbox | undefined) {
@@ -84,6 +84,7 @@ export function createEwsProvider(options: EwsProviderOptions): Provider {
     );
 
   return {
+    kind: 'api',
     target: 'ews',
     async open() {
       await checkTls(config.url);

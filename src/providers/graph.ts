@@ -9,7 +9,7 @@ import { parseRetryAfter, type Clock } from '../core/retry.js';
 import type { MailboxRule, RuleSpec } from '../core/rule.js';
 import type { ThrottleGate } from '../core/throttle-gate.js';
 import type { GraphConfig } from '../input/config.js';
-import type { ApplyResult, MailboxState, Provider } from '../core/provider.js';
+import type { ApiProvider, ApplyResult, MailboxState } from '../core/provider.js';
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
 
 const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;
@@ -32,7 +32,7 @@ const noMailboxCodes = new Set(['MailboxNotEnabledForRESTAPI', 'MailboxNotSuppor
 const credentialCodes = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'AccessError']);
 
 /** Exchange Online through Microsoft Graph v1.0: /users/{upn}/mailFolders/inbox/messageRules. */
-export function createGraphProvider(options: GraphProviderOptions): Provider {
+export function createGraphProvider(options: GraphProviderOptions): ApiProvider {
   const { config, credential, gate, clock } = options;
   // The token is for the cloud's Graph resource, whatever host the requests go to (config.ts).
   const scope = config.tokenScope;
@@ -89,6 +89,7 @@ export function createGraphProvider(options: GraphProviderOptions): Provider {
   }
 
   return {
+    kind: 'api',
     target: 'graph',
     async open(signal) {
       await requireToken(credential, scope, signal);

@@ -23,8 +23,6 @@ export interface ProviderDependencies {
   sleep: Sleep;
   mode: Mode;
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
-  /** --remove-outlook-rule-blob (or ews.removeOutlookRuleBlob). */
-  removeOutlookRuleBlob: boolean;
 }
 
 export interface ProviderSet {
@@ -78,7 +76,7 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
       const password = deps.env[ewsPasswordVariable];
       if (ews.auth !== 'oauth' && !password) throw new InputError([`${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the password of ${ews.username}`]);
       const credential = ews.auth === 'oauth' ? cachingCredential(createEwsCredential(ews, deps.env, config.file), deps.clock) : undefined;
-      const provider = createEwsProvider({ config: ews, password, credential, gate, removeOutlookRuleBlob: deps.removeOutlookRuleBlob || ews.removeOutlookRuleBlob, desiredRuleFor: deps.desiredRuleFor });
+      const provider = createEwsProvider({ config: ews, password, credential, gate, removeOutlookRuleBlob: ews.removeOutlookRuleBlob, desiredRuleFor: deps.desiredRuleFor });
       return { provider, maxMailboxes: ews.concurrency };
     }
     case 'pop3':

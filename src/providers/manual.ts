@@ -4,8 +4,8 @@ import type { Mailbox, Target } from '../core/mailbox.js';
 import type { Mode } from '../core/plan.js';
 import { fillPlaceholders, findPlaceholders } from '../core/placeholders.js';
 import { canonicalSection, type RuleSpec } from '../core/rule.js';
-import { escapeHtml } from '../report/html.js';
-import type { MailboxState, Provider } from '../core/provider.js';
+import { escapeHtml } from '../report/html-template.js';
+import type { ManualProvider, ManualWork } from '../core/provider.js';
 
 export interface ManualProviderOptions {
   target: Extract<Target, 'pop3' | 'manual'>;
@@ -37,7 +37,7 @@ interface Template {
  * instructions rendered from a Markdown template, with the check procedure for deploy and verify,
  * or the removal procedure for remove; the admin confirms the work in the users file.
  */
-export function createManualProvider(options: ManualProviderOptions): Provider {
+export function createManualProvider(options: ManualProviderOptions): ManualProvider {
   const cache = new Map<string, Template | string>();
 
   /** The template file, or why it cannot be used. */
@@ -79,6 +79,7 @@ export function createManualProvider(options: ManualProviderOptions): Provider {
   }
 
   return {
+    kind: 'manual',
     target: options.target,
     async open() {},
     checkMailbox(mailbox) {
@@ -93,21 +94,14 @@ export function createManualProvider(options: ManualProviderOptions): Provider {
       }
       return undefined;
     },
-    async readRules(mailbox): Promise<MailboxState> {
+    instructionsFor(mailbox): ManualWork {
       const documents = documentsFor(mailbox);
       if (typeof documents === 'string') throw new Error(documents); // checkMailbox ran before: a bug
       const values = valuesFor(mailbox);
       const escaped = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v === undefined ? undefined : escapeHtml(v)]));
       const join = (vals: Record<string, string | undefined>) => documents.map((t) => fillPlaceholders(t.text, vals)).join('\n');
       const server = mailbox.server ?? '(server not named)';
-      return {
-        rules: [],
-        facts: { server, instructions: documents[0]!.name },
-        manual: { template: documents[0]!.name, server, confirmed: mailbox.confirmed, markdown: join(values), markdownForHtml: join(escaped) },
-      };
-    },
-    async applyChanges() {
-      throw new Error('a manual mailbox has no API to write to');
+      return { template: documents[0]!.name, server, confirmed: mailbox.confirmed, markdown: join(values), markdownForHtml: join(escaped) };
     },
     describe: () => ({ instructions: options.instructionDirs.join(', '), defaultInstructions: options.defaultInstructions }),
     async close() {},

@@ -1,4 +1,4 @@
-import { escapeHtml, fillHtmlTemplate } from './html.js';
+import { escapeHtml, fillHtmlTemplate } from './html-template.js';
 
 export interface HandbookEntry {
   email: string;

@@ -1,20 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { nonCompliantOutcomes } from '../core/outcome.js';
 import { describeForwarding, type RuleSummary } from '../core/rule.js';
-import { templatesDir } from '../paths.js';
-import type { RunInfo } from './report-writer.js';
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
-
-/** Fills `{{name}}` slots of an HTML template in templates/ with already-escaped fragments. */
-export async function fillHtmlTemplate(name: string, slots: Record<string, string>): Promise<string> {
-  const template = await readFile(path.join(templatesDir, name), 'utf8');
-  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => slots[key] ?? '');
-}
+import { escapeHtml, fillHtmlTemplate } from './html-template.js';
+import type { RunInfo } from './run-info.js';
 
 /** The self-contained report page: no scripts, no external resources, prints on paper. */
 export async function renderReportHtml(run: RunInfo, rows: MailboxOutcome[], leftOut: number, links: Array<{ href: string; label: string }>): Promise<string> {

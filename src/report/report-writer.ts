@@ -4,31 +4,13 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify, type Stringifier } from 'csv-stringify';
-import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
+import type { MailboxOutcome } from '../core/outcome.js';
 import { describeForwarding, type RuleSummary } from '../core/rule.js';
 import { renderReportHtml } from './html.js';
+import type { RunInfo } from './run-info.js';
 import { renderHandbook, type HandbookEntry } from './handbook.js';
 
 /** The run section of every report. */
-export interface RunInfo {
-  command: string;
-  dryRun: boolean;
-  startedAt: string;
-  finishedAt: string;
-  durationInMs: number;
-  toolVersion: string;
-  sink: string;
-  sinks: string[];
-  ruleName: string;
-  template: { file: string; sha256: string };
-  input: { file: string; sha256: string; rows: number };
-  backEnds: Record<string, Record<string, string>>;
-  mailboxes: number;
-  counts: Partial<Record<OutcomeName, number>>;
-  exitCode: number;
-  stoppedBy: string | null;
-}
-
 export interface ReportFiles {
   dir: string;
   json: string;

@@ -23,9 +23,9 @@ const provider = (mode: 'deploy' | 'verify' | 'remove', instructionDirs = [path.
   createManualProvider({ target: 'pop3', mode, instructionDirs, defaultInstructions: 'server-rule', ruleName: 'CRM rule', sinkName: 'CRM sink', desiredRuleFor: () => rule });
 
 describe('manual instructions: rendering', () => {
-  it('fills every value, adds the check procedure, and escapes row values for the HTML page', async () => {
-    const state = await provider('deploy').readRules(mailbox({ server: 'pop.fabrikam.net' }));
-    const markdown = state.manual!.markdown;
+  it('fills every value, adds the check procedure, and escapes row values for the HTML page', () => {
+    const work = provider('deploy').instructionsFor(mailbox({ server: 'pop.fabrikam.net' }));
+    const markdown = work.markdown;
     assert.match(markdown, /\| Mailbox \| `ben@contoso\.com` \|/);
     assert.match(markdown, /\*\*Name:\*\* `CRM rule`/);
     assert.match(markdown, /forward as attachment\* to `crm-sink@contoso\.com`/);
@@ -34,15 +34,15 @@ describe('manual instructions: rendering', () => {
     assert.match(markdown, /## Check that it works/);
     assert.doesNotMatch(markdown, /\{\{/);
     assert.match(markdown, /Ben <Walters>/, 'the Markdown file keeps the raw name');
-    assert.match(state.manual!.markdownForHtml, /Ben &#60;Walters&#62;/, 'the HTML page gets it escaped');
+    assert.match(work.markdownForHtml, /Ben &#60;Walters&#62;/, 'the HTML page gets it escaped');
   });
 
-  it('uses fallbacks for empty optional columns and the removal procedure for remove', async () => {
-    const deploy = await provider('deploy').readRules(mailbox());
-    assert.match(deploy.manual!.markdown, /the user's mail server/);
-    const remove = await provider('remove').readRules(mailbox());
-    assert.match(remove.manual!.markdown, /# Remove the forward-mailbox rule/);
-    assert.doesNotMatch(remove.manual!.markdown, /## Check that it works/);
+  it('uses fallbacks for empty optional columns and the removal procedure for remove', () => {
+    const deploy = provider('deploy').instructionsFor(mailbox());
+    assert.match(deploy.markdown, /the user's mail server/);
+    const remove = provider('remove').instructionsFor(mailbox());
+    assert.match(remove.markdown, /# Remove the forward-mailbox rule/);
+    assert.doesNotMatch(remove.markdown, /## Check that it works/);
   });
 
   it('names a missing template, an unknown placeholder and a lacking row value, with file and line', async () => {

@@ -11,7 +11,11 @@ export interface HttpsAnswer {
  * One HTTPS request to a simulator from the test process, as any client would send it. This process
  * does not trust the simulators' CA through NODE_EXTRA_CA_CERTS (read only at start): it passes it.
  */
-export async function httpsCall(method: string, url: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<HttpsAnswer> {
+export async function httpsCall(
+  method: string,
+  url: string,
+  options: { body?: string; headers?: Record<string, string> } = {},
+): Promise<HttpsAnswer> {
   const ca = (await certificate()).cert;
   return new Promise((resolve, reject) => {
     const req = request(url, { method, ca, headers: options.headers }, (res) => {
@@ -25,7 +29,11 @@ export async function httpsCall(method: string, url: string, options: { body?: s
 }
 
 /** A client-credentials token request to the simulated Entra token endpoint. */
-export async function requestToken(authority: string, tenantId: string, form: Record<string, string>): Promise<{ status: number; body: Record<string, any> }> {
+export async function requestToken(
+  authority: string,
+  tenantId: string,
+  form: Record<string, string>,
+): Promise<{ status: number; body: Record<string, any> }> {
   const answer = await httpsCall('POST', `${authority}/${tenantId}/oauth2/v2.0/token`, {
     body: new URLSearchParams({ grant_type: 'client_credentials', ...form }).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -13,6 +13,7 @@ const gc = (globalThis as { gc?: () => void }).gc!;
 const usersOptions = { sink: 'crm-sink@contoso.com', defaultTarget: 'graph' as const, supportedTargets: ['graph' as const] };
 const summary = await validateUsersFile(file, usersOptions);
 const provider: Provider = {
+  kind: 'api',
   target: 'graph',
   open: async () => {},
   readRules: async () => ({ rules: [], facts: {} }),

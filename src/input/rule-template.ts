@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { InputError } from './errors.js';
-import type { RuleSpec } from './rule.js';
-import { formatIssues } from '../input/issues.js';
-import { fillPlaceholders, findPlaceholders } from './placeholders.js';
+import { InputError } from '../core/errors.js';
+import type { RuleSpec } from '../core/rule.js';
+import { formatIssues } from './issues.js';
+import { fillPlaceholders, findPlaceholders } from '../core/placeholders.js';
 
 /** Placeholders a rule template may use in any string value. */
 export interface RuleVariables {

@@ -1,0 +1,130 @@
+import type { Options as YargsOption } from 'yargs';
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+import type { Mode } from '../core/plan.js';
+import type { Config } from '../input/config.js';
+import { mailAddress } from '../input/address.js';
+import { formatIssues } from '../input/issues.js';
+
+/**
+ * Every command-line setting, declared once: the schema validates it and gives its TypeScript
+ * type, the same entry generates the yargs option (type, choices, help), and `env` names the
+ * environment variable that may set it instead of the flag.
+ */
+const flags = {
+  users: { schema: z.string().min(1), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed)' },
+  config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
+  sink: {
+    schema: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
+    describe: "Forward mailbox address; overrides the config's sink",
+    env: 'SINKRULE_SINK',
+  },
+  report: { schema: z.string().min(1).optional(), describe: 'Report folder (default: sinkrule-report-<command>-<time>)' },
+  concurrency: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined) }).int().min(1).max(256).optional(),
+    describe: 'Mailboxes worked on at once per back end',
+    env: 'SINKRULE_CONCURRENCY',
+  },
+  output: { schema: z.enum(['text', 'json']).default('text'), describe: 'Summary format on stdout', env: 'SINKRULE_OUTPUT' },
+  dryRun: { schema: z.boolean().default(false), describe: 'Read every mailbox and report what would change; write nothing' },
+  yes: { schema: z.boolean().default(false), describe: 'Do not ask for confirmation (required when there is no terminal)' },
+  removeOutlookRuleBlob: {
+    schema: z.boolean().default(false),
+    describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
+  },
+} satisfies Record<string, FlagDeclaration>;
+
+interface FlagDeclaration {
+  schema: z.ZodType;
+  describe: string;
+  env?: string;
+}
+
+type FlagName = keyof typeof flags;
+
+/** The flags each kind of command takes. */
+export const flagGroups = {
+  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output'],
+  write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+} as const satisfies Record<string, readonly FlagName[]>;
+
+type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
+/** The validated flags of deploy, verify and remove (read-only commands get the write flags' defaults). */
+export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['write'][number]>>>;
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** yargs options for a group, generated from the declarations above. */
+export function yargsOptions(group: keyof typeof flagGroups): Record<string, YargsOption> {
+  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name])]));
+}
+
+function yargsOption(flag: FlagDeclaration): YargsOption {
+  const inner = unwrap(flag.schema);
+  const required = !flag.schema.safeParse(undefined).success && !flag.env;
+  const describe = flag.env ? `${flag.describe} [env ${flag.env}]` : flag.describe;
+  if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
+  if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
+  if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };
+  return { type: 'string', describe, demandOption: required };
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current: z.ZodType = schema;
+  while (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodNullable) {
+    current = current.unwrap() as z.ZodType;
+  }
+  return current;
+}
+
+/**
+ * Validates the parsed flags, with each unset flag taken from its environment variable: the only
+ * place command-line input is checked. Precedence: flag > environment > config file > default
+ * (the config file layer is applied by resolveSettings).
+ */
+export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
+  const input: Record<string, unknown> = {};
+  const fromEnvironment = new Map<string, string>();
+  for (const name of flagGroups.write) {
+    const flag: FlagDeclaration = flags[name];
+    input[name] = argv[name];
+    if (input[name] === undefined && flag.env && env[flag.env]) {
+      input[name] = env[flag.env];
+      fromEnvironment.set(name, flag.env);
+    }
+  }
+  const schema = z.strictObject(Object.fromEntries(flagGroups.write.map((name) => [name, flags[name].schema])) as Shape<(typeof flagGroups)['write'][number]>);
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    throw new InputError(
+      parsed.error.issues.flatMap((issue) => {
+        const variable = fromEnvironment.get(String(issue.path[0]));
+        return variable ? [`environment: ${variable}: ${issue.message}`] : formatIssues('command line', [issue], '--');
+      }),
+    );
+  }
+  return parsed.data;
+}
+
+/** What a run works with: the config with every flag and environment override applied. */
+export interface RunSettings extends RunFlags {
+  command: Mode;
+  /** The config file's values, overridden by flags and environment (never mutated afterwards). */
+  effective: Config;
+}
+
+/** Applies the overrides to the config: flag > environment > config file > default. */
+export function resolveSettings(command: Mode, runFlags: RunFlags, config: Config): RunSettings {
+  const concurrency = runFlags.concurrency;
+  const effective: Config = {
+    ...config,
+    sink: runFlags.sink ?? config.sink,
+    graph: config.graph && { ...config.graph, concurrency: concurrency ?? config.graph.concurrency },
+    ews: config.ews && {
+      ...config.ews,
+      concurrency: concurrency ?? config.ews.concurrency,
+      removeOutlookRuleBlob: runFlags.removeOutlookRuleBlob || config.ews.removeOutlookRuleBlob,
+    },
+  };
+  return { ...runFlags, command, effective };
+}

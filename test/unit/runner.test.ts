@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AccessError, MailboxError, TransientError } from '../../src/core/errors.js';
+import type { Mailbox } from '../../src/core/mailbox.js';
+import type { MailboxOutcome } from '../../src/core/outcome.js';
+import type { Mode, RuleChange } from '../../src/core/plan.js';
+import type { ApiProvider, ManualProvider, Provider } from '../../src/core/provider.js';
+import type { MailboxRule, RuleSpec } from '../../src/core/rule.js';
+import { runMailboxes } from '../../src/core/runner.js';
+import { VirtualTime } from '../helpers/virtual-time.js';
+
+const sink = 'crm-sink@contoso.com';
+const desired: RuleSpec = {
+  displayName: 'CRM rule',
+  sequence: 1,
+  isEnabled: true,
+  actions: { forwardAsAttachmentTo: [{ emailAddress: { address: sink } }], stopProcessingRules: false },
+  exceptions: { fromAddresses: [{ emailAddress: { address: sink } }] },
+};
+const mailbox = (email: string, target: Mailbox['target'] = 'graph'): Mailbox => ({ email, target, sink, line: 2 });
+const rule = (id: string, overrides: Partial<MailboxRule> = {}): MailboxRule => ({ ...desired, id, isReadOnly: false, hasError: false, ...overrides });
+
+/** An in-memory API back end; `failures` lets a test script what the service answers. */
+function fakeApi(rules: Record<string, MailboxRule[]>, failures: { read?: (email: string, attempt: number) => unknown; write?: (email: string, change: RuleChange) => unknown } = {}) {
+  const reads = new Map<string, number>();
+  const writes: Array<{ email: string; change: RuleChange }> = [];
+  let nextId = 1;
+  const provider: ApiProvider = {
+    kind: 'api',
+    target: 'graph',
+    open: async () => {},
+    async readRules(m) {
+      const attempt = (reads.get(m.email) ?? 0) + 1;
+      reads.set(m.email, attempt);
+      const error = failures.read?.(m.email, attempt);
+      if (error) throw error;
+      return { rules: structuredClone(rules[m.email] ?? []), facts: {} };
+    },
+    async applyChanges(m, changes) {
+      const createdRuleIds: string[] = [];
+      for (const change of changes) {
+        writes.push({ email: m.email, change });
+        const list = (rules[m.email] ??= []);
+        if (change.kind === 'create') {
+          const id = `r${nextId++}`;
+          list.push(rule(id));
+          createdRuleIds.push(id);
+        } else if (change.kind === 'update') Object.assign(list.find((r) => r.id === change.ruleId)!, change.rule);
+        else rules[m.email] = list.filter((r) => r.id !== change.ruleId);
+        const error = failures.write?.(m.email, change);
+        if (error) throw error;
+      }
+      return { createdRuleIds };
+    },
+    describe: () => ({}),
+    close: async () => {},
+  };
+  return { provider, reads, writes, rules };
+}
+
+async function run(mode: Mode, mailboxes: Mailbox[], providers: Record<string, Provider>, dryRun = false): Promise<Map<string, MailboxOutcome>> {
+  const time = new VirtualTime();
+  const outcomes = new Map<string, MailboxOutcome>();
+  async function* rows() {
+    yield* mailboxes;
+  }
+  const done = runMailboxes(rows(), {
+    mode,
+    dryRun,
+    providerFor: (m) => providers[m.target]!,
+    concurrencyFor: () => 4,
+    desiredRuleFor: () => desired,
+    retry: { maxRetries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000, sleep: time.sleep, random: () => 0.5 },
+    clock: time.clock,
+    onOutcome: (outcome) => void outcomes.set(outcome.email, outcome),
+  });
+  // Settle first, so a run that stops early is not an unhandled rejection while time advances.
+  const settled = done.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  await time.run();
+  const stopped = await settled;
+  if (stopped) throw stopped.error;
+  return outcomes;
+}
+
+describe('runner, in-process with a fake back end', () => {
+  it('creates, repairs, removes duplicates and leaves compliant mailboxes alone; other rules are never touched', async () => {
+    const foreign = rule('f1', { displayName: 'My own rule', actions: { moveToFolder: 'x' } });
+    const api = fakeApi({
+      'ok@contoso.com': [rule('a'), foreign],
+      'off@contoso.com': [rule('b', { isEnabled: false })],
+      'twice@contoso.com': [rule('c'), rule('d', { sequence: 5 })],
+    });
+    const emails = ['new@contoso.com', 'ok@contoso.com', 'off@contoso.com', 'twice@contoso.com'];
+    const outcomes = await run('deploy', emails.map((e) => mailbox(e)), { graph: api.provider });
+    assert.deepEqual(emails.map((e) => outcomes.get(e)!.outcome), ['created', 'unchanged', 'updated', 'updated']);
+    assert.deepEqual(api.rules['ok@contoso.com'], [rule('a'), foreign], 'compliant mailbox untouched');
+    assert.deepEqual(api.rules['twice@contoso.com']!.map((r) => r.id), ['c'], 'the duplicate was deleted, the best match kept');
+    assert.ok(api.writes.every((w) => !('ruleId' in w.change) || w.change.ruleId !== 'f1'));
+    const again = await run('deploy', emails.map((e) => mailbox(e)), { graph: api.provider });
+    assert.ok([...again.values()].every((o) => o.outcome === 'unchanged'), 'deploy is idempotent');
+  });
+
+  it('a dry run reads and plans but writes nothing', async () => {
+    const api = fakeApi({ 'off@contoso.com': [rule('b', { isEnabled: false })] });
+    const outcomes = await run('deploy', [mailbox('new@contoso.com'), mailbox('off@contoso.com')], { graph: api.provider }, true);
+    assert.deepEqual([...outcomes.values()].map((o) => o.outcome).sort(), ['would-create', 'would-update']);
+    assert.equal(api.writes.length, 0);
+  });
+
+  it('after a write whose fate is unknown it re-reads instead of replaying: one rule, not two', async () => {
+    const api = fakeApi({}, { write: (_e, change) => (change.kind === 'create' ? new TransientError('timed out after the create was committed', 'Timeout') : undefined) });
+    const outcomes = await run('deploy', [mailbox('new@contoso.com')], { graph: api.provider });
+    assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
+    assert.equal(outcomes.get('new@contoso.com')!.attempts, 2);
+    assert.equal(api.rules['new@contoso.com']!.length, 1, 'exactly one rule');
+    assert.equal(api.writes.length, 1);
+  });
+
+  it('records a mailbox error as failed with its fix and goes on; an access error stops the run', async () => {
+    const api = fakeApi({}, { read: (email) => (email === 'gone@contoso.com' ? new MailboxError('ErrorInvalidUser', 'no such user', 'correct the address') : undefined) });
+    const outcomes = await run('verify', [mailbox('gone@contoso.com'), mailbox('new@contoso.com')], { graph: api.provider });
+    assert.equal(outcomes.get('gone@contoso.com')!.outcome, 'failed');
+    assert.equal(outcomes.get('gone@contoso.com')!.error!.fix, 'correct the address');
+    assert.equal(outcomes.get('new@contoso.com')!.outcome, 'missing');
+    const denied = fakeApi({}, { read: () => new AccessError('token rejected') });
+    await assert.rejects(run('verify', [mailbox('a@contoso.com'), mailbox('b@contoso.com')], { graph: denied.provider }), AccessError);
+  });
+
+  it('hands manual mailboxes to their back end explicitly: instructions, no reads or writes', async () => {
+    const api = fakeApi({});
+    const manual: ManualProvider = {
+      kind: 'manual',
+      target: 'pop3',
+      open: async () => {},
+      instructionsFor: (m) => ({ template: 'server-rule', server: 'pop.contoso.com', confirmed: m.email.startsWith('done') ? '2026-11-01 by admin' : undefined, markdown: '# do it', markdownForHtml: '# do it' }),
+      describe: () => ({}),
+      close: async () => {},
+    };
+    const outcomes = await run('deploy', [mailbox('ben@contoso.com', 'pop3'), mailbox('done@contoso.com', 'pop3'), mailbox('new@contoso.com')], { graph: api.provider, pop3: manual });
+    assert.equal(outcomes.get('ben@contoso.com')!.outcome, 'manual');
+    assert.equal(outcomes.get('done@contoso.com')!.outcome, 'confirmed-manually');
+    assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
+    assert.deepEqual([...api.reads.keys()], ['new@contoso.com'], 'the API back end never saw a manual mailbox');
+  });
+});
