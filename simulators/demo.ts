@@ -45,7 +45,13 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
   const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: randomBytes(24).toString('base64url'), roles: ['MailboxSettings.ReadWrite'] };
   const account = { username: 'CONTOSO\\svc-sinkrule', password: randomBytes(18).toString('base64url') };
   const schemaDir = ewsSchemaDir();
-  const validator = schemaDir ? await EwsSchemaValidator.start(schemaDir).catch(() => undefined) : undefined;
+  let schemaOff = ewsSchemaMissing;
+  const validator = schemaDir
+    ? await EwsSchemaValidator.start(schemaDir).catch((error: unknown) => {
+        schemaOff = `the schema in ${schemaDir} could not be compiled (${error instanceof Error ? error.message : String(error)})`;
+        return undefined;
+      })
+    : undefined;
   const graph = new GraphSimulator({ certificate, app, mailboxes: demoMailboxes(byTarget.graph, sink), latencyInMs: 40, latencyJitterInMs: 20 });
   const ews = new EwsSimulator({ certificate, account, validator, mailboxes: demoEwsMailboxes(byTarget.ews), latencyInMs: 40, latencyJitterInMs: 20 });
   const [graphUrl, ewsUrl] = await Promise.all([graph.start(), ews.start()]);
@@ -68,7 +74,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret, [ewsPasswordVariable]: account.password };
     io.stderr.write(
       `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ${graphUrl}), ${byTarget.ews.length} on-premises users ` +
-        `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : `schema check off: ${ewsSchemaMissing}`}) and ${byTarget.other} POP3/manual users.\n`,
+        `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : `schema check off: ${schemaOff}`}) and ${byTarget.other} POP3/manual users.\n`,
     );
     const codes: number[] = [];
     for (const command of ['deploy', 'verify'] as const) {
