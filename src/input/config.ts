@@ -125,7 +125,7 @@ export async function readJsonFile(file: string): Promise<unknown> {
 
 /** Loads and validates the config file; paths in it are relative to the file. */
 export async function loadConfig(file: string): Promise<Config> {
-  await checkInputPath(file, { namedBy: '--config', what: 'the JSON config (see samples/sinkrule.config.json)' });
+  checkInputPath(file, { namedBy: '--config', what: 'the JSON config (see samples/sinkrule.config.json)' });
   const parsed = configSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new InputError(formatIssues(file, parsed.error.issues));
   const { graph, ews, ...rest } = parsed.data;
@@ -134,12 +134,12 @@ export async function loadConfig(file: string): Promise<Config> {
   const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
   const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
   const config: Config = { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
-  await checkConfiguredPaths(config);
+  checkConfiguredPaths(config);
   return config;
 }
 
 /** Every file or folder a config key names must be there and readable; the error names the file and the key. */
-async function checkConfiguredPaths(config: Config): Promise<void> {
+function checkConfiguredPaths(config: Config): void {
   const paths: Array<[string | undefined, string, Omit<InputPath, 'namedBy'>]> = [
     [config.templatePath, 'rule.template', { what: 'a rule template JSON file (a bare name is looked up in templates/)' }],
     [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
@@ -147,8 +147,16 @@ async function checkConfiguredPaths(config: Config): Promise<void> {
     [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
     [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
   ];
-  const results = await Promise.allSettled(paths.filter(([value]) => value).map(([value, key, input]) => checkInputPath(value!, { ...input, namedBy: `${config.file}: ${key}` })));
-  const problems = results.flatMap((result) => (result.status === 'rejected' ? (result.reason as InputError).problems : []));
+  const problems = paths
+    .filter(([value]) => value)
+    .flatMap(([value, key, input]) => {
+      try {
+        checkInputPath(value!, { ...input, namedBy: `${config.file}: ${key}` });
+        return [];
+      } catch (error) {
+        return (error as InputError).problems;
+      }
+    });
   if (problems.length > 0) throw new InputError(problems);
 }
 

@@ -1,43 +1,47 @@
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { accessSync, constants, statSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 
 export interface InputPath {
   /** Who names the path: `--users`, or `sinkrule.config.json: rule.template`. */
   namedBy: string;
-  /** What it should be, for the fix: "the users CSV", "the PEM file with the certificate and its private key". */
+  /** What it should be, for the fix: "the users CSV", "a PEM file with the certificate and its private key". */
   what: string;
   /** A regular file (default) or a folder. */
   kind?: 'file' | 'folder';
 }
 
 /**
- * Checks that a path the admin gave is a readable file (or folder) before anything opens it:
- * reading a FIFO blocks forever, a folder fails with EISDIR deep inside a library. One line with
- * the path, who named it and the fix; never a stack trace.
+ * Why a path cannot be read as a file (or folder), or undefined if it can. Checked before anything
+ * opens it: reading a FIFO blocks forever, a folder fails with EISDIR deep inside a library.
  */
-export async function checkInputPath(file: string, input: InputPath): Promise<void> {
-  const kind = input.kind ?? 'file';
-  const pointAt = `point ${input.namedBy.split(': ').pop()} at ${input.what}`;
-  const fail = (problem: string, cause?: unknown, fix = pointAt) =>
-    new InputError([`${input.namedBy}: ${file}: ${problem}: ${fix}`], { cause });
+export function pathProblem(
+  file: string,
+  kind: 'file' | 'folder' = 'file',
+): { problem: string; unreadable?: true } | undefined {
   let info;
   try {
-    info = await stat(file);
+    info = statSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw fail(code === 'ENOENT' ? 'not found' : `cannot be read (${code})`, error);
+    return { problem: code === 'ENOENT' ? 'not found' : `cannot be read (${code})` };
   }
-  if (kind === 'file' && info.isDirectory()) throw fail('is a folder, not a file');
-  if (kind === 'folder' && !info.isDirectory()) throw fail('is not a folder');
-  if (kind === 'file' && !info.isFile()) throw fail('is not a regular file (a pipe, socket or device)');
+  if (kind === 'file' && info.isDirectory()) return { problem: 'is a folder, not a file' };
+  if (kind === 'folder' && !info.isDirectory()) return { problem: 'is not a folder' };
+  if (kind === 'file' && !info.isFile()) return { problem: 'is not a regular file (a pipe, socket or device)' };
   try {
-    await access(file, constants.R_OK | (kind === 'folder' ? constants.X_OK : 0));
+    accessSync(file, constants.R_OK | (kind === 'folder' ? constants.X_OK : 0));
   } catch (error) {
-    throw fail(
-      `is not readable by this user (${(error as NodeJS.ErrnoException).code})`,
-      error,
-      `give this user read access, or ${pointAt}`,
-    );
+    return { problem: `is not readable by this user (${(error as NodeJS.ErrnoException).code})`, unreadable: true };
   }
+  return undefined;
+}
+
+/** Throws one InputError line with the path, who named it and the fix; never a stack trace. */
+export function checkInputPath(file: string, input: InputPath): void {
+  const found = pathProblem(file, input.kind);
+  if (!found) return;
+  const pointAt = `point ${input.namedBy.split(': ').pop()} at ${input.what}`;
+  throw new InputError([
+    `${input.namedBy}: ${file}: ${found.problem}: ${found.unreadable ? `give this user read access, or ${pointAt}` : pointAt}`,
+  ]);
 }

@@ -38,7 +38,7 @@ const maxProblemsShown = 200;
  * Memory grows only with the set of addresses (needed to find duplicates).
  */
 export async function validateUsersFile(file: string, options: UsersFileOptions): Promise<UsersFileSummary> {
-  await checkInputPath(file, { namedBy: '--users', what: 'the users CSV (header line email,displayName,target,sink)' });
+  checkInputPath(file, { namedBy: '--users', what: 'the users CSV (header line email,displayName,target,sink)' });
   const problems: Array<{ line: number; text: string }> = [];
   const firstLineOf = new Map<string, number>();
   const sinks = new Map<string, string>();

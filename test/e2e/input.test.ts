@@ -117,6 +117,21 @@ describe('input validation at the edge', () => {
       await world.writeConfig({ sink, graph: graph() });
     });
 
+    it('an instruction template that is a folder or a pipe is reported on the row that uses it, not read', async () => {
+      const instructions = path.join(world.dir, 'instructions');
+      await mkdir(path.join(instructions, 'server-rule.md'), { recursive: true });
+      if (!existsSync(path.join(instructions, 'pop.md'))) execFileSync('mkfifo', [path.join(instructions, 'pop.md')]);
+      await world.writeConfig({ sink, graph: graph(), manual: { instructionsDir: 'instructions' } });
+      await world.writeUsers('email,target,instructions\nben@contoso.com,pop3,\npatti@contoso.com,pop3,pop\n');
+      const result = await rejects(['deploy', '--yes'], [
+        /users\.csv:2: instruction template .*server-rule\.md is a folder, not a file: replace it/,
+        /users\.csv:3: instruction template .*pop\.md is not a regular file \(a pipe, socket or device\)/,
+      ]);
+      assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
+      await world.writeConfig({ sink, graph: graph() });
+      await world.writeUsers('email\nalex@contoso.com\n');
+    });
+
     it('rejects a broken rule template naming the config key that points at it', async () => {
       const template = path.join(world.dir, 'not-json.json');
       await writeFile(template, '{ "sequence": 1,');
