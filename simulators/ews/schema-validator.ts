@@ -21,6 +21,21 @@ export function ewsSchemaDir(env: NodeJS.ProcessEnv = process.env): string | und
 /** Why schema checks are off, for skip reasons and messages. */
 export const ewsSchemaMissing = `Microsoft's EWS schema was not found (${ewsSchemaLocations})`;
 
+const soapEnvelope = (body: string) =>
+  `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header><t:RequestServerVersion Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>a@contoso.com</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+/** Valid and invalid messages of the shapes the simulator sees, to warm the validator up. */
+const warmUpMessages = [
+  soapEnvelope('<m:GetInboxRules><m:MailboxSmtpAddress>a@contoso.com</m:MailboxSmtpAddress></m:GetInboxRules>'),
+  soapEnvelope(
+    '<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations><t:CreateRuleOperation><t:Rule><t:DisplayName>r</t:DisplayName><t:Priority>1</t:Priority><t:IsEnabled>true</t:IsEnabled>' +
+      '<t:Exceptions><t:FromAddresses><t:Address><t:EmailAddress>s@contoso.com</t:EmailAddress></t:Address></t:FromAddresses><t:IsNDR>true</t:IsNDR></t:Exceptions>' +
+      '<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:Name>s</t:Name><t:EmailAddress>s@contoso.com</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients><t:StopProcessingRules>false</t:StopProcessingRules></t:Actions></t:Rule></t:CreateRuleOperation>' +
+      '<t:DeleteRuleOperation><t:RuleId>AQAAAA==</t:RuleId></t:DeleteRuleOperation></m:Operations></m:UpdateInboxRules>',
+  ),
+  soapEnvelope('<m:UpdateInboxRules><m:Operations><t:CreateRuleOperation><t:Rule><t:Mailbox/></t:Rule></t:CreateRuleOperation></m:Operations></m:UpdateInboxRules>'),
+  '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>',
+];
+
 export interface ValidationResult {
   ok: boolean;
   errors: string[];
@@ -44,11 +59,16 @@ export class EwsSchemaValidator {
     libxml.xmlRegisterInputProvider(new libxml.XmlBufferInputProvider(buffers));
     const wrapper = path.join(schemaDir, 'schema-support', 'ews-messages-wrapper.xsd');
     const schema = libxml.XmlDocument.fromBuffer(buffers[wrapper]!, { url: wrapper });
+    let validator: EwsSchemaValidator;
     try {
-      return new EwsSchemaValidator(libxml, libxml.XsdValidator.fromDoc(schema));
+      validator = new EwsSchemaValidator(libxml, libxml.XsdValidator.fromDoc(schema));
     } finally {
       schema.dispose();
     }
+    // V8 compiles WebAssembly functions on their first call, on the main thread: the first few
+    // validations take ~100 ms each. Pay that now, not while the simulator answers a client.
+    for (const xml of warmUpMessages) validator.validate(xml);
+    return validator;
   }
 
   validate(xml: string): ValidationResult {
