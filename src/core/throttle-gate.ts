@@ -35,6 +35,12 @@ const maxProbeIntervalInMs = 160_000;
 const assumedBurstInS = 0.2;
 const minCut = 0.02;
 const maxCut = 0.25;
+/**
+ * The first 429 may come within a second of the first request (a ceiling near the starting pace):
+ * the accepted rate is then measured over the time since the first request, but never less than
+ * this (a short span overstates it by the burst; the cut that follows corrects that within seconds).
+ */
+const minEstimateSpanInMs = 250;
 /** A probe needs at least this share of the requests since the last one to have waited for the pace. */
 const minPacedShare = 0.5;
 /**
@@ -225,7 +231,7 @@ export class ThrottleGate {
     const spanInMs = Math.min(1000, at - (this.firstAcceptedAt ?? at));
     const accepted = this.accepted.filter((t) => t >= at - spanInMs && t < at).length;
     this.accepted.length = 0;
-    if (accepted > 0) this.rate = Math.max(this.minRate, Math.min(this.maxRate, ((accepted * 1000) / Math.max(1000, spanInMs)) * holdShare));
+    if (accepted > 0) this.rate = Math.max(this.minRate, Math.min(this.maxRate, ((accepted * 1000) / Math.max(minEstimateSpanInMs, spanInMs)) * holdShare));
     this.lastGoodRate = undefined;
   }
 
