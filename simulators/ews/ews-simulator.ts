@@ -324,8 +324,10 @@ export class EwsSimulator {
     }
     const rate = this.options.requestsPerSecond;
     if (!rate) return undefined;
-    this.bucket.tokens = Math.min(this.options.burst ?? rate, this.bucket.tokens + ((now - this.bucket.at) / 1000) * rate);
-    this.bucket.at = now;
+    // The budget is charged when the request arrived, like the window: a simulator busy with
+    // schema checks must not see requests that came apart as a burst.
+    this.bucket.tokens = Math.min(this.options.burst ?? rate, this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate);
+    this.bucket.at = Math.max(this.bucket.at, arrivedAt);
     this.bucket.tokens -= 1;
     // An exhausted budget answers with BackOffMilliseconds of at least a second (Exchange's budgets
     // recharge per second; the field has been seen asking for minutes: exchange-facts.md, EWS errors).
