@@ -11,6 +11,8 @@ export interface AppRegistration {
   certificatePem?: string;
   /** Application permissions granted with admin consent. */
   roles: string[];
+  /** The app registration's display name (the token's `app_displayname` claim). */
+  displayName?: string;
 }
 
 const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
@@ -98,7 +100,7 @@ export class IdentitySimulator {
     if (problem) return aadError(res, 401, 'invalid_client', problem.code, problem.text);
     const now = Math.floor(Date.now() / 1000);
     const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'HS256' }));
-    const payload = base64url(JSON.stringify({ aud: this.audience(), iss: `${this.baseUrl()}/${tenant}/v2.0`, tid: tenant, appid: this.app.clientId, roles: this.app.roles, iat: now, nbf: now, exp: now + 3599 }));
+    const payload = base64url(JSON.stringify({ aud: this.audience(), iss: `${this.baseUrl()}/${tenant}/v2.0`, tid: tenant, appid: this.app.clientId, app_displayname: this.app.displayName ?? 'sinkrule', idtyp: 'app', roles: this.app.roles, iat: now, nbf: now, exp: now + 3599 }));
     sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: `${header}.${payload}.${this.sign(`${header}.${payload}`)}` });
   }
 
