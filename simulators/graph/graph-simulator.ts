@@ -128,6 +128,16 @@ export class GraphSimulator {
     this.mailboxes.set(mailbox.email.toLowerCase(), { kind: mailbox.kind, outOfScope: mailbox.outOfScope ?? false, rules, reads: 0 });
   }
 
+  /**
+   * A change made outside sinkrule, as the mailbox's user would in Outlook on the web (tests of
+   * what sinkrule does when a mailbox changed after its run).
+   */
+  editRule(email: string, ruleId: string, changes: Partial<Omit<SimulatedRule, 'id'>>): void {
+    const rule = this.mailboxes.get(email.toLowerCase())?.rules.find((r) => r.id === ruleId);
+    if (!rule) throw new Error(`no rule ${ruleId} in ${email}`);
+    Object.assign(rule, structuredClone(changes));
+  }
+
   /** The rules as stored (read-only rules with their hidden content). */
   rulesOf(email: string): SimulatedRule[] {
     return structuredClone(this.mailboxes.get(email.toLowerCase())?.rules ?? []);
