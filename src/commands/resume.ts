@@ -37,9 +37,6 @@ export async function loadResume(dir: string, current: RunToResume): Promise<Res
   if (current.report && path.resolve(current.report) !== path.resolve(dir)) throw refuse('a resumed run continues in its own folder: drop --report');
   const file = path.join(dir, journalFileName);
   if (!existsSync(file)) throw refuse(`no ${journalFileName} in this folder: name the report folder of the interrupted run`);
-  // A torn last line was being written when the process died: never synced, nothing depended on it.
-  const tail = await journalTail(file);
-  if (tail.torn) await dropTornTail(file, tail.complete);
   let run: JournalRunRecord | undefined;
   const finished = new Set<string>();
   const resumedAt: string[] = [];
@@ -55,6 +52,9 @@ export async function loadResume(dir: string, current: RunToResume): Promise<Res
   if (run.input.sha256 !== current.inputSha256) throw refuse(`the users file differs from the run's (SHA-256 ${run.input.sha256}, now ${current.inputSha256}): resume with the same --users file`);
   const configSha256 = run.identity?.config.sha256;
   if (configSha256 !== current.configSha256) throw refuse(`the config differs from the run's (SHA-256 ${configSha256}, now ${current.configSha256}): resume with the same --config file`);
+  // A torn last line was being written when the process died: never synced, nothing depended on it.
+  const tail = await journalTail(file);
+  if (tail.torn) await dropTornTail(file, tail.complete);
   return { dir, finished, chain: { entries: walk.entries, lastHash: walk.lastHash }, resumedAt, rows: () => finishedRows(dir, walk.entries) };
 }
 
