@@ -4,7 +4,7 @@ import { AccessError } from './errors.js';
 import type { Mailbox, Target } from './mailbox.js';
 import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './outcome.js';
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
-import { forwardsAnywhere, ruleDifferences, summarizeRule, type RuleSpec } from './rule.js';
+import { forwardsAnywhere, hasRuleName, ruleDifferences, summarizeRule, type RuleSpec } from './rule.js';
 
 const ruleDifferencesEmpty = (rule: MailboxRule, desired: RuleSpec) => ruleDifferences(rule, desired).length === 0;
 import { withRetry, type Clock, type RetryOptions } from './retry.js';
@@ -112,6 +112,9 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
         if (!options.dryRun && plan.changes.length > 0) {
           if (state.writeBlockedBy) throw state.writeBlockedBy;
           result = await writeJournaled(provider, mailbox, plan.changes, state, attempt, options);
+          if (plan.changes.some((change) => change.kind === 'create') && result.createdRuleIds.length === 0) {
+            result = await readBackCreated(provider, mailbox, state, desired, options.signal);
+          }
         }
         return { plan, result };
       },
@@ -124,6 +127,17 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
     outcome.error = outcomeError(error);
     if (first) describeFound(outcome, first.state, first.plan);
   }
+}
+
+/**
+ * Some services do not answer a create with the new rule's id (EWS UpdateInboxRules): read the
+ * mailbox once more, so the report records the rule as it now is, id included (an auditor tells
+ * sinkrule's rules by id, and rollback deletes by id).
+ */
+async function readBackCreated(provider: ApiProvider, mailbox: Mailbox, before: MailboxState, desired: RuleSpec, signal?: AbortSignal): Promise<ApplyResult> {
+  const known = new Set(before.rules.map((rule) => rule.id));
+  const ours = (await provider.readRules(mailbox, signal)).rules.filter((rule) => hasRuleName(rule, desired.displayName) && !rule.isReadOnly);
+  return { createdRuleIds: ours.filter((rule) => !known.has(rule.id)).map((rule) => rule.id), writtenRules: ours };
 }
 
 /** Applies changes with the journal entry made durable before the write and after its answer. */
