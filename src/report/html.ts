@@ -30,6 +30,7 @@ export async function renderReportPage(run: RunInfo, counts: OutcomeCounts, link
     summary: summaryTable(counts),
     run: runList(run),
     controls: controls(counts),
+    colgroup,
     total: String(run.mailboxes),
     version: escapeHtml(run.toolVersion),
   });
@@ -113,7 +114,8 @@ function controls(counts: OutcomeCounts): string {
     `<label>Outcome <select id="f-outcome"><option value="">all</option>${options(outcomes)}</select></label> ` +
     `<label>Route <select id="f-route"><option value="">all</option>${options(routes)}</select></label> ` +
     `<label>Search <input id="f-search" type="search" placeholder="address, name, rule id, error…"></label> ` +
-    `<span id="f-count" class="note" aria-live="polite"></span>`
+    `<span id="f-count" class="note" aria-live="polite"></span> ` +
+    `<button type="button" id="f-previous">Previous</button> <button type="button" id="f-next">Next</button> <button type="button" id="f-all">Show all</button>`
   );
 }
 
@@ -142,6 +144,13 @@ function runList(run: RunInfo): string {
   return `<dl class="run">${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`;
 }
 
+const colgroup = '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:8%"><col style="width:13%"><col style="width:13%"><col style="width:18%"><col style="width:13%"><col style="width:15%"></colgroup>';
+
+/** Rows per table of report.html's row section (see the page's style: each is laid out only near the screen). */
+export const rowsPerChunk = 500;
+export const chunkStart = `<div class="chunk"><table class="mailboxes">${colgroup}<tbody>\n`;
+export const chunkEnd = '</tbody></table></div>\n';
+
 /** Failures first, then mailboxes not compliant or in conflict, then pending, then the rest. */
 export function severity(outcome: string): 0 | 1 | 2 | 3 {
   if (outcome === 'failed') return 0;
@@ -150,15 +159,23 @@ export function severity(outcome: string): 0 | 1 | 2 | 3 {
   return 3;
 }
 
-/** One mailbox as a table row; data-o / data-r carry the outcome and route for the filters. */
+/**
+ * One mailbox as a table row, on one line (the writer counts rows by lines: a line break in a
+ * service's message becomes a character reference); data-o / data-r carry the outcome and route
+ * for the filters.
+ */
 export function rowHtml(o: MailboxOutcome): string {
+  return `${rowCells(o).replace(/\r?\n|\r/g, '&#10;')}\n`;
+}
+
+function rowCells(o: MailboxOutcome): string {
   return (
     `<tr class="${rowClass(o.outcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}"><td><span class="mono">${escapeHtml(o.email)}</span>${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
     `<td>${escapeHtml(o.target)}</td><td><strong>${escapeHtml(o.outcome)}</strong></td>` +
     `<td>${ruleCell(o.before)}</td><td>${ruleCell(o.after)}</td>` +
     `<td>${list([...o.changes, ...o.drift.map((d) => `drift: ${d}`), ...o.notes])}</td>` +
     `<td>${list(o.otherForwardingRules.map(describeForwarding))}</td>` +
-    `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>\n`
+    `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>`
   );
 }
 

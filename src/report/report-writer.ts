@@ -3,11 +3,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { pipeline } from 'node:stream/promises';
 import { stringify, type Stringifier } from 'csv-stringify';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { describeForwarding, summarizeRule, type MailboxRule } from '../core/rule.js';
-import { renderReportPage, rowHtml, severity, type OutcomeCounts } from './html.js';
+import { chunkEnd, chunkStart, renderReportPage, rowHtml, rowsPerChunk, severity, type OutcomeCounts } from './html.js';
 import type { RunInfo } from './run-info.js';
 import { renderHandbook, type HandbookEntry } from './handbook.js';
 import type { Journal } from './journal.js';
@@ -139,12 +138,19 @@ export class ReportWriter {
   private async writeHtml(run: RunInfo, links: Array<{ href: string; label: string }>): Promise<void> {
     const page = await renderReportPage(run, this.counts, links);
     const out = createWriteStream(this.files.html);
-    out.write(page.head);
+    const write = async (text: string) => {
+      if (!out.write(text)) await once(out, 'drain');
+    };
+    await write(page.head);
+    let rows = 0;
     for (const part of this.htmlParts) {
-      await pipeline(createReadStream(part.path), out, { end: false });
+      for await (const row of createInterface({ input: createReadStream(part.path), crlfDelay: Infinity })) {
+        await write(`${rows % rowsPerChunk === 0 ? (rows ? chunkEnd : '') + chunkStart : ''}${row}\n`);
+        rows++;
+      }
       await rm(part.path as string, { force: true });
     }
-    out.end(page.tail);
+    out.end(`${rows ? chunkEnd : ''}${page.tail}`);
     await once(out, 'close');
   }
 

@@ -54,7 +54,8 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       const visible = () => page.locator('#mailboxes tbody tr:visible').count();
       assert.equal(await page.locator('#controls').isVisible(), true, 'the script ran (the CSP allows it by hash)');
       assert.equal(await visible(), 46);
-      assert.equal(await page.textContent('#f-count'), '46 of 46 mailboxes shown');
+      assert.equal(await page.textContent('#f-count'), '46 mailboxes');
+      assert.equal(await page.locator('#f-all').isVisible(), false, 'one page holds them all');
       assert.ok((await page.locator('svg.chart rect').count()) >= 3, 'the chart has bars and a legend');
       assert.match((await page.locator('svg.chart').innerHTML()) ?? '', /graph: created 40/);
 
@@ -66,10 +67,10 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       assert.equal(await visible(), 2);
       await page.selectOption('#f-route', '');
       await page.fill('#f-search', 'user17@contoso.com');
-      await shown(page, '1 of');
+      await shown(page, '1 of 46');
       assert.equal(await visible(), 1);
       await page.fill('#f-search', '');
-      await shown(page, '46 of');
+      await shown(page, '46 mailboxes');
 
       await page.click('#mailboxes thead th:nth-child(1)');
       assert.equal(await page.getAttribute('#mailboxes thead th:nth-child(1)', 'aria-sort'), 'ascending');
@@ -79,9 +80,11 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       await page.click('#mailboxes thead th:nth-child(1)');
       assert.equal(await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').first().textContent(), 'user39@contoso.com');
 
+      await page.selectOption('#f-outcome', 'failed');
       await page.emulateMedia({ media: 'print' });
       assert.equal(await page.locator('#controls').isVisible(), false, 'no controls on paper');
       assert.ok((await page.pdf({ format: 'A4', landscape: true })).length > 10_000, 'it prints');
+      assert.equal(await visible(), 4, 'the selected rows, as on screen');
 
       assert.deepEqual(requests, [url], 'the page makes no request beyond itself');
       assert.deepEqual(problems, [], 'no script or CSP errors');
@@ -89,11 +92,43 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       const noScripts = await browser.newContext({ javaScriptEnabled: false });
       const plain = await noScripts.newPage();
       await plain.goto(url);
-      assert.equal(await plain.locator('#mailboxes tbody tr:visible').count(), 46, 'every row is readable with scripts off');
+      assert.equal(await plain.locator('table.mailboxes tbody tr:visible').count(), 46, 'every row is readable with scripts off');
       assert.equal(await plain.locator('#controls').isVisible(), false, 'controls that would not work are not shown');
-      const first = await plain.locator('#mailboxes tbody tr td:nth-child(3)').first().textContent();
+      const first = await plain.locator('table.mailboxes tbody tr td:nth-child(3)').first().textContent();
       assert.equal(first, 'failed', 'failures first');
       await noScripts.close();
+    } finally {
+      await browser.close();
+      await world.close();
+    }
+  });
+
+  it('shows many rows a page at a time; filters and sorting cover every row, not just the page', async () => {
+    const { chromium } = await import('playwright-core');
+    const many = Array.from({ length: 1200 }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: i % 300 === 0 ? 'on-premises' : 'exchange-online' }));
+    const world = await startGraphWorld(many);
+    const browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    try {
+      const result = await world.run(['verify', '--report', 'r']);
+      assert.equal(result.code, 2, result.stderr);
+      const page = await browser.newPage();
+      await page.goto(pathToFileURL(path.join(world.dir, 'r', 'report.html')).href);
+      const visible = () => page.locator('#mailboxes tbody tr:visible').count();
+      assert.equal(await page.textContent('#f-count'), '1200 mailboxes; showing 1–500');
+      assert.equal(await visible(), 500);
+      await page.click('#f-next');
+      assert.equal(await page.textContent('#f-count'), '1200 mailboxes; showing 501–1000');
+      await page.click('#f-next');
+      assert.equal(await visible(), 200);
+      assert.equal(await page.isDisabled('#f-next'), true);
+      await page.selectOption('#f-outcome', 'failed');
+      assert.equal(await page.textContent('#f-count'), '4 of 1200 mailboxes match');
+      await page.selectOption('#f-outcome', 'missing');
+      await page.click('#mailboxes thead th:nth-child(1)');
+      await page.click('#mailboxes thead th:nth-child(1)');
+      assert.equal(await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').first().textContent(), 'user1199@contoso.com', 'sorted over every row, descending');
+      await page.click('#f-all');
+      assert.equal(await visible(), 1196);
     } finally {
       await browser.close();
       await world.close();
