@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeError, InputError, AccessError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
@@ -130,7 +131,8 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
   const { source, providers, config } = context;
   const startedAt = new Date(io.clock());
   const identity = runIdentity({ providers, commandLine: context.commandLine, configSha256: context.configSha256, config }, io);
-  const journal = dir ? await Journal.open(await ensureDir(dir), io.clock) : undefined;
+  if (dir) await mkdir(dir, { recursive: true });
+  const journal = dir ? await Journal.open(dir, io.clock) : undefined;
   await journal?.append({ type: 'start', run: { command: 'rollback', dryRun, startedAt: startedAt.toISOString(), ruleName: source.ruleName, identity, rollbackOf: { dir: path.resolve(source.dir), lastHash: source.lastHash }, input: source.input } });
   const report = dir ? await ReportWriter.open(dir, { journal }) : undefined;
   const progress = new Progress(io, dryRun ? 'reading' : 'rollback', source.input.rows, providers.gates.values());
@@ -202,10 +204,4 @@ function manualRow(mailbox: Mailbox): MailboxOutcome {
   outcome.outcome = 'manual';
   outcome.notes = ['no API reaches this mailbox: undo the change by hand (the run\'s instructions say what was done)'];
   return outcome;
-}
-
-async function ensureDir(dir: string): Promise<string> {
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(dir, { recursive: true });
-  return dir;
 }
