@@ -18,7 +18,11 @@ const flags = {
     describe: "Forward mailbox address; overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
-  report: { schema: z.string().min(1).optional(), describe: 'Report folder (default: sinkrule-report-<command>-<time>)' },
+  report: {
+    schema: z.string().min(1).optional(),
+    describe: 'Report folder (default: sinkrule-report-<command>-<time>)',
+    describeIn: { rollback: 'The report folder of the run to undo (required)' },
+  },
   concurrency: {
     schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined) }).int().min(1).max(256).optional(),
     describe: 'Mailboxes worked on at once per back end',
@@ -49,6 +53,8 @@ const flags = {
 interface FlagDeclaration {
   schema: z.ZodType;
   describe: string;
+  /** Help text for a group where the flag means something else (rollback's --report: the run to undo). */
+  describeIn?: Partial<Record<string, string>>;
   env?: string;
 }
 
@@ -75,13 +81,14 @@ const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase(
 
 /** yargs options for a group, generated from the declarations above. */
 export function yargsOptions(group: keyof typeof flagGroups): Record<string, YargsOption> {
-  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name])]));
+  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name], group)]));
 }
 
-function yargsOption(flag: FlagDeclaration): YargsOption {
+function yargsOption(flag: FlagDeclaration, group: string): YargsOption {
   const inner = unwrap(flag.schema);
   const required = !flag.schema.safeParse(undefined).success && !flag.env;
-  const describe = flag.env ? `${flag.describe} [env ${flag.env}]` : flag.describe;
+  const text = flag.describeIn?.[group] ?? flag.describe;
+  const describe = flag.env ? `${text} [env ${flag.env}]` : text;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
   if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };

@@ -47,6 +47,10 @@ export class ForwardingInventory {
 
   async add(outcome: MailboxOutcome): Promise<void> {
     const base = { mailbox: outcome.email, route: outcome.target };
+    if (outcome.outcome === 'manual' || outcome.outcome === 'confirmed-manually') {
+      await this.write({ ...base, note: 'no API reaches this mailbox: its rules cannot be listed here; check them on the mail server' });
+      return;
+    }
     if (outcome.outcome === 'failed' && outcome.before === null) {
       await this.write({ ...base, note: `mailbox could not be read: ${outcome.error?.code ?? 'failed'}` });
       return;
