@@ -74,7 +74,7 @@ async function prepare(command: Mode, flags: RunFlags, io: CliIO, commandLine: s
   const settings = resolveSettings(command, flags, await loadConfig(flags.config));
   const configSha256 = await sha256OfFile(flags.config);
   const config = settings.effective;
-  const template = await loadRuleTemplate(config.templatePath);
+  const template = await loadRuleTemplate(config.templatePath, `${config.file}: rule.template`);
   const rendered = new Map<string, RuleSpec>();
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();
