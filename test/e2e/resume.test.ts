@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
 import { packageRoot } from '../../src/paths.js';
 import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
+import { correctSinkRule } from '../../simulators/scenarios.js';
 
 const mailboxes = (n: number): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
 
@@ -20,8 +21,8 @@ const journalOf = async (world: GraphWorld, dir: string) =>
  * Starts a deploy as its own process (the CLI itself, not the launcher, so the kill reaches the
  * process that writes) and kills it with SIGKILL once `doneBeforeKill` mailboxes are in the journal.
  */
-async function deployAndKill(world: GraphWorld, dir: string, doneBeforeKill: number): Promise<void> {
-  const child = spawn(process.execPath, [path.join(packageRoot, 'dist/src/cli.js'), 'deploy', '--yes', '--concurrency', '4', '--report', dir, '--users', world.usersFile, '--config', world.configFile], {
+async function deployAndKill(world: GraphWorld, dir: string, doneBeforeKill: number, command = 'deploy'): Promise<void> {
+  const child = spawn(process.execPath, [path.join(packageRoot, 'dist/src/cli.js'), command, '--yes', '--concurrency', '4', '--report', dir, '--users', world.usersFile, '--config', world.configFile], {
     cwd: world.dir,
     env: { ...process.env, ...world.env },
     stdio: 'ignore',
@@ -97,6 +98,23 @@ describe('resume after kill -9', () => {
       assert.match(remove.stderr, /records a deploy run, not remove/);
       assert.equal(world.sim.stats.writes, writes, 'nothing was written');
       assert.equal(await readFile(path.join(world.dir, 'r', 'journal.jsonl'), 'utf8'), journal, 'the journal is untouched');
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('remove --resume finishes a killed remove: no sinkrule rule left, every row once', async () => {
+    const withRule = Array.from({ length: 60 }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: 'exchange-online', rules: [correctSinkRule(sink)] }));
+    const world = await startGraphWorld(withRule, { latencyInMs: 25 });
+    try {
+      await deployAndKill(world, 'r', 10, 'remove');
+      const result = await world.run(['remove', '--yes', '--resume', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      const report = await world.report('r');
+      assert.equal(new Set(report.mailboxes.map((m) => m.email)).size, 60);
+      assert.equal(report.mailboxes.length, 60);
+      for (let i = 0; i < 60; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 0, `user${i}`);
+      assert.equal((await world.runPlain(['audit', 'verify', 'r'])).code, 0);
     } finally {
       await world.close();
     }
