@@ -11,7 +11,7 @@ import { prepare, formatCounts } from './run-command.js';
 export async function runValidate(options: RunFlags, io: CliIO): Promise<number> {
   const started = io.clock();
   // Checked as a deploy would check them: the stricter mode (deploy renders and writes the rule).
-  const run = await prepare('deploy', options, io);
+  const run = await prepare('deploy', options, io, []);
   const durationInMs = Math.round(io.clock() - started);
   const { rows, byTarget, sinks, file, sha256 } = run.users;
   if (options.output === 'json') {
