@@ -159,6 +159,9 @@ export class GraphSimulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The service meters requests as they reach it: the simulator's own work on them (reading the
+    // body, checking the token, a busy event loop) must not bunch paced requests into a burst.
+    const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', this.url);
     if (await this.identity.handle(req, res, url.pathname)) return;
     this.stats.httpRequests++;
@@ -168,10 +171,10 @@ export class GraphSimulator {
     const bodyText = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
     let reply: Reply;
     if (authProblem) reply = this.count(errorReply(401, 'InvalidAuthenticationToken', authProblem, clientRequestId));
-    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') reply = await this.batch(bodyText, roles, clientRequestId);
+    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') reply = await this.batch(bodyText, roles, clientRequestId, arrivedAt);
     else {
       const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
-      reply = 'error' in parsed ? this.count(parsed.error) : await this.execute({ method: req.method ?? 'GET', path: url.pathname.replace(/^\/v1\.0/i, ''), body: parsed.body, roles, clientRequestId });
+      reply = 'error' in parsed ? this.count(parsed.error) : await this.execute({ method: req.method ?? 'GET', path: url.pathname.replace(/^\/v1\.0/i, ''), body: parsed.body, roles, clientRequestId }, arrivedAt);
     }
     sendJson(res, reply.status, reply.body, { 'request-id': randomUUID(), 'client-request-id': clientRequestId, ...reply.headers });
   }
@@ -181,7 +184,7 @@ export class GraphSimulator {
    * own (throttling included: a 429 item carries its own Retry-After), at most 4 run at once, the
    * outer status 200; a request whose dependsOn failed gets 424.
    */
-  private async batch(bodyText: string, roles: string[], clientRequestId: string): Promise<Reply> {
+  private async batch(bodyText: string, roles: string[], clientRequestId: string, arrivedAt: number): Promise<Reply> {
     const parsed = parseJsonBody(bodyText, 'application/json');
     const requests = 'body' in parsed ? (parsed.body as { requests?: unknown } | undefined)?.requests : undefined;
     if (!Array.isArray(requests)) return errorReply(400, 'BadRequest', 'Invalid batch payload format.', clientRequestId);
@@ -195,13 +198,15 @@ export class GraphSimulator {
       return errorReply(400, 'BadRequest', 'Content-Type header is required for requests with a body.', clientRequestId);
     }
     this.stats.batches++;
+    // Items reach Outlook when the batch arrived, later groups of 4 as the earlier ones finish.
+    const lagInMs = Date.now() - arrivedAt;
     const results = new Map<string, Reply>();
     const run = async (item: BatchItem) => {
       const failedDependency = (item.dependsOn ?? []).some((id) => (results.get(id)?.status ?? 424) >= 400);
       const path = `/${item.url.replace(/^\/+/, '').replace(/^v1\.0\//i, '')}`;
       const reply = failedDependency
         ? this.count(errorReply(424, 'FailedDependency', 'A request this one depends on failed.', clientRequestId))
-        : await this.execute({ method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId });
+        : await this.execute({ method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId }, Date.now() - lagInMs);
       results.set(item.id, reply);
     };
     const independent = items.filter((item) => !item.dependsOn?.length);
@@ -216,7 +221,7 @@ export class GraphSimulator {
   }
 
   /** One Graph request (alone or a batch item): throttling, latency, failures, then the operation. */
-  private async execute(request: ServiceRequest): Promise<Reply> {
+  private async execute(request: ServiceRequest, arrivedAt = Date.now()): Promise<Reply> {
     this.stats.requests++;
     const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => errorReply(status, code, message, request.clientRequestId, headers);
     if (/^\/domains\/?$/i.test(request.path)) return this.count(this.listDomains(request, fail));
@@ -226,7 +231,7 @@ export class GraphSimulator {
     const ruleId = match[2] && decodeURIComponent(match[2]);
     return this.count(
       await this.withMailboxSlot(email, async () => {
-        const throttled = this.throttle(email);
+        const throttled = this.throttle(email, arrivedAt);
         if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
         await this.latency();
         if (this.random() < (this.options.serviceUnavailableRate ?? 0)) return fail(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
@@ -348,11 +353,13 @@ export class GraphSimulator {
   }
 
   /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
-  private throttle(email: string): { code: string; message: string; retryAfter: string } | undefined {
+  private throttle(email: string, arrivedAt: number): { code: string; message: string; retryAfter: string } | undefined {
+    // Windows run from when the 429 is answered; arrivals are judged, and the bucket charged, by
+    // when they arrived (as in the EWS simulator).
     const now = Date.now();
     const grace = this.options.inFlightGraceInMs ?? 100;
-    const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > now);
-    if (open.some((w) => now - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
+    const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > arrivedAt);
+    if (open.some((w) => arrivedAt - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
     else if (open.length > 0) this.stats.arrivedInFlight++;
     const retryAfterSeconds = this.options.retryAfterSeconds ?? 1;
     const announce = (key: string, seconds: number, code: string, message: string) => {
@@ -374,8 +381,8 @@ export class GraphSimulator {
     const rate = this.options.requestsPerSecond;
     if (rate) {
       // Token bucket of `burst` requests refilled at the ceiling; Graph counts requests made while throttled.
-      this.bucket.tokens = Math.min(this.bucketSize, this.bucket.tokens + ((now - this.bucket.at) / 1000) * rate);
-      this.bucket.at = now;
+      this.bucket.tokens = Math.min(this.bucketSize, this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate);
+      this.bucket.at = Math.max(this.bucket.at, arrivedAt);
       this.bucket.tokens -= 1;
       if (this.bucket.tokens < 0) {
         // Until a whole request is allowed again, in whole seconds and at least one, as Exchange
