@@ -16,8 +16,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .scriptName('sinkrule')
     .usage('$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.')
     .command('deploy', 'Create or repair the rule in every mailbox (idempotent)', (y) => y.options(yargsOptions('write')), run('deploy'))
-    .command('verify', 'Report whether every mailbox has the rule, changing nothing', (y) => y.options(yargsOptions('read')), run('verify'))
-    .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('write')), run('remove'))
+    .command('verify', 'Report whether every mailbox has the rule, changing nothing', (y) => y.options(yargsOptions('verify')), run('verify'))
+    .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('remove')), run('remove'))
+    .command('export', 'Write the users CSV from Dynamics 365 (--from-dataverse) for review before deploy --users', (y) => y.options(yargsOptions('export')), async (args) => {
+      const { runExport } = await import('../commands/export-command.js');
+      exitCode = await runExport(parseRunFlags(args, io.env), io);
+    })
     .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
       // The simulators (and their certificate library) load only for the demo.
       const { runDemo } = await import('../../simulators/demo.js');
@@ -27,7 +31,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')
     .example('$0 verify --users users.csv --config sinkrule.config.json --output json', 'Compliance check; exit code 2 if any mailbox is not compliant')
     .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
-    .demandCommand(1, 'Name a command: deploy, verify, remove or demo')
+    .example('$0 verify --from-dataverse --include-stale --config sinkrule.config.json', 'Reconcile with Dynamics 365: forward-mailbox users and leftover rules')
+    .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users')
+    .demandCommand(1, 'Name a command: deploy, verify, remove, export or demo')
     .strict()
     .version(toolVersion)
     .help()

@@ -18,7 +18,8 @@ export class Progress {
   constructor(
     private readonly io: CliIO,
     private readonly label: string,
-    private readonly total: number,
+    /** Unknown while a Dataverse read streams. */
+    private readonly total: number | undefined,
     private readonly gates: Iterable<ThrottleGate>,
   ) {
     this.started = io.clock();
@@ -46,7 +47,7 @@ export class Progress {
   private draw(): void {
     const elapsed = (this.io.clock() - this.started) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const eta = rate > 0 ? Math.round((this.total - this.done) / rate) : undefined;
+    const eta = rate > 0 && this.total !== undefined ? Math.round((this.total - this.done) / rate) : undefined;
     let throttled = 0;
     let paused = false;
     for (const gate of this.gates) {
@@ -54,6 +55,6 @@ export class Progress {
       paused ||= gate.pausedUntil > this.io.clock();
     }
     const state = paused ? 'paused by the service' : throttled > 0 ? `${throttled} throttled` : 'ok';
-    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s, throttling: ${state}`);
+    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s, throttling: ${state}`);
   }
 }

@@ -11,7 +11,11 @@ import { formatIssues } from '../input/issues.js';
  * environment variable that may set it instead of the flag.
  */
 const flags = {
-  users: { schema: z.string().min(1), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed)' },
+  users: { schema: z.string().min(1).optional(), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed, dynamicsMailboxId); or --from-dataverse' },
+  fromDataverse: {
+    schema: z.boolean().default(false),
+    describe: "Read the mailboxes from Dynamics 365 (config dataverse): active mailbox records with Incoming Email = Forward Mailbox, and the sink from the forward mailbox record; instead of --users",
+  },
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
     schema: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }).optional(),
@@ -27,6 +31,12 @@ const flags = {
   output: { schema: z.enum(['text', 'json']).default('text'), describe: 'Summary format on stdout', env: 'SINKRULE_OUTPUT' },
   dryRun: { schema: z.boolean().default(false), describe: 'Read every mailbox and report what would change; write nothing' },
   yes: { schema: z.boolean().default(false), describe: 'Do not ask for confirmation (required when there is no terminal)' },
+  includeStale: {
+    schema: z.boolean().default(false),
+    describe: 'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward Mailbox; sinkrule\'s rule there is reported "stale"',
+  },
+  stale: { schema: z.boolean().default(false), describe: 'With --from-dataverse: remove the rule from exactly the mailboxes verify --include-stale reports "stale"' },
+  out: { schema: z.string().min(1).optional(), describe: 'File to write the users CSV to (default: stdout)' },
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
@@ -43,13 +53,17 @@ type FlagName = keyof typeof flags;
 
 /** The flags each kind of command takes. */
 export const flagGroups = {
-  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output'],
-  write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output'],
+  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output'],
+  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  export: ['fromDataverse', 'config', 'sink', 'out'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
+const flagNames = Object.keys(flags) as FlagName[];
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
-/** The validated flags of deploy, verify and remove (read-only commands get the write flags' defaults). */
-export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['write'][number]>>>;
+/** The validated flags of any command (flags a command does not take have their defaults). */
+export type RunFlags = z.infer<z.ZodObject<Shape<FlagName>>>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -84,7 +98,7 @@ function unwrap(schema: z.ZodType): z.ZodType {
 export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
-  for (const name of flagGroups.write) {
+  for (const name of flagNames) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
@@ -92,7 +106,7 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
       fromEnvironment.set(name, flag.env);
     }
   }
-  const schema = z.strictObject(Object.fromEntries(flagGroups.write.map((name) => [name, flags[name].schema])) as Shape<(typeof flagGroups)['write'][number]>);
+  const schema = z.strictObject(Object.fromEntries(flagNames.map((name) => [name, flags[name].schema])) as Shape<FlagName>);
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new InputError(

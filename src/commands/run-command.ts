@@ -8,7 +8,7 @@ import type { RuleSpec } from '../core/rule.js';
 import { runMailboxes } from '../core/runner.js';
 import { loadRuleTemplate, type RuleTemplate } from '../input/rule-template.js';
 import { loadConfig, type Config } from '../input/config.js';
-import { readMailboxes, validateUsersFile, type UsersFileOptions, type UsersFileSummary } from '../input/users-csv.js';
+import { openMailboxSource, staleSelection, type MailboxSource } from '../input/mailbox-source.js';
 import { toolVersion } from '../paths.js';
 import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
 import { ReportWriter, type ReportFiles } from '../report/report-writer.js';
@@ -27,8 +27,7 @@ interface PreparedRun {
   /** The config with the flag and environment overrides applied. */
   config: Config;
   template: RuleTemplate;
-  users: UsersFileSummary;
-  usersOptions: UsersFileOptions;
+  source: MailboxSource;
   providers: ProviderSet;
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
 }
@@ -42,14 +41,14 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
     throw new InputError([
-      `refusing to ${options.command} rules in ${run.users.rows} mailboxes without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
+      `refusing to ${options.command} rules in ${mailboxCount(run)} without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
     ]);
   }
   await Promise.all([...run.providers.providers.values()].map((provider) => provider.open(io.signal)));
   if (mustAsk) {
     const plan = await execute(options, run, io, { dryRun: true, label: 'reading' });
     const pending = (plan.counts['would-create'] ?? 0) + (plan.counts['would-update'] ?? 0) + (plan.counts['would-remove'] ?? 0);
-    io.stderr.write(`Plan for ${run.users.rows} mailboxes: ${formatCounts(plan.counts)}\n`);
+    io.stderr.write(`Plan for ${plan.mailboxes} mailboxes: ${formatCounts(plan.counts)}\n`);
     if (pending > 0 && !(await io.confirm(`Apply these changes to ${pending} mailboxes?`))) {
       io.stderr.write('Cancelled: nothing was changed.\n');
       return 0;
@@ -72,14 +71,25 @@ async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<Prepa
     return rule;
   };
   const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: command, desiredRuleFor });
-  const usersOptions: UsersFileOptions = {
-    sink: config.sink,
-    defaultTarget: config.defaultTarget,
+  const source = await openMailboxSource({
+    users: flags.users,
+    fromDataverse: flags.fromDataverse,
+    stale: staleSelection(flags),
+    config,
     supportedTargets,
     checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
-  };
-  const users = await validateUsersFile(flags.users, usersOptions);
-  return { settings, config, template, users, usersOptions, providers, desiredRuleFor };
+    env: io.env,
+    clock: io.clock,
+    sleep: io.sleep,
+    signal: io.signal,
+    onRetry: (error, delayInMs) => io.stderr.write(`Dataverse: ${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
+  });
+  for (const warning of source.forwardMailbox?.warnings ?? []) io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
+  return { settings, config, template, source, providers, desiredRuleFor };
+}
+
+function mailboxCount(run: PreparedRun): string {
+  return run.source.rows === undefined ? 'the mailboxes Dynamics 365 lists' : `${run.source.rows} mailboxes`;
 }
 
 interface ExecuteResult {
@@ -98,10 +108,10 @@ async function execute(
 ): Promise<ExecuteResult> {
   const startedAt = new Date(io.clock());
   const report = pass.report ? await ReportWriter.open(options.report ?? defaultReportDir(options.command, startedAt)) : undefined;
-  const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates.values());
+  const progress = new Progress(io, pass.label, run.source.rows, run.providers.gates.values());
   let stoppedBy: unknown;
   try {
-    await runMailboxes(readMailboxes(run.users.file, run.usersOptions), {
+    await runMailboxes(run.source.read(), {
       mode: options.command,
       dryRun: pass.dryRun,
       providerFor: (mailbox) => run.providers.get(mailbox.target),
@@ -148,11 +158,12 @@ function runInfo(
     finishedAt: new Date(io.clock()).toISOString(),
     durationInMs,
     toolVersion,
-    sink: run.config.sink,
-    sinks: run.users.sinks,
+    sink: run.source.sink,
+    sinks: run.source.sinks(),
     ruleName: run.config.rule.displayName,
     template: { file: run.template.file, sha256: run.template.sha256 },
-    input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows },
+    input: run.source.describe(),
+    ...(run.source.forwardMailbox ? { forwardMailbox: run.source.forwardMailbox } : {}),
     backEnds: Object.fromEntries([...run.providers.providers].map(([target, provider]) => [target, provider.describe()])),
     mailboxes: Object.values(counts).reduce((a, b) => a + b, 0),
     counts,
@@ -169,7 +180,7 @@ function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteRes
     return;
   }
   const lines = [
-    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes} of ${run.users.rows} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
+    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes}${run.source.rows === undefined ? '' : ` of ${run.source.rows}`} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
     `  ${formatCounts(result.counts)}`,
     result.files ? `  report: ${result.files.html}` : '',
     `  exit code ${result.exitCode}${result.exitCode === 2 ? ' (some mailboxes are not in the desired state: see the report)' : ''}`,

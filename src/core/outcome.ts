@@ -16,10 +16,12 @@ export type OutcomeName =
   | 'would-remove'
   | 'manual'
   | 'confirmed-manually'
+  /** verify --include-stale: sinkrule's rule in a mailbox Dynamics 365 no longer tracks by forwarding. */
+  | 'stale'
   | 'failed';
 
 /** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
-export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'failed']);
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'stale', 'failed']);
 
 export interface OutcomeError {
   code: string;
@@ -106,7 +108,7 @@ export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
     changes: [],
     drift: [],
     otherForwardingRules: [],
-    facts: {},
+    facts: mailbox.dynamicsMailboxId ? { dynamicsMailboxId: mailbox.dynamicsMailboxId } : {},
     notes: [],
     error: null,
     instructions: null,

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { AccessError } from './errors.js';
 import type { Mailbox, Target } from './mailbox.js';
-import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './outcome.js';
+import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome, type OutcomeName } from './outcome.js';
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
 import { forwardsAnywhere, summarizeRule, type RuleSpec } from './rule.js';
 import { withRetry, type Clock, type RetryOptions } from './retry.js';
@@ -73,7 +73,8 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
   const provider = options.providerFor(mailbox);
   const started = options.clock();
   const outcome = emptyOutcome(mailbox);
-  if (provider.kind === 'api') await converge(provider, mailbox, outcome, options);
+  if (mailbox.problem) outcome.error = { ...mailbox.problem, details: [] };
+  else if (provider.kind === 'api') await converge(provider, mailbox, outcome, options);
   else {
     try {
       describeManual(outcome, provider.instructionsFor(mailbox), options.mode);
@@ -109,7 +110,7 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
       },
       { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
     );
-    describeSuccess(outcome, first!, final, options, desired);
+    describeSuccess(mailbox, outcome, first!, final, options, desired);
   } catch (error) {
     if (error instanceof AccessError || options.signal?.aborted) throw error;
     outcome.outcome = 'failed';
@@ -140,7 +141,15 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
     .map(summarizeRule);
 }
 
+/** A mailbox Dynamics 365 no longer tracks by forwarding: any rule of ours there is stale. */
+function staleOutcome(outcome: MailboxOutcome, plan: MailboxPlan, deliveryMethod: string): OutcomeName {
+  if (plan.ours.length === 0) return 'absent';
+  outcome.notes.push(`Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message to the sink: remove it (sinkrule remove --from-dataverse --stale)`);
+  return 'stale';
+}
+
 function describeSuccess(
+  mailbox: Mailbox,
   outcome: MailboxOutcome,
   first: { state: MailboxState; plan: MailboxPlan },
   final: { plan: MailboxPlan; createdRuleIds: string[] },
@@ -148,7 +157,7 @@ function describeSuccess(
   desired: RuleSpec,
 ): void {
   describeFound(outcome, first.state, first.plan);
-  outcome.outcome = outcomeFor(options.mode, first.plan, options.dryRun);
+  outcome.outcome = mailbox.staleBecause && options.mode === 'verify' ? staleOutcome(outcome, first.plan, mailbox.staleBecause) : outcomeFor(options.mode, first.plan, options.dryRun);
   outcome.changes = first.plan.changes.map(describeChange);
   if (options.dryRun || options.mode === 'verify') {
     outcome.ruleIds = first.plan.ours.map((rule) => rule.id);

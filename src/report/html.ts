@@ -2,7 +2,7 @@ import type { MailboxOutcome } from '../core/outcome.js';
 import { nonCompliantOutcomes } from '../core/outcome.js';
 import { describeForwarding, type RuleSummary } from '../core/rule.js';
 import { escapeHtml, fillHtmlTemplate } from './html-template.js';
-import type { RunInfo } from './run-info.js';
+import type { ForwardMailboxRecord, RunInfo } from './run-info.js';
 
 /** The self-contained report page: no scripts, no external resources, prints on paper. */
 export async function renderReportHtml(run: RunInfo, rows: MailboxOutcome[], leftOut: number, links: Array<{ href: string; label: string }>): Promise<string> {
@@ -33,12 +33,31 @@ function runList(run: RunInfo): string {
     ['Sink (forward mailbox)', run.sinks.join(', ')],
     ['Rule name', run.ruleName],
     ['Rule template', `${run.template.file} (SHA-256 ${run.template.sha256})`],
-    ['Users file', `${run.input.file} (SHA-256 ${run.input.sha256}, ${run.input.rows} rows)`],
+    inputEntry(run),
+    ...(run.forwardMailbox ? [forwardMailboxEntry(run.forwardMailbox)] : []),
     ...Object.entries(run.backEnds).map(([name, facts]): [string, unknown] => [`Back end ${name}`, Object.entries(facts).map(([k, v]) => `${k}: ${v}`).join(', ')]),
     ['Started', run.startedAt],
     ['Finished', run.finishedAt],
   ];
   return `<dl class="run">${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`;
+}
+
+function inputEntry(run: RunInfo): [string, unknown] {
+  const input = run.input;
+  if (input.source === 'file') return ['Users file', `${input.file} (SHA-256 ${input.sha256}, ${input.rows} rows)`];
+  return ['Dynamics 365 (Dataverse)', `${input.url}/api/data/v9.2/mailboxes, $filter ${input.filter}: ${input.rows} rows read (SHA-256 of the rows ${input.sha256})`];
+}
+
+function forwardMailboxEntry(record: ForwardMailboxRecord): [string, unknown] {
+  const facts = [
+    `${record.name} <${record.address}>`,
+    `state ${record.state}`,
+    `incoming email status ${record.incomingEmailStatus}`,
+    `Mailbox Test Completed On ${record.testCompletedOn ?? 'never'}`,
+    `outgoing email ${record.outgoingEmailDeliveryMethod}`,
+    ...record.warnings.map((warning) => `WARNING: ${warning}`),
+  ];
+  return ['Forward mailbox record (Dynamics 365)', facts.join('; ')];
 }
 
 /** Failures first, then mailboxes not compliant or pending, then the rest; by address within each. */
