@@ -22,6 +22,8 @@ const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64u
  */
 export class IdentitySimulator {
   private readonly key = randomBytes(32);
+  /** Further resources the tenant knows (application ID URIs), e.g. a Dataverse organisation URL. */
+  private readonly otherResources = new Set<string>();
   tokenRequests = 0;
 
   constructor(
@@ -45,13 +47,18 @@ export class IdentitySimulator {
     return true;
   }
 
-  verifyToken(authorization: string | undefined): string | undefined {
+  /** Makes the tenant know another resource (a Dataverse environment registers its organisation URL). */
+  addResource(resource: string): void {
+    this.otherResources.add(resource);
+  }
+
+  verifyToken(authorization: string | undefined, audience = this.audience()): string | undefined {
     const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     if (!token) return 'Access token is empty.';
     const [header, payload, signature] = token.split('.');
     if (!header || !payload || signature !== this.sign(`${header}.${payload}`)) return 'Access token validation failure. Invalid signature.';
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud: string; exp: number };
-    if (claims.aud !== this.audience()) return 'Access token validation failure. Invalid audience.';
+    if (claims.aud !== audience) return 'Access token validation failure. Invalid audience.';
     if (claims.exp * 1000 < Date.now()) return 'Lifetime validation failed, the token is expired.';
     return undefined;
   }
@@ -91,14 +98,23 @@ export class IdentitySimulator {
       return aadError(res, 400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`);
     }
     const scope = form.get('scope') ?? '';
+    const resource = /^(\S+)\/\.default$/.exec(scope.trim())?.[1];
+    if (resource && this.otherResources.has(resource)) return this.issue(res, tenant, form, resource);
+    if (resource && resource !== this.audience()) {
+      return aadError(res, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
+    }
     if (scope.split(' ').sort().join(' ') !== `${this.audience()}/.default`) {
       return aadError(res, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
     }
+    return this.issue(res, tenant, form, this.audience());
+  }
+
+  private issue(res: ServerResponse, tenant: string, form: URLSearchParams, audience: string): void {
     const problem = form.has('client_assertion') ? this.checkAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`) : this.checkSecret(form.get('client_secret'));
     if (problem) return aadError(res, 401, 'invalid_client', problem.code, problem.text);
     const now = Math.floor(Date.now() / 1000);
     const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'HS256' }));
-    const payload = base64url(JSON.stringify({ aud: this.audience(), iss: `${this.baseUrl()}/${tenant}/v2.0`, tid: tenant, appid: this.app.clientId, roles: this.app.roles, iat: now, nbf: now, exp: now + 3599 }));
+    const payload = base64url(JSON.stringify({ aud: audience, iss: `${this.baseUrl()}/${tenant}/v2.0`, tid: tenant, appid: this.app.clientId, roles: this.app.roles, iat: now, nbf: now, exp: now + 3599 }));
     sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: `${header}.${payload}.${this.sign(`${header}.${payload}`)}` });
   }
 

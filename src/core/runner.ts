@@ -126,14 +126,14 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
 function describeManual(outcome: MailboxOutcome, work: ManualWork, mode: Mode): void {
   outcome.outcome = work.confirmed && mode !== 'remove' ? 'confirmed-manually' : 'manual';
   outcome.instructions = work;
-  outcome.facts = { server: work.server, instructions: work.template, ...(work.confirmed ? { confirmed: work.confirmed } : {}) };
+  outcome.facts = { ...outcome.facts, server: work.server, instructions: work.template, ...(work.confirmed ? { confirmed: work.confirmed } : {}) };
   outcome.changes = [mode === 'remove' ? 'remove the rule by hand (see the instructions)' : work.confirmed ? `confirmed by hand: ${work.confirmed}` : 'create the rule by hand (see the instructions)'];
 }
 
 function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: MailboxPlan): void {
   outcome.before = plan.keeper ? summarizeRule(plan.keeper) : null;
   outcome.drift = plan.drift;
-  outcome.facts = state.facts;
+  outcome.facts = { ...outcome.facts, ...state.facts };
   outcome.notes.push(...plan.notes);
   if (plan.ours.length > 1) outcome.notes.push(`${plan.ours.length} rules carry sinkrule's name`);
   outcome.otherForwardingRules = state.rules
