@@ -54,7 +54,6 @@ export interface MailboxSource {
  * any mailbox is touched: the users file whole, or Dataverse's credential and forward mailbox.
  */
 export async function openMailboxSource(request: MailboxSourceRequest): Promise<MailboxSource> {
-  const { config } = request;
   if (request.fromDataverse === Boolean(request.users)) {
     throw new InputError([`command line: ${request.users ? '--users and --from-dataverse exclude each other' : 'no mailboxes: pass --users FILE or --from-dataverse'}: pass exactly one`]);
   }
