@@ -22,10 +22,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       const { runExport } = await import('../commands/export-command.js');
       exitCode = await runExport(parseRunFlags(args, io.env), io);
     })
-    .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
+    .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }).options(yargsOptions('demo')), async (args) => {
       // The simulators (and their certificate library) load only for the demo.
-      const { runDemo } = await import('../../simulators/demo.js');
-      exitCode = await runDemo({ report: args.report as string | undefined }, io);
+      const demo = { report: args.report as string | undefined };
+      if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse) exitCode = await (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
+      else exitCode = await (await import('../../simulators/demo.js')).runDemo(demo, io);
     })
     .example('$0 deploy --users users.csv --config sinkrule.config.json --dry-run', 'Show what would change')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')

@@ -30,7 +30,7 @@ export class Progress {
     this.done++;
     this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && this.failuresShown++ < maxFailureLines) {
-      this.line(`${outcome.email}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+      this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
     }
   }
 

@@ -58,6 +58,7 @@ export const flagGroups = {
   verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output'],
   remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
   export: ['fromDataverse', 'config', 'sink', 'out'],
+  demo: ['fromDataverse'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
 const flagNames = Object.keys(flags) as FlagName[];

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { runCli } from '../helpers/cli.js';
 import { describe, it } from 'node:test';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
 import type { SimulatedMailboxRecord } from '../../simulators/dataverse/dataverse-simulator.js';
@@ -225,5 +227,21 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.match(noSink.stderr, /sink is empty and the config has no "sink"/);
       assert.equal(world.dataverse.stats.requests + world.graph.stats.requests, 0);
     });
+  });
+
+  it('demo --from-dataverse runs deploy, verify --include-stale and export against the simulators', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-demo-dataverse-test-'));
+    try {
+      const result = await runCli(['demo', '--from-dataverse', '--report', 'out'], { cwd: dir });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /Dataverse service protection limit \(429 0x80072322/);
+      const verify = JSON.parse(await readFile(path.join(dir, 'out', 'verify', 'report.json'), 'utf8'));
+      assert.deepEqual(verify.run.counts, { ok: 11, failed: 2, stale: 1, absent: 1 });
+      assert.equal(verify.run.input.source, 'dataverse');
+      const csv = await readFile(path.join(dir, 'out', 'users.csv'), 'utf8');
+      assert.equal(csv.trim().split('\n').length, 1 + 12, 'header and the 12 users with an address');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
