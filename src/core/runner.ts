@@ -40,22 +40,28 @@ export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: R
   let wake: (() => void) | undefined;
   const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
   let stoppedBy: unknown;
-  for await (const mailbox of mailboxes) {
-    if (controller.signal.aborted) break;
-    const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
-    running++;
-    void limit(() => processMailbox(mailbox, inner))
-      .then((outcome) => options.onOutcome(outcome))
-      .catch((error: unknown) => {
-        stoppedBy ??= error;
-        controller.abort(error);
-      })
-      .finally(() => {
-        running--;
-        wake?.();
-      });
-    // Back-pressure: rows are read only while fewer than twice the workers' count are under way.
-    while (running >= backlogSize(limits)) await waitForSlot();
+  const stop = (error: unknown) => {
+    stoppedBy ??= error;
+    controller.abort(error);
+  };
+  try {
+    for await (const mailbox of mailboxes) {
+      if (controller.signal.aborted) break;
+      const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
+      running++;
+      void limit(() => processMailbox(mailbox, inner))
+        .then((outcome) => options.onOutcome(outcome))
+        .catch(stop)
+        .finally(() => {
+          running--;
+          wake?.();
+        });
+      // Back-pressure: rows are read only while fewer than twice the workers' count are under way.
+      while (running >= backlogSize(limits)) await waitForSlot();
+    }
+  } catch (error) {
+    // The source failed part-way (e.g. Dataverse stopped answering): the mailboxes under way still finish.
+    stop(error);
   }
   while (running > 0) await waitForSlot();
   options.signal?.removeEventListener('abort', stopOnOuterAbort);
