@@ -226,6 +226,10 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.equal(noSink.code, 1);
       assert.match(noSink.stderr, /sink is empty and the config has no "sink"/);
       assert.equal(world.dataverse.stats.requests + world.graph.stats.requests, 0);
+      const unconfirmed = await world.run(['deploy', '--from-dataverse']);
+      assert.equal(unconfirmed.code, 1);
+      assert.match(unconfirmed.stderr, /refusing to deploy rules in the mailboxes Dynamics 365 lists without confirmation/);
+      assert.equal(world.graph.stats.requests, 0, 'no mailbox was read');
     });
   });
 
