@@ -85,6 +85,7 @@ async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<Prepa
     onRetry: (error, delayInMs) => io.stderr.write(`Dataverse: ${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
   });
   for (const warning of source.forwardMailbox?.warnings ?? []) io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
+  for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox
   return { settings, config, template, source, providers, desiredRuleFor };
 }
 

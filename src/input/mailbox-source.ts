@@ -41,6 +41,8 @@ export interface MailboxSource {
   readonly forwardMailbox?: ForwardMailboxRecord;
   /** Rows known before reading (a validated users file); a Dataverse read is counted as it streams. */
   readonly rows?: number;
+  /** The back ends the rows are routed to, known before reading (so each can be opened first). */
+  readonly targets: readonly Target[];
   /** Every distinct sink the rows send to. */
   sinks(): string[];
   /** A fresh read, streamed with back-pressure: the runner pulls rows as workers free up. */
@@ -68,6 +70,7 @@ async function openUsersFile(file: string, request: MailboxSourceRequest): Promi
   return {
     sink: request.config.sink ?? summary.sinks.join(', '),
     rows: summary.rows,
+    targets: Object.keys(summary.byTarget) as Target[],
     sinks: () => summary.sinks,
     read: () => readMailboxes(file, options),
     describe: () => ({ source: 'file', file: path.resolve(file), sha256: summary.sha256, rows: summary.rows }),
@@ -89,6 +92,7 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
   return {
     sink: forwardMailbox.address,
     forwardMailbox,
+    targets: [config.defaultTarget],
     sinks: () => [forwardMailbox.address],
     read: () => readDataverseMailboxes(reader, options, summary, request.signal),
     describe: () => ({ source: 'dataverse', url: reader.url, filter: summary.filter, rows: summary.rows, sha256: summary.sha256 }),

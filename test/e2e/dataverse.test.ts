@@ -202,6 +202,14 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.equal(world.dataverse.stats.requests, 0);
     });
     await inWorld({}, async (world) => {
+      // Dataverse takes its own variable first; Graph's (wrong) secret stops the run before any mailbox.
+      const result = await world.run(['deploy', '--from-dataverse', '--yes'], { SINKRULE_DATAVERSE_CLIENT_SECRET: world.secret, SINKRULE_CLIENT_SECRET: 'wrong-secret-value' });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /AADSTS7000215/);
+      assert.ok(world.dataverse.stats.requests > 0, 'Dataverse was read with its own secret');
+      assert.equal(world.graph.stats.requests, 0, 'no mailbox was touched');
+    });
+    await inWorld({}, async (world) => {
       await world.writeConfig({ ...world.baseConfig, dataverse: { url: world.dataverse.url, clientId: '22222222-2222-2222-2222-222222222222', tenantId: '33333333-3333-3333-3333-333333333333' } });
       const result = await world.run(['verify', '--from-dataverse']);
       assert.equal(result.code, 1);

@@ -14,6 +14,7 @@ export interface DataverseWorld {
   dir: string;
   configFile: string;
   clientId: string;
+  secret: string;
   /** The config every test starts from: graph and dataverse sections, no sink. */
   baseConfig: Record<string, unknown>;
   writeConfig(config: Record<string, unknown>): Promise<void>;
@@ -59,6 +60,7 @@ export async function startDataverseWorld(options: DataverseWorldOptions): Promi
     dir,
     configFile,
     clientId: app.clientId,
+    secret,
     baseConfig,
     writeConfig: (config) => writeFile(configFile, JSON.stringify(config, null, 2)),
     run: (args, env = {}) => runCli([...args, '--config', configFile], { cwd: dir, env: { NODE_EXTRA_CA_CERTS: cert.caFile, SINKRULE_CLIENT_SECRET: secret, ...env } }),
