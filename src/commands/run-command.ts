@@ -82,7 +82,7 @@ async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<Prepa
     clock: io.clock,
     sleep: io.sleep,
     signal: io.signal,
-    onRetry: (error, delayInMs) => io.stderr.write(`Dataverse: ${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
+    onRetry: (error, delayInMs) => io.stderr.write(`${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
   });
   for (const warning of source.forwardMailbox?.warnings ?? []) io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
   for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox

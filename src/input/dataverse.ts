@@ -68,6 +68,8 @@ export class DataverseReader {
       });
       yield* page.value;
       next = page['@odata.nextLink'];
+      // The token goes with the next request: only ever to the organisation itself.
+      if (next && new URL(next).origin !== new URL(this.url).origin) throw new AccessError(`Dataverse sent a next-page link to another host (${new URL(next).origin}); sinkrule sends its token only to ${this.url}`);
     }
   }
 
