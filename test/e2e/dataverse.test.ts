@@ -175,6 +175,8 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.equal(report.run.forwardMailbox.name, 'EU forward mailbox');
       assert.deepEqual(report.run.forwardMailbox.warnings, [], 'tested successfully, outgoing None');
       assert.deepEqual(forwardsTo(ours(world, 'user0@contoso.com')[0]!), ['eu-sink@contoso.com']);
+      const toStdout = await world.run(['export', '--from-dataverse', '--sink', 'eu-sink@contoso.com']);
+      assert.equal(toStdout.stdout.split('\n')[1], `user0@contoso.com,user0,graph,eu-sink@contoso.com,${id(1)}`, 'without --out the CSV is the data on stdout');
     });
   });
 
