@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clientSecretVariable } from '../../src/auth/graph-credential.js';
 import type { CliIO } from '../../src/cli/io.js';
+import { nonCompliantOutcomes, type MailboxOutcome } from '../../src/core/outcome.js';
 import { samplesDir } from '../../src/paths.js';
 import { readMailboxes } from '../../src/input/users-csv.js';
 import { runSinkrule } from '../demo.js';
@@ -62,16 +63,7 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
       codes.push(await runSinkrule([...args, '--config', configFile], env, io));
     }
     if (codes.some((code) => code !== 0 && code !== 2)) return 1;
-    io.stderr.write(
-      [
-        '',
-        'As set up in Dynamics 365: "Cameron White" has no email address (failed, with the fix); allan.deyoung switched to',
-        'server-side synchronization but still has the rule (stale: sinkrule remove --from-dataverse --stale removes it);',
-        'emily.braun is on-premises, which Graph cannot reach (route on-premises users with a users CSV: export, set target=ews, deploy --users).',
-        `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}; users CSV: ${path.join(reportRoot, 'users.csv')}`,
-        '',
-      ].join('\n'),
-    );
+    io.stderr.write(`\n${await closingText(reportRoot)}\n`);
     return 0;
   } finally {
     await Promise.all([graph.stop(), dataverse.stop()]);
@@ -97,4 +89,14 @@ function demoRecords(emails: string[]): SimulatedMailboxRecord[] {
     user('allan.deyoung@contoso.com', 'Allan Deyoung', serverSideSync),
     user('raul.razo@contoso.com', 'Raul Razo', outlook),
   ];
+}
+
+/** Read from the verify report, never written in advance: what is left for the admin, with the fix. */
+async function closingText(reportRoot: string): Promise<string> {
+  const verify = JSON.parse(await readFile(path.join(reportRoot, 'verify', 'report.json'), 'utf8')) as { mailboxes: MailboxOutcome[] };
+  const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
+  const lines = [`Verify --include-stale: ${verify.mailboxes.filter((m) => m.outcome === 'ok').length} forward-mailbox users have the rule; ${left.length} left for the admin:`];
+  for (const m of left) lines.push(`- ${m.email || `"${m.displayName}" (no address)`}: ${m.outcome}${m.error ? ` (${m.error.code}): ${m.error.fix}` : m.notes.length ? `: ${m.notes.join('; ')}` : ''}`);
+  lines.push(`Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}; users CSV: ${path.join(reportRoot, 'users.csv')}`);
+  return lines.join('\n');
 }

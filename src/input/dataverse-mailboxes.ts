@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import type { Mailbox, Target } from '../core/mailbox.js';
 import type { ForwardMailboxRecord } from '../report/run-info.js';
+import { addressProblem } from './address.js';
 import { labelOf, type DataverseReader, type DataverseRow } from './dataverse.js';
 
 /**
@@ -21,7 +21,6 @@ export const mailboxFilters = {
 } as const;
 
 const query = (filter: string) => ({ entitySet: 'mailboxes', select: columns, filter });
-const emailSchema = z.email();
 
 /**
  * Reads the active forward mailbox records and picks the sink: the only one, or the one the
@@ -52,8 +51,9 @@ export async function readForwardMailbox(reader: DataverseReader, configuredSink
 }
 
 function checkAddress(record: ForwardMailboxRecord, where: string): ForwardMailboxRecord {
-  if (!emailSchema.safeParse(record.address).success) {
-    throw new InputError([`${where}: the forward mailbox record "${record.name}" has no valid email address ("${record.address}"): enter it in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes)`]);
+  const problem = addressProblem(record.address);
+  if (problem) {
+    throw new InputError([`${where}: the forward mailbox record "${record.name}" has no valid email address ("${record.address}": ${problem}): enter it in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes)`]);
   }
   return record;
 }
@@ -129,12 +129,13 @@ function toMailbox(row: DataverseRow, line: number, set: 'targets' | 'stale', se
   const record = `the mailbox record "${name}" (${mailbox.dynamicsMailboxId})`;
   if (set === 'stale') {
     // Not tracked by forwarding: only a mailbox with an address can hold a leftover rule.
-    if (!emailSchema.safeParse(email).success) return undefined;
+    if (addressProblem(email)) return undefined;
     mailbox.staleBecause = labelOf(row, 'incomingemaildeliverymethod');
   }
   const fixIn = 'in Dynamics 365 (Settings → Email Configuration → Mailboxes)';
   if (!email) return failed(mailbox, 'NoEmailAddress', `${record} has Incoming Email = Forward Mailbox but no email address`, `Enter the user's email address ${fixIn}, or set Incoming Email to None if the user's mail is not to be tracked.`);
-  if (!emailSchema.safeParse(email).success) return failed(mailbox, 'InvalidEmailAddress', `${record} has the email address "${email}", which is not valid`, `Correct the email address ${fixIn}.`);
+  const invalid = addressProblem(email);
+  if (invalid) return failed(mailbox, 'InvalidEmailAddress', `${record} has the email address "${email}", which is not valid (${invalid})`, `Correct the email address ${fixIn}.`);
   const key = email.toLowerCase();
   const first = seen.get(key);
   if (first !== undefined) return failed(mailbox, 'DuplicateMailboxRecord', `${email} has a second active mailbox record (first seen as row ${first})`, `Deactivate the duplicate mailbox record ${fixIn}; sinkrule worked on the first one.`);

@@ -88,7 +88,8 @@ describe('Dataverse simulator (what the Web API accepts and refuses)', () => {
   });
 
   it("refuses a token for another resource (401) and an unknown resource's token request (AADSTS500011)", async () => {
-    const graphToken = (await tokenFor(graph.url)).body.access_token;
+    const graphToken = (await tokenFor(graph.resource)).body.access_token;
+    assert.ok(graphToken, 'Entra issues a Graph token');
     const refused = await call(`${dataverse.url}/api/data/v9.2/mailboxes`, { authorization: `Bearer ${graphToken}` });
     assert.equal(refused.status, 401);
     assert.match(String(refused.headers['www-authenticate']), /^Bearer error="invalid_token"/);
