@@ -23,7 +23,11 @@ const flags = {
     describe: "Forward mailbox address; overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
-  report: { schema: z.string().min(1).optional(), describe: 'Report folder (default: sinkrule-report-<command>-<time>)' },
+  report: {
+    schema: z.string().min(1).optional(),
+    describe: 'Report folder (default: sinkrule-report-<command>-<time>)',
+    describeIn: { rollback: 'The report folder of the run to undo (required)' },
+  },
   concurrency: {
     schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined) }).int().min(1).max(256).optional(),
     describe: 'Mailboxes worked on at once per back end',
@@ -37,16 +41,34 @@ const flags = {
     describe: 'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward Mailbox; sinkrule\'s rule there is reported "stale"',
   },
   stale: { schema: z.boolean().default(false), describe: 'With --from-dataverse: remove the rule from exactly the mailboxes verify --include-stale reports "stale"' },
-  out: { schema: z.string().min(1).optional(), describe: 'File to write the users CSV to (default: stdout)' },
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
+  },
+  resume: {
+    schema: z.string().min(1).optional(),
+    describe: 'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
+  },
+  inventory: {
+    schema: z.boolean().default(false),
+    describe: 'Also write forwarding-inventory.csv: every rule that forwards or redirects, each target internal or external',
+  },
+  out: {
+    schema: z.string().min(1).optional(),
+    describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)",
+    describeIn: { export: 'File to write the users CSV to (default: stdout)' },
+  },
+  expectHash: {
+    schema: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' }).optional(),
+    describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
   },
 } satisfies Record<string, FlagDeclaration>;
 
 interface FlagDeclaration {
   schema: z.ZodType;
   describe: string;
+  /** Help text for a group where the flag means something else (rollback's --report: the run to undo). */
+  describeIn?: Partial<Record<string, string>>;
   env?: string;
 }
 
@@ -54,30 +76,38 @@ type FlagName = keyof typeof flags;
 
 /** The flags each kind of command takes. */
 export const flagGroups = {
-  read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output'],
-  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
-  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output'],
-  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory'],
+  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory'],
+  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
   export: ['fromDataverse', 'config', 'sink', 'out'],
   demo: ['fromDataverse'],
+  rollback: ['report', 'config', 'out', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  audit: ['expectHash', 'output'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
-const flagNames = Object.keys(flags) as FlagName[];
+type RunGroup = 'read' | 'write' | 'verify' | 'remove' | 'export' | 'demo';
+/** deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults). */
+const runFlagNames = [...new Set([...flagGroups.write, ...flagGroups.read, ...flagGroups.verify, ...flagGroups.remove, ...flagGroups.export, ...flagGroups.demo])] as Array<(typeof flagGroups)[RunGroup][number]>;
+
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
-/** The validated flags of any command (flags a command does not take have their defaults). */
-export type RunFlags = z.infer<z.ZodObject<Shape<FlagName>>>;
+/** The validated flags of deploy, verify, remove, export and demo (a flag a command does not take has its default). */
+export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)[RunGroup][number]>>>;
+export type RollbackFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['rollback'][number]>>> & { report: string; config: string };
+export type AuditFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['audit'][number]>>>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** yargs options for a group, generated from the declarations above. */
 export function yargsOptions(group: keyof typeof flagGroups): Record<string, YargsOption> {
-  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name])]));
+  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name], group)]));
 }
 
-function yargsOption(flag: FlagDeclaration): YargsOption {
+function yargsOption(flag: FlagDeclaration, group: string): YargsOption {
   const inner = unwrap(flag.schema);
   const required = !flag.schema.safeParse(undefined).success && !flag.env;
-  const describe = flag.env ? `${flag.describe} [env ${flag.env}]` : flag.describe;
+  const text = flag.describeIn?.[group] ?? flag.describe;
+  const describe = flag.env ? `${text} [env ${flag.env}]` : text;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
   if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };
@@ -98,9 +128,23 @@ function unwrap(schema: z.ZodType): z.ZodType {
  * (the config file layer is applied by resolveSettings).
  */
 export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
+  return parseFlags(runFlagNames, argv, env) as RunFlags;
+}
+
+export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RollbackFlags {
+  const parsed = parseFlags(flagGroups.rollback, argv, env) as RollbackFlags;
+  if (!parsed.report) throw new InputError(['command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401']);
+  return parsed;
+}
+
+export function parseAuditFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): AuditFlags {
+  return parseFlags(flagGroups.audit, argv, env) as AuditFlags;
+}
+
+function parseFlags(names: readonly FlagName[], argv: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
-  for (const name of flagNames) {
+  for (const name of names) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
@@ -108,7 +152,7 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
       fromEnvironment.set(name, flag.env);
     }
   }
-  const schema = z.strictObject(Object.fromEntries(flagNames.map((name) => [name, flags[name].schema])) as Shape<FlagName>);
+  const schema = z.strictObject(Object.fromEntries(names.map((name) => [name, flags[name].schema])));
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new InputError(
@@ -130,16 +174,20 @@ export interface RunSettings extends RunFlags {
 
 /** Applies the overrides to the config: flag > environment > config file > default. */
 export function resolveSettings(command: Mode, runFlags: RunFlags, config: Config): RunSettings {
+  return { ...runFlags, command, effective: effectiveConfig(runFlags, config) };
+}
+
+/** The config with the flags that override it applied (deploy, verify, remove and rollback). */
+export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob'>>, config: Config): Config {
   const concurrency = runFlags.concurrency;
-  const effective: Config = {
+  return {
     ...config,
     sink: runFlags.sink ?? config.sink,
     graph: config.graph && { ...config.graph, concurrency: concurrency ?? config.graph.concurrency },
     ews: config.ews && {
       ...config.ews,
       concurrency: concurrency ?? config.ews.concurrency,
-      removeOutlookRuleBlob: runFlags.removeOutlookRuleBlob || config.ews.removeOutlookRuleBlob,
+      removeOutlookRuleBlob: Boolean(runFlags.removeOutlookRuleBlob) || config.ews.removeOutlookRuleBlob,
     },
   };
-  return { ...runFlags, command, effective };
 }
