@@ -109,6 +109,8 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.equal(noAddress.error.code, 'NoEmailAddress');
       assert.match(noAddress.error.fix, /Enter the user's email address/);
       assert.equal(noAddress.facts.dynamicsMailboxId, id(20));
+      const audit = await runCli(['audit', 'verify', path.join(world.dir, 'deploy')]);
+      assert.equal(audit.code, 0, `the report folder of a --from-dataverse run passes the audit: ${audit.stdout}${audit.stderr}`);
       const html = await readFile(path.join(world.dir, 'deploy', 'report.html'), 'utf8');
       assert.match(html, /Forward mailbox record \(Dynamics 365\)/);
       assert.match(html, /Mailbox Test Completed On never/);
