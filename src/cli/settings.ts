@@ -77,6 +77,7 @@ type FlagName = keyof typeof flags;
 /** The flags each kind of command takes. */
 export const flagGroups = {
   read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory'],
+  validate: ['users', 'fromDataverse', 'config', 'sink', 'output'],
   write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
   verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory'],
   remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],

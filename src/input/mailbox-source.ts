@@ -41,6 +41,8 @@ export interface MailboxSource {
   readonly forwardMailbox?: ForwardMailboxRecord;
   /** Rows known before reading (a validated users file); a Dataverse read is counted as it streams. */
   readonly rows?: number;
+  /** Rows per back end, known before reading (a validated users file). */
+  readonly byTarget?: Partial<Record<Target, number>>;
   /** The back ends the rows are routed to, known before reading (so each can be opened first). */
   readonly targets: readonly Target[];
   /** Every distinct sink the rows send to. */
@@ -70,6 +72,7 @@ async function openUsersFile(file: string, request: MailboxSourceRequest): Promi
   return {
     sink: request.config.sink ?? summary.sinks.join(', '),
     rows: summary.rows,
+    byTarget: summary.byTarget,
     targets: Object.keys(summary.byTarget) as Target[],
     sinks: () => summary.sinks,
     read: () => readMailboxes(file, options),

@@ -148,7 +148,13 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       const expected = ['email,displayName,target,sink,dynamicsMailboxId', ...Array.from({ length: 7 }, (_, i) => `user${i}@contoso.com,user${i},graph,${sink},${id(i + 1)}`)];
       assert.equal(csv, `${expected.join('\n')}\n`);
 
-      // The exported file round-trips: a config without a sink works from the rows' sink column.
+      // The exported file round-trips through validate and deploy: a config without a sink works from the rows' sink column.
+      const validated = await world.run(['validate', '--users', path.join(world.dir, 'users.csv')]);
+      assert.equal(validated.code, 0, validated.stderr);
+      assert.match(validated.stdout, /7 mailboxes, no problems \(graph 7\)/);
+      const fromDataverse = await world.run(['validate', '--from-dataverse']);
+      assert.equal(fromDataverse.code, 1, 'validate names the record without an address');
+      assert.match(fromDataverse.stderr, /Dataverse record "Nora No-Address" \(00000000-0000-0000-0000-000000000020\): .*no email address/);
       const roundTrip = await world.run(['deploy', '--users', path.join(world.dir, 'users.csv'), '--dry-run', '--report', 'round-trip']);
       assert.equal(roundTrip.code, 0, roundTrip.stderr);
       const trip = await world.report('round-trip');
