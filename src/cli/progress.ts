@@ -18,7 +18,8 @@ export class Progress {
   constructor(
     private readonly io: CliIO,
     private readonly label: string,
-    private readonly total: number,
+    /** Unknown while a Dataverse read streams. */
+    private readonly total: number | undefined,
     private readonly gates: ReadonlyMap<string, ThrottleGate>,
   ) {
     this.started = io.clock();
@@ -29,7 +30,7 @@ export class Progress {
     this.done++;
     this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && this.failuresShown++ < maxFailureLines) {
-      this.line(`${outcome.email}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+      this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
     }
   }
 
@@ -46,9 +47,9 @@ export class Progress {
   private draw(): void {
     const elapsed = (this.io.clock() - this.started) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const eta = rate > 0 ? Math.round((this.total - this.done) / rate) : undefined;
+    const eta = rate > 0 && this.total !== undefined ? Math.round((this.total - this.done) / rate) : undefined;
     const pacing = [...this.gates].map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`).join('; ');
-    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
+    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
   }
 }
 

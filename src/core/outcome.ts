@@ -19,10 +19,12 @@ export type OutcomeName =
   | 'restored'
   | 'would-restore'
   | 'conflict'
+  /** verify --include-stale: sinkrule's rule in a mailbox Dynamics 365 no longer tracks by forwarding. */
+  | 'stale'
   | 'failed';
 
 /** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
-export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'failed']);
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'stale', 'failed']);
 
 export interface OutcomeError {
   code: string;
@@ -115,7 +117,7 @@ export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
     changes: [],
     drift: [],
     otherForwardingRules: [],
-    facts: {},
+    facts: mailbox.dynamicsMailboxId ? { dynamicsMailboxId: mailbox.dynamicsMailboxId } : {},
     notes: [],
     error: null,
     instructions: null,
