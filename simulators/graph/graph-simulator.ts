@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { close, delay, listen, readBody, seededRandom, sendJson } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import { validateAgainstType } from './csdl.js';
-import { IdentitySimulator, newRuleId, type AppRegistration } from './identity.js';
+import { IdentitySimulator, newRuleId, type AppRegistration, type ManagedIdentityHost } from './identity.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -33,6 +33,8 @@ export interface SimulatedMailbox {
 export interface GraphSimulatorOptions {
   certificate: LocalCertificate;
   app: AppRegistration;
+  /** Serve an App Service–style managed identity endpoint (identity.ts: managedIdentityPath). */
+  managedIdentity?: ManagedIdentityHost;
   mailboxes?: SimulatedMailbox[];
   /** Added to every Graph response (mean, and ± spread). */
   latencyInMs?: number;
@@ -102,7 +104,7 @@ export class GraphSimulator {
   private bucket = { tokens: 0, at: 0 };
 
   constructor(private readonly options: GraphSimulatorOptions) {
-    this.identity = new IdentitySimulator(options.app, () => this.url, () => this.url);
+    this.identity = new IdentitySimulator(options.app, () => this.url, () => this.url, options.managedIdentity);
     this.random = seededRandom(options.seed ?? 1);
     this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));

@@ -1,40 +1,30 @@
-import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from '@azure/identity';
-import { AccessError, InputError } from '../core/errors.js';
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { AccessError } from '../core/errors.js';
 import type { EwsConfig, GraphConfig } from '../input/config.js';
+import { createAppCredential } from './app-credential.js';
 
 /** The environment variable holding the app's client secret; never a config key, never logged. */
 export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
-
-/** A client-credentials TokenCredential for the app registration in the config. */
-export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
-  const options = {
-    authorityHost: config.authorityHost,
-    // Instance discovery asks the public cloud about the authority: wrong for a private endpoint.
-    disableInstanceDiscovery: config.customEndpoints,
-    retryOptions: { maxRetries: 2 },
-  };
-  if (config.certificatePath) {
-    return new ClientCertificateCredential(config.tenantId, config.clientId, { certificatePath: config.certificatePath }, options);
-  }
-  const secret = env[clientSecretVariable];
-  if (!secret) {
-    throw new InputError([
-      `${configFile}: graph: no credential: set the environment variable ${clientSecretVariable} to the app's client secret, or set graph.certificatePath to a PEM file with the certificate and its private key`,
-    ]);
-  }
-  return new ClientSecretCredential(config.tenantId, config.clientId, secret, options);
-}
-
 export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
 
-/** Client credentials for on-premises modern authentication to EWS (ews.auth = oauth). */
+/** The credential graph.auth asks for (see auth/app-credential.ts). */
+export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+  return createAppCredential(
+    // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
+    { ...config, section: 'graph', disableInstanceDiscovery: config.customEndpoints, secretVariable: clientSecretVariable },
+    env,
+    configFile,
+  ).credential;
+}
+
+/** The credential ews.oauth.auth asks for (on-premises modern authentication to EWS). */
 export function createEwsCredential(config: EwsConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
   const oauth = config.oauth!;
-  const options = { authorityHost: oauth.authorityHost, disableInstanceDiscovery: oauth.authorityHost !== undefined, retryOptions: { maxRetries: 2 } };
-  if (oauth.certificatePath) return new ClientCertificateCredential(oauth.tenantId, oauth.clientId, { certificatePath: oauth.certificatePath }, options);
-  const secret = env[ewsClientSecretVariable];
-  if (!secret) throw new InputError([`${configFile}: ews.oauth: no credential: set ${ewsClientSecretVariable} or ews.oauth.certificatePath`]);
-  return new ClientSecretCredential(oauth.tenantId, oauth.clientId, secret, options);
+  return createAppCredential(
+    { ...oauth, section: 'ews.oauth', authorityHost: oauth.authorityHost ?? 'https://login.microsoftonline.com', disableInstanceDiscovery: oauth.authorityHost !== undefined, secretVariable: ewsClientSecretVariable },
+    env,
+    configFile,
+  ).credential;
 }
 
 /** Gets one token before any mailbox is touched, so wrong credentials stop the run at once. */
@@ -50,6 +40,7 @@ export async function requireToken(credential: TokenCredential, scope: string, s
 
 /** The identity library's message (AADSTS code and text) with the fix; never the secret. */
 export function credentialFailure(error: unknown): AccessError {
+  if (error instanceof AccessError) return error;
   const text = error instanceof Error ? error.message : String(error);
   const aadsts = /AADSTS\d+:[^\r\n]*/.exec(text)?.[0];
   return new AccessError(

@@ -6,12 +6,10 @@ import { defaultRetrySettings } from '../core/retry.js';
 import { targets } from '../core/mailbox.js';
 import { templatesDir } from '../paths.js';
 import { formatIssues, lineAt } from './issues.js';
+import { appCredentialFields, checkAppCredential } from './auth-schema.js';
 
 export const defaultRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
 
-const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
-  error: 'must be a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin center → App registrations → Overview)',
-});
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const concurrency = (fallback: number) => z.number().int().min(1).max(256).default(fallback);
 
@@ -24,9 +22,7 @@ export const clouds = {
 } as const;
 
 const graphSchema = z.strictObject({
-  tenantId: guid,
-  clientId: guid,
-  certificatePath: z.string().min(1).optional(),
+  ...appCredentialFields,
   cloud: z.enum(Object.keys(clouds) as [keyof typeof clouds]).default('global'),
   authorityHost: httpsUrl.optional(),
   baseUrl: httpsUrl.refine((url) => !/\/v1\.0\/?$|\/beta\/?$/.test(url), { error: 'is the service root without /v1.0, e.g. https://graph.microsoft.com' }).optional(),
@@ -39,7 +35,7 @@ const graphSchema = z.strictObject({
    * quarter of the HTTP work.
    */
   batchSize: z.number().int().min(1).max(20).default(4),
-});
+}).superRefine(checkAppCredential);
 
 const ewsSchema = z
   .strictObject({
@@ -52,12 +48,11 @@ const ewsSchema = z
     removeOutlookRuleBlob: z.boolean().default(false),
     oauth: z
       .strictObject({
-        tenantId: guid,
-        clientId: guid,
+        ...appCredentialFields,
         authorityHost: httpsUrl.optional(),
-        certificatePath: z.string().min(1).optional(),
         scope: z.string().min(1).optional(),
       })
+      .superRefine(checkAppCredential)
       .optional(),
   })
   .refine((ews) => ews.auth === 'oauth' || ews.username, { error: 'ews.username is required for ntlm and basic authentication (DOMAIN\\user or user@domain)', path: ['username'] })

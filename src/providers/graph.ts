@@ -118,7 +118,14 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       }
       return { createdRuleIds };
     },
-    describe: () => ({ graphEndpoint: config.baseUrl, authorityHost: config.authorityHost, tenantId: config.tenantId, clientId: config.clientId, batchSize: String(options.batchSize ?? 1) }),
+    describe: () => ({
+      graphEndpoint: config.baseUrl,
+      authorityHost: config.authorityHost,
+      ...(config.auth ? { auth: config.auth } : {}),
+      tenantId: config.tenantId ?? '',
+      clientId: config.clientId ?? config.managedIdentityClientId ?? '',
+      batchSize: String(options.batchSize ?? 1),
+    }),
     async close() {},
   };
 
