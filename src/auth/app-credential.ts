@@ -116,7 +116,7 @@ function explainFailures(credential: TokenCredential, section: string, kind: Aut
         return await credential.getToken(scopes, options);
       } catch (error) {
         if (error instanceof AccessError || options?.abortSignal?.aborted) throw error;
-        throw new AccessError(`Cannot get a token (${section}.auth "${kind}"): ${serviceMessage(error)}. ${fixFor(kind, settings)}`, { cause: error });
+        throw new AccessError(`Cannot get a token (${section}.auth "${kind}"): ${serviceMessage(error)}`, { cause: error, fix: fixFor(kind, settings) });
       }
     },
   };

@@ -2,7 +2,8 @@ import type { Options as YargsOption } from 'yargs';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
-import type { Config } from '../input/config.js';
+import { clouds, type Config } from '../input/config.js';
+import { authKinds, guid } from '../input/auth-schema.js';
 import { formatIssues } from '../input/issues.js';
 
 /**
@@ -24,13 +25,33 @@ const flags = {
     describe: 'Mailboxes worked on at once per back end',
     env: 'SINKRULE_CONCURRENCY',
   },
-  output: { schema: z.enum(['text', 'json']).default('text'), describe: 'Summary format on stdout', env: 'SINKRULE_OUTPUT' },
+  output: {
+    schema: z.enum(['text', 'json']).default('text'),
+    describe: 'Format on stdout: json gives one JSON object (the result, or {"error":{"code","message","fix"}} with exit 1)',
+    env: 'SINKRULE_OUTPUT',
+  },
+  quiet: { schema: z.boolean().default(false), describe: 'Print only errors on stderr and no text summary (scheduled runs: the exit code and the report tell)', env: 'SINKRULE_QUIET' },
   dryRun: { schema: z.boolean().default(false), describe: 'Read every mailbox and report what would change; write nothing' },
   yes: { schema: z.boolean().default(false), describe: 'Do not ask for confirmation (required when there is no terminal)' },
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
   },
+  // sinkrule init
+  dir: { schema: z.string().min(1).default('.'), describe: 'Folder to write sinkrule.config.json and users.csv into' },
+  force: { schema: z.boolean().default(false), describe: 'Overwrite sinkrule.config.json and users.csv if they exist' },
+  tenantId: { schema: guid.optional(), describe: 'Directory (tenant) ID (Entra admin center → App registrations → Overview)' },
+  clientId: { schema: guid.optional(), describe: 'Application (client) ID of the app registration' },
+  cloud: { schema: z.enum(Object.keys(clouds) as [keyof typeof clouds]).optional(), describe: 'National cloud (default global)' },
+  auth: { schema: z.enum(authKinds).optional(), describe: 'How sinkrule signs in to Graph' },
+  certificatePath: { schema: z.string().min(1).optional(), describe: 'auth certificate: PEM or PFX file (relative to --dir)' },
+  managedIdentityClientId: { schema: guid.optional(), describe: 'auth managed-identity: client ID of a user-assigned identity (omit for system-assigned)' },
+  backEnds: {
+    schema: z.array(z.enum(['graph', 'ews', 'manual'])).min(1).optional(),
+    describe: 'Where the mailboxes are: graph (Exchange Online), ews (on-premises Exchange), manual (POP3 and others)',
+  },
+  ewsUrl: { schema: z.url({ protocol: /^https$/, error: 'must be the https:// EWS URL, e.g. https://mail.contoso.com/EWS/Exchange.asmx' }).optional(), describe: 'ews: the EWS endpoint' },
+  ewsUsername: { schema: z.string().min(1).optional(), describe: 'ews: the service account (CONTOSO\\svc-sinkrule)' },
 } satisfies Record<string, FlagDeclaration>;
 
 interface FlagDeclaration {
@@ -41,15 +62,21 @@ interface FlagDeclaration {
 
 type FlagName = keyof typeof flags;
 
-/** The flags each kind of command takes. */
+/** The flags each kind of command takes; `global` ones every command takes (declared once, on the top level). */
 export const flagGroups = {
-  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output'],
-  write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  global: ['output', 'quiet'],
+  init: ['dir', 'force', 'tenantId', 'clientId', 'sink', 'cloud', 'auth', 'certificatePath', 'managedIdentityClientId', 'backEnds', 'ewsUrl', 'ewsUsername'],
+  read: ['users', 'config', 'sink', 'report', 'concurrency'],
+  write: ['users', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
+type RunFlagName = (typeof flagGroups)['write' | 'global'][number];
 /** The validated flags of deploy, verify and remove (read-only commands get the write flags' defaults). */
-export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['write'][number]>>>;
+export type RunFlags = z.infer<z.ZodObject<Shape<RunFlagName>>>;
+export type InitFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['init' | 'global'][number]>>>;
+/** The flags every command takes. */
+export type GlobalFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['global'][number]>>>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -63,6 +90,7 @@ function yargsOption(flag: FlagDeclaration): YargsOption {
   const required = !flag.schema.safeParse(undefined).success && !flag.env;
   const describe = flag.env ? `${flag.describe} [env ${flag.env}]` : flag.describe;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
+  if (inner instanceof z.ZodArray && inner.element instanceof z.ZodEnum) return { type: 'array', choices: inner.element.options as string[], describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
   if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };
   return { type: 'string', describe, demandOption: required };
@@ -82,17 +110,22 @@ function unwrap(schema: z.ZodType): z.ZodType {
  * (the config file layer is applied by resolveSettings).
  */
 export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
+  return parseFlags([...flagGroups.write, ...flagGroups.global], argv, env) as RunFlags;
+}
+
+/** Validates the named flags (flag, else environment variable, else default). */
+export function parseFlags<K extends FlagName>(names: readonly K[], argv: Record<string, unknown>, env: NodeJS.ProcessEnv): z.infer<z.ZodObject<Shape<K>>> {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
-  for (const name of flagGroups.write) {
+  for (const name of names) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
-      input[name] = env[flag.env];
+      input[name] = flag.schema instanceof z.ZodDefault && unwrap(flag.schema) instanceof z.ZodBoolean ? /^(1|true|yes)$/i.test(env[flag.env]!) : env[flag.env];
       fromEnvironment.set(name, flag.env);
     }
   }
-  const schema = z.strictObject(Object.fromEntries(flagGroups.write.map((name) => [name, flags[name].schema])) as Shape<(typeof flagGroups)['write'][number]>);
+  const schema = z.strictObject(Object.fromEntries(names.map((name) => [name, flags[name].schema])) as Shape<K>);
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new InputError(
@@ -102,7 +135,26 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
       }),
     );
   }
-  return parsed.data;
+  return parsed.data as z.infer<z.ZodObject<Shape<K>>>;
+}
+
+/**
+ * The global flags, read before (and independently of) the full parse, so that even a command
+ * line yargs rejects is answered in the format asked for. Anything unreadable falls back to the
+ * default: the full parse then reports it.
+ */
+export function earlyGlobalFlags(argv: readonly string[], env: NodeJS.ProcessEnv): GlobalFlags {
+  const raw: Record<string, unknown> = {};
+  argv.forEach((arg, i) => {
+    if (arg === '--output') raw.output = argv[i + 1];
+    else if (arg.startsWith('--output=')) raw.output = arg.slice('--output='.length);
+    else if (arg === '--quiet') raw.quiet = true;
+  });
+  try {
+    return parseFlags(flagGroups.global, raw, env);
+  } catch {
+    return { output: 'text', quiet: raw.quiet === true };
+  }
 }
 
 /** What a run works with: the config with every flag and environment override applied. */

@@ -3,7 +3,7 @@ import type { CliIO } from '../../src/cli/io.js';
 import { VirtualTime } from './virtual-time.js';
 
 /** A CliIO for in-process tests: captured stdout/stderr, a virtual clock, scripted answers. */
-export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; stdinIsTTY?: boolean } = {}) {
+export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; replies?: string[]; stdinIsTTY?: boolean } = {}) {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -24,6 +24,10 @@ export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; 
     confirm: async (question) => {
       questions.push(question);
       return options.answers?.shift() ?? false;
+    },
+    ask: async (question, fallback) => {
+      questions.push(question);
+      return options.replies?.shift() || (fallback ?? '');
     },
   };
   return { io, questions, stdout: () => out, stderr: () => err };
