@@ -131,7 +131,7 @@ export function parseFlags<K extends FlagName>(names: readonly K[], argv: Record
     throw new InputError(
       parsed.error.issues.flatMap((issue) => {
         const variable = fromEnvironment.get(String(issue.path[0]));
-        return variable ? [`environment: ${variable}: ${issue.message}`] : formatIssues('command line', [issue], '--');
+        return variable ? [`environment: ${variable}: ${issue.message}`] : formatIssues('command line', [{ ...issue, path: issue.path.map((key, i) => (i === 0 ? kebab(String(key)) : key)) }], '--');
       }),
     );
   }

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { loadConfig } from '../../src/input/config.js';
+
+/** What every command shares, through the built CLI: init, JSON errors, --quiet, help, completion. */
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-surface-'));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const tenantId = '3f2a5b8c-1111-4222-8333-444455556666';
+const clientId = '9a8b7c6d-1111-4222-8333-444455556666';
+
+describe('sinkrule init', () => {
+  it('writes a config that loads, a users.csv header, and the setup steps with the values filled in', async () => {
+    const target = path.join(dir, 'init-cert');
+    const result = await runCli(['init', '--dir', target, '--sink', 'crm-sink@contoso.com', '--auth', 'certificate', '--tenant-id', tenantId, '--client-id', clientId, '--certificate-path', 'sinkrule.pfx', '--cloud', 'usgov']);
+    assert.equal(result.code, 0, result.stderr);
+    const config = await loadConfig(path.join(target, 'sinkrule.config.json'));
+    assert.equal(config.graph?.auth, 'certificate');
+    assert.equal(config.graph?.authorityHost, 'https://login.microsoftonline.us');
+    assert.equal(await readFile(path.join(target, 'users.csv'), 'utf8'), 'email,displayName,target,sink\n');
+    assert.match(result.stdout, new RegExp(`\\$sp = Get-MgServicePrincipal -Filter "appId eq '${clientId}'"`));
+    assert.match(result.stdout, /Connect-ExchangeOnline -ExchangeEnvironmentName O365USGovGCCHigh/);
+    assert.match(result.stdout, /New-ManagementRoleAssignment -App \$sp\.AppId -Role "Application MailboxSettings\.ReadWrite" -CustomResourceScope "sinkrule CRM users"/);
+    assert.match(result.stdout, /Export-PfxCertificate -Cert \$cert -FilePath sinkrule\.pfx/);
+  });
+
+  it('refuses to overwrite without --force (nothing changes), overwrites with it', async () => {
+    const target = path.join(dir, 'init-force');
+    const argsFor = (sink: string) => ['init', '--dir', target, '--sink', sink, '--auth', 'managed-identity', '--back-ends', 'graph', 'ews', 'manual', '--ews-url', 'https://mail.contoso.com/EWS/Exchange.asmx', '--ews-username', 'CONTOSO\\svc-sinkrule'];
+    assert.equal((await runCli(argsFor('crm-sink@contoso.com'))).code, 0);
+    const config = JSON.parse(await readFile(path.join(target, 'sinkrule.config.json'), 'utf8'));
+    assert.deepEqual(config.graph, { cloud: 'global', auth: 'managed-identity' });
+    assert.equal(config.ews.username, 'CONTOSO\\svc-sinkrule');
+    await writeFile(path.join(target, 'users.csv'), 'email\nalex@contoso.com\n');
+    const refused = await runCli([...argsFor('other@contoso.com'), '--output', 'json']);
+    assert.equal(refused.code, 1);
+    assert.match(JSON.parse(refused.stdout).error.fix, /--force/);
+    assert.equal(await readFile(path.join(target, 'users.csv'), 'utf8'), 'email\nalex@contoso.com\n', 'nothing was overwritten');
+    const forced = await runCli([...argsFor('other@contoso.com'), '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(JSON.parse(await readFile(path.join(target, 'sinkrule.config.json'), 'utf8')).sink, 'other@contoso.com');
+  });
+
+  it('without a terminal, names the flags it still needs', async () => {
+    const result = await runCli(['init', '--dir', path.join(dir, 'init-missing'), '--auth', 'secret']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no terminal to ask on, and --sink, --tenant-id, --client-id are not given/);
+  });
+});
+
+describe('--output json: one JSON object on stdout for every failure', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['deploy with a missing users file', ['deploy', '--users', 'missing.csv', '--config', 'missing.json', '--yes'], /missing\.json: cannot read the file/],
+    ['verify with a bad flag value', ['verify', '--users', 'u.csv', '--config', 'c.json', '--concurrency', 'lots'], /--concurrency: must be a whole number/],
+    ['remove with an unknown flag', ['remove', '--users', 'u.csv', '--config', 'c.json', '--colour'], /Unknown argument: colour/],
+    ['init with a bad tenant id', ['init', '--tenant-id', 'contoso'], /--tenant-id: must be a GUID/],
+    ['an unknown command', ['deplyo'], /Unknown argument: deplyo/],
+    ['no command', [], /Name a command/],
+  ];
+  for (const [name, args, message] of cases) {
+    it(name, async () => {
+      const result = await runCli([...args, '--output', 'json'], { cwd: dir });
+      assert.equal(result.code, 1, result.stderr);
+      const parsed = JSON.parse(result.stdout) as { error: { code: string; message: string; fix: string } };
+      assert.deepEqual(Object.keys(parsed), ['error']);
+      assert.equal(parsed.error.code, 'InputError');
+      assert.match(parsed.error.message, message);
+      assert.ok(parsed.error.fix.length > 10, 'a fix');
+      assert.match(result.stderr, /^error: /, 'stderr is plain text (no colour without a terminal)');
+    });
+  }
+
+  it('SINKRULE_OUTPUT=json does the same', async () => {
+    const result = await runCli(['verify', '--users', 'u.csv', '--config', 'nope.json'], { cwd: dir, env: { SINKRULE_OUTPUT: 'json' } });
+    assert.equal(result.code, 1);
+    assert.equal(JSON.parse(result.stdout).error.code, 'InputError');
+  });
+});
+
+describe('--quiet, --help, completion', () => {
+  it('--quiet leaves only errors: a manual-only run prints nothing at all', async () => {
+    await writeFile(path.join(dir, 'quiet.json'), JSON.stringify({ sink: 'crm-sink@contoso.com' }));
+    await writeFile(path.join(dir, 'quiet.csv'), 'email,target,server\nben@contoso.com,pop3,pop.contoso.com\n');
+    const result = await runCli(['deploy', '--users', 'quiet.csv', '--config', 'quiet.json', '--yes', '--quiet', '--report', 'rq'], { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, '');
+    assert.ok(JSON.parse(await readFile(path.join(dir, 'rq', 'report.json'), 'utf8')).mailboxes.length === 1, 'the report is still written');
+  });
+
+  it('every command has examples in its --help', async () => {
+    for (const command of ['init', 'deploy', 'verify', 'remove', 'demo']) {
+      const help = await runCli([command, '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /Examples:\n\s+sinkrule /, `${command} --help has examples`);
+    }
+  });
+
+  it('prints a shell completion script, and completes command names', async () => {
+    const script = await runCli(['completion']);
+    assert.equal(script.code, 0);
+    assert.match(script.stdout, /sinkrule --get-yargs-completions/);
+    const words = await runCli(['--get-yargs-completions', 'sinkrule', 've']);
+    assert.match(words.stdout, /verify/);
+  });
+});
