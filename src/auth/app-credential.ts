@@ -29,16 +29,27 @@ export interface AppCredentialSettings {
 }
 
 /** The workload identity convention (Kubernetes, GitHub Actions, Azure Pipelines). */
-export const workloadIdentityVariables = { tokenFile: 'AZURE_FEDERATED_TOKEN_FILE', clientId: 'AZURE_CLIENT_ID', tenantId: 'AZURE_TENANT_ID' } as const;
+export const workloadIdentityVariables = {
+  tokenFile: 'AZURE_FEDERATED_TOKEN_FILE',
+  clientId: 'AZURE_CLIENT_ID',
+  tenantId: 'AZURE_TENANT_ID',
+} as const;
 
 /**
  * The credential a section's settings ask for. Everything that can be checked without the
  * network is checked here (InputError, exit 1); a token the service refuses later becomes an
  * AccessError whose fix fits the kind.
  */
-export function createAppCredential(settings: AppCredentialSettings, env: NodeJS.ProcessEnv, configFile: string): { credential: TokenCredential; kind: AuthKind } {
+export function createAppCredential(
+  settings: AppCredentialSettings,
+  env: NodeJS.ProcessEnv,
+  configFile: string,
+): { credential: TokenCredential; kind: AuthKind } {
   const kind = chooseKind(settings, env, configFile);
-  return { credential: explainFailures(buildCredential(kind, settings, env, configFile), settings.section, kind, settings), kind };
+  return {
+    credential: explainFailures(buildCredential(kind, settings, env, configFile), settings.section, kind, settings),
+    kind,
+  };
 }
 
 /** Without `auth`: the secret if its variable is set, else the certificate if configured. */
@@ -51,13 +62,25 @@ export function chooseKind(settings: AppCredentialSettings, env: NodeJS.ProcessE
   ]);
 }
 
-function buildCredential(kind: AuthKind, settings: AppCredentialSettings, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+function buildCredential(
+  kind: AuthKind,
+  settings: AppCredentialSettings,
+  env: NodeJS.ProcessEnv,
+  configFile: string,
+): TokenCredential {
   const { section } = settings;
-  const options = { authorityHost: settings.authorityHost, disableInstanceDiscovery: settings.disableInstanceDiscovery, retryOptions: { maxRetries: 2 } };
+  const options = {
+    authorityHost: settings.authorityHost,
+    disableInstanceDiscovery: settings.disableInstanceDiscovery,
+    retryOptions: { maxRetries: 2 },
+  };
   switch (kind) {
     case 'secret': {
       const secret = env[settings.secretVariable];
-      if (!secret) throw new InputError([`${configFile}: ${section}.auth is "secret": set the environment variable ${settings.secretVariable} to the app's client secret (its value, not its id)`]);
+      if (!secret)
+        throw new InputError([
+          `${configFile}: ${section}.auth is "secret": set the environment variable ${settings.secretVariable} to the app's client secret (its value, not its id)`,
+        ]);
       return new ClientSecretCredential(settings.tenantId!, settings.clientId!, secret, options);
     }
     case 'certificate': {
@@ -67,18 +90,26 @@ function buildCredential(kind: AuthKind, settings: AppCredentialSettings, env: N
     case 'managed-identity':
       // MSAL finds the identity endpoint itself (App Service/Functions: IDENTITY_ENDPOINT and
       // IDENTITY_HEADER; Arc; otherwise the VM's instance metadata service).
-      return new ManagedIdentityCredential({ clientId: settings.managedIdentityClientId, retryOptions: { maxRetries: 2 } });
+      return new ManagedIdentityCredential({
+        clientId: settings.managedIdentityClientId,
+        retryOptions: { maxRetries: 2 },
+      });
     case 'workload-identity': {
       const tokenFilePath = env[workloadIdentityVariables.tokenFile];
       const clientId = settings.clientId ?? env[workloadIdentityVariables.clientId];
       const tenantId = settings.tenantId ?? env[workloadIdentityVariables.tenantId];
       const missing = [
-        !tokenFilePath && `the environment variable ${workloadIdentityVariables.tokenFile} (the federated token file your platform writes)`,
+        !tokenFilePath &&
+          `the environment variable ${workloadIdentityVariables.tokenFile} (the federated token file your platform writes)`,
         !clientId && `${section}.clientId or ${workloadIdentityVariables.clientId}`,
         !tenantId && `${section}.tenantId or ${workloadIdentityVariables.tenantId}`,
       ].filter(Boolean);
-      if (missing.length) throw new InputError([`${configFile}: ${section}.auth is "workload-identity": set ${missing.join(', ')}`]);
-      if (!existsSync(tokenFilePath!)) throw new InputError([`${workloadIdentityVariables.tokenFile}: ${tokenFilePath} does not exist: check the pipeline's or pod's workload identity setup`]);
+      if (missing.length)
+        throw new InputError([`${configFile}: ${section}.auth is "workload-identity": set ${missing.join(', ')}`]);
+      if (!existsSync(tokenFilePath!))
+        throw new InputError([
+          `${workloadIdentityVariables.tokenFile}: ${tokenFilePath} does not exist: check the pipeline's or pod's workload identity setup`,
+        ]);
       return new WorkloadIdentityCredential({ ...options, tenantId, clientId, tokenFilePath });
     }
     case 'default':
@@ -109,14 +140,22 @@ function fixFor(kind: AuthKind, settings: AppCredentialSettings): string {
 }
 
 /** Token failures as an AccessError naming the kind and the fix; never the secret. */
-function explainFailures(credential: TokenCredential, section: string, kind: AuthKind, settings: AppCredentialSettings): TokenCredential {
+function explainFailures(
+  credential: TokenCredential,
+  section: string,
+  kind: AuthKind,
+  settings: AppCredentialSettings,
+): TokenCredential {
   return {
     async getToken(scopes, options) {
       try {
         return await credential.getToken(scopes, options);
       } catch (error) {
         if (error instanceof AccessError || options?.abortSignal?.aborted) throw error;
-        throw new AccessError(`Cannot get a token (${section}.auth "${kind}"): ${serviceMessage(error)}`, { cause: error, fix: fixFor(kind, settings) });
+        throw new AccessError(`Cannot get a token (${section}.auth "${kind}"): ${serviceMessage(error)}`, {
+          cause: error,
+          fix: fixFor(kind, settings),
+        });
       }
     },
   };

@@ -17,9 +17,16 @@ export function loadCertificate(file: string, key: string, env: NodeJS.ProcessEn
   try {
     bytes = readFileSync(file);
   } catch (error) {
-    throw new InputError([`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error}): check the path (relative to the config file)`], { cause: error });
+    throw new InputError(
+      [
+        `${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error}): check the path (relative to the config file)`,
+      ],
+      { cause: error },
+    );
   }
-  const pem = bytes.includes('-----BEGIN') ? bytes.toString('utf8') : pfxToPem(bytes, file, key, env[certificatePasswordVariable]);
+  const pem = bytes.includes('-----BEGIN')
+    ? bytes.toString('utf8')
+    : pfxToPem(bytes, file, key, env[certificatePasswordVariable]);
   checkPem(pem, file, key);
   return pem;
 }
@@ -37,10 +44,15 @@ function pfxToPem(bytes: Buffer, file: string, key: string, password: string | u
       : 'it is neither PEM nor a PFX/PKCS#12 file: export the certificate with its private key as .pfx, or as PEM';
     throw new InputError([`${key}: ${file}: cannot open the certificate: ${fix}`], { cause: error });
   }
-  const keyBags = [forge.pki.oids.pkcs8ShroudedKeyBag!, forge.pki.oids.keyBag!].flatMap((type) => p12.getBags({ bagType: type })[type] ?? []);
+  const keyBags = [forge.pki.oids.pkcs8ShroudedKeyBag!, forge.pki.oids.keyBag!].flatMap(
+    (type) => p12.getBags({ bagType: type })[type] ?? [],
+  );
   const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
   const privateKey = keyBags.find((bag) => bag.key)?.key;
-  if (!privateKey) throw new InputError([`${key}: ${file}: the PFX holds no private key: export it again with "Yes, export the private key"`]);
+  if (!privateKey)
+    throw new InputError([
+      `${key}: ${file}: the PFX holds no private key: export it again with "Yes, export the private key"`,
+    ]);
   const certificates = certBags.flatMap((bag) => (bag.cert ? [forge.pki.certificateToPem(bag.cert)] : []));
   return [forge.pki.privateKeyToPem(privateKey as forge.pki.rsa.PrivateKey), ...certificates].join('\n');
 }
@@ -57,5 +69,8 @@ function checkPem(pem: string, file: string, key: string): void {
   } catch {
     problems.push('no certificate ("CERTIFICATE" block)');
   }
-  if (problems.length) throw new InputError([`${key}: ${file}: ${problems.join(' and ')}: the file must hold the app's certificate and its private key (PEM, or PFX with ${certificatePasswordVariable})`]);
+  if (problems.length)
+    throw new InputError([
+      `${key}: ${file}: ${problems.join(' and ')}: the file must hold the app's certificate and its private key (PEM, or PFX with ${certificatePasswordVariable})`,
+    ]);
 }

@@ -35,11 +35,19 @@ export function setupSteps(a: InitAnswers): SetupStep[] {
   if (a.backEnds.includes('graph')) steps.push(...graphSteps(a));
   if (a.backEnds.includes('ews')) steps.push(ewsStep(a));
   if (a.backEnds.includes('manual')) {
-    steps.push({ title: 'POP3 and other manual mailboxes', text: 'Give their rows target pop3 (or manual) and the server column; sinkrule writes per-user instructions into the report.' });
+    steps.push({
+      title: 'POP3 and other manual mailboxes',
+      text: 'Give their rows target pop3 (or manual) and the server column; sinkrule writes per-user instructions into the report.',
+    });
   }
   steps.push({
     title: 'Next',
-    text: ['Add the CRM users to users.csv (one address per row), then:', '', '    sinkrule validate --users users.csv --config sinkrule.config.json', '    sinkrule deploy --users users.csv --config sinkrule.config.json --dry-run'].join('\n'),
+    text: [
+      'Add the CRM users to users.csv (one address per row), then:',
+      '',
+      '    sinkrule validate --users users.csv --config sinkrule.config.json',
+      '    sinkrule deploy --users users.csv --config sinkrule.config.json --dry-run',
+    ].join('\n'),
   });
   return steps;
 }
@@ -47,7 +55,10 @@ export function setupSteps(a: InitAnswers): SetupStep[] {
 function graphSteps(a: InitAnswers): SetupStep[] {
   const env = powershellEnvironments[a.cloud];
   const identity = a.auth === 'managed-identity';
-  const appId = identity ? (a.managedIdentityClientId ?? '<client id of the managed identity (Enterprise applications → Managed identities)>') : (a.clientId ?? '<application (client) id>');
+  const appId = identity
+    ? (a.managedIdentityClientId ??
+      '<client id of the managed identity (Enterprise applications → Managed identities)>')
+    : (a.clientId ?? '<application (client) id>');
   const register: string[] = identity
     ? [
         'No app registration: the Azure resource signs in as itself.',
@@ -105,7 +116,7 @@ function credentialStep(a: InitAnswers): string {
       return [
         'Certificates & secrets → Federated credentials → Add credential for your pipeline or cluster, audience api://AzureADTokenExchange, e.g.',
         '   GitHub Actions: issuer https://token.actions.githubusercontent.com, subject repo:<org>/<repo>:environment:<environment>;',
-        '   Kubernetes: the cluster\'s OIDC issuer URL, subject system:serviceaccount:<namespace>:<service account>.',
+        "   Kubernetes: the cluster's OIDC issuer URL, subject system:serviceaccount:<namespace>:<service account>.",
         '   The platform provides AZURE_FEDERATED_TOKEN_FILE; set AZURE_CLIENT_ID and AZURE_TENANT_ID if the config does not hold them.',
       ].join('\n');
     default:

@@ -21,8 +21,14 @@ export async function runInit(flags: InitFlags, io: CliIO): Promise<number> {
   const configFile = path.join(dir, configName);
   const usersFile = path.join(dir, usersName);
   if (!flags.force) {
-    const existing = (await Promise.all([configFile, usersFile].map(async (file) => ((await exists(file)) ? file : undefined)))).filter(Boolean);
-    if (existing.length) throw new InputError([`${existing.join(' and ')}: already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite`], { fix: 'Pass --force to overwrite, or --dir to write somewhere else.' });
+    const existing = (
+      await Promise.all([configFile, usersFile].map(async (file) => ((await exists(file)) ? file : undefined)))
+    ).filter(Boolean);
+    if (existing.length)
+      throw new InputError(
+        [`${existing.join(' and ')}: already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite`],
+        { fix: 'Pass --force to overwrite, or --dir to write somewhere else.' },
+      );
   }
   await mkdir(dir, { recursive: true });
   await writeFile(configFile, `${JSON.stringify(configFor(answers), null, 2)}\n`);
@@ -31,7 +37,9 @@ export async function runInit(flags: InitFlags, io: CliIO): Promise<number> {
   await loadConfig(configFile);
   const steps = setupSteps(answers);
   if (flags.output === 'json') {
-    io.stdout.write(`${JSON.stringify({ command: 'init', files: { config: configFile, users: usersFile }, config: configFor(answers), steps }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ command: 'init', files: { config: configFile, users: usersFile }, config: configFor(answers), steps }, null, 2)}\n`,
+    );
   } else {
     if (!io.quiet) io.stderr.write(`Wrote ${configFile} and ${usersFile} (header only: add the CRM users).\n\n`);
     io.stdout.write(`${steps.map((step) => `## ${step.title}\n\n${step.text}\n`).join('\n')}`);
@@ -50,7 +58,13 @@ async function exists(file: string): Promise<boolean> {
 async function collect(flags: InitFlags, io: CliIO): Promise<InitAnswers> {
   const interactive = io.stdinIsTTY;
   const missing: string[] = [];
-  const value = async (current: string | undefined, flag: string, question: string, fallback?: string, check?: (answer: string) => string | undefined): Promise<string | undefined> => {
+  const value = async (
+    current: string | undefined,
+    flag: string,
+    question: string,
+    fallback?: string,
+    check?: (answer: string) => string | undefined,
+  ): Promise<string | undefined> => {
     if (current !== undefined) return current;
     if (!interactive) {
       if (fallback === undefined) missing.push(flag);
@@ -63,40 +77,109 @@ async function collect(flags: InitFlags, io: CliIO): Promise<InitAnswers> {
       io.stderr.write(`${problem}\n`);
     }
   };
-  const oneOf = (choices: readonly string[]) => (answer: string) => (choices.includes(answer) ? undefined : `Answer one of: ${choices.join(', ')}`);
-  const isGuid = (answer: string) => (/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(answer) ? undefined : 'A GUID, e.g. 00000000-0000-0000-0000-000000000000');
-  const isEmail = (answer: string) => (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(answer) ? undefined : 'The forward mailbox address, e.g. crm-sink@contoso.com');
+  const oneOf = (choices: readonly string[]) => (answer: string) =>
+    choices.includes(answer) ? undefined : `Answer one of: ${choices.join(', ')}`;
+  const isGuid = (answer: string) =>
+    /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(answer)
+      ? undefined
+      : 'A GUID, e.g. 00000000-0000-0000-0000-000000000000';
+  const isEmail = (answer: string) =>
+    /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(answer) ? undefined : 'The forward mailbox address, e.g. crm-sink@contoso.com';
 
   const sink = await value(flags.sink, '--sink', 'Forward (sink) mailbox address', undefined, isEmail);
-  const backEndsText = flags.backEnds?.join(',') ?? (await value(undefined, '--back-ends', 'Back ends, comma-separated: graph (Exchange Online), ews (on-premises), manual (POP3)', 'graph', (a) => (a.split(',').every((b) => ['graph', 'ews', 'manual'].includes(b.trim())) ? undefined : 'graph, ews and/or manual')));
+  const backEndsText =
+    flags.backEnds?.join(',') ??
+    (await value(
+      undefined,
+      '--back-ends',
+      'Back ends, comma-separated: graph (Exchange Online), ews (on-premises), manual (POP3)',
+      'graph',
+      (a) =>
+        a.split(',').every((b) => ['graph', 'ews', 'manual'].includes(b.trim()))
+          ? undefined
+          : 'graph, ews and/or manual',
+    ));
   const backEnds = [...new Set((backEndsText ?? 'graph').split(',').map((b) => b.trim()))] as InitAnswers['backEnds'];
   const answers: InitAnswers = { sink: sink ?? '', backEnds, cloud: flags.cloud ?? 'global' };
   if (backEnds.includes('graph')) {
-    answers.cloud = (flags.cloud ?? (await value(undefined, '--cloud', `Cloud (${Object.keys(clouds).join(', ')})`, 'global', oneOf(Object.keys(clouds))))) as InitAnswers['cloud'];
-    const auth = (await value(flags.auth, '--auth', `How sinkrule signs in (${authKinds.join(', ')})`, interactive ? 'certificate' : undefined, oneOf(authKinds))) as AuthKind | undefined;
+    answers.cloud = (flags.cloud ??
+      (await value(
+        undefined,
+        '--cloud',
+        `Cloud (${Object.keys(clouds).join(', ')})`,
+        'global',
+        oneOf(Object.keys(clouds)),
+      ))) as InitAnswers['cloud'];
+    const auth = (await value(
+      flags.auth,
+      '--auth',
+      `How sinkrule signs in (${authKinds.join(', ')})`,
+      interactive ? 'certificate' : undefined,
+      oneOf(authKinds),
+    )) as AuthKind | undefined;
     answers.auth = auth;
     const needsApp = auth === 'secret' || auth === 'certificate';
     if (auth !== 'managed-identity') {
-      answers.tenantId = await value(flags.tenantId, '--tenant-id', 'Directory (tenant) ID', needsApp ? undefined : '', isGuid);
-      answers.clientId = await value(flags.clientId, '--client-id', 'Application (client) ID', needsApp ? undefined : '', isGuid);
+      answers.tenantId = await value(
+        flags.tenantId,
+        '--tenant-id',
+        'Directory (tenant) ID',
+        needsApp ? undefined : '',
+        isGuid,
+      );
+      answers.clientId = await value(
+        flags.clientId,
+        '--client-id',
+        'Application (client) ID',
+        needsApp ? undefined : '',
+        isGuid,
+      );
     } else {
-      answers.managedIdentityClientId = await value(flags.managedIdentityClientId, '--managed-identity-client-id', 'Client ID of a user-assigned identity (empty: system-assigned)', '', (a) => (a ? isGuid(a) : undefined));
+      answers.managedIdentityClientId = await value(
+        flags.managedIdentityClientId,
+        '--managed-identity-client-id',
+        'Client ID of a user-assigned identity (empty: system-assigned)',
+        '',
+        (a) => (a ? isGuid(a) : undefined),
+      );
     }
-    if (auth === 'certificate') answers.certificatePath = await value(flags.certificatePath, '--certificate-path', 'Certificate file (PEM or PFX)', 'sinkrule.pfx');
+    if (auth === 'certificate')
+      answers.certificatePath = await value(
+        flags.certificatePath,
+        '--certificate-path',
+        'Certificate file (PEM or PFX)',
+        'sinkrule.pfx',
+      );
   }
   if (backEnds.includes('ews')) {
-    answers.ewsUrl = await value(flags.ewsUrl, '--ews-url', 'EWS URL', undefined, (a) => (/^https:\/\/.+\/ews\/exchange\.asmx$/i.test(a) ? undefined : 'e.g. https://mail.contoso.com/EWS/Exchange.asmx'));
-    answers.ewsUsername = await value(flags.ewsUsername, '--ews-username', 'EWS service account (CONTOSO\\svc-sinkrule)');
+    answers.ewsUrl = await value(flags.ewsUrl, '--ews-url', 'EWS URL', undefined, (a) =>
+      /^https:\/\/.+\/ews\/exchange\.asmx$/i.test(a) ? undefined : 'e.g. https://mail.contoso.com/EWS/Exchange.asmx',
+    );
+    answers.ewsUsername = await value(
+      flags.ewsUsername,
+      '--ews-username',
+      'EWS service account (CONTOSO\\svc-sinkrule)',
+    );
   }
   if (missing.length) {
-    throw new InputError([`init: no terminal to ask on, and ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not given`], { fix: `Pass ${missing.join(', ')} (see sinkrule init --help), or run sinkrule init on a terminal.` });
+    throw new InputError(
+      [`init: no terminal to ask on, and ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not given`],
+      { fix: `Pass ${missing.join(', ')} (see sinkrule init --help), or run sinkrule init on a terminal.` },
+    );
   }
   return answers;
 }
 
 function configFor(a: InitAnswers): Record<string, unknown> {
   const graph = a.backEnds.includes('graph')
-    ? { ...(a.tenantId ? { tenantId: a.tenantId } : {}), ...(a.clientId ? { clientId: a.clientId } : {}), cloud: a.cloud, auth: a.auth, ...(a.certificatePath ? { certificatePath: a.certificatePath } : {}), ...(a.managedIdentityClientId ? { managedIdentityClientId: a.managedIdentityClientId } : {}) }
+    ? {
+        ...(a.tenantId ? { tenantId: a.tenantId } : {}),
+        ...(a.clientId ? { clientId: a.clientId } : {}),
+        cloud: a.cloud,
+        auth: a.auth,
+        ...(a.certificatePath ? { certificatePath: a.certificatePath } : {}),
+        ...(a.managedIdentityClientId ? { managedIdentityClientId: a.managedIdentityClientId } : {}),
+      }
     : undefined;
   const ews = a.backEnds.includes('ews') ? { url: a.ewsUrl, username: a.ewsUsername, auth: 'ntlm' } : undefined;
   const defaultTarget = a.backEnds[0] === 'manual' ? 'pop3' : a.backEnds[0];
@@ -104,5 +187,7 @@ function configFor(a: InitAnswers): Record<string, unknown> {
 }
 
 function usersHeader(a: InitAnswers): string {
-  return a.backEnds.includes('manual') ? 'email,displayName,target,sink,server,instructions,confirmed' : 'email,displayName,target,sink';
+  return a.backEnds.includes('manual')
+    ? 'email,displayName,target,sink,server,instructions,confirmed'
+    : 'email,displayName,target,sink';
 }

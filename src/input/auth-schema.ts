@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 export const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
-  error: 'must be a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin center → App registrations → Overview)',
+  error:
+    'must be a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin center → App registrations → Overview)',
 });
 
 /**
@@ -33,29 +34,53 @@ export const appCredentialFields = {
   managedIdentityClientId: guid.optional(),
 };
 
-type AppCredentialInput = { tenantId?: string; clientId?: string; auth?: AuthKind; certificatePath?: string; managedIdentityClientId?: string };
+type AppCredentialInput = {
+  tenantId?: string;
+  clientId?: string;
+  auth?: AuthKind;
+  certificatePath?: string;
+  managedIdentityClientId?: string;
+};
 
 /** The rules that span keys: which kind needs which key, and keys that would be ignored. */
 export function checkAppCredential(section: AppCredentialInput, ctx: z.RefinementCtx): void {
   const kind = section.auth;
   const needsApp = kind === undefined || kind === 'secret' || kind === 'certificate';
   for (const key of ['tenantId', 'clientId'] as const) {
-    if (needsApp && !section[key]) ctx.addIssue({ code: 'custom', path: [key], message: `is required${kind ? ` for auth "${kind}"` : ''} (Entra admin center → App registrations → Overview)` });
+    if (needsApp && !section[key])
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `is required${kind ? ` for auth "${kind}"` : ''} (Entra admin center → App registrations → Overview)`,
+      });
   }
   if (kind === 'certificate' && !section.certificatePath) {
-    ctx.addIssue({ code: 'custom', path: ['certificatePath'], message: 'is required for auth "certificate": a PEM or PFX file with the certificate and its private key' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['certificatePath'],
+      message: 'is required for auth "certificate": a PEM or PFX file with the certificate and its private key',
+    });
   }
   if (section.certificatePath && kind !== undefined && kind !== 'certificate') {
-    ctx.addIssue({ code: 'custom', path: ['certificatePath'], message: `is used only with auth "certificate" (auth is "${kind}"): remove it or set auth to certificate` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['certificatePath'],
+      message: `is used only with auth "certificate" (auth is "${kind}"): remove it or set auth to certificate`,
+    });
   }
   if (section.managedIdentityClientId && kind !== 'managed-identity' && kind !== 'default') {
-    ctx.addIssue({ code: 'custom', path: ['managedIdentityClientId'], message: 'is used only with auth "managed-identity" or "default": remove it or set auth' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['managedIdentityClientId'],
+      message: 'is used only with auth "managed-identity" or "default": remove it or set auth',
+    });
   }
   if (kind === 'managed-identity' && section.clientId) {
     ctx.addIssue({
       code: 'custom',
       path: ['clientId'],
-      message: 'is not used with auth "managed-identity" (the managed identity signs in, not an app registration): remove it, or put a user-assigned identity\'s client id in managedIdentityClientId',
+      message:
+        'is not used with auth "managed-identity" (the managed identity signs in, not an app registration): remove it, or put a user-assigned identity\'s client id in managedIdentityClientId',
     });
   }
 }

@@ -47,11 +47,20 @@ async function refused(world: GraphWorld, env: NodeJS.ProcessEnv, expected: RegE
 }
 
 async function appCertificate() {
-  return generate([{ name: 'commonName', value: 'sinkrule-app' }], { keyType: 'rsa', keySize: 2048, algorithm: 'sha256' });
+  return generate([{ name: 'commonName', value: 'sinkrule-app' }], {
+    keyType: 'rsa',
+    keySize: 2048,
+    algorithm: 'sha256',
+  });
 }
 
 function pfx(pems: { private: string; cert: string }, password: string, algorithm: 'aes256' | '3des'): Buffer {
-  const asn1 = forge.pkcs12.toPkcs12Asn1(forge.pki.privateKeyFromPem(pems.private), [forge.pki.certificateFromPem(pems.cert)], password, { algorithm });
+  const asn1 = forge.pkcs12.toPkcs12Asn1(
+    forge.pki.privateKeyFromPem(pems.private),
+    [forge.pki.certificateFromPem(pems.cert)],
+    password,
+    { algorithm },
+  );
   return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
 }
 
@@ -61,11 +70,34 @@ describe('graph.auth: certificate (PEM or PFX)', () => {
     await inWorld({ app: { clientSecret: undefined, certificatePem: pems.cert } }, async (world) => {
       await writeFile(path.join(world.dir, 'app.pfx'), pfx(pems, 'Pa55-word', 'aes256'));
       await writeFile(path.join(world.dir, 'legacy.p12'), pfx(pems, 'Pa55-word', '3des'));
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), auth: 'certificate', certificatePath: 'app.pfx' } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          ...endpoints(world),
+          auth: 'certificate',
+          certificatePath: 'app.pfx',
+        },
+      });
       const result = await deployed(world, { SINKRULE_CERTIFICATE_PASSWORD: 'Pa55-word' });
-      assert.ok(!result.stderr.includes('Pa55-word') && !result.stdout.includes('Pa55-word'), 'the password is never printed');
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), certificatePath: 'legacy.p12' } });
-      const legacy = await world.run(['verify', '--report', 'r2'], { ...noSecret, SINKRULE_CERTIFICATE_PASSWORD: 'Pa55-word' });
+      assert.ok(
+        !result.stderr.includes('Pa55-word') && !result.stdout.includes('Pa55-word'),
+        'the password is never printed',
+      );
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          ...endpoints(world),
+          certificatePath: 'legacy.p12',
+        },
+      });
+      const legacy = await world.run(['verify', '--report', 'r2'], {
+        ...noSecret,
+        SINKRULE_CERTIFICATE_PASSWORD: 'Pa55-word',
+      });
       assert.equal(legacy.code, 0, legacy.stderr);
     });
   });
@@ -75,17 +107,46 @@ describe('graph.auth: certificate (PEM or PFX)', () => {
     const other = await appCertificate();
     await inWorld({ app: { clientSecret: undefined, certificatePem: pems.cert } }, async (world) => {
       await writeFile(path.join(world.dir, 'app.pfx'), pfx(pems, 'Pa55-word', 'aes256'));
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), certificatePath: 'app.pfx' } });
-      await refused(world, {}, [/graph\.certificatePath: .*app\.pfx: cannot open the certificate: the file is password-protected: set the environment variable SINKRULE_CERTIFICATE_PASSWORD/]);
-      const wrong = await refused(world, { SINKRULE_CERTIFICATE_PASSWORD: 'nope-nope' }, [/the password in SINKRULE_CERTIFICATE_PASSWORD is wrong for this file/]);
+      await world.writeConfig({
+        sink,
+        graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), certificatePath: 'app.pfx' },
+      });
+      await refused(world, {}, [
+        /graph\.certificatePath: .*app\.pfx: cannot open the certificate: the file is password-protected: set the environment variable SINKRULE_CERTIFICATE_PASSWORD/,
+      ]);
+      const wrong = await refused(world, { SINKRULE_CERTIFICATE_PASSWORD: 'nope-nope' }, [
+        /the password in SINKRULE_CERTIFICATE_PASSWORD is wrong for this file/,
+      ]);
       assert.ok(!wrong.stderr.includes('nope-nope'));
       await writeFile(path.join(world.dir, 'other.pem'), `${other.private}\n${other.cert}`);
       await writeFile(path.join(world.dir, 'cert-only.pem'), other.cert);
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), certificatePath: 'cert-only.pem' } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          ...endpoints(world),
+          certificatePath: 'cert-only.pem',
+        },
+      });
       await refused(world, {}, [/cert-only\.pem: no readable private key/]);
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), certificatePath: 'other.pem' } });
-      await refused(world, {}, [/graph\.auth "certificate"\): AADSTS700027: The certificate with identifier used to sign the client assertion is not registered/, /uploaded to the app registration/]);
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), auth: 'certificate' } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          ...endpoints(world),
+          certificatePath: 'other.pem',
+        },
+      });
+      await refused(world, {}, [
+        /graph\.auth "certificate"\): AADSTS700027: The certificate with identifier used to sign the client assertion is not registered/,
+        /uploaded to the app registration/,
+      ]);
+      await world.writeConfig({
+        sink,
+        graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), auth: 'certificate' },
+      });
       await refused(world, {}, [/graph\.certificatePath: is required for auth "certificate"/]);
     });
   });
@@ -105,26 +166,49 @@ describe('graph.auth: managed-identity (App Service / Functions endpoint)', () =
       ],
     },
   });
-  const environment = (world: GraphWorld, header = identityHeader) => ({ IDENTITY_ENDPOINT: `${world.sim.url}${managedIdentityPath}`, IDENTITY_HEADER: header });
+  const environment = (world: GraphWorld, header = identityHeader) => ({
+    IDENTITY_ENDPOINT: `${world.sim.url}${managedIdentityPath}`,
+    IDENTITY_HEADER: header,
+  });
 
   it('system-assigned and user-assigned identities reach Graph with no secret anywhere', async () => {
     await inWorld(hosted(), async (world) => {
       await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'managed-identity' } });
       await deployed(world, environment(world));
-      await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'managed-identity', managedIdentityClientId: userAssigned } });
+      await world.writeConfig({
+        sink,
+        graph: { ...endpoints(world), auth: 'managed-identity', managedIdentityClientId: userAssigned },
+      });
       const verify = await world.run(['verify', '--report', 'r2'], { ...noSecret, ...environment(world) });
       assert.equal(verify.code, 0, verify.stderr);
-      assert.equal((await world.report('r2')).run.backEnds.graph.clientId, userAssigned, 'the report names the identity that signed in');
+      assert.equal(
+        (await world.report('r2')).run.backEnds.graph.clientId,
+        userAssigned,
+        'the report names the identity that signed in',
+      );
     });
   });
 
   it('a wrong IDENTITY_HEADER or an identity not assigned to the resource: exit 1 with the fix', async () => {
     await inWorld(hosted(), async (world) => {
       await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'managed-identity' } });
-      await refused(world, environment(world, 'stale-header'), [/graph\.auth "managed-identity"\)/, /X-IDENTITY-HEADER/, /managed identity/]);
-      await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'managed-identity', managedIdentityClientId: randomUUID() } });
-      await refused(world, environment(world), [/Unable to load the proper Managed Identity/, /managedIdentityClientId/]);
-      await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'managed-identity', clientId: userAssigned } });
+      await refused(world, environment(world, 'stale-header'), [
+        /graph\.auth "managed-identity"\)/,
+        /X-IDENTITY-HEADER/,
+        /managed identity/,
+      ]);
+      await world.writeConfig({
+        sink,
+        graph: { ...endpoints(world), auth: 'managed-identity', managedIdentityClientId: randomUUID() },
+      });
+      await refused(world, environment(world), [
+        /Unable to load the proper Managed Identity/,
+        /managedIdentityClientId/,
+      ]);
+      await world.writeConfig({
+        sink,
+        graph: { ...endpoints(world), auth: 'managed-identity', clientId: userAssigned },
+      });
       await refused(world, environment(world), [/graph\.clientId: is not used with auth "managed-identity"/]);
     });
   });
@@ -134,14 +218,32 @@ describe('graph.auth: workload-identity (federated token file)', () => {
   const issuerKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const issuer = 'https://token.actions.githubusercontent.com';
   const subject = 'repo:contoso/crm-ops:environment:production';
-  const federated: FederatedCredential = { issuer, subject, issuerPublicKeyPem: issuerKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  const federated: FederatedCredential = {
+    issuer,
+    subject,
+    issuerPublicKeyPem: issuerKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
   const federatedToken = (claims: Record<string, unknown>) => {
     const now = Math.floor(Date.now() / 1000);
     const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: 'k1' })).toString('base64url');
-    const payload = Buffer.from(JSON.stringify({ iss: issuer, sub: subject, aud: 'api://AzureADTokenExchange', iat: now, nbf: now, exp: now + 600, ...claims })).toString('base64url');
+    const payload = Buffer.from(
+      JSON.stringify({
+        iss: issuer,
+        sub: subject,
+        aud: 'api://AzureADTokenExchange',
+        iat: now,
+        nbf: now,
+        exp: now + 600,
+        ...claims,
+      }),
+    ).toString('base64url');
     return `${header}.${payload}.${sign('sha256', Buffer.from(`${header}.${payload}`), issuerKeys.privateKey).toString('base64url')}`;
   };
-  const environment = (world: GraphWorld) => ({ AZURE_FEDERATED_TOKEN_FILE: path.join(world.dir, 'federated-token'), AZURE_CLIENT_ID: world.clientId, AZURE_TENANT_ID: world.tenantId });
+  const environment = (world: GraphWorld) => ({
+    AZURE_FEDERATED_TOKEN_FILE: path.join(world.dir, 'federated-token'),
+    AZURE_CLIENT_ID: world.clientId,
+    AZURE_TENANT_ID: world.tenantId,
+  });
 
   it('exchanges the platform token for the app token (client id and tenant from AZURE_CLIENT_ID / AZURE_TENANT_ID)', async () => {
     await inWorld({ app: { clientSecret: undefined, federatedCredentials: [federated] } }, async (world) => {
@@ -156,13 +258,18 @@ describe('graph.auth: workload-identity (federated token file)', () => {
       await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'workload-identity' } });
       const tokenFile = path.join(world.dir, 'federated-token');
       await writeFile(tokenFile, federatedToken({ sub: 'repo:contoso/crm-ops:ref:refs/heads/feature' }));
-      await refused(world, environment(world), [/AADSTS700213: No matching federated identity record found for presented assertion subject 'repo:contoso\/crm-ops:ref:refs\/heads\/feature'/, /federated credential whose issuer, subject and audience/]);
+      await refused(world, environment(world), [
+        /AADSTS700213: No matching federated identity record found for presented assertion subject 'repo:contoso\/crm-ops:ref:refs\/heads\/feature'/,
+        /federated credential whose issuer, subject and audience/,
+      ]);
       await writeFile(tokenFile, federatedToken({ aud: 'api://SomethingElse' }));
       await refused(world, environment(world), [/AADSTS700212/]);
       const forged = federatedToken({}).split('.');
       await writeFile(tokenFile, `${forged[0]}.${forged[1]}.${Buffer.from('forged').toString('base64url')}`);
       await refused(world, environment(world), [/AADSTS50013: Assertion failed signature validation/]);
-      await refused(world, { ...environment(world), AZURE_FEDERATED_TOKEN_FILE: '' }, [/graph\.auth is "workload-identity": set the environment variable AZURE_FEDERATED_TOKEN_FILE/]);
+      await refused(world, { ...environment(world), AZURE_FEDERATED_TOKEN_FILE: '' }, [
+        /graph\.auth is "workload-identity": set the environment variable AZURE_FEDERATED_TOKEN_FILE/,
+      ]);
     });
   });
 });
@@ -171,17 +278,28 @@ describe('graph.auth: default (DefaultAzureCredential chain) and the choice itse
   it('the chain signs in with the AZURE_* environment', async () => {
     await inWorld({}, async (world) => {
       await world.writeConfig({ sink, graph: { tenantId: world.tenantId, ...endpoints(world), auth: 'default' } });
-      await deployed(world, { AZURE_TENANT_ID: world.tenantId, AZURE_CLIENT_ID: world.clientId, AZURE_CLIENT_SECRET: world.secret });
+      await deployed(world, {
+        AZURE_TENANT_ID: world.tenantId,
+        AZURE_CLIENT_ID: world.clientId,
+        AZURE_CLIENT_SECRET: world.secret,
+      });
     });
   });
 
   it('no auth, no secret and no certificate: exit 1 naming every choice; auth "secret" without the variable: exit 1', async () => {
     await inWorld({}, async (world) => {
-      await refused(world, {}, [/graph\.auth: no credential: set the environment variable SINKRULE_CLIENT_SECRET .*certificatePath.*"managed-identity", "workload-identity" or "default"/]);
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), auth: 'secret' } });
+      await refused(world, {}, [
+        /graph\.auth: no credential: set the environment variable SINKRULE_CLIENT_SECRET .*certificatePath.*"managed-identity", "workload-identity" or "default"/,
+      ]);
+      await world.writeConfig({
+        sink,
+        graph: { tenantId: world.tenantId, clientId: world.clientId, ...endpoints(world), auth: 'secret' },
+      });
       await refused(world, {}, [/graph\.auth is "secret": set the environment variable SINKRULE_CLIENT_SECRET/]);
       await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'kerberos' } });
-      await refused(world, {}, [/graph\.auth: Invalid option: expected one of "secret"\|"certificate"\|"managed-identity"\|"workload-identity"\|"default"/]);
+      await refused(world, {}, [
+        /graph\.auth: Invalid option: expected one of "secret"\|"certificate"\|"managed-identity"\|"workload-identity"\|"default"/,
+      ]);
     });
   });
 });

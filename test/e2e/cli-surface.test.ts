@@ -19,7 +19,23 @@ const clientId = '9a8b7c6d-1111-4222-8333-444455556666';
 describe('sinkrule init', () => {
   it('writes a config that loads, a users.csv header, and the setup steps with the values filled in', async () => {
     const target = path.join(dir, 'init-cert');
-    const result = await runCli(['init', '--dir', target, '--sink', 'crm-sink@contoso.com', '--auth', 'certificate', '--tenant-id', tenantId, '--client-id', clientId, '--certificate-path', 'sinkrule.pfx', '--cloud', 'usgov']);
+    const result = await runCli([
+      'init',
+      '--dir',
+      target,
+      '--sink',
+      'crm-sink@contoso.com',
+      '--auth',
+      'certificate',
+      '--tenant-id',
+      tenantId,
+      '--client-id',
+      clientId,
+      '--certificate-path',
+      'sinkrule.pfx',
+      '--cloud',
+      'usgov',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const config = await loadConfig(path.join(target, 'sinkrule.config.json'));
     assert.equal(config.graph?.auth, 'certificate');
@@ -27,13 +43,32 @@ describe('sinkrule init', () => {
     assert.equal(await readFile(path.join(target, 'users.csv'), 'utf8'), 'email,displayName,target,sink\n');
     assert.match(result.stdout, new RegExp(`\\$sp = Get-MgServicePrincipal -Filter "appId eq '${clientId}'"`));
     assert.match(result.stdout, /Connect-ExchangeOnline -ExchangeEnvironmentName O365USGovGCCHigh/);
-    assert.match(result.stdout, /New-ManagementRoleAssignment -App \$sp\.AppId -Role "Application MailboxSettings\.ReadWrite" -CustomResourceScope "sinkrule CRM users"/);
+    assert.match(
+      result.stdout,
+      /New-ManagementRoleAssignment -App \$sp\.AppId -Role "Application MailboxSettings\.ReadWrite" -CustomResourceScope "sinkrule CRM users"/,
+    );
     assert.match(result.stdout, /Export-PfxCertificate -Cert \$cert -FilePath sinkrule\.pfx/);
   });
 
   it('refuses to overwrite without --force (nothing changes), overwrites with it', async () => {
     const target = path.join(dir, 'init-force');
-    const argsFor = (sink: string) => ['init', '--dir', target, '--sink', sink, '--auth', 'managed-identity', '--back-ends', 'graph', 'ews', 'manual', '--ews-url', 'https://mail.contoso.com/EWS/Exchange.asmx', '--ews-username', 'CONTOSO\\svc-sinkrule'];
+    const argsFor = (sink: string) => [
+      'init',
+      '--dir',
+      target,
+      '--sink',
+      sink,
+      '--auth',
+      'managed-identity',
+      '--back-ends',
+      'graph',
+      'ews',
+      'manual',
+      '--ews-url',
+      'https://mail.contoso.com/EWS/Exchange.asmx',
+      '--ews-username',
+      'CONTOSO\\svc-sinkrule',
+    ];
     assert.equal((await runCli(argsFor('crm-sink@contoso.com'))).code, 0);
     const config = JSON.parse(await readFile(path.join(target, 'sinkrule.config.json'), 'utf8'));
     assert.deepEqual(config.graph, { cloud: 'global', auth: 'managed-identity' });
@@ -42,10 +77,17 @@ describe('sinkrule init', () => {
     const refused = await runCli([...argsFor('other@contoso.com'), '--output', 'json']);
     assert.equal(refused.code, 1);
     assert.match(JSON.parse(refused.stdout).error.fix, /--force/);
-    assert.equal(await readFile(path.join(target, 'users.csv'), 'utf8'), 'email\nalex@contoso.com\n', 'nothing was overwritten');
+    assert.equal(
+      await readFile(path.join(target, 'users.csv'), 'utf8'),
+      'email\nalex@contoso.com\n',
+      'nothing was overwritten',
+    );
     const forced = await runCli([...argsFor('other@contoso.com'), '--force']);
     assert.equal(forced.code, 0, forced.stderr);
-    assert.equal(JSON.parse(await readFile(path.join(target, 'sinkrule.config.json'), 'utf8')).sink, 'other@contoso.com');
+    assert.equal(
+      JSON.parse(await readFile(path.join(target, 'sinkrule.config.json'), 'utf8')).sink,
+      'other@contoso.com',
+    );
   });
 
   it('without a terminal, names the flags it still needs', async () => {
@@ -57,9 +99,21 @@ describe('sinkrule init', () => {
 
 describe('--output json: one JSON object on stdout for every failure', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['deploy with a missing users file', ['deploy', '--users', 'missing.csv', '--config', 'missing.json', '--yes'], /missing\.json: cannot read the file/],
-    ['verify with a bad flag value', ['verify', '--users', 'u.csv', '--config', 'c.json', '--concurrency', 'lots'], /--concurrency: must be a whole number/],
-    ['remove with an unknown flag', ['remove', '--users', 'u.csv', '--config', 'c.json', '--colour'], /Unknown argument: colour/],
+    [
+      'deploy with a missing users file',
+      ['deploy', '--users', 'missing.csv', '--config', 'missing.json', '--yes'],
+      /missing\.json: cannot read the file/,
+    ],
+    [
+      'verify with a bad flag value',
+      ['verify', '--users', 'u.csv', '--config', 'c.json', '--concurrency', 'lots'],
+      /--concurrency: must be a whole number/,
+    ],
+    [
+      'remove with an unknown flag',
+      ['remove', '--users', 'u.csv', '--config', 'c.json', '--colour'],
+      /Unknown argument: colour/,
+    ],
     ['init with a bad tenant id', ['init', '--tenant-id', 'contoso'], /--tenant-id: must be a GUID/],
     ['an unknown command', ['deplyo'], /Unknown argument: deplyo/],
     ['no command', [], /Name a command/],
@@ -78,7 +132,10 @@ describe('--output json: one JSON object on stdout for every failure', () => {
   }
 
   it('SINKRULE_OUTPUT=json does the same', async () => {
-    const result = await runCli(['verify', '--users', 'u.csv', '--config', 'nope.json'], { cwd: dir, env: { SINKRULE_OUTPUT: 'json' } });
+    const result = await runCli(['verify', '--users', 'u.csv', '--config', 'nope.json'], {
+      cwd: dir,
+      env: { SINKRULE_OUTPUT: 'json' },
+    });
     assert.equal(result.code, 1);
     assert.equal(JSON.parse(result.stdout).error.code, 'InputError');
   });
@@ -88,11 +145,17 @@ describe('--quiet, --help, completion', () => {
   it('--quiet leaves only errors: a manual-only run prints nothing at all', async () => {
     await writeFile(path.join(dir, 'quiet.json'), JSON.stringify({ sink: 'crm-sink@contoso.com' }));
     await writeFile(path.join(dir, 'quiet.csv'), 'email,target,server\nben@contoso.com,pop3,pop.contoso.com\n');
-    const result = await runCli(['deploy', '--users', 'quiet.csv', '--config', 'quiet.json', '--yes', '--quiet', '--report', 'rq'], { cwd: dir });
+    const result = await runCli(
+      ['deploy', '--users', 'quiet.csv', '--config', 'quiet.json', '--yes', '--quiet', '--report', 'rq'],
+      { cwd: dir },
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, '');
     assert.equal(result.stderr, '');
-    assert.ok(JSON.parse(await readFile(path.join(dir, 'rq', 'report.json'), 'utf8')).mailboxes.length === 1, 'the report is still written');
+    assert.ok(
+      JSON.parse(await readFile(path.join(dir, 'rq', 'report.json'), 'utf8')).mailboxes.length === 1,
+      'the report is still written',
+    );
   });
 
   it('every command has examples in its --help', async () => {
