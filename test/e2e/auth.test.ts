@@ -303,3 +303,74 @@ describe('graph.auth: default (DefaultAzureCredential chain) and the choice itse
     });
   });
 });
+
+describe('ews.oauth.auth: the same kinds for on-premises modern authentication', () => {
+  it('a PFX certificate signs in to the Exchange server; a federated token of another subject is refused', async () => {
+    const { startEwsWorld } = await import('../helpers/ews-world.js');
+    const pems = await appCertificate();
+    const issuerKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const federatedCredentials: FederatedCredential[] = [
+      {
+        issuer: 'https://issuer.contoso.com',
+        subject: 'system:serviceaccount:crm:sinkrule',
+        issuerPublicKeyPem: issuerKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      },
+    ];
+    const app = {
+      tenantId: randomUUID(),
+      clientId: randomUUID(),
+      certificatePem: pems.cert,
+      federatedCredentials,
+      roles: [],
+    };
+    const world = await startEwsWorld([{ email: 'a@contoso.com' }], { oauthApp: app });
+    try {
+      const origin = new URL(world.sim.url).origin;
+      await writeFile(path.join(world.dir, 'ews-app.pfx'), pfx(pems, 'ews-pfx-pw', 'aes256'));
+      await world.writeConfig({
+        auth: 'oauth',
+        username: undefined,
+        oauth: {
+          tenantId: app.tenantId,
+          clientId: app.clientId,
+          authorityHost: origin,
+          auth: 'certificate',
+          certificatePath: 'ews-app.pfx',
+        },
+      });
+      const result = await world.run(['deploy', '--yes', '--report', 'r'], {
+        SINKRULE_EWS_PASSWORD: '',
+        SINKRULE_CERTIFICATE_PASSWORD: 'ews-pfx-pw',
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(world.sim.rulesOf('a@contoso.com').length, 1);
+      const now = Math.floor(Date.now() / 1000);
+      const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT' })).toString('base64url');
+      const payload = Buffer.from(
+        JSON.stringify({
+          iss: 'https://issuer.contoso.com',
+          sub: 'system:serviceaccount:default:other',
+          aud: 'api://AzureADTokenExchange',
+          exp: now + 600,
+        }),
+      ).toString('base64url');
+      await writeFile(
+        path.join(world.dir, 'token'),
+        `${header}.${payload}.${sign('sha256', Buffer.from(`${header}.${payload}`), issuerKeys.privateKey).toString('base64url')}`,
+      );
+      await world.writeConfig({
+        auth: 'oauth',
+        username: undefined,
+        oauth: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: origin, auth: 'workload-identity' },
+      });
+      const refusedRun = await world.run(['verify', '--report', 'r2'], {
+        SINKRULE_EWS_PASSWORD: '',
+        AZURE_FEDERATED_TOKEN_FILE: path.join(world.dir, 'token'),
+      });
+      assert.equal(refusedRun.code, 1);
+      assert.match(refusedRun.stderr, /ews\.oauth\.auth "workload-identity"\): AADSTS700213/);
+    } finally {
+      await world.close();
+    }
+  });
+});
