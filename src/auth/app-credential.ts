@@ -9,7 +9,7 @@ import {
 } from '@azure/identity';
 import { AccessError, InputError } from '../core/errors.js';
 import type { AuthKind } from '../input/auth-schema.js';
-import { certificatePasswordVariable, loadCertificate } from './certificate.js';
+import { loadCertificate } from './certificate.js';
 
 /** Where a section signs in; the same for Graph, EWS modern auth and Dataverse. */
 export interface AppCredentialSettings {
@@ -53,7 +53,7 @@ export function createAppCredential(
 }
 
 /** Without `auth`: the secret if its variable is set, else the certificate if configured. */
-export function chooseKind(settings: AppCredentialSettings, env: NodeJS.ProcessEnv, configFile: string): AuthKind {
+function chooseKind(settings: AppCredentialSettings, env: NodeJS.ProcessEnv, configFile: string): AuthKind {
   if (settings.auth) return settings.auth;
   if (env[settings.secretVariable]) return 'secret';
   if (settings.certificatePath) return 'certificate';
@@ -152,7 +152,7 @@ function explainFailures(
         return await credential.getToken(scopes, options);
       } catch (error) {
         if (error instanceof AccessError || options?.abortSignal?.aborted) throw error;
-        throw new AccessError(`Cannot get a token (${section}.auth "${kind}"): ${serviceMessage(error)}`, {
+        throw new AccessError(`Cannot get a token (${settings.section}.auth "${kind}"): ${serviceMessage(error)}`, {
           cause: error,
           fix: fixFor(kind, settings),
         });
@@ -161,11 +161,14 @@ function explainFailures(
   };
 }
 
-/** The AADSTS line when there is one, else the library's first line (without its troubleshooting link). */
+/**
+ * The AADSTS line when there is one, else the library's first line (without its troubleshooting
+ * link); for a chain (default), each credential's reason.
+ */
 function serviceMessage(error: unknown): string {
+  const chain = (error as { errors?: unknown[] }).errors;
+  if (Array.isArray(chain) && chain.length) return chain.map(serviceMessage).join('; ');
   const text = error instanceof Error ? error.message : String(error);
   const aadsts = /AADSTS\d+:[^\r\n]*?(?=\s*Trace ID:|$)/m.exec(text)?.[0];
   return (aadsts ?? text.split('\n')[0] ?? '').replace(/\s*To troubleshoot, visit \S+\.?/, '').trim();
 }
-
-export { certificatePasswordVariable };

@@ -286,6 +286,24 @@ describe('graph.auth: default (DefaultAzureCredential chain) and the choice itse
     });
   });
 
+  it("a chain that finds nothing: exit 1 with each credential's reason", async () => {
+    await inWorld({}, async (world) => {
+      await world.writeConfig({ sink, graph: { ...endpoints(world), auth: 'default' } });
+      const nothing = {
+        AZURE_TENANT_ID: '',
+        AZURE_CLIENT_ID: '',
+        AZURE_CLIENT_SECRET: '',
+        AZURE_FEDERATED_TOKEN_FILE: '',
+        IDENTITY_ENDPOINT: '',
+        IDENTITY_HEADER: '',
+      };
+      await refused(world, nothing, [
+        /graph\.auth "default"\): EnvironmentCredential is unavailable/,
+        /No credential of the DefaultAzureCredential chain worked/,
+      ]);
+    });
+  });
+
   it('no auth, no secret and no certificate: exit 1 naming every choice; auth "secret" without the variable: exit 1', async () => {
     await inWorld({}, async (world) => {
       await refused(world, {}, [
