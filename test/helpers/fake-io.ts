@@ -3,7 +3,7 @@ import type { CliIO } from '../../src/cli/io.js';
 import { VirtualTime } from './virtual-time.js';
 
 /** A CliIO for in-process tests: captured stdout/stderr, a virtual clock, scripted answers. */
-export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; replies?: string[]; stdinIsTTY?: boolean } = {}) {
+export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; replies?: string[]; stdinIsTTY?: boolean; stderrIsTTY?: boolean } = {}) {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -16,7 +16,7 @@ export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; 
     stdout,
     stderr,
     stdinIsTTY: options.stdinIsTTY ?? false,
-    stderrIsTTY: false,
+    stderrIsTTY: options.stderrIsTTY ?? false,
     env: options.env ?? {},
     // Real time: the runner measures durations; sleeping is instant so nothing waits.
     clock: () => Date.now(),
