@@ -90,6 +90,30 @@ describe('sinkrule init', () => {
     );
   });
 
+  it('--output json: the files, the config and the steps as one object', async () => {
+    const target = path.join(dir, 'init-json');
+    const result = await runCli([
+      'init',
+      '--dir',
+      target,
+      '--sink',
+      'crm-sink@contoso.com',
+      '--auth',
+      'secret',
+      '--tenant-id',
+      tenantId,
+      '--client-id',
+      clientId,
+      '--output',
+      'json',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const parsed = JSON.parse(result.stdout);
+    assert.equal(parsed.files.config, path.join(target, 'sinkrule.config.json'));
+    assert.deepEqual(parsed.config.graph, { tenantId, clientId, cloud: 'global', auth: 'secret' });
+    assert.ok(parsed.steps.some((step: { text: string }) => step.text.includes('SINKRULE_CLIENT_SECRET')));
+  });
+
   it('without a terminal, names the flags it still needs', async () => {
     const result = await runCli(['init', '--dir', path.join(dir, 'init-missing'), '--auth', 'secret']);
     assert.equal(result.code, 1);
