@@ -121,7 +121,7 @@ export function parseFlags<K extends FlagName>(names: readonly K[], argv: Record
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
-      input[name] = flag.schema instanceof z.ZodDefault && unwrap(flag.schema) instanceof z.ZodBoolean ? /^(1|true|yes)$/i.test(env[flag.env]!) : env[flag.env];
+      input[name] = unwrap(flag.schema) instanceof z.ZodBoolean ? /^(1|true|yes)$/i.test(env[flag.env]!) : env[flag.env];
       fromEnvironment.set(name, flag.env);
     }
   }
