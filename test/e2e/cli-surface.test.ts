@@ -180,6 +180,12 @@ describe('--quiet, --help, completion', () => {
       JSON.parse(await readFile(path.join(dir, 'rq', 'report.json'), 'utf8')).mailboxes.length === 1,
       'the report is still written',
     );
+    const failing = await runCli(['verify', '--users', 'quiet.csv', '--config', 'nope.json'], {
+      cwd: dir,
+      env: { SINKRULE_QUIET: '1' },
+    });
+    assert.equal(failing.code, 1);
+    assert.match(failing.stderr, /^error: nope\.json: cannot read the file/, 'errors still reach stderr');
   });
 
   it('every command has examples in its --help', async () => {
