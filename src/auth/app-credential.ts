@@ -47,7 +47,7 @@ export function createAppCredential(
 ): { credential: TokenCredential; kind: AuthKind } {
   const kind = chooseKind(settings, env, configFile);
   return {
-    credential: explainFailures(buildCredential(kind, settings, env, configFile), settings.section, kind, settings),
+    credential: explainFailures(buildCredential(kind, settings, env, configFile), kind, settings),
     kind,
   };
 }
@@ -142,7 +142,6 @@ function fixFor(kind: AuthKind, settings: AppCredentialSettings): string {
 /** Token failures as an AccessError naming the kind and the fix; never the secret. */
 function explainFailures(
   credential: TokenCredential,
-  section: string,
   kind: AuthKind,
   settings: AppCredentialSettings,
 ): TokenCredential {
