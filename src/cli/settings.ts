@@ -16,7 +16,7 @@ const flags = {
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
     schema: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }).optional(),
-    describe: "Forward mailbox address; overrides the config's sink",
+    describe: "Forward (sink) mailbox address; for deploy, verify and remove it overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
   report: { schema: z.string().min(1).optional(), describe: 'Report folder (default: sinkrule-report-<command>-<time>)' },
