@@ -2,19 +2,20 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { AccessError } from '../core/errors.js';
 import type { EwsConfig, GraphConfig } from '../input/config.js';
 import { createAppCredential } from './app-credential.js';
+import type { AuthKind } from '../input/auth-schema.js';
 
 /** The environment variable holding the app's client secret; never a config key, never logged. */
 export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
 export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
 
-/** The credential graph.auth asks for (see auth/app-credential.ts). */
-export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+/** The credential graph.auth asks for (see auth/app-credential.ts), and the kind chosen. */
+export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): { credential: TokenCredential; kind: AuthKind } {
   return createAppCredential(
     // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
     { ...config, section: 'graph', disableInstanceDiscovery: config.customEndpoints, secretVariable: clientSecretVariable },
     env,
     configFile,
-  ).credential;
+  );
 }
 
 /** The credential ews.oauth.auth asks for (on-premises modern authentication to EWS). */

@@ -121,7 +121,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
     describe: () => ({
       graphEndpoint: config.baseUrl,
       authorityHost: config.authorityHost,
-      ...(config.auth ? { auth: config.auth } : {}),
+      auth: config.auth ?? '',
       tenantId: config.tenantId ?? '',
       clientId: config.clientId ?? config.managedIdentityClientId ?? '',
       batchSize: String(options.batchSize ?? 1),

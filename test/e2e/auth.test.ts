@@ -99,6 +99,11 @@ describe('graph.auth: certificate (PEM or PFX)', () => {
         SINKRULE_CERTIFICATE_PASSWORD: 'Pa55-word',
       });
       assert.equal(legacy.code, 0, legacy.stderr);
+      assert.equal(
+        (await world.report('r2')).run.backEnds.graph.auth,
+        'certificate',
+        'the kind chosen without graph.auth is reported',
+      );
     });
   });
 
@@ -186,6 +191,7 @@ describe('graph.auth: managed-identity (App Service / Functions endpoint)', () =
         userAssigned,
         'the report names the identity that signed in',
       );
+      assert.equal((await world.report('r2')).run.backEnds.graph.auth, 'managed-identity', 'and how it signed in');
     });
   });
 
