@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { close, delay, listen, readBody, seededRandom, sendJson } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import { validateAgainstType } from './csdl.js';
-import { IdentitySimulator, newRuleId, type AppRegistration, type ManagedIdentityHost } from './identity.js';
+import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName, type ManagedIdentityHost } from './identity.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -33,6 +33,11 @@ export interface SimulatedMailbox {
 export interface GraphSimulatorOptions {
   certificate: LocalCertificate;
   app: AppRegistration;
+  /**
+   * The national cloud this Graph belongs to: its tokens must be for that cloud's Graph resource
+   * (e.g. https://graph.microsoft.com), wherever the requests are sent. @default 'global'
+   */
+  cloud?: CloudName;
   /** Serve an App Service–style managed identity endpoint (identity.ts: managedIdentityPath). */
   managedIdentity?: ManagedIdentityHost;
   mailboxes?: SimulatedMailbox[];
@@ -92,6 +97,8 @@ const recipientAddress = z.email();
 export class GraphSimulator {
   url = '';
   readonly identity: IdentitySimulator;
+  /** The application ID URI Graph's tokens are issued for (their `aud`). */
+  readonly resource: string;
   readonly stats: GraphSimulatorStats = { requests: 0, httpRequests: 0, batches: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
   private server?: Server;
   private readonly mailboxes = new Map<string, { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }>();
@@ -104,7 +111,9 @@ export class GraphSimulator {
   private bucket = { tokens: 0, at: 0 };
 
   constructor(private readonly options: GraphSimulatorOptions) {
-    this.identity = new IdentitySimulator(options.app, () => this.url, () => this.url, options.managedIdentity);
+    const resources = cloudResources[options.cloud ?? 'global'];
+    this.resource = resources.graph;
+    this.identity = new IdentitySimulator(options.app, () => this.url, () => [resources.graph, resources.exchangeOnline], options.managedIdentity);
     this.random = seededRandom(options.seed ?? 1);
     this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
@@ -138,7 +147,7 @@ export class GraphSimulator {
     if (await this.identity.handle(req, res, url.pathname)) return;
     this.stats.httpRequests++;
     const clientRequestId = String(req.headers['client-request-id'] ?? randomUUID());
-    const authProblem = this.identity.verifyToken(req.headers.authorization);
+    const authProblem = this.identity.verifyToken(req.headers.authorization, this.resource);
     const roles = this.identity.rolesOf(req.headers.authorization);
     const bodyText = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
     let reply: Reply;
@@ -210,6 +219,10 @@ export class GraphSimulator {
   }
 
   private route(request: ServiceRequest, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => Reply): Reply {
+    const { method } = request;
+    // Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite.
+    const granted = request.roles.includes('MailboxSettings.ReadWrite') || (method === 'GET' && request.roles.includes('MailboxSettings.Read'));
+    if (!granted) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     const mailbox = this.mailboxes.get(email);
     if (!mailbox) return fail(404, 'ErrorInvalidUser', `The requested user '${email}' is invalid.`);
     if (mailbox.outOfScope) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
@@ -220,8 +233,6 @@ export class GraphSimulator {
         ? fail(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.')
         : fail(404, 'ResourceNotFound', 'Resource could not be discovered.');
     }
-    const { method } = request;
-    if (method !== 'GET' && !request.roles.includes('MailboxSettings.ReadWrite')) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     const rule = ruleId === undefined ? undefined : mailbox.rules.find((r) => r.id === ruleId);
     if (ruleId !== undefined && !rule) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
     if (method === 'POST' || method === 'PATCH') {

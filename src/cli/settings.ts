@@ -4,6 +4,7 @@ import { InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
 import { clouds, type Config } from '../input/config.js';
 import { authKinds, guid } from '../input/auth-schema.js';
+import { mailAddress } from '../input/address.js';
 import { formatIssues } from '../input/issues.js';
 
 /**
@@ -15,7 +16,7 @@ const flags = {
   users: { schema: z.string().min(1), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed)' },
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
-    schema: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }).optional(),
+    schema: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
     describe: "Forward (sink) mailbox address; for deploy, verify and remove it overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
