@@ -130,7 +130,7 @@ export interface FailureDescription {
 
 function describeFailure(error: unknown): FailureDescription {
   if (error instanceof InputError) {
-    return { code: 'InputError', message: error.message, fix: error.fix ?? 'Correct each problem listed (each line names its fix), then run again. Nothing was changed.', problems: error.problems };
+    return { code: 'InputError', message: error.message, fix: error.fix ?? 'Correct each problem listed (each line names its fix), then run again.', problems: error.problems };
   }
   if (error instanceof AccessError) return { code: 'AccessError', message: error.message, fix: error.fix ?? 'Correct the access named in the message, then run again.' };
   return { code: 'UnexpectedError', message: describeError(error), fix: 'Run again; if it happens again, report it with this message.' };

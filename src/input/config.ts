@@ -137,9 +137,9 @@ export async function loadConfig(file: string): Promise<Config> {
 function checkConfiguredPaths(config: Config): void {
   const paths: Array<[string | undefined, string, Omit<InputPath, 'namedBy'>]> = [
     [config.templatePath, 'rule.template', { what: 'a rule template JSON file (a bare name is looked up in templates/)' }],
-    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
     [config.ews?.caFile, 'ews.caFile', { what: 'the PEM certificate of the CA that issued the Exchange server certificate' }],
-    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
     [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
   ];
   const problems = paths

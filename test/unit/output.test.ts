@@ -43,7 +43,7 @@ describe('reportFailure: how every command fails', () => {
     assert.ok(terminal.stderr().startsWith('\x1b[31merror\x1b[0m: '));
     const noColor = fakeIO({ stderrIsTTY: true, env: { NO_COLOR: '1' } });
     await main(args, noColor.io);
-    assert.ok(noColor.stderr().startsWith('error: missing.json: cannot read the file'));
+    assert.ok(noColor.stderr().startsWith('error: --config: missing.json: not found'));
     const pipe = fakeIO();
     await main(args, pipe.io);
     assert.ok(!pipe.stderr().includes('\x1b'), 'no escape sequence without a terminal');
