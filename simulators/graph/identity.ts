@@ -141,7 +141,7 @@ export class IdentitySimulator {
     }
     const problem = form.has('client_assertion') ? this.checkClientAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`) : this.checkSecret(form.get('client_secret'));
     if (problem) return aadError(res, 401, 'invalid_client', problem.code, problem.text);
-    const { token } = this.mint(resource, tenant!, { clientId: this.app.clientId, displayName: this.app.displayName ?? 'sinkrule', roles: this.app.roles });
+    const { token } = this.mint(resource, tenant, { clientId: this.app.clientId, displayName: this.app.displayName ?? 'sinkrule', roles: this.app.roles });
     sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
   }
 
