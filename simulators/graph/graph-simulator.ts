@@ -63,6 +63,8 @@ export interface GraphSimulatorOptions {
   inFlightGraceInMs?: number;
   /** Mailboxes whose first rule creation is committed but answered 504 (the client cannot know). */
   gatewayTimeoutAfterCreate?: string[];
+  /** The directory's domains (`GET /domains`). @default contoso.com and contoso.onmicrosoft.com, verified */
+  domains?: Array<{ id: string; isVerified: boolean; isDefault?: boolean }>;
   seed?: number;
 }
 
@@ -137,6 +139,16 @@ export class GraphSimulator {
     this.mailboxes.set(mailbox.email.toLowerCase(), { kind: mailbox.kind, outOfScope: mailbox.outOfScope ?? false, rules, reads: 0 });
   }
 
+  /**
+   * A change made outside sinkrule, as the mailbox's user would in Outlook on the web (tests of
+   * what sinkrule does when a mailbox changed after its run).
+   */
+  editRule(email: string, ruleId: string, changes: Partial<Omit<SimulatedRule, 'id'>>): void {
+    const rule = this.mailboxes.get(email.toLowerCase())?.rules.find((r) => r.id === ruleId);
+    if (!rule) throw new Error(`no rule ${ruleId} in ${email}`);
+    Object.assign(rule, structuredClone(changes));
+  }
+
   /** The rules as stored (read-only rules with their hidden content). */
   rulesOf(email: string): SimulatedRule[] {
     return structuredClone(this.mailboxes.get(email.toLowerCase())?.rules ?? []);
@@ -203,6 +215,7 @@ export class GraphSimulator {
   private async execute(request: ServiceRequest): Promise<Reply> {
     this.stats.requests++;
     const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => errorReply(status, code, message, request.clientRequestId, headers);
+    if (/^\/domains\/?$/i.test(request.path)) return this.count(this.listDomains(request, fail));
     const match = /^\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(request.path);
     if (!match) return this.count(fail(400, 'BadRequest', `Resource not found for the segment '${request.path.split('/').pop()}'.`));
     const email = decodeURIComponent(match[1]!).toLowerCase();
@@ -251,6 +264,37 @@ export class GraphSimulator {
       return { status: 204, headers: {} };
     }
     return fail(405, 'ErrorInvalidRequest', `The OData request is not supported: ${method}.`);
+  }
+
+  /**
+   * List domains (learn.microsoft.com/graph/api/domain-list, v1.0): application permission
+   * Domain.Read.All, or the higher Domain.ReadWrite.All / Directory.Read.All; without one the
+   * directory answers 403 Authorization_RequestDenied. The collection holds every domain, verified
+   * or not; only GET is served here.
+   */
+  private listDomains(request: ServiceRequest, fail: (status: number, code: string, message: string) => Reply): Reply {
+    if (request.method !== 'GET') return fail(405, 'Request_BadRequest', `The HTTP method '${request.method}' is not supported by this simulator for domains.`);
+    const allowed = ['Domain.Read.All', 'Domain.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
+    if (!request.roles.some((role) => allowed.includes(role))) return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    const domains = this.options.domains ?? [
+      { id: 'contoso.com', isVerified: true, isDefault: true },
+      { id: 'contoso.onmicrosoft.com', isVerified: true, isDefault: false },
+    ];
+    const value = domains.map((domain) => ({
+      authenticationType: 'Managed',
+      availabilityStatus: null,
+      isAdminManaged: true,
+      isDefault: domain.isDefault ?? false,
+      isInitial: domain.id.endsWith('.onmicrosoft.com'),
+      isRoot: true,
+      isVerified: domain.isVerified,
+      passwordNotificationWindowInDays: null,
+      passwordValidityPeriodInDays: null,
+      supportedServices: ['Email', 'OfficeCommunicationsOnline'],
+      state: null,
+      id: domain.id,
+    }));
+    return { status: 200, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#domains`, value } };
   }
 
   private create(email: string, rules: SimulatedRule[], body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {

@@ -2,12 +2,13 @@ import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
 import { exitCodeFor } from './exit-code.js';
-import { earlyGlobalFlags, parseFlags, parseRunFlags, yargsOptions, flagGroups, type GlobalFlags } from './settings.js';
+import { earlyGlobalFlags, flagGroups, parseAuditFlags, parseFlags, parseRollbackFlags, parseRunFlags, yargsOptions, type GlobalFlags } from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
 import { toolVersion } from '../paths.js';
 
 const files = '--users users.csv --config sinkrule.config.json';
+const runFolder = 'sinkrule-report-deploy-20261129-1401';
 
 export async function main(argv: string[], baseIO: CliIO): Promise<number> {
   // Read first, so that even a command line yargs rejects is answered in the format asked for.
@@ -15,7 +16,7 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
   const io = withGlobals(baseIO, early);
   let exitCode = 0;
   const run = (command: Mode) => async (args: Record<string, unknown>) => {
-    exitCode = await runCommand(command, parseRunFlags(args, io.env), io);
+    exitCode = await runCommand(command, parseRunFlags(args, io.env), io, argv);
   };
   const parser = yargs(argv)
     .scriptName('sinkrule')
@@ -43,7 +44,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
           .options(yargsOptions('write'))
           .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
           .example(`$0 deploy ${files}`, 'Show the plan, ask, then write')
-          .example(`$0 deploy ${files} --yes --quiet`, 'Scheduled task: no question, only errors on stderr'),
+          .example(`$0 deploy ${files} --yes --quiet`, 'Scheduled task: no question, only errors on stderr')
+          .example(`$0 deploy ${files} --yes --resume ${runFolder}`, 'Continue an interrupted run in its folder'),
       run('deploy'),
     )
     .command(
@@ -53,7 +55,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
         y
           .options(yargsOptions('read'))
           .example(`$0 verify ${files}`, 'Compliance check; exit code 2 if any mailbox is not compliant')
-          .example(`$0 verify ${files} --output json --quiet --report /var/log/sinkrule/verify`, 'For a scheduler or pipeline: JSON on stdout, report in a fixed folder'),
+          .example(`$0 verify ${files} --output json --quiet --report /var/log/sinkrule/verify`, 'For a scheduler or pipeline: JSON on stdout, report in a fixed folder')
+          .example(`$0 verify ${files} --inventory`, 'Also list every forwarding rule (forwarding-inventory.csv)'),
       run('verify'),
     )
     .command(
@@ -65,6 +68,38 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
           .example(`$0 remove ${files} --dry-run`, 'Show which rules would be removed')
           .example(`$0 remove ${files}`, 'Remove the rule after asking'),
       run('remove'),
+    )
+    .command(
+      'rollback',
+      "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)",
+      (y) =>
+        y
+          .options(yargsOptions('rollback'))
+          .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
+          .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json`, 'Undo it after asking'),
+      async (args) => {
+        const { runRollback } = await import('../commands/rollback.js');
+        exitCode = await runRollback(parseRollbackFlags(args, io.env), io, argv);
+      },
+    )
+    .command('audit', 'Check a report folder', (y) =>
+      y
+        .command(
+          'verify <dir>',
+          "Recompute the journal's hash chain and check report.json and report.csv against it (exit 0 intact, 2 changed)",
+          (v) =>
+            v
+              .positional('dir', { type: 'string', describe: 'The report folder' })
+              .options(yargsOptions('audit'))
+              .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
+              .example(`$0 audit verify ${runFolder} --expect-hash <SHA-256 from the change ticket>`, 'Also catch a rewritten chain'),
+          async (args) => {
+            const { runAuditVerify } = await import('../commands/audit-verify.js');
+            exitCode = await runAuditVerify(String(args.dir), parseAuditFlags(args, io.env), io);
+          },
+        )
+        .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
+        .demandCommand(1, 'Name an audit command: verify'),
     )
     .command(
       'demo',
@@ -80,8 +115,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .example('$0 init', 'First run: config, users file and the setup steps for your tenant')
     .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
     .example(`$0 verify ${files} --output json`, 'Compliance check as JSON; exit code 2 if any mailbox is not compliant')
+    .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
+    .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
     .example('$0 <command> --help', 'Options and examples of one command')
-    .demandCommand(1, 'Name a command: init, deploy, verify, remove, demo or completion')
+    .demandCommand(1, 'Name a command: init, deploy, verify, remove, rollback, audit, demo or completion')
     .strict()
     .version(toolVersion)
     .help()

@@ -20,7 +20,11 @@ const flags = {
     describe: "Forward (sink) mailbox address; for deploy, verify and remove it overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
-  report: { schema: z.string().min(1).optional(), describe: 'Report folder (default: sinkrule-report-<command>-<time>)' },
+  report: {
+    schema: z.string().min(1).optional(),
+    describe: 'Report folder (default: sinkrule-report-<command>-<time>)',
+    describeIn: { rollback: 'The report folder of the run to undo (required)' },
+  },
   concurrency: {
     schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined) }).int().min(1).max(256).optional(),
     describe: 'Mailboxes worked on at once per back end',
@@ -37,6 +41,19 @@ const flags = {
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
+  },
+  resume: {
+    schema: z.string().min(1).optional(),
+    describe: 'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
+  },
+  inventory: {
+    schema: z.boolean().default(false),
+    describe: 'Also write forwarding-inventory.csv: every rule that forwards or redirects, each target internal or external',
+  },
+  out: { schema: z.string().min(1).optional(), describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)" },
+  expectHash: {
+    schema: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' }).optional(),
+    describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
   },
   // sinkrule init
   dir: { schema: z.string().min(1).default('.'), describe: 'Folder to write sinkrule.config.json and users.csv into' },
@@ -58,6 +75,8 @@ const flags = {
 interface FlagDeclaration {
   schema: z.ZodType;
   describe: string;
+  /** Help text for a group where the flag means something else (rollback's --report: the run to undo). */
+  describeIn?: Partial<Record<string, string>>;
   env?: string;
 }
 
@@ -67,15 +86,22 @@ type FlagName = keyof typeof flags;
 export const flagGroups = {
   global: ['output', 'quiet'],
   init: ['dir', 'force', 'tenantId', 'clientId', 'sink', 'cloud', 'auth', 'certificatePath', 'managedIdentityClientId', 'backEnds', 'ewsUrl', 'ewsUsername'],
-  read: ['users', 'config', 'sink', 'report', 'concurrency'],
-  write: ['users', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  read: ['users', 'config', 'sink', 'report', 'concurrency', 'inventory'],
+  write: ['users', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  audit: ['expectHash'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
+type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
+/** deploy, verify and remove share one set of validated flags (each command gets the others' defaults). */
+const runFlagNames = [...new Set([...flagGroups.write, ...flagGroups.read, ...flagGroups.global])] as Array<GroupFlag<'write' | 'read'>>;
+
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
-type RunFlagName = (typeof flagGroups)['write' | 'global'][number];
 /** The validated flags of deploy, verify and remove (read-only commands get the write flags' defaults). */
-export type RunFlags = z.infer<z.ZodObject<Shape<RunFlagName>>>;
-export type InitFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['init' | 'global'][number]>>>;
+export type RunFlags = z.infer<z.ZodObject<Shape<GroupFlag<'write' | 'read'>>>>;
+export type RollbackFlags = z.infer<z.ZodObject<Shape<GroupFlag<'rollback'>>>> & { report: string; config: string };
+export type AuditFlags = z.infer<z.ZodObject<Shape<GroupFlag<'audit'>>>>;
+export type InitFlags = z.infer<z.ZodObject<Shape<GroupFlag<'init'>>>>;
 /** The flags every command takes. */
 export type GlobalFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['global'][number]>>>;
 
@@ -83,13 +109,14 @@ const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase(
 
 /** yargs options for a group, generated from the declarations above. */
 export function yargsOptions(group: keyof typeof flagGroups): Record<string, YargsOption> {
-  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name])]));
+  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name], group)]));
 }
 
-function yargsOption(flag: FlagDeclaration): YargsOption {
+function yargsOption(flag: FlagDeclaration, group: string): YargsOption {
   const inner = unwrap(flag.schema);
   const required = !flag.schema.safeParse(undefined).success && !flag.env;
-  const describe = flag.env ? `${flag.describe} [env ${flag.env}]` : flag.describe;
+  const text = flag.describeIn?.[group] ?? flag.describe;
+  const describe = flag.env ? `${text} [env ${flag.env}]` : text;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
   if (inner instanceof z.ZodArray && inner.element instanceof z.ZodEnum) return { type: 'array', choices: inner.element.options as string[], describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
@@ -111,7 +138,17 @@ function unwrap(schema: z.ZodType): z.ZodType {
  * (the config file layer is applied by resolveSettings).
  */
 export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
-  return parseFlags([...flagGroups.write, ...flagGroups.global], argv, env) as RunFlags;
+  return parseFlags(runFlagNames, argv, env) as RunFlags;
+}
+
+export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RollbackFlags {
+  const parsed = parseFlags([...flagGroups.rollback, ...flagGroups.global], argv, env) as RollbackFlags;
+  if (!parsed.report) throw new InputError(['command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401']);
+  return parsed;
+}
+
+export function parseAuditFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): AuditFlags {
+  return parseFlags([...flagGroups.audit, ...flagGroups.global], argv, env);
 }
 
 /** Validates the named flags (flag, else environment variable, else default). */
@@ -167,16 +204,20 @@ export interface RunSettings extends RunFlags {
 
 /** Applies the overrides to the config: flag > environment > config file > default. */
 export function resolveSettings(command: Mode, runFlags: RunFlags, config: Config): RunSettings {
+  return { ...runFlags, command, effective: effectiveConfig(runFlags, config) };
+}
+
+/** The config with the flags that override it applied (deploy, verify, remove and rollback). */
+export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob'>>, config: Config): Config {
   const concurrency = runFlags.concurrency;
-  const effective: Config = {
+  return {
     ...config,
     sink: runFlags.sink ?? config.sink,
     graph: config.graph && { ...config.graph, concurrency: concurrency ?? config.graph.concurrency },
     ews: config.ews && {
       ...config.ews,
       concurrency: concurrency ?? config.ews.concurrency,
-      removeOutlookRuleBlob: runFlags.removeOutlookRuleBlob || config.ews.removeOutlookRuleBlob,
+      removeOutlookRuleBlob: Boolean(runFlags.removeOutlookRuleBlob) || config.ews.removeOutlookRuleBlob,
     },
   };
-  return { ...runFlags, command, effective };
 }

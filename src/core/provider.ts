@@ -27,6 +27,25 @@ export interface ManualWork {
 export interface ApplyResult {
   /** Ids the server gave the rules it created. */
   createdRuleIds: string[];
+  /** The rules as the service answered the writes (Graph returns them), when it does. */
+  writtenRules?: MailboxRule[];
+}
+
+/**
+ * Records every write before it is sent and its answer after, durably (the journal): a run killed
+ * at any moment leaves a record of every write it may have made.
+ */
+export interface WriteJournal {
+  beforeWrite(mailbox: Mailbox, changes: readonly RuleChange[], attempt: number): Promise<void>;
+  afterWrite(mailbox: Mailbox, answer: { result: ApplyResult } | { error: unknown }): Promise<void>;
+}
+
+/** What the token the back end signed in with says about the app (never the token itself). */
+export interface SignedInApp {
+  tenantId?: string;
+  appId?: string;
+  appDisplayName?: string;
+  roles: string[];
 }
 
 /** What every back end has: set-up, the row check, the report's description, tear-down. */
@@ -41,6 +60,8 @@ interface ProviderBase {
   checkMailbox?(mailbox: Mailbox): string | undefined;
   /** What the report's run section says about this back end (endpoint, tenant, app id). */
   describe(): Record<string, string>;
+  /** The app as its token describes it, once open() has run (back ends signing in with a token). */
+  signedInApp?(): SignedInApp | undefined;
   close(): Promise<void>;
 }
 
@@ -55,6 +76,11 @@ export interface ApiProvider extends ProviderBase {
   readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
   /** Performs the changes the plan computed from `state`, in order. */
   applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
+  /**
+   * The directory's verified domain names (Graph `GET /domains`), for telling internal forwarding
+   * targets from external ones; throws MailboxError when the app may not read them.
+   */
+  verifiedDomains?(signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A back end no API reaches (POP3 and other servers): it writes instructions for a person. */

@@ -146,6 +146,18 @@ describe('--output json: one JSON object on stdout for every failure', () => {
       /Unknown argument: colour/,
     ],
     ['init with a bad tenant id', ['init', '--tenant-id', 'contoso'], /--tenant-id: must be a GUID/],
+    [
+      'rollback without --report',
+      ['rollback', '--config', 'c.json'],
+      /--report: name the report folder of the run to undo/,
+    ],
+    ['audit verify of a folder without a journal', ['audit', 'verify', '.'], /no journal\.jsonl/],
+    [
+      'audit verify with a bad --expect-hash',
+      ['audit', 'verify', '.', '--expect-hash', 'abc'],
+      /--expect-hash: must be the 64-hex-digit SHA-256/,
+    ],
+    ['demo with an unknown flag', ['demo', '--bogus'], /Unknown argument: bogus/],
     ['an unknown command', ['deplyo'], /Unknown argument: deplyo/],
     ['no command', [], /Name a command/],
   ];
@@ -196,10 +208,10 @@ describe('--quiet, --help, completion', () => {
   });
 
   it('every command has examples in its --help', async () => {
-    for (const command of ['init', 'deploy', 'verify', 'remove', 'demo']) {
-      const help = await runCli([command, '--help']);
+    for (const command of [['init'], ['deploy'], ['verify'], ['remove'], ['rollback'], ['audit', 'verify'], ['demo']]) {
+      const help = await runCli([...command, '--help']);
       assert.equal(help.code, 0);
-      assert.match(help.stdout, /Examples:\n\s+sinkrule /, `${command} --help has examples`);
+      assert.match(help.stdout, /Examples:\n\s+sinkrule /, `${command.join(' ')} --help has examples`);
     }
   });
 
