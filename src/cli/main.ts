@@ -5,6 +5,7 @@ import { exitCodeFor } from './exit-code.js';
 import { earlyGlobalFlags, flagGroups, parseAuditFlags, parseFlags, parseRollbackFlags, parseRunFlags, yargsOptions, type GlobalFlags } from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
+import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
 
 const files = '--users users.csv --config sinkrule.config.json';
@@ -70,6 +71,18 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       run('remove'),
     )
     .command(
+      'validate',
+      'Check the users file, config, rule template and routes offline (what a deploy checks first)',
+      (y) =>
+        y
+          .options(yargsOptions('validate'))
+          .example(`$0 validate ${files}`, 'Check every input offline before a change window; exit 1 lists each problem as file:line')
+          .example(`$0 validate ${files} --output json`, 'The same for a pipeline: {"valid": true, …} or {"error": …}'),
+      async (args) => {
+        exitCode = await runValidate(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
       'rollback',
       "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)",
       (y) =>
@@ -113,12 +126,13 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     )
     .completion('completion', 'Print a shell completion script (bash, zsh): sinkrule completion >> ~/.bashrc')
     .example('$0 init', 'First run: config, users file and the setup steps for your tenant')
+    .example(`$0 validate ${files}`, 'Check every input offline; exit 1 lists each problem as file:line')
     .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
     .example(`$0 verify ${files} --output json`, 'Compliance check as JSON; exit code 2 if any mailbox is not compliant')
     .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
     .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
     .example('$0 <command> --help', 'Options and examples of one command')
-    .demandCommand(1, 'Name a command: init, deploy, verify, remove, rollback, audit, demo or completion')
+    .demandCommand(1, 'Name a command: init, validate, deploy, verify, remove, rollback, audit, demo or completion')
     .strict()
     .version(toolVersion)
     .help()

@@ -87,6 +87,7 @@ export const flagGroups = {
   global: ['output', 'quiet'],
   init: ['dir', 'force', 'tenantId', 'clientId', 'sink', 'cloud', 'auth', 'certificatePath', 'managedIdentityClientId', 'backEnds', 'ewsUrl', 'ewsUsername'],
   read: ['users', 'config', 'sink', 'report', 'concurrency', 'inventory'],
+  validate: ['users', 'config', 'sink'],
   write: ['users', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
   rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
   audit: ['expectHash'],

@@ -45,6 +45,7 @@ export function setupSteps(a: InitAnswers): SetupStep[] {
     text: [
       'Add the CRM users to users.csv (one address per row), then:',
       '',
+      '    sinkrule validate --users users.csv --config sinkrule.config.json',
       '    sinkrule deploy --users users.csv --config sinkrule.config.json --dry-run',
     ].join('\n'),
   });

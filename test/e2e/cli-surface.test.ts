@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { generate } from 'selfsigned';
 import { runCli } from '../helpers/cli.js';
 import { loadConfig } from '../../src/input/config.js';
 
@@ -55,6 +56,64 @@ describe('sinkrule init', () => {
       /New-ManagementRoleAssignment -App \$sp\.AppId -Role "Application MailboxSettings\.ReadWrite" -CustomResourceScope "sinkrule CRM users"/,
     );
     assert.match(result.stdout, /Export-PfxCertificate -Cert \$cert -FilePath sinkrule\.pfx/);
+  });
+
+  it('init then validate: the written config passes validate once the CRM users (and the certificate) are added', async () => {
+    const managed = path.join(dir, 'init-validate-mi');
+    const init = await runCli([
+      'init',
+      '--dir',
+      managed,
+      '--sink',
+      'crm-sink@contoso.com',
+      '--auth',
+      'managed-identity',
+    ]);
+    assert.equal(init.code, 0, init.stderr);
+    await writeFile(
+      path.join(managed, 'users.csv'),
+      'email,displayName,target,sink\nalex.wilber@contoso.com,Alex Wilber,,\n',
+    );
+    const validated = await runCli(
+      ['validate', '--users', 'users.csv', '--config', 'sinkrule.config.json', '--output', 'json'],
+      { cwd: managed },
+    );
+    assert.equal(validated.code, 0, validated.stderr);
+    assert.equal(JSON.parse(validated.stdout).valid, true);
+
+    const withCertificate = path.join(dir, 'init-validate-cert');
+    const args = [
+      'init',
+      '--dir',
+      withCertificate,
+      '--sink',
+      'crm-sink@contoso.com',
+      '--auth',
+      'certificate',
+      '--tenant-id',
+      tenantId,
+      '--client-id',
+      clientId,
+      '--certificate-path',
+      'app.pem',
+    ];
+    assert.equal((await runCli(args)).code, 0);
+    await writeFile(path.join(withCertificate, 'users.csv'), 'email\nalex.wilber@contoso.com\n');
+    const missing = await runCli(['validate', '--users', 'users.csv', '--config', 'sinkrule.config.json'], {
+      cwd: withCertificate,
+    });
+    assert.equal(missing.code, 1, 'the certificate the steps make is still missing');
+    assert.match(missing.stderr, /graph\.certificatePath: .*app\.pem: not found/);
+    const pems = await generate([{ name: 'commonName', value: 'sinkrule-app' }], {
+      keyType: 'rsa',
+      keySize: 2048,
+      algorithm: 'sha256',
+    });
+    await writeFile(path.join(withCertificate, 'app.pem'), `${pems.private}\n${pems.cert}`);
+    const valid = await runCli(['validate', '--users', 'users.csv', '--config', 'sinkrule.config.json'], {
+      cwd: withCertificate,
+    });
+    assert.equal(valid.code, 0, valid.stderr);
   });
 
   it('refuses to overwrite without --force (nothing changes), overwrites with it', async () => {
@@ -147,6 +206,11 @@ describe('--output json: one JSON object on stdout for every failure', () => {
     ],
     ['init with a bad tenant id', ['init', '--tenant-id', 'contoso'], /--tenant-id: must be a GUID/],
     [
+      'validate with a missing config',
+      ['validate', '--users', 'u.csv', '--config', 'gone.json'],
+      /--config: gone\.json: not found/,
+    ],
+    [
       'rollback without --report',
       ['rollback', '--config', 'c.json'],
       /--report: name the report folder of the run to undo/,
@@ -208,7 +272,16 @@ describe('--quiet, --help, completion', () => {
   });
 
   it('every command has examples in its --help', async () => {
-    for (const command of [['init'], ['deploy'], ['verify'], ['remove'], ['rollback'], ['audit', 'verify'], ['demo']]) {
+    for (const command of [
+      ['init'],
+      ['validate'],
+      ['deploy'],
+      ['verify'],
+      ['remove'],
+      ['rollback'],
+      ['audit', 'verify'],
+      ['demo'],
+    ]) {
       const help = await runCli([...command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /Examples:\n\s+sinkrule /, `${command.join(' ')} --help has examples`);
