@@ -263,6 +263,11 @@ describe('--quiet, --help, completion', () => {
       JSON.parse(await readFile(path.join(dir, 'rq', 'report.json'), 'utf8')).mailboxes.length === 1,
       'the report is still written',
     );
+    const validate = await runCli(['validate', '--users', 'quiet.csv', '--config', 'quiet.json', '--quiet'], {
+      cwd: dir,
+    });
+    assert.equal(validate.code, 0, validate.stderr);
+    assert.equal(validate.stdout + validate.stderr, '', 'validate --quiet: the exit code tells');
     const failing = await runCli(['verify', '--users', 'quiet.csv', '--config', 'nope.json'], {
       cwd: dir,
       env: { SINKRULE_QUIET: '1' },
