@@ -6,7 +6,8 @@ const maxFailureLines = 20;
 
 /**
  * Progress on stderr: a live line (done/total, rate, ETA, throttling) only when stderr is a
- * terminal; failed mailboxes as lines of their own (the first 20) either way.
+ * terminal; failed mailboxes as lines of their own (the first 20) either way. --quiet: nothing
+ * (the report and the exit code tell).
  */
 export class Progress {
   readonly counts: Partial<Record<OutcomeName, number>> = {};
@@ -23,20 +24,20 @@ export class Progress {
     private readonly gates: ReadonlyMap<string, ThrottleGate>,
   ) {
     this.started = io.clock();
-    if (io.stderrIsTTY) this.timer = setInterval(() => this.draw(), 250).unref();
+    if (io.stderrIsTTY && !io.quiet) this.timer = setInterval(() => this.draw(), 250).unref();
   }
 
   record(outcome: MailboxOutcome): void {
     this.done++;
     this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
-    if (outcome.outcome === 'failed' && this.failuresShown++ < maxFailureLines) {
+    if (outcome.outcome === 'failed' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
       this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
     }
   }
 
   finish(): void {
     if (this.timer) clearInterval(this.timer);
-    if (this.io.stderrIsTTY) this.io.stderr.write('\r\x1b[K');
+    if (this.timer) this.io.stderr.write('\r\x1b[K');
     if (this.failuresShown > maxFailureLines) this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
   }
 
