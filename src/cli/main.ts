@@ -5,6 +5,8 @@ import { exitCodeFor } from './exit-code.js';
 import { parseRunFlags, yargsOptions } from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
+import { runPreflight } from '../commands/preflight.js';
+import { runProbeCommand } from '../commands/probe.js';
 import { toolVersion } from '../paths.js';
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
@@ -15,8 +17,14 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   const parser = yargs(argv)
     .scriptName('sinkrule')
     .usage('$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.')
-    .command('deploy', 'Create or repair the rule in every mailbox (idempotent)', (y) => y.options(yargsOptions('write')), run('deploy'))
+    .command('deploy', 'Create or repair the rule in every mailbox (idempotent)', (y) => y.options(yargsOptions('deploy')), run('deploy'))
     .command('verify', 'Report whether every mailbox has the rule, changing nothing', (y) => y.options(yargsOptions('read')), run('verify'))
+    .command('preflight', 'Read-only checks before a rollout: credentials, permissions, the sink, RBAC scope, EWS, the probe', (y) => y.options(yargsOptions('preflight')), async (args) => {
+      exitCode = await runPreflight(parseRunFlags(args, io.env), io);
+    })
+    .command('probe', 'Send a marked test message to each Graph mailbox and look for it in the sink as an attachment', (y) => y.options(yargsOptions('probe')), async (args) => {
+      exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
+    })
     .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('write')), run('remove'))
     .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
       // The simulators (and their certificate library) load only for the demo.
@@ -27,7 +35,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')
     .example('$0 verify --users users.csv --config sinkrule.config.json --output json', 'Compliance check; exit code 2 if any mailbox is not compliant')
     .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
-    .demandCommand(1, 'Name a command: deploy, verify, remove or demo')
+    .example('$0 preflight --users users.csv --config sinkrule.config.json', 'Check permissions, the sink and the RBAC scope before a rollout')
+    .example('$0 deploy --users users.csv --config sinkrule.config.json --canary 10 --yes', 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
+    .demandCommand(1, 'Name a command: deploy, verify, remove, preflight, probe or demo')
     .strict()
     .version(toolVersion)
     .help()

@@ -31,6 +31,19 @@ const flags = {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
   },
+  sample: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined) }).int().min(1).optional(),
+    describe: 'Work on N mailboxes spread evenly over the users file (preflight default 5; probe default: all)',
+  },
+  timeoutS: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a number of seconds from 1 to 3600' : undefined) }).int().min(1).max(3600).optional(),
+    describe: "Probe: seconds to wait for the test message in the sink (overrides the config's probe.timeoutInS, default 120)",
+  },
+  canary: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined) }).int().min(1).optional(),
+    describe: 'Deploy to the first N Graph mailboxes, probe them, and go on with the rest only if every probe succeeded',
+  },
+  probe: { schema: z.boolean().default(false), describe: 'After the verify, send a test message through each Graph mailbox and look for it in the sink (see the probe command)' },
 } satisfies Record<string, FlagDeclaration>;
 
 interface FlagDeclaration {
@@ -43,13 +56,19 @@ type FlagName = keyof typeof flags;
 
 /** The flags each kind of command takes. */
 export const flagGroups = {
-  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output'],
+  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'probe', 'timeoutS'],
   write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  deploy: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'canary', 'timeoutS'],
+  preflight: ['users', 'config', 'sink', 'sample', 'output'],
+  probe: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'sample', 'timeoutS'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
+/** Every flag: a command's unset flags take their defaults. */
+const allFlags = Object.keys(flags) as FlagName[];
+
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
-/** The validated flags of deploy, verify and remove (read-only commands get the write flags' defaults). */
-export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['write'][number]>>>;
+/** The validated flags of every command (flags a command does not take keep their defaults). */
+export type RunFlags = z.infer<z.ZodObject<Shape<FlagName>>>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -84,7 +103,7 @@ function unwrap(schema: z.ZodType): z.ZodType {
 export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
-  for (const name of flagGroups.write) {
+  for (const name of allFlags) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
@@ -92,7 +111,7 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
       fromEnvironment.set(name, flag.env);
     }
   }
-  const schema = z.strictObject(Object.fromEntries(flagGroups.write.map((name) => [name, flags[name].schema])) as Shape<(typeof flagGroups)['write'][number]>);
+  const schema = z.strictObject(Object.fromEntries(allFlags.map((name) => [name, flags[name].schema])) as Shape<FlagName>);
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new InputError(
@@ -105,15 +124,18 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
   return parsed.data;
 }
 
+/** Every command that works on a users file. */
+export type CommandName = Mode | 'probe' | 'preflight';
+
 /** What a run works with: the config with every flag and environment override applied. */
 export interface RunSettings extends RunFlags {
-  command: Mode;
+  command: CommandName;
   /** The config file's values, overridden by flags and environment (never mutated afterwards). */
   effective: Config;
 }
 
 /** Applies the overrides to the config: flag > environment > config file > default. */
-export function resolveSettings(command: Mode, runFlags: RunFlags, config: Config): RunSettings {
+export function resolveSettings(command: CommandName, runFlags: RunFlags, config: Config): RunSettings {
   const concurrency = runFlags.concurrency;
   const effective: Config = {
     ...config,
@@ -124,6 +146,7 @@ export function resolveSettings(command: Mode, runFlags: RunFlags, config: Confi
       concurrency: concurrency ?? config.ews.concurrency,
       removeOutlookRuleBlob: runFlags.removeOutlookRuleBlob || config.ews.removeOutlookRuleBlob,
     },
+    probe: config.probe && { ...config.probe, timeoutInS: runFlags.timeoutS ?? config.probe.timeoutInS },
   };
   return { ...runFlags, command, effective };
 }

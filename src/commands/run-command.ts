@@ -16,13 +16,14 @@ import type { RunInfo } from '../report/run-info.js';
 import type { CliIO } from '../cli/io.js';
 import { Progress } from '../cli/progress.js';
 import { exitCodeFor } from '../cli/exit-code.js';
-import { resolveSettings, type RunFlags, type RunSettings } from '../cli/settings.js';
+import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../cli/settings.js';
+import { probeStep, requireProbeSettings } from './probe.js';
 
 /** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
 
 /** Everything validated and built before the first request. */
-interface PreparedRun {
+export interface PreparedRun {
   settings: RunSettings;
   /** The config with the flag and environment overrides applied. */
   config: Config;
@@ -38,6 +39,10 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
   eventLoopDelay.enable();
   const run = await prepare(command, flags, io);
   const options = run.settings;
+  const canary = command === 'deploy' ? options.canary : undefined;
+  const probing = canary !== undefined || (command === 'verify' && options.probe);
+  if (canary !== undefined && options.dryRun) throw new InputError(['command line: --canary with --dry-run: a dry run writes nothing, so there is nothing to probe: drop one of them']);
+  if (probing) requireProbeSettings(run);
   const mutating = options.command !== 'verify';
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
@@ -47,20 +52,22 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
   }
   await Promise.all([...run.providers.providers.values()].map((provider) => provider.open(io.signal)));
   if (mustAsk) {
-    const plan = await execute(options, run, io, { dryRun: true, label: 'reading' });
+    const plan = await execute(run, io, { dryRun: true, label: 'reading' });
     const pending = (plan.counts['would-create'] ?? 0) + (plan.counts['would-update'] ?? 0) + (plan.counts['would-remove'] ?? 0);
     io.stderr.write(`Plan for ${run.users.rows} mailboxes: ${formatCounts(plan.counts)}\n`);
-    if (pending > 0 && !(await io.confirm(`Apply these changes to ${pending} mailboxes?`))) {
+    if (pending > 0 && !(await io.confirm(`Apply these changes to ${pending} mailboxes${canary ? `, the first ${canary} Graph mailboxes as a canary wave` : ''}?`))) {
       io.stderr.write('Cancelled: nothing was changed.\n');
       return 0;
     }
   }
-  const result = await execute(options, run, io, { dryRun: options.dryRun, label: options.command, report: true });
+  const probe = probing ? probeStep(run, io) : undefined;
+  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ label: options.command, afterEach: probe }];
+  const result = await execute(run, io, { dryRun: options.dryRun, label: options.command, report: true, waves });
   printSummary(options, run, result, io);
   return result.exitCode;
 }
 
-async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<PreparedRun> {
+export async function prepare(command: CommandName, flags: RunFlags, io: CliIO): Promise<PreparedRun> {
   const settings = resolveSettings(command, flags, await loadConfig(flags.config));
   const config = settings.effective;
   const template = await loadRuleTemplate(config.templatePath);
@@ -71,7 +78,9 @@ async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<Prepa
     if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
     return rule;
   };
-  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: command, desiredRuleFor });
+  // probe and preflight only read: manual rows get verify's instructions.
+  const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
+  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode, desiredRuleFor });
   const usersOptions: UsersFileOptions = {
     sink: config.sink,
     defaultTarget: config.defaultTarget,
@@ -82,7 +91,7 @@ async function prepare(command: Mode, flags: RunFlags, io: CliIO): Promise<Prepa
   return { settings, config, template, users, usersOptions, providers, desiredRuleFor };
 }
 
-interface ExecuteResult {
+export interface ExecuteResult {
   counts: Partial<Record<OutcomeName, number>>;
   mailboxes: number;
   exitCode: number;
@@ -90,59 +99,108 @@ interface ExecuteResult {
   durationInMs: number;
 }
 
-async function execute(
-  options: RunSettings,
-  run: PreparedRun,
-  io: CliIO,
-  pass: { dryRun: boolean; label: string; report?: boolean },
-): Promise<ExecuteResult> {
+/** A part of the run: the rows it covers, what happens after each mailbox, whether the next wave may start. */
+export interface Wave {
+  label: string;
+  include?: (mailbox: Mailbox) => boolean;
+  afterEach?: (outcome: MailboxOutcome) => Promise<void>;
+  /** After the wave: undefined to go on, or why the run stops here. */
+  verdict?: () => string | undefined;
+}
+
+async function execute(run: PreparedRun, io: CliIO, pass: { dryRun: boolean; label: string; report?: boolean; waves?: Wave[] }): Promise<ExecuteResult> {
+  const options = run.settings;
   const startedAt = new Date(io.clock());
   const report = pass.report ? await ReportWriter.open(options.report ?? defaultReportDir(options.command, startedAt)) : undefined;
   const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates.values());
   let stoppedBy: unknown;
+  let stopReason: string | undefined;
   try {
-    await runMailboxes(readMailboxes(run.users.file, run.usersOptions), {
-      mode: options.command,
-      dryRun: pass.dryRun,
-      providerFor: (mailbox) => run.providers.get(mailbox.target),
-      concurrencyFor: run.providers.concurrencyFor,
-      desiredRuleFor: run.desiredRuleFor,
-      retry: { ...run.config.retry, sleep: io.sleep },
-      clock: io.clock,
-      signal: io.signal,
-      onOutcome: async (outcome: MailboxOutcome) => {
-        progress.record(outcome);
-        await report?.add(outcome);
-      },
-    });
+    for (const wave of pass.waves ?? [{ label: pass.label }]) {
+      await runMailboxes(selectMailboxes(run, wave.include), {
+        mode: run.settings.command as Mode,
+        dryRun: pass.dryRun,
+        providerFor: (mailbox) => run.providers.get(mailbox.target),
+        concurrencyFor: run.providers.concurrencyFor,
+        desiredRuleFor: run.desiredRuleFor,
+        retry: { ...run.config.retry, sleep: io.sleep },
+        clock: io.clock,
+        signal: io.signal,
+        onOutcome: async (outcome: MailboxOutcome) => {
+          await wave.afterEach?.(outcome);
+          progress.record(outcome);
+          await report?.add(outcome);
+        },
+      });
+      stopReason = wave.verdict?.();
+      if (stopReason) break;
+    }
   } catch (error) {
     stoppedBy = error;
   } finally {
     progress.finish();
   }
-  const mailboxes = Object.values(progress.counts).reduce((a, b) => a + b, 0);
-  const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
+  const mailboxes = progress.mailboxes;
+  const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy, stoppedEarly: stopReason !== undefined });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
+  const stopped = stoppedBy === undefined ? (stopReason ?? null) : describeError(stoppedBy);
+  if (stopReason) io.stderr.write(`Run stopped: ${stopReason}\n`);
   // Reports are written whenever a mailbox was reached, even when the run stopped early.
-  const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(options, run, pass, startedAt, durationInMs, progress.counts, exitCode, stoppedBy, io)) : undefined;
+  const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(run, pass, startedAt, durationInMs, progress.counts, mailboxes, exitCode, stopped, io)) : undefined;
   if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) throw stoppedBy;
   if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
   return { counts: progress.counts, mailboxes, exitCode, files, durationInMs };
 }
 
-function runInfo(
-  options: RunSettings,
+/** The users file's rows, or those a wave covers (read again for each wave: nothing is kept in memory). */
+async function* selectMailboxes(run: PreparedRun, include?: (mailbox: Mailbox) => boolean): AsyncGenerator<Mailbox> {
+  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+    if (!include || include(mailbox)) yield mailbox;
+  }
+}
+
+/**
+ * deploy --canary N: the first N Graph mailboxes of the file are deployed and probed; the rest
+ * follow only when every canary probe succeeded, otherwise nothing else is written.
+ */
+async function canaryWaves(run: PreparedRun, size: number, probe: (outcome: MailboxOutcome) => Promise<void>): Promise<Wave[]> {
+  const lines = new Set<number>();
+  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+    if (mailbox.target !== 'graph') continue;
+    lines.add(mailbox.line);
+    if (lines.size >= size) break;
+  }
+  if (lines.size === 0) throw new InputError([`${run.users.file}: --canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`]);
+  const failures: string[] = [];
+  const canary: Wave = {
+    label: 'canary',
+    include: (mailbox) => lines.has(mailbox.line),
+    afterEach: async (outcome) => {
+      outcome.canary = true;
+      await probe(outcome);
+      if (outcome.probe?.outcome !== 'probe-success') failures.push(`${outcome.email} (${outcome.outcome === 'failed' ? `deploy failed: ${outcome.error?.code}` : `${outcome.probe?.outcome}: ${outcome.probe?.reason}`})`);
+    },
+    verdict: () =>
+      failures.length === 0
+        ? undefined
+        : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other ${run.users.rows - lines.size} mailboxes were not touched`,
+  };
+  return [canary, { label: 'rest', include: (mailbox) => !lines.has(mailbox.line) }];
+}
+
+export function runInfo(
   run: PreparedRun,
   pass: { dryRun: boolean },
   startedAt: Date,
   durationInMs: number,
   counts: Partial<Record<OutcomeName, number>>,
+  mailboxes: number,
   exitCode: number,
-  stoppedBy: unknown,
+  stoppedBy: string | null,
   io: CliIO,
 ): RunInfo {
   return {
-    command: options.command,
+    command: run.settings.command,
     dryRun: pass.dryRun,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date(io.clock()).toISOString(),
@@ -154,14 +212,16 @@ function runInfo(
     template: { file: run.template.file, sha256: run.template.sha256 },
     input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows },
     backEnds: Object.fromEntries([...run.providers.providers].map(([target, provider]) => [target, provider.describe()])),
-    mailboxes: Object.values(counts).reduce((a, b) => a + b, 0),
+    mailboxes,
     counts,
     exitCode,
-    stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy),
+    stoppedBy,
+    ...(run.config.probe && (run.settings.command === 'probe' || run.settings.probe || run.settings.canary !== undefined) ? { probe: { from: run.config.probe.from, timeoutInS: run.config.probe.timeoutInS } } : {}),
+    ...(run.settings.command === 'deploy' && run.settings.canary !== undefined ? { canary: run.settings.canary } : {}),
   };
 }
 
-function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
+export function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
     const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
     const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
@@ -182,7 +242,7 @@ export function formatCounts(counts: Partial<Record<OutcomeName, number>>): stri
   return entries.length ? entries.map(([name, count]) => `${name} ${count}`).join(', ') : 'no mailboxes';
 }
 
-function defaultReportDir(command: string, at: Date): string {
+export function defaultReportDir(command: string, at: Date): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return path.resolve(`sinkrule-report-${command}-${stamp}`);
 }

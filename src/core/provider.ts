@@ -55,6 +55,41 @@ export interface ApiProvider extends ProviderBase {
   readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
   /** Performs the changes the plan computed from `state`, in order. */
   applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
+  /** Present when the back end can send and read test mail (the probe). */
+  readonly mail?: MailAccess;
+  /** Present when the back end can tell its permissions and the tenant's domains (preflight). */
+  readonly directory?: TenantDirectory;
+}
+
+/** A message as a probe sees it (any folder). */
+export interface FoundMessage {
+  id: string;
+  subject: string;
+  /** Sender address, lower case. */
+  from: string;
+  receivedAt: string;
+  bodyText: string;
+  attachments: Array<{ id: string; kind: 'item' | 'file' | 'reference'; name: string }>;
+}
+
+/** Mail in the tenant's mailboxes, for the live probe (Graph: Mail.Send, Mail.ReadWrite). */
+export interface MailAccess {
+  /** Sends a text message from one mailbox to another; resolves once the service accepted it. */
+  send(from: string, to: string, subject: string, body: string, signal?: AbortSignal): Promise<void>;
+  /** Every message received since `since`, in all folders, newest first, with attachment names. */
+  messagesSince(mailbox: string, since: Date, signal?: AbortSignal): Promise<FoundMessage[]>;
+  /** The subject of the message an item attachment holds. */
+  attachedItemSubject(mailbox: string, messageId: string, attachmentId: string, signal?: AbortSignal): Promise<string>;
+  /** Deletes a message; one already gone counts as deleted. */
+  deleteMessage(mailbox: string, messageId: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** What the tenant says about the app and itself (for preflight). */
+export interface TenantDirectory {
+  /** The application permissions in the app's token (`roles`), or undefined when the token cannot be read. */
+  grantedRoles(signal?: AbortSignal): Promise<string[] | undefined>;
+  /** The tenant's verified domains (lower case). */
+  verifiedDomains(signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A back end no API reaches (POP3 and other servers): it writes instructions for a person. */

@@ -50,13 +50,14 @@ function severity(outcome: string): number {
 }
 
 function rowsTable(unsorted: MailboxOutcome[], leftOut: number): string {
-  const rows = [...unsorted].sort((a, b) => severity(a.outcome) - severity(b.outcome) || a.email.localeCompare(b.email));
+  const rank = (o: MailboxOutcome) => Math.min(severity(o.outcome), o.probe ? severity(o.probe.outcome) : 3);
+  const rows = [...unsorted].sort((a, b) => rank(a) - rank(b) || a.email.localeCompare(b.email));
   const head = '<tr><th>Mailbox</th><th>Route</th><th>Outcome</th><th>sinkrule rule before</th><th>after</th><th>Changes / drift</th><th>Other forwarding rules</th><th>Error and fix</th></tr>';
   const body = rows
     .map(
       (o) =>
-        `<tr class="${rowClass(o.outcome)}"><td><span class="mono">${escapeHtml(o.email)}</span><br>${escapeHtml(o.displayName)}</td>` +
-        `<td>${escapeHtml(o.target)}</td><td><strong>${escapeHtml(o.outcome)}</strong><br><span class="note">${o.attempts} attempt(s), ${o.durationInMs} ms</span></td>` +
+        `<tr class="${rowClass(o.probe?.outcome === 'probe-failure' && o.outcome !== 'failed' ? o.probe.outcome : o.outcome)}"><td><span class="mono">${escapeHtml(o.email)}</span><br>${escapeHtml(o.displayName)}</td>` +
+        `<td>${escapeHtml(o.target)}${o.canary ? '<br><strong>canary</strong>' : ''}</td><td><strong>${escapeHtml(o.outcome)}</strong><br><span class="note">${o.attempts} attempt(s), ${o.durationInMs} ms</span>${probeCell(o)}</td>` +
         `<td>${ruleCell(o.before)}</td><td>${ruleCell(o.after)}</td>` +
         `<td>${list([...o.changes, ...o.drift.map((d) => `drift: ${d}`), ...o.notes])}</td>` +
         `<td>${list(o.otherForwardingRules.map(describeForwarding))}</td>` +
@@ -66,6 +67,15 @@ function rowsTable(unsorted: MailboxOutcome[], leftOut: number): string {
   const colgroup = '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:9%"><col style="width:13%"><col style="width:13%"><col style="width:17%"><col style="width:13%"><col style="width:15%"></colgroup>';
   const more = leftOut > 0 ? `<p class="note">${leftOut} more mailboxes are in report.csv and report.json.</p>` : '';
   return `<table class="mailboxes">${colgroup}<thead>${head}</thead><tbody>${body}</tbody></table>${more}`;
+}
+
+/** The live probe's verdict, when it is not already the row's outcome, and when the test completed. */
+function probeCell(o: MailboxOutcome): string {
+  const probe = o.probe;
+  if (!probe) return '';
+  const verdict = probe.outcome === o.outcome ? '' : `<br><strong>${escapeHtml(probe.outcome)}</strong>`;
+  const reason = probe.reason ? ` ${escapeHtml(probe.reason)}${probe.ndrStatus ? ` ${escapeHtml(probe.ndrStatus)}` : ''}` : '';
+  return `${verdict}${reason}<br><span class="note">test completed ${escapeHtml(probe.completedAt)}</span><br><span class="note">${escapeHtml(probe.detail)}</span>`;
 }
 
 function ruleCell(rule: RuleSummary | null): string {
@@ -80,6 +90,6 @@ function list(items: string[]): string {
 function rowClass(outcome: string): string {
   if (outcome === 'failed') return 'bad';
   if (nonCompliantOutcomes.has(outcome as never) || outcome.startsWith('would-')) return 'warn';
-  if (outcome === 'manual' || outcome === 'confirmed-manually') return 'manual';
+  if (outcome === 'manual' || outcome === 'confirmed-manually' || outcome === 'probe-not-run') return 'manual';
   return 'good';
 }

@@ -27,6 +27,7 @@ const csvColumns = [
   'afterEnabled', 'afterForwardAsAttachmentTo', 'afterConditions', 'afterExceptions',
   'changes', 'drift', 'otherForwardingRules', 'facts', 'notes',
   'errorCode', 'errorMessage', 'fix', 'instructionsFile', 'attempts', 'durationInMs',
+  'canary', 'probeOutcome', 'probeReason', 'probeNdrStatus', 'probeCompletedAt', 'probeDetail',
 ] as const;
 
 /**
@@ -138,6 +139,12 @@ function csvRow(o: MailboxOutcome): Record<(typeof csvColumns)[number], string |
     instructionsFile: o.instructions?.file ?? '',
     attempts: o.attempts,
     durationInMs: o.durationInMs,
+    canary: o.canary ? 'yes' : '',
+    probeOutcome: o.probe?.outcome ?? '',
+    probeReason: o.probe?.reason ?? '',
+    probeNdrStatus: o.probe?.ndrStatus ?? '',
+    probeCompletedAt: o.probe?.completedAt ?? '',
+    probeDetail: o.probe?.detail ?? '',
   };
   return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'string' ? neutralizeFormula(v) : v])) as typeof row;
 }

@@ -18,4 +18,8 @@ export interface RunInfo {
   counts: Partial<Record<OutcomeName, number>>;
   exitCode: number;
   stoppedBy: string | null;
+  /** probe, verify --probe, deploy --canary: where test mail came from and how long sinkrule waited. */
+  probe?: { from: string; timeoutInS: number };
+  /** deploy --canary: the size of the canary wave. */
+  canary?: number;
 }
