@@ -46,7 +46,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
   const schemaDir = ewsSchemaDir();
   const validator = schemaDir ? await EwsSchemaValidator.start(schemaDir).catch(() => undefined) : undefined;
   const graph = new GraphSimulator({ certificate, app, mailboxes: demoMailboxes(byTarget.graph, sink), latencyInMs: 40, latencyJitterInMs: 20 });
-  const ews = new EwsSimulator({ certificate, account, validator, mailboxes: demoEwsMailboxes(byTarget.ews, sink), latencyInMs: 40, latencyJitterInMs: 20 });
+  const ews = new EwsSimulator({ certificate, account, validator, mailboxes: demoEwsMailboxes(byTarget.ews), latencyInMs: 40, latencyJitterInMs: 20 });
   const [graphUrl, ewsUrl] = await Promise.all([graph.start(), ews.start()]);
   try {
     const configFile = path.join(work, 'sinkrule.config.json');

@@ -79,7 +79,7 @@ export const ews = {
 };
 
 /** The demo's on-premises users, keyed by local part. */
-export function demoEwsMailboxes(emails: string[], sink: string): EwsSimulatedMailbox[] {
+export function demoEwsMailboxes(emails: string[]): EwsSimulatedMailbox[] {
   return emails.map((email): EwsSimulatedMailbox => {
     switch (email.split('@')[0]) {
       case 'johanna.lorenz':

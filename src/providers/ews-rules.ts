@@ -53,6 +53,8 @@ const actionMap: ReadonlyArray<[keyof Actions & string, string, Kind]> = [
   ['stopProcessingRules', 'StopProcessingRules', 'boolean'],
 ];
 
+// ews-javascript-api's objects are untyped property bags at this boundary; the mapping table checks names.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Bag = Record<string, any>;
 
 function readSection(ews: EwsModule, source: Bag, map: typeof predicateMap): Record<string, unknown> {

@@ -10,6 +10,8 @@ export interface BatchItemRequest {
 export interface BatchItemResponse {
   status: number;
   headers: Record<string, string>;
+  // JSON as Graph returned it; translateGraphError and the callers read the fields they know.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body?: any;
 }
 

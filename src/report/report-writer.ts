@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify, type Stringifier } from 'csv-stringify';
-import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
+import type { MailboxOutcome } from '../core/outcome.js';
 import { describeForwarding, type RuleSummary } from '../core/rule.js';
 import { renderReportHtml } from './html.js';
 import type { RunInfo } from './run-info.js';

@@ -1,6 +1,6 @@
 import type { EwsSimulatedMailbox } from '../../simulators/ews/ews-simulator.js';
 import type { EwsAddress, EwsRule } from '../../simulators/ews/ews-rules.js';
-import { ews, sinkRuleName } from '../../simulators/scenarios.js';
+import { ews } from '../../simulators/scenarios.js';
 import type { RuleView, ScenarioMailbox } from './contract.js';
 import { sink } from './graph-world.js';
 

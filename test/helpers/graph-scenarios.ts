@@ -1,5 +1,5 @@
 import type { SimulatedMailbox, SimulatedRule } from '../../simulators/graph/graph-simulator.js';
-import { correctSinkRule, foreignRules, sinkRuleName } from '../../simulators/scenarios.js';
+import { correctSinkRule, foreignRules } from '../../simulators/scenarios.js';
 import type { RuleView, ScenarioMailbox } from './contract.js';
 import { sink } from './graph-world.js';
 
