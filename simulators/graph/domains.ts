@@ -24,8 +24,14 @@ export function tenantDomains(emails: string[], tenantId: string): SimulatedDoma
   ];
 }
 
-export function domainsReply<R>(domains: SimulatedDomain[], roles: string[], baseUrl: string, fail: (status: number, code: string, message: string) => R): R | { status: number; headers: Record<string, string>; body: unknown } {
-  if (!roles.some((role) => readRoles.includes(role))) return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+export function domainsReply<R>(
+  domains: SimulatedDomain[],
+  roles: string[],
+  baseUrl: string,
+  fail: (status: number, code: string, message: string) => R,
+): R | { status: number; headers: Record<string, string>; body: unknown } {
+  if (!roles.some((role) => readRoles.includes(role)))
+    return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
   return {
     status: 200,
     headers: {},

@@ -70,7 +70,9 @@ export interface RuleLike {
 }
 
 const loopHeader = 'X-MS-Exchange-Inbox-Rules-Loop';
-const recipient = (address: string, name?: string): Recipient => ({ emailAddress: { address, ...(name ? { name } : {}) } });
+const recipient = (address: string, name?: string): Recipient => ({
+  emailAddress: { address, ...(name ? { name } : {}) },
+});
 const addressOf = (r: Recipient) => r.emailAddress.address.toLowerCase();
 const domainOf = (address: string) => address.split('@')[1]?.toLowerCase() ?? '';
 
@@ -100,7 +102,16 @@ export class MailFlow {
   }
 
   /** sendMail: the copy in Sent Items now, delivery to each recipient a moment later. */
-  send(from: string, message: { subject: string; body: StoredMessage['body']; toRecipients: Recipient[]; internetMessageHeaders?: StoredMessage['internetMessageHeaders'] }, saveToSentItems: boolean): void {
+  send(
+    from: string,
+    message: {
+      subject: string;
+      body: StoredMessage['body'];
+      toRecipients: Recipient[];
+      internetMessageHeaders?: StoredMessage['internetMessageHeaders'];
+    },
+    saveToSentItems: boolean,
+  ): void {
     const now = new Date().toISOString();
     const original = this.newMessage({
       subject: message.subject,
@@ -110,7 +121,8 @@ export class MailFlow {
       internetMessageHeaders: message.internetMessageHeaders ?? [],
       sentDateTime: now,
     });
-    if (saveToSentItems) this.messagesOf(from).push({ ...structuredClone(original), id: newMessageId(), folder: 'sentitems' });
+    if (saveToSentItems)
+      this.messagesOf(from).push({ ...structuredClone(original), id: newMessageId(), folder: 'sentitems' });
     for (const to of message.toRecipients) this.route(from, addressOf(to), original, 'send');
   }
 
@@ -119,15 +131,44 @@ export class MailFlow {
     if (!this.directory.isInternalDomain(domainOf(to))) {
       if (by === 'rule') {
         // Automatic forwarding to an external recipient: blocked by the outbound spam policy.
-        this.later(() => this.deliver(bounceTo, this.ndr(bounceTo, to, message, '5.7.520', 'Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)')));
+        this.later(() =>
+          this.deliver(
+            bounceTo,
+            this.ndr(
+              bounceTo,
+              to,
+              message,
+              '5.7.520',
+              'Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)',
+            ),
+          ),
+        );
       } else this.sentOutside.push({ to, subject: message.subject, by });
       return;
     }
     if (!this.directory.rulesOf(to)) {
-      this.later(() => this.deliver(bounceTo, this.ndr(bounceTo, to, message, '5.1.10', "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup")));
+      this.later(() =>
+        this.deliver(
+          bounceTo,
+          this.ndr(
+            bounceTo,
+            to,
+            message,
+            '5.1.10',
+            'RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup',
+          ),
+        ),
+      );
       return;
     }
-    this.later(() => this.deliver(to, { ...structuredClone(message), id: newMessageId(), folder: 'inbox', receivedDateTime: new Date().toISOString() }));
+    this.later(() =>
+      this.deliver(to, {
+        ...structuredClone(message),
+        id: newMessageId(),
+        folder: 'inbox',
+        receivedDateTime: new Date().toISOString(),
+      }),
+    );
   }
 
   private later(work: () => void): void {
@@ -147,7 +188,9 @@ export class MailFlow {
       if (!rule.isEnabled || rule.isReadOnly) continue;
       if (!matches(rule.conditions ?? {}, message, true) || matches(rule.exceptions ?? {}, message, false)) continue;
       const actions = rule.actions ?? {};
-      const alreadyForwarded = message.internetMessageHeaders.some((h) => h.name.toLowerCase() === loopHeader.toLowerCase());
+      const alreadyForwarded = message.internetMessageHeaders.some(
+        (h) => h.name.toLowerCase() === loopHeader.toLowerCase(),
+      );
       if (!alreadyForwarded) this.forward(mailbox, message, actions);
       if (actions.delete === true || actions.permanentDelete === true) keep = false;
       if (actions.stopProcessingRules === true) break;
@@ -159,7 +202,14 @@ export class MailFlow {
     const marked = [...message.internetMessageHeaders, { name: loopHeader, value: mailbox }];
     const now = new Date().toISOString();
     for (const to of (actions.forwardAsAttachmentTo as Recipient[] | undefined) ?? []) {
-      const wrapper = this.newMessage({ subject: `FW: ${message.subject}`, body: { contentType: 'text', content: '' }, from: recipient(mailbox), toRecipients: [to], internetMessageHeaders: marked, sentDateTime: now });
+      const wrapper = this.newMessage({
+        subject: `FW: ${message.subject}`,
+        body: { contentType: 'text', content: '' },
+        from: recipient(mailbox),
+        toRecipients: [to],
+        internetMessageHeaders: marked,
+        sentDateTime: now,
+      });
       wrapper.attachments = [itemAttachment(message)];
       wrapper.hasAttachments = true;
       this.route(mailbox, addressOf(to), wrapper, 'rule');
@@ -167,7 +217,10 @@ export class MailFlow {
     for (const to of (actions.forwardTo as Recipient[] | undefined) ?? []) {
       const inline = this.newMessage({
         subject: `FW: ${message.subject}`,
-        body: { contentType: 'text', content: `From: ${message.from.emailAddress.address}\nSubject: ${message.subject}\n\n${message.body.content}` },
+        body: {
+          contentType: 'text',
+          content: `From: ${message.from.emailAddress.address}\nSubject: ${message.subject}\n\n${message.body.content}`,
+        },
         from: recipient(mailbox),
         toRecipients: [to],
         internetMessageHeaders: marked,
@@ -182,7 +235,13 @@ export class MailFlow {
   }
 
   /** The non-delivery report Exchange sends back, with the undelivered message attached. */
-  private ndr(to: string, failedRecipient: string, message: StoredMessage, status: string, text: string): StoredMessage {
+  private ndr(
+    to: string,
+    failedRecipient: string,
+    message: StoredMessage,
+    status: string,
+    text: string,
+  ): StoredMessage {
     const report = this.newMessage({
       subject: `Undeliverable: ${message.subject}`,
       body: {
@@ -200,7 +259,12 @@ export class MailFlow {
     return { ...report, folder: 'inbox', receivedDateTime: new Date().toISOString() };
   }
 
-  private newMessage(fields: Pick<StoredMessage, 'subject' | 'body' | 'from' | 'toRecipients' | 'internetMessageHeaders' | 'sentDateTime'>): StoredMessage {
+  private newMessage(
+    fields: Pick<
+      StoredMessage,
+      'subject' | 'body' | 'from' | 'toRecipients' | 'internetMessageHeaders' | 'sentDateTime'
+    >,
+  ): StoredMessage {
     return {
       id: newMessageId(),
       folder: 'inbox',
@@ -229,8 +293,10 @@ function itemAttachment(message: StoredMessage): StoredAttachment {
   };
 }
 
-const contains = (haystack: string, needles: unknown) => ((needles as string[] | undefined) ?? []).some((n) => haystack.toLowerCase().includes(String(n).toLowerCase()));
-const addressIn = (address: string, list: unknown) => ((list as Recipient[] | undefined) ?? []).some((r) => addressOf(r) === address.toLowerCase());
+const contains = (haystack: string, needles: unknown) =>
+  ((needles as string[] | undefined) ?? []).some((n) => haystack.toLowerCase().includes(String(n).toLowerCase()));
+const addressIn = (address: string, list: unknown) =>
+  ((list as Recipient[] | undefined) ?? []).some((r) => addressOf(r) === address.toLowerCase());
 
 /**
  * The predicates a probe meets (messageRulePredicates). Conditions need every predicate given to

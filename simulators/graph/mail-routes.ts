@@ -32,10 +32,12 @@ export interface MailRequest {
 type Fail = (status: number, code: string, message: string) => MailReply;
 
 const readRoles = ['Mail.ReadBasic.All', 'Mail.Read', 'Mail.ReadWrite'];
-const accessDenied = (fail: Fail) => fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+const accessDenied = (fail: Fail) =>
+  fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
 
 /** Is this path (after /users/{id}) a mail endpoint this module answers? */
-export const isMailPath = (rest: string) => /^\/(sendMail|messages(\/.*)?|mailFolders\/[^/]+\/messages(\/.*)?)$/i.test(rest);
+export const isMailPath = (rest: string) =>
+  /^\/(sendMail|messages(\/.*)?|mailFolders\/[^/]+\/messages(\/.*)?)$/i.test(rest);
 
 export function routeMail(flow: MailFlow, baseUrl: string, email: string, request: MailRequest, fail: Fail): MailReply {
   const { method, rest, roles } = request;
@@ -48,7 +50,8 @@ export function routeMail(flow: MailFlow, baseUrl: string, email: string, reques
   if (list && method === 'GET') {
     if (!roles.some((r) => readRoles.includes(r))) return accessDenied(fail);
     const folder = list[1]?.toLowerCase();
-    if (folder && folder !== 'inbox' && folder !== 'sentitems') return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    if (folder && folder !== 'inbox' && folder !== 'sentitems')
+      return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
     return listMessages(flow, baseUrl, email, folder, request.query, rest, fail);
   }
   const item = /^\/messages\/([^/]+)(?:\/attachments(?:\/([^/]+))?)?$/i.exec(rest);
@@ -67,26 +70,44 @@ export function routeMail(flow: MailFlow, baseUrl: string, email: string, reques
   if (!roles.some((r) => readRoles.includes(r) && r !== 'Mail.ReadBasic.All')) return accessDenied(fail);
   if (!message) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
   const expandItem = /microsoft\.graph\.itemattachment\/item/i.test(request.query.get('$expand') ?? '');
-  if (!attachmentsPath) return { status: 200, headers: {}, body: present(message, /attachments/i.test(request.query.get('$expand') ?? '')) };
-  if (item[2] === undefined) return { status: 200, headers: {}, body: { value: message.attachments.map((a) => attachmentView(a, expandItem)) } };
+  if (!attachmentsPath)
+    return {
+      status: 200,
+      headers: {},
+      body: present(message, /attachments/i.test(request.query.get('$expand') ?? '')),
+    };
+  if (item[2] === undefined)
+    return { status: 200, headers: {}, body: { value: message.attachments.map((a) => attachmentView(a, expandItem)) } };
   const attachment = message.attachments.find((a) => a.id === decodeURIComponent(item[2]!));
   if (!attachment) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
   return { status: 200, headers: {}, body: attachmentView(attachment, expandItem) };
 }
 
 function sendMail(flow: MailFlow, email: string, body: unknown, fail: Fail): MailReply {
-  const payload = body as { message?: Partial<StoredMessage> & { ccRecipients?: Recipient[]; bccRecipients?: Recipient[] }; saveToSentItems?: unknown } | undefined;
+  const payload = body as
+    | {
+        message?: Partial<StoredMessage> & { ccRecipients?: Recipient[]; bccRecipients?: Recipient[] };
+        saveToSentItems?: unknown;
+      }
+    | undefined;
   const message = payload?.message;
-  if (!message || typeof message !== 'object') return fail(400, 'ErrorInvalidRequest', "The property 'message' is required.");
-  if (payload.saveToSentItems !== undefined && typeof payload.saveToSentItems !== 'boolean') return fail(400, 'RequestBodyRead', "Cannot convert the literal to the expected type 'Edm.Boolean'.");
+  if (!message || typeof message !== 'object')
+    return fail(400, 'ErrorInvalidRequest', "The property 'message' is required.");
+  if (payload.saveToSentItems !== undefined && typeof payload.saveToSentItems !== 'boolean')
+    return fail(400, 'RequestBodyRead', "Cannot convert the literal to the expected type 'Edm.Boolean'.");
   const to = [...(message.toRecipients ?? []), ...(message.ccRecipients ?? []), ...(message.bccRecipients ?? [])];
-  if (to.length === 0) return fail(400, 'ErrorInvalidRecipients', 'At least one recipient is required, but none were found.');
-  if (to.some((r) => !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(r?.emailAddress?.address ?? ''))) return fail(400, 'ErrorInvalidRecipients', "At least one recipient isn't valid.");
+  if (to.length === 0)
+    return fail(400, 'ErrorInvalidRecipients', 'At least one recipient is required, but none were found.');
+  if (to.some((r) => !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(r?.emailAddress?.address ?? '')))
+    return fail(400, 'ErrorInvalidRecipients', "At least one recipient isn't valid.");
   flow.send(
     email,
     {
       subject: message.subject ?? '',
-      body: { contentType: message.body?.contentType === 'html' ? 'html' : 'text', content: message.body?.content ?? '' },
+      body: {
+        contentType: message.body?.contentType === 'html' ? 'html' : 'text',
+        content: message.body?.content ?? '',
+      },
       toRecipients: to,
       internetMessageHeaders: message.internetMessageHeaders,
     },
@@ -95,12 +116,22 @@ function sendMail(flow: MailFlow, email: string, body: unknown, fail: Fail): Mai
   return { status: 202, headers: {} };
 }
 
-function listMessages(flow: MailFlow, baseUrl: string, email: string, folder: string | undefined, query: URLSearchParams, rest: string, fail: Fail): MailReply {
+function listMessages(
+  flow: MailFlow,
+  baseUrl: string,
+  email: string,
+  folder: string | undefined,
+  query: URLSearchParams,
+  rest: string,
+  fail: Fail,
+): MailReply {
   const filter = parseFilter(query.get('$filter'));
-  if (filter === undefined) return fail(400, 'ErrorInvalidUrlQueryFilter', 'The query filter contains one or more invalid nodes.');
+  if (filter === undefined)
+    return fail(400, 'ErrorInvalidUrlQueryFilter', 'The query filter contains one or more invalid nodes.');
   const top = Number(query.get('$top') ?? 10);
   const skip = Number(query.get('$skip') ?? 0);
-  if (!Number.isInteger(top) || top < 1 || top > 1000 || !Number.isInteger(skip) || skip < 0) return fail(400, 'BadRequest', 'Invalid $top or $skip value.');
+  if (!Number.isInteger(top) || top < 1 || top > 1000 || !Number.isInteger(skip) || skip < 0)
+    return fail(400, 'BadRequest', 'Invalid $top or $skip value.');
   const expandAttachments = /(^|,)\s*attachments\s*($|,)/i.test(query.get('$expand') ?? '');
   const all = flow
     .messagesOf(email)
@@ -115,7 +146,9 @@ function listMessages(flow: MailFlow, baseUrl: string, email: string, folder: st
     body: {
       '@odata.context': `${baseUrl}/v1.0/$metadata#users('${encodeURIComponent(email)}')/messages`,
       value: page.map((m) => present(m, expandAttachments)),
-      ...(skip + top < all.length ? { '@odata.nextLink': `${baseUrl}/v1.0/users/${encodeURIComponent(email)}${rest}?${next}` } : {}),
+      ...(skip + top < all.length
+        ? { '@odata.nextLink': `${baseUrl}/v1.0/users/${encodeURIComponent(email)}${rest}?${next}` }
+        : {}),
     },
   };
 }
@@ -150,7 +183,11 @@ function compare(op: string, a: number, b: number): boolean {
 /** A message as Graph returns it: no internal fields; attachments only when expanded (without their item). */
 function present(message: StoredMessage, withAttachments: boolean): Record<string, unknown> {
   const { attachments, folder: _folder, isNonDeliveryReport: _ndr, isReadReceipt: _rr, ...rest } = message;
-  return { '@odata.type': '#microsoft.graph.message', ...rest, ...(withAttachments ? { attachments: attachments.map((a) => attachmentView(a, false)) } : {}) };
+  return {
+    '@odata.type': '#microsoft.graph.message',
+    ...rest,
+    ...(withAttachments ? { attachments: attachments.map((a) => attachmentView(a, false)) } : {}),
+  };
 }
 
 function attachmentView(attachment: StoredMessage['attachments'][number], withItem: boolean): Record<string, unknown> {

@@ -20,7 +20,13 @@ export interface CheckResult {
 
 /** Mailboxes whose rules preflight reads when --sample is not given. */
 const defaultSample = 5;
-const noMailboxCodes = new Set(['MailboxNotEnabledForRESTAPI', 'MailboxNotSupportedForRESTAPI', 'ResourceNotFound', 'ErrorInvalidUser', 'ErrorNonExistentMailbox']);
+const noMailboxCodes = new Set([
+  'MailboxNotEnabledForRESTAPI',
+  'MailboxNotSupportedForRESTAPI',
+  'ResourceNotFound',
+  'ErrorInvalidUser',
+  'ErrorNonExistentMailbox',
+]);
 const scopeFix =
   'Add the mailbox to the app\'s RBAC for Applications scope (New-ManagementScope / New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>; check with Test-ServicePrincipalAuthorization), or remove it from the users file.';
 
@@ -31,20 +37,44 @@ const scopeFix =
 export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> {
   const run = await prepare('preflight', flags, io);
   const rows: Mailbox[] = [];
-  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) if (mailbox.target === 'graph' || mailbox.target === 'ews') rows.push(mailbox);
+  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions))
+    if (mailbox.target === 'graph' || mailbox.target === 'ews') rows.push(mailbox);
   const sampleSize = flags.sample ?? defaultSample;
-  const checks = [...(await graphChecks(run, rows.filter((m) => m.target === 'graph'), sampleSize, io)), await ewsCheck(run, rows.filter((m) => m.target === 'ews'), io), dataverseCheck()];
+  const checks = [
+    ...(await graphChecks(
+      run,
+      rows.filter((m) => m.target === 'graph'),
+      sampleSize,
+      io,
+    )),
+    await ewsCheck(
+      run,
+      rows.filter((m) => m.target === 'ews'),
+      io,
+    ),
+    dataverseCheck(),
+  ];
   const failed = checks.filter((c) => c.status === 'fail').length;
   const exitCode = exitCodeFor({ failedChecks: failed });
-  if (flags.output === 'json') io.stdout.write(`${JSON.stringify({ command: 'preflight', exitCode, checks }, null, 2)}\n`);
+  if (flags.output === 'json')
+    io.stdout.write(`${JSON.stringify({ command: 'preflight', exitCode, checks }, null, 2)}\n`);
   else {
-    const lines = checks.map((c) => `${c.status.padEnd(4)}  ${c.check.padEnd(13)} ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`);
-    io.stdout.write(`sinkrule preflight: ${checks.length} checks, ${failed} failed (nothing was written)\n${lines.join('\n')}\n  exit code ${exitCode}\n`);
+    const lines = checks.map(
+      (c) => `${c.status.padEnd(4)}  ${c.check.padEnd(13)} ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`,
+    );
+    io.stdout.write(
+      `sinkrule preflight: ${checks.length} checks, ${failed} failed (nothing was written)\n${lines.join('\n')}\n  exit code ${exitCode}\n`,
+    );
   }
   return exitCode;
 }
 
-async function graphChecks(run: PreparedRun, graphRows: Mailbox[], sampleSize: number, io: CliIO): Promise<CheckResult[]> {
+async function graphChecks(
+  run: PreparedRun,
+  graphRows: Mailbox[],
+  sampleSize: number,
+  io: CliIO,
+): Promise<CheckResult[]> {
   const names = ['token', 'permission', 'sink-mailbox', 'sink-domain', 'sample-access', 'probe'];
   if (graphRows.length === 0) return names.map((check) => skip(check, 'no mailbox in the users file has target graph'));
   const graph = run.providers.get('graph') as ApiProvider;
@@ -53,14 +83,30 @@ async function graphChecks(run: PreparedRun, graphRows: Mailbox[], sampleSize: n
   } catch (error) {
     if (!(error instanceof AccessError)) throw error;
     return [
-      { check: 'token', status: 'fail', detail: describeError(error), fix: 'Correct graph.tenantId, graph.clientId and the secret (SINKRULE_CLIENT_SECRET) or certificate (graph.certificatePath).' },
+      {
+        check: 'token',
+        status: 'fail',
+        detail: describeError(error),
+        fix: 'Correct graph.tenantId, graph.clientId and the secret (SINKRULE_CLIENT_SECRET) or certificate (graph.certificatePath).',
+      },
       ...names.slice(1).map((check) => skip(check, 'no token')),
     ];
   }
-  const token: CheckResult = { check: 'token', status: 'pass', detail: `got a token for ${run.config.graph!.baseUrl} (tenant ${run.config.graph!.tenantId}, app ${run.config.graph!.clientId})`, fix: '' };
+  const token: CheckResult = {
+    check: 'token',
+    status: 'pass',
+    detail: `got a token for ${run.config.graph!.baseUrl} (tenant ${run.config.graph!.tenantId}, app ${run.config.graph!.clientId})`,
+    fix: '',
+  };
   const roles = await graph.directory!.grantedRoles(io.signal);
   const sample = await sampleAccess(run, graph, spread(graphRows, sampleSize), io);
-  return [token, permissionCheck(run, roles, sample), ...(await sinkChecks(run, graph, io)), sample, probeCheck(run, roles)];
+  return [
+    token,
+    permissionCheck(run, roles, sample),
+    ...(await sinkChecks(run, graph, io)),
+    sample,
+    probeCheck(run, roles),
+  ];
 }
 
 /** Reads the rules of the sample: an ErrorAccessDenied mailbox is outside the app's RBAC scope. */
@@ -73,30 +119,54 @@ async function sampleAccess(run: PreparedRun, graph: ApiProvider, sample: Mailbo
     } catch (error) {
       if (!(error instanceof MailboxError)) throw error;
       if (error.code === 'ErrorAccessDenied') denied++;
-      problems.push(`${mailbox.email} (line ${mailbox.line}): ${error.code}${error.code === 'ErrorAccessDenied' ? ': outside the app\'s RBAC scope or no MailboxSettings permission' : noMailboxCodes.has(error.code) ? ': no Exchange Online mailbox' : ''}`);
+      problems.push(
+        `${mailbox.email} (line ${mailbox.line}): ${error.code}${error.code === 'ErrorAccessDenied' ? ": outside the app's RBAC scope or no MailboxSettings permission" : noMailboxCodes.has(error.code) ? ': no Exchange Online mailbox' : ''}`,
+      );
     }
   }
   const read = sample.length - problems.length;
-  if (problems.length === 0) return { check: 'sample-access', status: 'pass', detail: `read the rules of ${sample.length} mailboxes spread over the users file`, fix: '' };
+  if (problems.length === 0)
+    return {
+      check: 'sample-access',
+      status: 'pass',
+      detail: `read the rules of ${sample.length} mailboxes spread over the users file`,
+      fix: '',
+    };
   return {
     check: 'sample-access',
     status: 'fail',
     detail: `${read} of ${sample.length} sample mailboxes readable; ${problems.join('; ')}`,
-    fix: denied > 0 ? scopeFix : 'Route mailboxes without an Exchange Online mailbox to ews (on-premises) or correct the address.',
+    fix:
+      denied > 0
+        ? scopeFix
+        : 'Route mailboxes without an Exchange Online mailbox to ews (on-premises) or correct the address.',
   };
 }
 
 /** The token's roles; with RBAC for Applications the permission may be granted outside the token. */
 function permissionCheck(run: PreparedRun, roles: string[] | undefined, sample: CheckResult): CheckResult {
   const check = 'permission';
-  if (roles === undefined) return { check, status: 'warn', detail: "the token's roles claim could not be read", fix: 'Check in Entra that the app has MailboxSettings.ReadWrite (application) with admin consent.' };
+  if (roles === undefined)
+    return {
+      check,
+      status: 'warn',
+      detail: "the token's roles claim could not be read",
+      fix: 'Check in Entra that the app has MailboxSettings.ReadWrite (application) with admin consent.',
+    };
   const shown = `roles in the token: ${roles.length ? roles.join(', ') : '(none)'}`;
   if (roles.includes('MailboxSettings.ReadWrite')) return { check, status: 'pass', detail: shown, fix: '' };
-  const grant = 'Grant the application permission MailboxSettings.ReadWrite with admin consent, or assign the RBAC for Applications role "Application MailboxSettings.ReadWrite" to the app.';
+  const grant =
+    'Grant the application permission MailboxSettings.ReadWrite with admin consent, or assign the RBAC for Applications role "Application MailboxSettings.ReadWrite" to the app.';
   if (sample.status === 'pass') {
-    return { check, status: 'warn', detail: `${shown}; MailboxSettings.ReadWrite is not among them, but the sample was readable (RBAC for Applications?): preflight cannot test writes`, fix: grant };
+    return {
+      check,
+      status: 'warn',
+      detail: `${shown}; MailboxSettings.ReadWrite is not among them, but the sample was readable (RBAC for Applications?): preflight cannot test writes`,
+      fix: grant,
+    };
   }
-  if (roles.includes('MailboxSettings.Read')) return { check, status: 'warn', detail: `${shown}: enough for verify, not for deploy or remove`, fix: grant };
+  if (roles.includes('MailboxSettings.Read'))
+    return { check, status: 'warn', detail: `${shown}: enough for verify, not for deploy or remove`, fix: grant };
   return { check, status: 'fail', detail: `${shown}: MailboxSettings.ReadWrite is missing`, fix: grant };
 }
 
@@ -115,32 +185,68 @@ async function sinkChecks(run: PreparedRun, graph: ApiProvider, io: CliIO): Prom
   }
   const mailbox: CheckResult =
     missing.length > 0
-      ? { check: 'sink-mailbox', status: 'fail', detail: `no Exchange Online mailbox: ${missing.join(', ')}`, fix: 'Create the forward mailbox (a licensed or shared mailbox) or correct the sink address.' }
+      ? {
+          check: 'sink-mailbox',
+          status: 'fail',
+          detail: `no Exchange Online mailbox: ${missing.join(', ')}`,
+          fix: 'Create the forward mailbox (a licensed or shared mailbox) or correct the sink address.',
+        }
       : unknown.length > 0
-        ? { check: 'sink-mailbox', status: 'warn', detail: `cannot tell: ${unknown.join(', ')}`, fix: 'Include the sink in the app\'s RBAC scope (the probe needs Mail.ReadWrite on it), or check the mailbox in the Exchange admin center.' }
+        ? {
+            check: 'sink-mailbox',
+            status: 'warn',
+            detail: `cannot tell: ${unknown.join(', ')}`,
+            fix: "Include the sink in the app's RBAC scope (the probe needs Mail.ReadWrite on it), or check the mailbox in the Exchange admin center.",
+          }
         : { check: 'sink-mailbox', status: 'pass', detail: `${sinks.join(', ')}: mailbox found`, fix: '' };
   let domains: string[];
   try {
     domains = await graph.directory!.verifiedDomains(io.signal);
   } catch (error) {
     if (!(error instanceof MailboxError)) throw error;
-    return [mailbox, { check: 'sink-domain', status: 'warn', detail: `cannot read the tenant's domains (${error.code})`, fix: 'Grant the application permission Domain.Read.All (admin consent), or make sure yourself that the sink is in one of your accepted domains.' }];
+    return [
+      mailbox,
+      {
+        check: 'sink-domain',
+        status: 'warn',
+        detail: `cannot read the tenant's domains (${error.code})`,
+        fix: 'Grant the application permission Domain.Read.All (admin consent), or make sure yourself that the sink is in one of your accepted domains.',
+      },
+    ];
   }
   const external = sinks.filter((sink) => !domains.includes(sink.split('@')[1]!));
   const domain: CheckResult =
     external.length > 0
-      ? { check: 'sink-domain', status: 'fail', detail: `${external.join(', ')}: not in the tenant's verified domains (${domains.join(', ')}); Exchange Online blocks automatic forwarding there (NDR 5.7.520)`, fix: 'Use a forward mailbox in one of your own domains.' }
+      ? {
+          check: 'sink-domain',
+          status: 'fail',
+          detail: `${external.join(', ')}: not in the tenant's verified domains (${domains.join(', ')}); Exchange Online blocks automatic forwarding there (NDR 5.7.520)`,
+          fix: 'Use a forward mailbox in one of your own domains.',
+        }
       : { check: 'sink-domain', status: 'pass', detail: `${sinks.join(', ')}: in a verified domain`, fix: '' };
   return [mailbox, domain];
 }
 
 function probeCheck(run: PreparedRun, roles: string[] | undefined): CheckResult {
   const probe = run.config.probe;
-  if (!probe) return skip('probe', 'no probe section in the config (needed by probe, verify --probe and deploy --canary)');
+  if (!probe)
+    return skip('probe', 'no probe section in the config (needed by probe, verify --probe and deploy --canary)');
   const sinks = new Set([run.config.sink, ...run.users.sinks].map((s) => s.toLowerCase()));
-  if (sinks.has(probe.from.toLowerCase())) return { check: 'probe', status: 'fail', detail: `probe.from ${probe.from} is a sink: the rule's exception skips its mail`, fix: 'Set probe.from to another mailbox.' };
+  if (sinks.has(probe.from.toLowerCase()))
+    return {
+      check: 'probe',
+      status: 'fail',
+      detail: `probe.from ${probe.from} is a sink: the rule's exception skips its mail`,
+      fix: 'Set probe.from to another mailbox.',
+    };
   const missing = ['Mail.Send', 'Mail.ReadWrite'].filter((role) => !roles?.includes(role));
-  if (missing.length === 0) return { check: 'probe', status: 'pass', detail: `Mail.Send and Mail.ReadWrite granted; test mail comes from ${probe.from}`, fix: '' };
+  if (missing.length === 0)
+    return {
+      check: 'probe',
+      status: 'pass',
+      detail: `Mail.Send and Mail.ReadWrite granted; test mail comes from ${probe.from}`,
+      fix: '',
+    };
   return {
     check: 'probe',
     status: roles === undefined ? 'warn' : 'fail',
@@ -159,8 +265,20 @@ async function ewsCheck(run: PreparedRun, ewsRows: Mailbox[], io: CliIO): Promis
     await readWithRetry(run, ews, mailbox!, io);
     return { check: 'ews', status: 'pass', detail: `read the rules of ${mailbox!.email} by impersonation`, fix: '' };
   } catch (error) {
-    if (error instanceof MailboxError) return { check: 'ews', status: 'fail', detail: `${mailbox!.email}: ${error.code}: ${error.message}`, fix: error.fix };
-    if (error instanceof AccessError) return { check: 'ews', status: 'fail', detail: error.message, fix: 'Check ews.url, ews.username and SINKRULE_EWS_PASSWORD (or ews.oauth).' };
+    if (error instanceof MailboxError)
+      return {
+        check: 'ews',
+        status: 'fail',
+        detail: `${mailbox!.email}: ${error.code}: ${error.message}`,
+        fix: error.fix,
+      };
+    if (error instanceof AccessError)
+      return {
+        check: 'ews',
+        status: 'fail',
+        detail: error.message,
+        fix: 'Check ews.url, ews.username and SINKRULE_EWS_PASSWORD (or ews.oauth).',
+      };
     throw error;
   }
 }
@@ -171,7 +289,11 @@ function dataverseCheck(): CheckResult {
 
 /** A read, retried on throttling and transient errors like every other read. */
 function readWithRetry(run: PreparedRun, provider: ApiProvider, mailbox: Mailbox, io: CliIO) {
-  return withRetry(() => provider.readRules(mailbox, io.signal), { ...run.config.retry, sleep: io.sleep, signal: io.signal });
+  return withRetry(() => provider.readRules(mailbox, io.signal), {
+    ...run.config.retry,
+    sleep: io.sleep,
+    signal: io.signal,
+  });
 }
 
 function skip(check: string, detail: string): CheckResult {

@@ -37,7 +37,15 @@ export async function prepare(command: CommandName, flags: RunFlags, io: CliIO):
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();
     let rule = rendered.get(key);
-    if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
+    if (!rule)
+      rendered.set(
+        key,
+        (rule = template.render({
+          sink: mailbox.sink,
+          sinkName: config.sinkDisplayName,
+          ruleName: config.rule.displayName,
+        })),
+      );
     return rule;
   };
   // probe and preflight only read: manual rows get verify's instructions.
@@ -84,20 +92,42 @@ export function runInfo(
     ruleName: run.config.rule.displayName,
     template: { file: run.template.file, sha256: run.template.sha256 },
     input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows },
-    backEnds: Object.fromEntries([...run.providers.providers].map(([target, provider]) => [target, provider.describe()])),
+    backEnds: Object.fromEntries(
+      [...run.providers.providers].map(([target, provider]) => [target, provider.describe()]),
+    ),
     mailboxes,
     counts,
     exitCode,
     stoppedBy,
-    ...(run.config.probe && (run.settings.command === 'probe' || run.settings.probe || run.settings.canary !== undefined) ? { probe: { from: run.config.probe.from, timeoutInS: run.config.probe.timeoutInS } } : {}),
+    ...(run.config.probe &&
+    (run.settings.command === 'probe' || run.settings.probe || run.settings.canary !== undefined)
+      ? { probe: { from: run.config.probe.from, timeoutInS: run.config.probe.timeoutInS } }
+      : {}),
     ...(run.settings.command === 'deploy' && run.settings.canary !== undefined ? { canary: run.settings.canary } : {}),
   };
 }
 
 export function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
-    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
-    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
+    const backEnds = Object.fromEntries(
+      [...run.providers.gates].map(([target, gate]) => [
+        target,
+        { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) },
+      ]),
+    );
+    const summary = {
+      command: options.command,
+      dryRun: options.dryRun,
+      exitCode: result.exitCode,
+      mailboxes: result.mailboxes,
+      counts: result.counts,
+      durationInMs: result.durationInMs,
+      backEnds,
+      peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10,
+      eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6),
+      report: result.files ?? null,
+    };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }

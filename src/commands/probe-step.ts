@@ -16,7 +16,9 @@ export function requireProbeSettings(run: PreparedRun): ProbeSettings {
   }
   const sinks = new Set([run.config.sink, ...run.users.sinks].map((s) => s.toLowerCase()));
   if (sinks.has(probe.from.toLowerCase())) {
-    throw new InputError([`${run.config.file}: probe.from: ${probe.from} is a sink: the rule's exception skips mail from the sink, so every probe would fail: use another mailbox`]);
+    throw new InputError([
+      `${run.config.file}: probe.from: ${probe.from} is a sink: the rule's exception skips mail from the sink, so every probe would fail: use another mailbox`,
+    ]);
   }
   return { from: probe.from, timeoutInMs: probe.timeoutInS * 1000, pollIntervalInMs: probe.pollIntervalInMs };
 }
@@ -52,7 +54,13 @@ export function probeStep(run: PreparedRun, io: CliIO): (outcome: MailboxOutcome
 }
 
 function mailboxOf(outcome: MailboxOutcome): Mailbox {
-  return { email: outcome.email, displayName: outcome.displayName, target: outcome.target as Mailbox['target'], sink: outcome.sink, line: outcome.line };
+  return {
+    email: outcome.email,
+    displayName: outcome.displayName,
+    target: outcome.target as Mailbox['target'],
+    sink: outcome.sink,
+    line: outcome.line,
+  };
 }
 
 /** N items spread evenly over the list (the first, then every len/N-th). */

@@ -45,9 +45,29 @@ export async function runProbeCommand(flags: RunFlags, io: CliIO): Promise<numbe
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
   const stopped = stoppedBy === undefined ? null : stoppedBy instanceof Error ? stoppedBy.message : String(stoppedBy);
-  const files = progress.mailboxes > 0 || stoppedBy === undefined ? await report.close(runInfo(run, { dryRun: false }, startedAt, durationInMs, progress.counts, progress.mailboxes, exitCode, stopped, io)) : undefined;
+  const files =
+    progress.mailboxes > 0 || stoppedBy === undefined
+      ? await report.close(
+          runInfo(
+            run,
+            { dryRun: false },
+            startedAt,
+            durationInMs,
+            progress.counts,
+            progress.mailboxes,
+            exitCode,
+            stopped,
+            io,
+          ),
+        )
+      : undefined;
   if (stoppedBy !== undefined && exitCode === 1) throw stoppedBy;
-  printSummary(run.settings, run, { counts: progress.counts, mailboxes: progress.mailboxes, exitCode, files, durationInMs }, io);
+  printSummary(
+    run.settings,
+    run,
+    { counts: progress.counts, mailboxes: progress.mailboxes, exitCode, files, durationInMs },
+    io,
+  );
   return exitCode;
 }
 

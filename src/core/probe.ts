@@ -68,11 +68,16 @@ export class Prober {
     let sentAt: string;
     try {
       sentAt = new Date(clock()).toISOString();
-      await this.retry(() => this.options.mail.send(this.options.from, mailbox.email, subject, body, this.options.signal));
+      await this.retry(() =>
+        this.options.mail.send(this.options.from, mailbox.email, subject, body, this.options.signal),
+      );
     } catch (error) {
       if (error instanceof AccessError || this.options.signal?.aborted) throw error;
       const problem = outcomeError(error);
-      return record({ reason: 'error', detail: `the test message could not be sent from ${this.options.from}: ${problem.code}: ${problem.message}. ${problem.fix}` });
+      return record({
+        reason: 'error',
+        detail: `the test message could not be sent from ${this.options.from}: ${problem.code}: ${problem.message}. ${problem.fix}`,
+      });
     }
     let verdict: Partial<ProbeRecord>;
     try {
@@ -80,10 +85,19 @@ export class Prober {
     } catch (error) {
       if (error instanceof AccessError || this.options.signal?.aborted) throw error;
       const problem = outcomeError(error);
-      verdict = { reason: 'error', detail: `looking for the test message failed: ${problem.code}: ${problem.message}. ${problem.fix}` };
+      verdict = {
+        reason: 'error',
+        detail: `looking for the test message failed: ${problem.code}: ${problem.message}. ${problem.fix}`,
+      };
     }
     const cleanUp = await this.cleanUp(mailbox, marker);
-    return record({ ...verdict, sentAt, completedAt: new Date(clock()).toISOString(), cleanedUp: cleanUp.ok, detail: [verdict.detail, cleanUp.note].filter(Boolean).join(' ') });
+    return record({
+      ...verdict,
+      sentAt,
+      completedAt: new Date(clock()).toISOString(),
+      cleanedUp: cleanUp.ok,
+      detail: [verdict.detail, cleanUp.note].filter(Boolean).join(' '),
+    });
   }
 
   /** Polls the sink (and the mailbox, for an NDR) until a verdict or the timeout. */
@@ -96,13 +110,22 @@ export class Prober {
       const sink = await this.sinkMessages(mailbox.sink);
       const inSink = sink instanceof MailboxError ? [] : sink.filter((m) => m.subject.includes(marker));
       if (inSink.length > 0) return this.judgeArrival(mailbox, inSink, marker);
-      const ndr = (await this.retry(() => this.options.mail.messagesSince(mailbox.email, this.since, this.options.signal))).find((m) => isNdrFor(m, marker, this.options.from));
+      const ndr = (
+        await this.retry(() => this.options.mail.messagesSince(mailbox.email, this.since, this.options.signal))
+      ).find((m) => isNdrFor(m, marker, this.options.from));
       if (ndr) {
         const status = statusCodePattern.exec(ndr.bodyText)?.[1] ?? 'unknown';
-        return { reason: 'ndr', ndrStatus: status, detail: `a non-delivery report (${status}) came back to ${mailbox.email}: ${ndrAdvice(status, mailbox.sink)}` };
+        return {
+          reason: 'ndr',
+          ndrStatus: status,
+          detail: `a non-delivery report (${status}) came back to ${mailbox.email}: ${ndrAdvice(status, mailbox.sink)}`,
+        };
       }
       if (clock() >= deadline && sink instanceof MailboxError) {
-        return { reason: 'error', detail: `sinkrule cannot read ${mailbox.sink} to look for the test message: ${sink.code}: ${sink.message}. ${sink.fix}` };
+        return {
+          reason: 'error',
+          detail: `sinkrule cannot read ${mailbox.sink} to look for the test message: ${sink.code}: ${sink.message}. ${sink.fix}`,
+        };
       }
       if (clock() >= deadline) {
         const why = await this.options.explainMissing?.(mailbox).catch(() => undefined);
@@ -118,12 +141,21 @@ export class Prober {
   private async judgeArrival(mailbox: Mailbox, inSink: FoundMessage[], marker: string): Promise<Partial<ProbeRecord>> {
     for (const message of inSink) {
       for (const attachment of message.attachments.filter((a) => a.kind === 'item')) {
-        const itemSubject = await this.retry(() => this.options.mail.attachedItemSubject(mailbox.sink, message.id, attachment.id, this.options.signal));
-        if (itemSubject.includes(marker)) return { outcome: 'probe-success', detail: `arrived in ${mailbox.sink} as an attachment (item attachment "${itemSubject}").` };
+        const itemSubject = await this.retry(() =>
+          this.options.mail.attachedItemSubject(mailbox.sink, message.id, attachment.id, this.options.signal),
+        );
+        if (itemSubject.includes(marker))
+          return {
+            outcome: 'probe-success',
+            detail: `arrived in ${mailbox.sink} as an attachment (item attachment "${itemSubject}").`,
+          };
       }
     }
     const first = inSink[0]!;
-    const how = first.from === this.options.from.toLowerCase() ? `redirected (it kept the sender ${this.options.from})` : `forwarded inline (subject "${first.subject}", no item attachment)`;
+    const how =
+      first.from === this.options.from.toLowerCase()
+        ? `redirected (it kept the sender ${this.options.from})`
+        : `forwarded inline (subject "${first.subject}", no item attachment)`;
     return {
       reason: 'not-as-attachment',
       detail: `arrived in ${mailbox.sink} ${how}: server-side synchronization needs the original as an attachment. A rule with forwardTo or redirectTo does this; run sinkrule deploy to put sinkrule's rule (forwardAsAttachmentTo) in place and remove the other rule.`,
@@ -136,10 +168,12 @@ export class Prober {
     const now = this.options.clock();
     const cached = this.sinkLists.get(key);
     if (cached && now - cached.at < this.options.pollIntervalInMs / 2) return cached.list;
-    const list = this.retry(() => this.options.mail.messagesSince(sink, this.since, this.options.signal)).catch((error: unknown) => {
-      if (error instanceof MailboxError) return error;
-      throw error;
-    });
+    const list = this.retry(() => this.options.mail.messagesSince(sink, this.since, this.options.signal)).catch(
+      (error: unknown) => {
+        if (error instanceof MailboxError) return error;
+        throw error;
+      },
+    );
     this.sinkLists.set(key, { at: now, list });
     list.catch(() => this.sinkLists.delete(key));
     return list;
@@ -154,7 +188,9 @@ export class Prober {
     const failures: string[] = [];
     for (const place of places) {
       try {
-        const messages = await this.retry(() => this.options.mail.messagesSince(place, this.since, this.options.signal));
+        const messages = await this.retry(() =>
+          this.options.mail.messagesSince(place, this.since, this.options.signal),
+        );
         for (const message of messages.filter((m) => m.subject.includes(marker))) {
           await this.retry(() => this.options.mail.deleteMessage(place, message.id, this.options.signal));
         }
@@ -166,7 +202,10 @@ export class Prober {
       }
     }
     if (failures.length === 0) return { ok: true };
-    return { ok: false, note: `Clean-up incomplete: delete the messages with "${marker}" in the subject by hand (${failures.join('; ')}).` };
+    return {
+      ok: false,
+      note: `Clean-up incomplete: delete the messages with "${marker}" in the subject by hand (${failures.join('; ')}).`,
+    };
   }
 
   private retry<T>(task: () => Promise<T>): Promise<T> {
@@ -176,11 +215,14 @@ export class Prober {
 
 /** A report addressed back to the mailbox about the forwarded test message. */
 function isNdrFor(message: FoundMessage, marker: string, from: string): boolean {
-  return message.subject.includes(marker) && message.from !== from.toLowerCase() && statusCodePattern.test(message.bodyText);
+  return (
+    message.subject.includes(marker) && message.from !== from.toLowerCase() && statusCodePattern.test(message.bodyText)
+  );
 }
 
 function ndrAdvice(status: string, sink: string): string {
-  if (status === '5.7.520') return `Exchange Online blocks automatic forwarding to external recipients, and ${sink} is outside the tenant's verified domains. Use a sink mailbox in your own tenant (sinkrule preflight checks this).`;
+  if (status === '5.7.520')
+    return `Exchange Online blocks automatic forwarding to external recipients, and ${sink} is outside the tenant's verified domains. Use a sink mailbox in your own tenant (sinkrule preflight checks this).`;
   if (status.startsWith('5.1.')) return `${sink} does not exist: correct the sink address.`;
   return 'see the NDR in the mailbox for the reason.';
 }
@@ -204,14 +246,21 @@ export function probeNotRun(mailbox: Mailbox, clock: Clock): ProbeRecord {
  * a disabled or drifted one, or an earlier enabled rule without conditions that stops processing.
  */
 export function explainFromRules(rules: readonly MailboxRule[], plan: MailboxPlan): string | undefined {
-  if (plan.compliance === 'missing') return "The mailbox has no sinkrule rule: run sinkrule deploy.";
+  if (plan.compliance === 'missing') return 'The mailbox has no sinkrule rule: run sinkrule deploy.';
   const ours = plan.keeper!;
   const stopper = rules
-    .filter((rule) => rule !== ours && rule.isEnabled && rule.sequence < ours.sequence && rule.actions.stopProcessingRules === true)
+    .filter(
+      (rule) =>
+        rule !== ours && rule.isEnabled && rule.sequence < ours.sequence && rule.actions.stopProcessingRules === true,
+    )
     .sort((a, b) => a.sequence - b.sequence)[0];
   const parts: string[] = [];
   if (!ours.isEnabled) parts.push("sinkrule's rule is disabled (sinkrule deploy enables it).");
-  else if (plan.compliance !== 'ok') parts.push(`sinkrule's rule differs from the template (${plan.drift.join('; ')}): run sinkrule deploy.`);
-  if (stopper) parts.push(`The rule "${stopper.displayName}" (position ${stopper.sequence}) runs earlier and stops processing more rules${Object.keys(stopper.conditions ?? {}).length ? ' for the messages it matches' : ''}: move sinkrule's rule first (sinkrule deploy creates it at position 1) or clear its "stop processing more rules".`);
+  else if (plan.compliance !== 'ok')
+    parts.push(`sinkrule's rule differs from the template (${plan.drift.join('; ')}): run sinkrule deploy.`);
+  if (stopper)
+    parts.push(
+      `The rule "${stopper.displayName}" (position ${stopper.sequence}) runs earlier and stops processing more rules${Object.keys(stopper.conditions ?? {}).length ? ' for the messages it matches' : ''}: move sinkrule's rule first (sinkrule deploy creates it at position 1) or clear its "stop processing more rules".`,
+    );
   return parts.join(' ') || undefined;
 }

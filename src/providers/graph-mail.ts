@@ -5,7 +5,12 @@ import type { FoundMessage, MailAccess, TenantDirectory } from '../core/provider
 import type { BatchItemRequest } from './graph-batch.js';
 
 /** One Graph request through the run's gate (keyed by mailbox), errors translated. */
-export type GraphCall = <T>(key: string, operation: string, request: BatchItemRequest, signal?: AbortSignal) => Promise<T>;
+export type GraphCall = <T>(
+  key: string,
+  operation: string,
+  request: BatchItemRequest,
+  signal?: AbortSignal,
+) => Promise<T>;
 
 interface GraphMessage {
   id: string;
@@ -29,15 +34,29 @@ const pageSize = 100;
 export function createGraphMail(call: GraphCall): MailAccess {
   return {
     async send(from, to, subject, body, signal) {
-      const message = { subject, body: { contentType: 'Text', content: body }, toRecipients: [{ emailAddress: { address: to } }] };
-      await call(from, 'send test mail', { method: 'POST', url: `${user(from)}/sendMail`, body: { message, saveToSentItems: true } }, signal);
+      const message = {
+        subject,
+        body: { contentType: 'Text', content: body },
+        toRecipients: [{ emailAddress: { address: to } }],
+      };
+      await call(
+        from,
+        'send test mail',
+        { method: 'POST', url: `${user(from)}/sendMail`, body: { message, saveToSentItems: true } },
+        signal,
+      );
     },
     async messagesSince(mailbox, since, signal) {
       const filter = encodeURIComponent(`receivedDateTime ge ${since.toISOString()}`);
       let next: string | undefined = `${user(mailbox)}/messages?$filter=${filter}&$expand=attachments&$top=${pageSize}`;
       const found: FoundMessage[] = [];
       while (next) {
-        const page: { value: GraphMessage[]; '@odata.nextLink'?: string } = await call(mailbox, 'read mail', { method: 'GET', url: next }, signal);
+        const page: { value: GraphMessage[]; '@odata.nextLink'?: string } = await call(
+          mailbox,
+          'read mail',
+          { method: 'GET', url: next },
+          signal,
+        );
         found.push(...page.value.map(fromGraph));
         next = page['@odata.nextLink']?.replace(/^https?:\/\/[^/]+\/v1\.0/i, '');
       }
@@ -45,12 +64,22 @@ export function createGraphMail(call: GraphCall): MailAccess {
     },
     async attachedItemSubject(mailbox, messageId, attachmentId, signal) {
       const url = `${user(mailbox)}/messages/${encodeURIComponent(messageId)}/attachments/${encodeURIComponent(attachmentId)}?$expand=microsoft.graph.itemattachment/item`;
-      const attachment: { item?: { subject?: string } } = await call(mailbox, 'read attachment', { method: 'GET', url }, signal);
+      const attachment: { item?: { subject?: string } } = await call(
+        mailbox,
+        'read attachment',
+        { method: 'GET', url },
+        signal,
+      );
       return attachment.item?.subject ?? '';
     },
     async deleteMessage(mailbox, messageId, signal) {
       try {
-        await call(mailbox, 'delete test mail', { method: 'DELETE', url: `${user(mailbox)}/messages/${encodeURIComponent(messageId)}` }, signal);
+        await call(
+          mailbox,
+          'delete test mail',
+          { method: 'DELETE', url: `${user(mailbox)}/messages/${encodeURIComponent(messageId)}` },
+          signal,
+        );
       } catch (error) {
         if (!(error instanceof MailboxError && error.code === 'ErrorItemNotFound')) throw error;
       }
@@ -67,7 +96,11 @@ function fromGraph(message: GraphMessage): FoundMessage {
     bodyText: message.body?.content ?? '',
     attachments: (message.attachments ?? []).map((a) => ({
       id: a.id,
-      kind: /itemAttachment/i.test(a['@odata.type'] ?? '') ? 'item' : /referenceAttachment/i.test(a['@odata.type'] ?? '') ? 'reference' : 'file',
+      kind: /itemAttachment/i.test(a['@odata.type'] ?? '')
+        ? 'item'
+        : /referenceAttachment/i.test(a['@odata.type'] ?? '')
+          ? 'reference'
+          : 'file',
       name: a.name ?? '',
     })),
   };
@@ -80,14 +113,21 @@ export function createGraphDirectory(call: GraphCall, credential: TokenCredentia
       const token = await requireToken(credential, scope, signal);
       // Tokens for Graph are JWTs; the app reads only its own roles claim, it does not validate it.
       try {
-        const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: unknown };
+        const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+          roles?: unknown;
+        };
         return Array.isArray(claims.roles) ? claims.roles.map(String) : [];
       } catch {
         return undefined;
       }
     },
     async verifiedDomains(signal) {
-      const page: { value: Array<{ id: string; isVerified?: boolean }> } = await call('(directory)', 'list domains', { method: 'GET', url: '/domains' }, signal);
+      const page: { value: Array<{ id: string; isVerified?: boolean }> } = await call(
+        '(directory)',
+        'list domains',
+        { method: 'GET', url: '/domains' },
+        signal,
+      );
       return page.value.filter((d) => d.isVerified).map((d) => d.id.toLowerCase());
     },
   };

@@ -7,13 +7,27 @@ import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.j
 
 const probeFrom = 'sinkrule-probe@contoso.com';
 const allRoles = ['MailboxSettings.ReadWrite', 'Mail.Send', 'Mail.ReadWrite', 'Domain.Read.All'];
-const users = Array.from({ length: 8 }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
+const users = Array.from({ length: 8 }, (_, i): SimulatedMailbox => ({
+  email: `user${i}@contoso.com`,
+  kind: 'exchange-online',
+}));
 
-async function inWorld(options: { roles?: string[]; mailboxes?: SimulatedMailbox[]; config?: Record<string, unknown> }, body: (w: GraphWorld) => Promise<void>) {
+async function inWorld(
+  options: { roles?: string[]; mailboxes?: SimulatedMailbox[]; config?: Record<string, unknown> },
+  body: (w: GraphWorld) => Promise<void>,
+) {
   const mailboxes = options.mailboxes ?? users;
-  const w = await startGraphWorld([{ email: sink, kind: 'exchange-online' }, { email: probeFrom, kind: 'exchange-online' }, ...mailboxes], { app: { roles: options.roles ?? allRoles } });
+  const w = await startGraphWorld(
+    [{ email: sink, kind: 'exchange-online' }, { email: probeFrom, kind: 'exchange-online' }, ...mailboxes],
+    { app: { roles: options.roles ?? allRoles } },
+  );
   try {
-    await w.writeConfig({ sink, graph: { tenantId: w.tenantId, clientId: w.clientId, authorityHost: w.sim.url, baseUrl: w.sim.url }, probe: { from: probeFrom }, ...options.config });
+    await w.writeConfig({
+      sink,
+      graph: { tenantId: w.tenantId, clientId: w.clientId, authorityHost: w.sim.url, baseUrl: w.sim.url },
+      probe: { from: probeFrom },
+      ...options.config,
+    });
     await w.writeUsers(`email\n${mailboxes.map((m) => m.email).join('\n')}\n`);
     await body(w);
   } finally {
@@ -22,7 +36,10 @@ async function inWorld(options: { roles?: string[]; mailboxes?: SimulatedMailbox
 }
 
 type Check = { check: string; status: string; detail: string; fix: string };
-async function preflight(w: GraphWorld, args: string[] = []): Promise<{ code: number; checks: Map<string, Check>; stderr: string }> {
+async function preflight(
+  w: GraphWorld,
+  args: string[] = [],
+): Promise<{ code: number; checks: Map<string, Check>; stderr: string }> {
   const result = await w.run(['preflight', '--output', 'json', ...args]);
   const parsed = result.stdout ? (JSON.parse(result.stdout) as { checks: Check[] }) : { checks: [] };
   return { code: result.code, checks: new Map(parsed.checks.map((c) => [c.check, c])), stderr: result.stderr };
@@ -33,7 +50,8 @@ describe('preflight', () => {
     await inWorld({}, async (w) => {
       const { code, checks, stderr } = await preflight(w, ['--sample', '3']);
       assert.equal(code, 0, stderr);
-      for (const name of ['token', 'permission', 'sink-mailbox', 'sink-domain', 'sample-access', 'probe']) assert.equal(checks.get(name)?.status, 'pass', `${name}: ${checks.get(name)?.detail}`);
+      for (const name of ['token', 'permission', 'sink-mailbox', 'sink-domain', 'sample-access', 'probe'])
+        assert.equal(checks.get(name)?.status, 'pass', `${name}: ${checks.get(name)?.detail}`);
       assert.equal(checks.get('ews')?.status, 'skip');
       assert.equal(checks.get('dataverse')?.status, 'skip');
       assert.match(checks.get('sample-access')!.detail, /3 mailboxes spread/);
@@ -52,7 +70,11 @@ describe('preflight', () => {
       assert.equal(checks.get('sample-access')!.status, 'fail', 'Graph refuses to list rules without the permission');
       assert.equal(checks.get('probe')!.status, 'fail');
       assert.match(checks.get('probe')!.detail, /Mail\.ReadWrite/);
-      assert.equal(checks.get('sink-domain')!.status, 'warn', 'no Domain.Read.All: cannot tell, and says which permission');
+      assert.equal(
+        checks.get('sink-domain')!.status,
+        'warn',
+        'no Domain.Read.All: cannot tell, and says which permission',
+      );
       assert.match(checks.get('sink-domain')!.fix, /Domain\.Read\.All/);
     });
   });
@@ -62,13 +84,16 @@ describe('preflight', () => {
       const { code, checks } = await preflight(w);
       assert.equal(code, 2);
       assert.equal(checks.get('sink-domain')!.status, 'fail');
-      assert.match(checks.get('sink-domain')!.detail, /crm@partner-example\.net: not in the tenant's verified domains .*5\.7\.520/);
+      assert.match(
+        checks.get('sink-domain')!.detail,
+        /crm@partner-example\.net: not in the tenant's verified domains .*5\.7\.520/,
+      );
       assert.match(checks.get('sink-domain')!.fix, /your own domains/);
       assert.equal(checks.get('sink-mailbox')!.status, 'fail');
     });
   });
 
-  it('fails on a mailbox outside the app\'s RBAC scope, naming it and the scope fix', async () => {
+  it("fails on a mailbox outside the app's RBAC scope, naming it and the scope fix", async () => {
     const mailboxes = users.map((m, i) => (i === 6 ? { ...m, outOfScope: true } : m));
     await inWorld({ mailboxes }, async (w) => {
       const { code, checks } = await preflight(w, ['--sample', '8']);

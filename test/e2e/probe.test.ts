@@ -17,7 +17,12 @@ const infrastructure: SimulatedMailbox[] = [
   { email: probeFrom, kind: 'exchange-online' },
 ];
 
-async function world(mailboxes: SimulatedMailbox[], users: string, roles = probeRoles, extra: Record<string, unknown> = {}): Promise<GraphWorld> {
+async function world(
+  mailboxes: SimulatedMailbox[],
+  users: string,
+  roles = probeRoles,
+  extra: Record<string, unknown> = {},
+): Promise<GraphWorld> {
   const w = await startGraphWorld([...infrastructure, ...mailboxes], { app: { roles } });
   await w.writeConfig({
     sink,
@@ -31,7 +36,12 @@ async function world(mailboxes: SimulatedMailbox[], users: string, roles = probe
 
 /** Test mail left anywhere in the simulated tenant. */
 function leftoverProbeMail(w: GraphWorld, emails: string[]): string[] {
-  return emails.flatMap((email) => w.sim.mail.messagesOf(email).filter((m) => m.subject.includes('sinkrule probe')).map((m) => `${email}: ${m.subject}`));
+  return emails.flatMap((email) =>
+    w.sim.mail
+      .messagesOf(email)
+      .filter((m) => m.subject.includes('sinkrule probe'))
+      .map((m) => `${email}: ${m.subject}`),
+  );
 }
 
 describe('probe: live test mail through the rule', () => {
@@ -39,17 +49,35 @@ describe('probe: live test mail through the rule', () => {
   const estate: SimulatedMailbox[] = [
     { email: 'working@contoso.com', kind: 'exchange-online', rules: [correctSinkRule(sink)] },
     { email: 'disabled@contoso.com', kind: 'exchange-online', rules: [correctSinkRule(sink, { isEnabled: false })] },
-    { email: 'inline@contoso.com', kind: 'exchange-online', rules: [{ displayName: 'Copy to CRM', isEnabled: true, actions: { forwardTo: [recipient(sink)] } }] },
+    {
+      email: 'inline@contoso.com',
+      kind: 'exchange-online',
+      rules: [{ displayName: 'Copy to CRM', isEnabled: true, actions: { forwardTo: [recipient(sink)] } }],
+    },
     {
       email: 'stopped@contoso.com',
       kind: 'exchange-online',
-      rules: [{ displayName: 'File everything', isEnabled: true, actions: { moveToFolder: 'AAMkArchive', stopProcessingRules: true } }, correctSinkRule(sink)],
+      rules: [
+        {
+          displayName: 'File everything',
+          isEnabled: true,
+          actions: { moveToFolder: 'AAMkArchive', stopProcessingRules: true },
+        },
+        correctSinkRule(sink),
+      ],
     },
     { email: 'external@contoso.com', kind: 'exchange-online', rules: [correctSinkRule(partnerSink)] },
-    { email: 'redirect@contoso.com', kind: 'exchange-online', rules: [{ displayName: 'Redirect to CRM', isEnabled: true, actions: { redirectTo: [recipient(sink)] } }] },
+    {
+      email: 'redirect@contoso.com',
+      kind: 'exchange-online',
+      rules: [{ displayName: 'Redirect to CRM', isEnabled: true, actions: { redirectTo: [recipient(sink)] } }],
+    },
   ];
   before(async () => {
-    w = await world(estate, `email,target,sink\n${estate.map((m) => `${m.email},graph,${m.email.startsWith('external') ? partnerSink : ''}`).join('\n')}\nben.walters@contoso.com,pop3,\n`);
+    w = await world(
+      estate,
+      `email,target,sink\n${estate.map((m) => `${m.email},graph,${m.email.startsWith('external') ? partnerSink : ''}`).join('\n')}\nben.walters@contoso.com,pop3,\n`,
+    );
   });
   after(() => w.close());
 
@@ -62,14 +90,26 @@ describe('probe: live test mail through the rule', () => {
     const probe = (email: string) => rows.get(email)!.probe;
     assert.equal(rows.get('working@contoso.com')!.outcome, 'probe-success');
     assert.match(probe('working@contoso.com').detail, /as an attachment/);
-    assert.deepEqual([probe('disabled@contoso.com').outcome, probe('disabled@contoso.com').reason], ['probe-failure', 'not-arrived']);
+    assert.deepEqual(
+      [probe('disabled@contoso.com').outcome, probe('disabled@contoso.com').reason],
+      ['probe-failure', 'not-arrived'],
+    );
     assert.match(probe('disabled@contoso.com').detail, /disabled/);
-    assert.deepEqual([probe('inline@contoso.com').reason, probe('redirect@contoso.com').reason], ['not-as-attachment', 'not-as-attachment']);
+    assert.deepEqual(
+      [probe('inline@contoso.com').reason, probe('redirect@contoso.com').reason],
+      ['not-as-attachment', 'not-as-attachment'],
+    );
     assert.match(probe('inline@contoso.com').detail, /inline/);
     assert.match(probe('redirect@contoso.com').detail, /redirected/);
     assert.equal(probe('stopped@contoso.com').reason, 'not-arrived');
-    assert.match(probe('stopped@contoso.com').detail, /"File everything" \(position 1\) runs earlier and stops processing/);
-    assert.deepEqual([probe('external@contoso.com').reason, probe('external@contoso.com').ndrStatus], ['ndr', '5.7.520']);
+    assert.match(
+      probe('stopped@contoso.com').detail,
+      /"File everything" \(position 1\) runs earlier and stops processing/,
+    );
+    assert.deepEqual(
+      [probe('external@contoso.com').reason, probe('external@contoso.com').ndrStatus],
+      ['ndr', '5.7.520'],
+    );
     assert.match(probe('external@contoso.com').detail, /external/);
     assert.equal(rows.get('ben.walters@contoso.com')!.outcome, 'probe-not-run');
     assert.match(probe('ben.walters@contoso.com').detail, /by hand/);
@@ -84,8 +124,14 @@ describe('probe: live test mail through the rule', () => {
     assert.match(csv, /external@contoso\.com,.*probe-failure,ndr,5\.7\.520/);
     const html = await readFile(path.join(w.dir, 'r', 'report.html'), 'utf8');
     assert.match(html, /test completed/);
-    assert.deepEqual(leftoverProbeMail(w, [sink, probeFrom, ...estate.map((m) => m.email)]), [], 'every copy of the test mail was deleted');
-    assert.ok(report.mailboxes.filter((r: any) => r.probe.outcome !== 'probe-not-run').every((r: any) => r.probe.cleanedUp));
+    assert.deepEqual(
+      leftoverProbeMail(w, [sink, probeFrom, ...estate.map((m) => m.email)]),
+      [],
+      'every copy of the test mail was deleted',
+    );
+    assert.ok(
+      report.mailboxes.filter((r: any) => r.probe.outcome !== 'probe-not-run').every((r: any) => r.probe.cleanedUp),
+    );
   });
 
   it('probes a sample spread over the file and exits 0 when every probed mailbox succeeded', async () => {
@@ -100,12 +146,22 @@ describe('probe: live test mail through the rule', () => {
     const result = await w.run(['verify', '--probe', '--report', 'v']);
     assert.equal(result.code, 2, result.stderr);
     const rows = byEmail((await w.report('v')).mailboxes);
-    assert.deepEqual([rows.get('working@contoso.com')!.outcome, rows.get('working@contoso.com')!.probe.outcome], ['ok', 'probe-success']);
-    assert.deepEqual([rows.get('disabled@contoso.com')!.outcome, rows.get('disabled@contoso.com')!.probe.outcome], ['disabled', 'probe-failure']);
+    assert.deepEqual(
+      [rows.get('working@contoso.com')!.outcome, rows.get('working@contoso.com')!.probe.outcome],
+      ['ok', 'probe-success'],
+    );
+    assert.deepEqual(
+      [rows.get('disabled@contoso.com')!.outcome, rows.get('disabled@contoso.com')!.probe.outcome],
+      ['disabled', 'probe-failure'],
+    );
   });
 
   it('refuses a probe whose sender is the sink, before sending anything', async () => {
-    await w.writeConfig({ sink, graph: { tenantId: w.tenantId, clientId: w.clientId, authorityHost: w.sim.url, baseUrl: w.sim.url }, probe: { from: sink } });
+    await w.writeConfig({
+      sink,
+      graph: { tenantId: w.tenantId, clientId: w.clientId, authorityHost: w.sim.url, baseUrl: w.sim.url },
+      probe: { from: sink },
+    });
     const result = await w.run(['probe']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /probe\.from: crm-sink@contoso\.com is a sink/);
@@ -113,17 +169,30 @@ describe('probe: live test mail through the rule', () => {
 });
 
 describe('deploy --canary', () => {
-  const fresh = (n: number) => Array.from({ length: n }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
+  const fresh = (n: number) =>
+    Array.from({ length: n }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
 
   it('deploys and probes the canary wave, then the rest when every probe succeeded', async () => {
-    const w = await world(fresh(5), `email\n${fresh(5).map((m) => m.email).join('\n')}\n`);
+    const w = await world(
+      fresh(5),
+      `email\n${fresh(5)
+        .map((m) => m.email)
+        .join('\n')}\n`,
+    );
     try {
       const result = await w.run(['deploy', '--yes', '--canary', '2', '--report', 'r']);
       assert.equal(result.code, 0, result.stderr);
       const report = await w.report('r');
-      const canaries = report.mailboxes.filter((r: any) => r.canary).map((r: any) => r.email).sort();
+      const canaries = report.mailboxes
+        .filter((r: any) => r.canary)
+        .map((r: any) => r.email)
+        .sort();
       assert.deepEqual(canaries, ['user0@contoso.com', 'user1@contoso.com']);
-      assert.ok(report.mailboxes.filter((r: any) => r.canary).every((r: any) => r.outcome === 'created' && r.probe.outcome === 'probe-success'));
+      assert.ok(
+        report.mailboxes
+          .filter((r: any) => r.canary)
+          .every((r: any) => r.outcome === 'created' && r.probe.outcome === 'probe-success'),
+      );
       assert.equal(report.mailboxes.length, 5);
       for (let i = 0; i < 5; i++) assert.equal(w.sim.rulesOf(`user${i}@contoso.com`).length, 1);
       assert.equal(report.run.canary, 2);
@@ -133,12 +202,18 @@ describe('deploy --canary', () => {
   });
 
   it('stops after a canary probe fails and writes nothing to any other mailbox', async () => {
-    const w = await world(fresh(4), `email,sink\nuser0@contoso.com,\nuser1@contoso.com,${partnerSink}\nuser2@contoso.com,\nuser3@contoso.com,\n`);
+    const w = await world(
+      fresh(4),
+      `email,sink\nuser0@contoso.com,\nuser1@contoso.com,${partnerSink}\nuser2@contoso.com,\nuser3@contoso.com,\n`,
+    );
     try {
       const writesBefore = w.sim.stats.writes;
       const result = await w.run(['deploy', '--yes', '--canary', '2', '--report', 'r']);
       assert.equal(result.code, 2, result.stderr);
-      assert.match(result.stderr, /canary wave: 1 of 2 canary mailboxes did not pass the probe \(user1@contoso\.com \(probe-failure: ndr\)\); the other 2 mailboxes were not touched/);
+      assert.match(
+        result.stderr,
+        /canary wave: 1 of 2 canary mailboxes did not pass the probe \(user1@contoso\.com \(probe-failure: ndr\)\); the other 2 mailboxes were not touched/,
+      );
       assert.equal(w.sim.stats.writes - writesBefore, 2, 'only the two canaries were written');
       assert.deepEqual([w.sim.rulesOf('user2@contoso.com'), w.sim.rulesOf('user3@contoso.com')], [[], []]);
       const report = await w.report('r');
