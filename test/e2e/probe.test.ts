@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
 import { correctSinkRule } from '../../simulators/scenarios.js';
-import { byEmail, sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
+import { byEmail, sink, startGraphWorld, type GraphWorld, type WorldOptions } from '../helpers/graph-world.js';
 
 const probeFrom = 'sinkrule-probe@contoso.com';
 const partnerSink = 'crm@partner-example.net';
@@ -22,8 +22,9 @@ async function world(
   users: string,
   roles = probeRoles,
   extra: Record<string, unknown> = {},
+  options: WorldOptions = {},
 ): Promise<GraphWorld> {
-  const w = await startGraphWorld([...infrastructure, ...mailboxes], { app: { roles } });
+  const w = await startGraphWorld([...infrastructure, ...mailboxes], { ...options, app: { roles } });
   await w.writeConfig({
     sink,
     graph: { tenantId: w.tenantId, clientId: w.clientId, authorityHost: w.sim.url, baseUrl: w.sim.url },
@@ -165,6 +166,32 @@ describe('probe: live test mail through the rule', () => {
     const result = await w.run(['probe']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /probe\.from: crm-sink@contoso\.com is a sink/);
+  });
+});
+
+describe('probe pacing', () => {
+  it("goes through the run's throttle gate: a throttled sink is waited for, nothing is sent inside a Retry-After window", async () => {
+    const mailboxes: SimulatedMailbox[] = Array.from({ length: 6 }, (_, i) => ({
+      email: `user${i}@contoso.com`,
+      kind: 'exchange-online',
+      rules: [correctSinkRule(sink)],
+    }));
+    const w = await world(
+      mailboxes,
+      `email\n${mailboxes.map((m) => m.email).join('\n')}\n`,
+      probeRoles,
+      {},
+      { throttleFirstRequests: { [sink]: 3 }, retryAfterSeconds: 1 },
+    );
+    try {
+      const result = await w.run(['probe', '--report', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(w.sim.stats.throttled >= 3);
+      assert.equal(w.sim.stats.insideRetryAfterWindow, 0);
+      assert.deepEqual((await w.report('r')).run.counts, { 'probe-success': 6 });
+    } finally {
+      await w.close();
+    }
   });
 });
 
