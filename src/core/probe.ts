@@ -90,7 +90,7 @@ export class Prober {
         detail: `looking for the test message failed: ${problem.code}: ${problem.message}. ${problem.fix}`,
       };
     }
-    const cleanUp = await this.cleanUp(mailbox, marker);
+    const cleanUp = await this.cleanUp(mailbox, marker, subject);
     return record({
       ...verdict,
       sentAt,
@@ -111,7 +111,9 @@ export class Prober {
       const inSink = sink instanceof MailboxError ? [] : sink.filter((m) => m.subject.includes(marker));
       if (inSink.length > 0) return this.judgeArrival(mailbox, inSink, marker);
       const ndr = (
-        await this.retry(() => this.options.mail.messagesSince(mailbox.email, this.since, this.options.signal))
+        await this.retry(() =>
+          this.options.mail.findMessages(mailbox.email, { since: this.since }, this.options.signal),
+        )
       ).find((m) => isNdrFor(m, marker, this.options.from));
       if (ndr) {
         const status = statusCodePattern.exec(ndr.bodyText)?.[1] ?? 'unknown';
@@ -168,12 +170,12 @@ export class Prober {
     const now = this.options.clock();
     const cached = this.sinkLists.get(key);
     if (cached && now - cached.at < this.options.pollIntervalInMs / 2) return cached.list;
-    const list = this.retry(() => this.options.mail.messagesSince(sink, this.since, this.options.signal)).catch(
-      (error: unknown) => {
-        if (error instanceof MailboxError) return error;
-        throw error;
-      },
-    );
+    const list = this.retry(() =>
+      this.options.mail.findMessages(sink, { since: this.since }, this.options.signal),
+    ).catch((error: unknown) => {
+      if (error instanceof MailboxError) return error;
+      throw error;
+    });
     this.sinkLists.set(key, { at: now, list });
     list.catch(() => this.sinkLists.delete(key));
     return list;
@@ -183,14 +185,25 @@ export class Prober {
    * Deletes the test message wherever it went: the mailbox (the original and any NDR), the sink
    * (the forwarded copy) and the sender's Sent Items, so server-side sync does not track it.
    */
-  private async cleanUp(mailbox: Mailbox, marker: string): Promise<{ ok: boolean; note?: string }> {
-    const places = [mailbox.email, mailbox.sink, this.options.from];
+  private async cleanUp(mailbox: Mailbox, marker: string, subject: string): Promise<{ ok: boolean; note?: string }> {
+    const { mail, signal } = this.options;
+    // The sink and the sender see every probe: their copies are found in the shared sink listing
+    // and by exact subject, not by listing everything each time (that would grow with the run).
+    const finders: Array<[string, () => Promise<FoundMessage[]>]> = [
+      [mailbox.email, () => this.retry(() => mail.findMessages(mailbox.email, { since: this.since }, signal))],
+      [
+        mailbox.sink,
+        async () => this.sinkMessages(mailbox.sink).then((list) => (list instanceof MailboxError ? [] : list)),
+      ],
+      [
+        this.options.from,
+        () => this.retry(() => mail.findMessages(this.options.from, { since: this.since, subject }, signal)),
+      ],
+    ];
     const failures: string[] = [];
-    for (const place of places) {
+    for (const [place, find] of finders) {
       try {
-        const messages = await this.retry(() =>
-          this.options.mail.messagesSince(place, this.since, this.options.signal),
-        );
+        const messages = await find();
         for (const message of messages.filter((m) => m.subject.includes(marker))) {
           await this.retry(() => this.options.mail.deleteMessage(place, message.id, this.options.signal));
         }

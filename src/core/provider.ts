@@ -76,8 +76,15 @@ export interface FoundMessage {
 export interface MailAccess {
   /** Sends a text message from one mailbox to another; resolves once the service accepted it. */
   send(from: string, to: string, subject: string, body: string, signal?: AbortSignal): Promise<void>;
-  /** Every message received since `since`, in all folders, newest first, with attachment names. */
-  messagesSince(mailbox: string, since: Date, signal?: AbortSignal): Promise<FoundMessage[]>;
+  /**
+   * Every message received since `filter.since` (with exactly `filter.subject`, if given), in all
+   * folders, newest first, with attachment names.
+   */
+  findMessages(
+    mailbox: string,
+    filter: { since: Date; subject?: string },
+    signal?: AbortSignal,
+  ): Promise<FoundMessage[]>;
   /** The subject of the message an item attachment holds. */
   attachedItemSubject(mailbox: string, messageId: string, attachmentId: string, signal?: AbortSignal): Promise<string>;
   /** Deletes a message; one already gone counts as deleted. */

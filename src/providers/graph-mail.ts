@@ -46,8 +46,9 @@ export function createGraphMail(call: GraphCall): MailAccess {
         signal,
       );
     },
-    async messagesSince(mailbox, since, signal) {
-      const filter = encodeURIComponent(`receivedDateTime ge ${since.toISOString()}`);
+    async findMessages(mailbox, { since, subject }, signal) {
+      const subjectClause = subject === undefined ? '' : ` and subject eq '${subject.replace(/'/g, "''")}'`;
+      const filter = encodeURIComponent(`receivedDateTime ge ${since.toISOString()}${subjectClause}`);
       let next: string | undefined = `${user(mailbox)}/messages?$filter=${filter}&$expand=attachments&$top=${pageSize}`;
       const found: FoundMessage[] = [];
       while (next) {
