@@ -6,7 +6,7 @@ import { readMailboxes } from '../input/users-csv.js';
 import type { CliIO } from '../cli/io.js';
 import { exitCodeFor } from '../cli/exit-code.js';
 import type { RunFlags } from '../cli/settings.js';
-import { prepare, type PreparedRun } from './prepared-run.js';
+import { prepare, type PreparedRun } from './run-command.js';
 import { spread } from './probe-step.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';

@@ -4,7 +4,7 @@ import type { MailboxOutcome } from '../core/outcome.js';
 import { planMailbox } from '../core/plan.js';
 import { explainFromRules, probeNotRun, Prober, type ProbeSettings } from '../core/probe.js';
 import type { CliIO } from '../cli/io.js';
-import type { PreparedRun } from './prepared-run.js';
+import type { PreparedRun } from './run-command.js';
 
 /** The config's probe section, checked: the run needs it, and test mail must not come from a sink. */
 export function requireProbeSettings(run: PreparedRun): ProbeSettings {

@@ -7,7 +7,7 @@ import type { CliIO } from '../cli/io.js';
 import { exitCodeFor } from '../cli/exit-code.js';
 import { Progress } from '../cli/progress.js';
 import type { RunFlags } from '../cli/settings.js';
-import { defaultReportDir, prepare, printSummary, runInfo, type PreparedRun } from './prepared-run.js';
+import { defaultReportDir, prepare, printSummary, runInfo, type PreparedRun } from './run-command.js';
 import { probeStep, requireProbeSettings, spread } from './probe-step.js';
 
 /** `sinkrule probe`: the live test for each mailbox (or a sample), one report. */
@@ -44,23 +44,19 @@ export async function runProbeCommand(flags: RunFlags, io: CliIO): Promise<numbe
   }
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
-  const stopped = stoppedBy === undefined ? null : stoppedBy instanceof Error ? stoppedBy.message : String(stoppedBy);
-  const files =
-    progress.mailboxes > 0 || stoppedBy === undefined
-      ? await report.close(
-          runInfo(
-            run,
-            { dryRun: false },
-            startedAt,
-            durationInMs,
-            progress.counts,
-            progress.mailboxes,
-            exitCode,
-            stopped,
-            io,
-          ),
-        )
-      : undefined;
+  const info = runInfo(
+    run.settings,
+    run,
+    { dryRun: false },
+    startedAt,
+    durationInMs,
+    progress.counts,
+    progress.mailboxes,
+    exitCode,
+    stoppedBy,
+    io,
+  );
+  const files = progress.mailboxes > 0 || stoppedBy === undefined ? await report.close(info) : undefined;
   if (stoppedBy !== undefined && exitCode === 1) throw stoppedBy;
   printSummary(
     run.settings,

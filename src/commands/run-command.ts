@@ -1,16 +1,38 @@
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
-import type { MailboxOutcome } from '../core/outcome.js';
+import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
 import type { Mode } from '../core/plan.js';
+import type { RuleSpec } from '../core/rule.js';
 import { runMailboxes } from '../core/runner.js';
-import { readMailboxes } from '../input/users-csv.js';
-import { ReportWriter } from '../report/report-writer.js';
+import { loadRuleTemplate, type RuleTemplate } from '../input/rule-template.js';
+import { loadConfig, type Config } from '../input/config.js';
+import { readMailboxes, validateUsersFile, type UsersFileOptions, type UsersFileSummary } from '../input/users-csv.js';
+import { toolVersion } from '../paths.js';
+import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
+import { ReportWriter, type ReportFiles } from '../report/report-writer.js';
+import type { RunInfo } from '../report/run-info.js';
 import type { CliIO } from '../cli/io.js';
 import { Progress } from '../cli/progress.js';
 import { exitCodeFor } from '../cli/exit-code.js';
-import type { RunFlags } from '../cli/settings.js';
-import { defaultReportDir, eventLoopDelay, formatCounts, prepare, printSummary, runInfo, type ExecuteResult, type PreparedRun } from './prepared-run.js';
+import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../cli/settings.js';
 import { probeStep, requireProbeSettings } from './probe-step.js';
+
+/** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
+const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+/** Everything validated and built before the first request. */
+export interface PreparedRun {
+  settings: RunSettings;
+  /** The config with the flag and environment overrides applied. */
+  config: Config;
+  template: RuleTemplate;
+  users: UsersFileSummary;
+  usersOptions: UsersFileOptions;
+  providers: ProviderSet;
+  desiredRuleFor(mailbox: Mailbox): RuleSpec;
+}
 
 /** deploy, verify and remove: validate everything, (confirm), run, report. Returns the exit code. */
 export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Promise<number> {
@@ -30,7 +52,7 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
   }
   await Promise.all([...run.providers.providers.values()].map((provider) => provider.open(io.signal)));
   if (mustAsk) {
-    const plan = await execute(run, io, { dryRun: true, label: 'reading' });
+    const plan = await execute(options, run, io, { dryRun: true, label: 'reading' });
     const pending = (plan.counts['would-create'] ?? 0) + (plan.counts['would-update'] ?? 0) + (plan.counts['would-remove'] ?? 0);
     io.stderr.write(`Plan for ${run.users.rows} mailboxes: ${formatCounts(plan.counts)}\n`);
     if (pending > 0 && !(await io.confirm(`Apply these changes to ${pending} mailboxes${canary ? `, the first ${canary} Graph mailboxes as a canary wave` : ''}?`))) {
@@ -39,32 +61,67 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
     }
   }
   const probe = probing ? probeStep(run, io) : undefined;
-  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ label: options.command, afterEach: probe }];
-  const result = await execute(run, io, { dryRun: options.dryRun, label: options.command, report: true, waves });
+  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ afterEach: probe }];
+  const result = await execute(options, run, io, { dryRun: options.dryRun, label: options.command, report: true, waves });
   printSummary(options, run, result, io);
   return result.exitCode;
 }
 
+export async function prepare(command: CommandName, flags: RunFlags, io: CliIO): Promise<PreparedRun> {
+  const settings = resolveSettings(command, flags, await loadConfig(flags.config));
+  const config = settings.effective;
+  const template = await loadRuleTemplate(config.templatePath);
+  const rendered = new Map<string, RuleSpec>();
+  const desiredRuleFor = (mailbox: Mailbox) => {
+    const key = mailbox.sink.toLowerCase();
+    let rule = rendered.get(key);
+    if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
+    return rule;
+  };
+  // probe and preflight only read: manual rows get verify's instructions.
+  const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
+  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode, desiredRuleFor });
+  const usersOptions: UsersFileOptions = {
+    sink: config.sink,
+    defaultTarget: config.defaultTarget,
+    supportedTargets,
+    checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
+  };
+  const users = await validateUsersFile(flags.users, usersOptions);
+  return { settings, config, template, users, usersOptions, providers, desiredRuleFor };
+}
+
+export interface ExecuteResult {
+  counts: Partial<Record<OutcomeName, number>>;
+  mailboxes: number;
+  exitCode: number;
+  files?: ReportFiles;
+  durationInMs: number;
+}
+
 /** A part of the run: the rows it covers, what happens after each mailbox, whether the next wave may start. */
 export interface Wave {
-  label: string;
   include?: (mailbox: Mailbox) => boolean;
   afterEach?: (outcome: MailboxOutcome) => Promise<void>;
   /** After the wave: undefined to go on, or why the run stops here. */
   verdict?: () => string | undefined;
 }
 
-async function execute(run: PreparedRun, io: CliIO, pass: { dryRun: boolean; label: string; report?: boolean; waves?: Wave[] }): Promise<ExecuteResult> {
-  const options = run.settings;
+async function execute(
+  options: RunSettings,
+  run: PreparedRun,
+  io: CliIO,
+  pass: { dryRun: boolean; label: string; report?: boolean; waves?: Wave[] },
+): Promise<ExecuteResult> {
   const startedAt = new Date(io.clock());
   const report = pass.report ? await ReportWriter.open(options.report ?? defaultReportDir(options.command, startedAt)) : undefined;
   const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates.values());
   let stoppedBy: unknown;
   let stopReason: string | undefined;
   try {
-    for (const wave of pass.waves ?? [{ label: pass.label }]) {
+    for (const wave of pass.waves ?? [{}]) {
       await runMailboxes(selectMailboxes(run, wave.include), {
-        mode: run.settings.command as Mode,
+        mode: options.command as Mode,
         dryRun: pass.dryRun,
         providerFor: (mailbox) => run.providers.get(mailbox.target),
         concurrencyFor: run.providers.concurrencyFor,
@@ -89,10 +146,9 @@ async function execute(run: PreparedRun, io: CliIO, pass: { dryRun: boolean; lab
   const mailboxes = progress.mailboxes;
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy, stoppedEarly: stopReason !== undefined });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
-  const stopped = stoppedBy === undefined ? (stopReason ?? null) : describeError(stoppedBy);
   if (stopReason) io.stderr.write(`Run stopped: ${stopReason}\n`);
   // Reports are written whenever a mailbox was reached, even when the run stopped early.
-  const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(run, pass, startedAt, durationInMs, progress.counts, mailboxes, exitCode, stopped, io)) : undefined;
+  const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(options, run, pass, startedAt, durationInMs, progress.counts, mailboxes, exitCode, stoppedBy ?? stopReason, io)) : undefined;
   if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) throw stoppedBy;
   if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
   return { counts: progress.counts, mailboxes, exitCode, files, durationInMs };
@@ -119,7 +175,6 @@ async function canaryWaves(run: PreparedRun, size: number, probe: (outcome: Mail
   if (lines.size === 0) throw new InputError([`${run.users.file}: --canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`]);
   const failures: string[] = [];
   const canary: Wave = {
-    label: 'canary',
     include: (mailbox) => lines.has(mailbox.line),
     afterEach: async (outcome) => {
       outcome.canary = true;
@@ -131,6 +186,74 @@ async function canaryWaves(run: PreparedRun, size: number, probe: (outcome: Mail
         ? undefined
         : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other ${run.users.rows - lines.size} mailboxes were not touched`,
   };
-  return [canary, { label: 'rest', include: (mailbox) => !lines.has(mailbox.line) }];
+  return [canary, { include: (mailbox) => !lines.has(mailbox.line) }];
 }
 
+export function runInfo(
+  options: RunSettings,
+  run: PreparedRun,
+  pass: { dryRun: boolean },
+  startedAt: Date,
+  durationInMs: number,
+  counts: Partial<Record<OutcomeName, number>>,
+  mailboxes: number,
+  exitCode: number,
+  stoppedBy: unknown,
+  io: CliIO,
+): RunInfo {
+  return {
+    command: options.command,
+    dryRun: pass.dryRun,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date(io.clock()).toISOString(),
+    durationInMs,
+    toolVersion,
+    sink: run.config.sink,
+    sinks: run.users.sinks,
+    ruleName: run.config.rule.displayName,
+    template: { file: run.template.file, sha256: run.template.sha256 },
+    input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows },
+    backEnds: Object.fromEntries([...run.providers.providers].map(([target, provider]) => [target, provider.describe()])),
+    mailboxes,
+    counts,
+    exitCode,
+    stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy),
+    ...probeFacts(options, run),
+  };
+}
+
+/** The run section's probe settings (probe, verify --probe, deploy --canary) and canary size. */
+function probeFacts(options: RunSettings, run: PreparedRun): Pick<RunInfo, 'probe' | 'canary'> {
+  const canary = options.command === 'deploy' ? options.canary : undefined;
+  const probed = options.command === 'probe' || (options.command === 'verify' && options.probe) || canary !== undefined;
+  return {
+    ...(probed && run.config.probe ? { probe: { from: run.config.probe.from, timeoutInS: run.config.probe.timeoutInS } } : {}),
+    ...(canary !== undefined ? { canary } : {}),
+  };
+}
+
+export function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
+  if (options.output === 'json') {
+    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
+    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes} of ${run.users.rows} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
+    `  ${formatCounts(result.counts)}`,
+    result.files ? `  report: ${result.files.html}` : '',
+    `  exit code ${result.exitCode}${result.exitCode === 2 ? ' (some mailboxes are not in the desired state: see the report)' : ''}`,
+  ];
+  io.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
+}
+
+export function formatCounts(counts: Partial<Record<OutcomeName, number>>): string {
+  const entries = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length ? entries.map(([name, count]) => `${name} ${count}`).join(', ') : 'no mailboxes';
+}
+
+export function defaultReportDir(command: string, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return path.resolve(`sinkrule-report-${command}-${stamp}`);
+}
