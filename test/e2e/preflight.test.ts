@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import { startEwsWorld } from '../helpers/ews-world.js';
 import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
 
 const probeFrom = 'sinkrule-probe@contoso.com';
@@ -120,5 +121,20 @@ describe('preflight', () => {
       assert.match(result.stdout, /fail {2}token {9}Cannot get a token: AADSTS7000215/);
       assert.ok(!result.stdout.includes('wrong-secret-value'));
     });
+  });
+
+  it('checks EWS impersonation on a sample on-premises mailbox, and skips the Graph checks without Graph rows', async () => {
+    const world = await startEwsWorld([{ email: 'onprem1@contoso.com', impersonationDenied: true }]);
+    try {
+      const result = await world.run(['preflight', '--output', 'json']);
+      assert.equal(result.code, 2, result.stderr);
+      const checks = new Map((JSON.parse(result.stdout) as { checks: Check[] }).checks.map((c) => [c.check, c]));
+      assert.equal(checks.get('ews')!.status, 'fail');
+      assert.match(checks.get('ews')!.detail, /onprem1@contoso\.com: ErrorImpersonateUserDenied/);
+      assert.match(checks.get('ews')!.fix, /ApplicationImpersonation|impersonat/i);
+      assert.equal(checks.get('token')!.status, 'skip');
+    } finally {
+      await world.close();
+    }
   });
 });

@@ -144,9 +144,12 @@ describe('probe: live test mail through the rule', () => {
 
   it('verify --probe adds the probe to the verify outcome in one report', async () => {
     await w.writeUsers('email\nworking@contoso.com\ndisabled@contoso.com\n');
-    const result = await w.run(['verify', '--probe', '--report', 'v']);
+    const result = await w.run(['verify', '--probe', '--timeout-s', '1', '--report', 'v']);
     assert.equal(result.code, 2, result.stderr);
-    const rows = byEmail((await w.report('v')).mailboxes);
+    const report = await w.report('v');
+    assert.equal(report.run.probe.timeoutInS, 1, '--timeout-s overrides probe.timeoutInS');
+    assert.match(byEmail(report.mailboxes).get('disabled@contoso.com')!.probe.detail, /within 1 s/);
+    const rows = byEmail(report.mailboxes);
     assert.deepEqual(
       [rows.get('working@contoso.com')!.outcome, rows.get('working@contoso.com')!.probe.outcome],
       ['ok', 'probe-success'],
