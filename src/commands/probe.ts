@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { describeError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import { emptyOutcome } from '../core/outcome.js';
 import { readMailboxes } from '../input/users-csv.js';
@@ -58,6 +59,7 @@ export async function runProbeCommand(flags: RunFlags, io: CliIO): Promise<numbe
   );
   const files = progress.mailboxes > 0 || stoppedBy === undefined ? await report.close(info) : undefined;
   if (stoppedBy !== undefined && exitCode === 1) throw stoppedBy;
+  if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
   printSummary(
     run.settings,
     run,
