@@ -43,7 +43,10 @@ const statusCodePattern = /\b([45]\.\d{1,3}\.\d{1,3})\b/;
  */
 export class Prober {
   private readonly since: Date;
-  private readonly sinkLists = new Map<string, { at: number; list: Promise<FoundMessage[] | MailboxError> }>();
+  private readonly sinkLists = new Map<
+    string,
+    { at: number; pending: boolean; list: Promise<FoundMessage[] | MailboxError> }
+  >();
 
   constructor(private readonly options: ProberOptions) {
     this.since = new Date(options.clock() - clockSkewInMs);
@@ -164,20 +167,27 @@ export class Prober {
     };
   }
 
-  /** One listing of a sink serves every probe waiting on it within half a poll interval. */
+  /**
+   * One listing of a sink serves every probe waiting on it while it runs and for half a poll
+   * interval after: the sink sees every probe, and Exchange allows 4 requests at once per mailbox.
+   */
   private sinkMessages(sink: string): Promise<FoundMessage[] | MailboxError> {
     const key = sink.toLowerCase();
     const now = this.options.clock();
     const cached = this.sinkLists.get(key);
-    if (cached && now - cached.at < this.options.pollIntervalInMs / 2) return cached.list;
+    if (cached && (cached.pending || now - cached.at < this.options.pollIntervalInMs / 2)) return cached.list;
     const list = this.retry(() =>
       this.options.mail.findMessages(sink, { since: this.since }, this.options.signal),
     ).catch((error: unknown) => {
       if (error instanceof MailboxError) return error;
       throw error;
     });
-    this.sinkLists.set(key, { at: now, list });
-    list.catch(() => this.sinkLists.delete(key));
+    const entry = { at: now, pending: true, list };
+    this.sinkLists.set(key, entry);
+    list.then(
+      () => Object.assign(entry, { at: this.options.clock(), pending: false }),
+      () => this.sinkLists.delete(key),
+    );
     return list;
   }
 
