@@ -2,11 +2,10 @@ import { AccessError, describeError, MailboxError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { ApiProvider } from '../core/provider.js';
 import { withRetry } from '../core/retry.js';
-import { readMailboxes } from '../input/users-csv.js';
 import type { CliIO } from '../cli/io.js';
 import { exitCodeFor } from '../cli/exit-code.js';
 import type { RunFlags } from '../cli/settings.js';
-import { prepare, type PreparedRun } from './run-command.js';
+import { prepare, readRows, sinksOf, type PreparedRun } from './run-command.js';
 import { spread } from './probe-step.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
@@ -37,7 +36,7 @@ const scopeFix =
 export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> {
   const run = await prepare('preflight', flags, io);
   const rows: Mailbox[] = [];
-  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions))
+  for await (const mailbox of readRows(run))
     if (mailbox.target === 'graph' || mailbox.target === 'ews') rows.push(mailbox);
   const sampleSize = flags.sample ?? defaultSample;
   const checks = [
@@ -172,7 +171,7 @@ function permissionCheck(run: PreparedRun, roles: string[] | undefined, sample: 
 
 /** Each sink: a mailbox in the tenant, in a verified domain (an external sink gets NDR 5.7.520). */
 async function sinkChecks(run: PreparedRun, graph: ApiProvider, io: CliIO): Promise<CheckResult[]> {
-  const sinks = [...new Set([run.config.sink, ...run.users.sinks].map((s) => s.toLowerCase()))];
+  const sinks = sinksOf(run);
   const missing: string[] = [];
   const unknown: string[] = [];
   for (const sink of sinks) {
@@ -231,7 +230,7 @@ function probeCheck(run: PreparedRun, roles: string[] | undefined): CheckResult 
   const probe = run.config.probe;
   if (!probe)
     return skip('probe', 'no probe section in the config (needed by probe, verify --probe and deploy --canary)');
-  const sinks = new Set([run.config.sink, ...run.users.sinks].map((s) => s.toLowerCase()));
+  const sinks = new Set(sinksOf(run));
   if (sinks.has(probe.from.toLowerCase()))
     return {
       check: 'probe',

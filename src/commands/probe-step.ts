@@ -3,21 +3,21 @@ import type { Mailbox } from '../core/mailbox.js';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { planMailbox } from '../core/plan.js';
 import { explainFromRules, probeNotRun, Prober, type ProbeSettings } from '../core/probe.js';
+import type { Config } from '../input/config.js';
 import type { CliIO } from '../cli/io.js';
 import type { PreparedRun } from './run-command.js';
 
 /** The config's probe section, checked: the run needs it, and test mail must not come from a sink. */
-export function requireProbeSettings(run: PreparedRun): ProbeSettings {
-  const probe = run.config.probe;
+export function requireProbeSettings(config: Config, sinks: readonly string[]): ProbeSettings {
+  const probe = config.probe;
   if (!probe) {
     throw new InputError([
-      `${run.config.file}: probe: missing: add "probe": {"from": "sinkrule-probe@contoso.com"} naming a mailbox the app may send as (application permission Mail.Send), not the sink`,
+      `${config.file}: probe: missing: add "probe": {"from": "sinkrule-probe@contoso.com"} naming a mailbox the app may send as (application permission Mail.Send), not the sink`,
     ]);
   }
-  const sinks = new Set([run.config.sink, ...run.users.sinks].map((s) => s.toLowerCase()));
-  if (sinks.has(probe.from.toLowerCase())) {
+  if (sinks.some((sink) => sink.toLowerCase() === probe.from.toLowerCase())) {
     throw new InputError([
-      `${run.config.file}: probe.from: ${probe.from} is a sink: the rule's exception skips mail from the sink, so every probe would fail: use another mailbox`,
+      `${config.file}: probe.from: ${probe.from} is a sink: the rule's exception skips mail from the sink, so every probe would fail: use another mailbox`,
     ]);
   }
   return { from: probe.from, timeoutInMs: probe.timeoutInS * 1000, pollIntervalInMs: probe.pollIntervalInMs };
@@ -27,8 +27,11 @@ export function requireProbeSettings(run: PreparedRun): ProbeSettings {
  * Returns what runs after a mailbox's outcome to add the live probe to it: Graph mailboxes are
  * probed (their provider has mail access), all others get probe-not-run with how to check by hand.
  */
-export function probeStep(run: PreparedRun, io: CliIO): (outcome: MailboxOutcome) => Promise<void> {
-  const settings = requireProbeSettings(run);
+export function probeStep(
+  run: PreparedRun,
+  settings: ProbeSettings,
+  io: CliIO,
+): (outcome: MailboxOutcome) => Promise<void> {
   let prober: Prober | undefined;
   const proberFor = () => {
     const graph = run.providers.get('graph');

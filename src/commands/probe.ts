@@ -2,22 +2,29 @@ import pLimit from 'p-limit';
 import { describeError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import { emptyOutcome } from '../core/outcome.js';
-import { readMailboxes } from '../input/users-csv.js';
 import { ReportWriter } from '../report/report-writer.js';
 import type { CliIO } from '../cli/io.js';
 import { exitCodeFor } from '../cli/exit-code.js';
 import { Progress } from '../cli/progress.js';
 import type { RunFlags } from '../cli/settings.js';
-import { defaultReportDir, prepare, printSummary, runInfo, type PreparedRun } from './run-command.js';
+import {
+  defaultReportDir,
+  prepare,
+  printSummary,
+  readRows,
+  runInfo,
+  sinksOf,
+  type PreparedRun,
+} from './run-command.js';
 import { probeStep, requireProbeSettings, spread } from './probe-step.js';
 
 /** `sinkrule probe`: the live test for each mailbox (or a sample), one report. */
 export async function runProbeCommand(flags: RunFlags, io: CliIO): Promise<number> {
   const run = await prepare('probe', flags, io);
-  requireProbeSettings(run);
+  const settings = requireProbeSettings(run.config, sinksOf(run));
   const rows = await selectForProbe(run, flags.sample);
   if (rows.some((row) => row.target === 'graph')) await run.providers.get('graph').open(io.signal);
-  const step = probeStep(run, io);
+  const step = probeStep(run, settings, io);
   const startedAt = new Date(io.clock());
   const report = await ReportWriter.open(run.settings.report ?? defaultReportDir('probe', startedAt));
   const progress = new Progress(io, 'probe', rows.length, run.providers.gates.values());
@@ -75,7 +82,7 @@ export async function runProbeCommand(flags: RunFlags, io: CliIO): Promise<numbe
  */
 async function selectForProbe(run: PreparedRun, sample: number | undefined): Promise<Mailbox[]> {
   const rows: Mailbox[] = [];
-  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+  for await (const mailbox of readRows(run)) {
     if (sample === undefined || mailbox.target === 'graph') rows.push(mailbox);
   }
   return sample === undefined ? rows : spread(rows, sample);

@@ -42,7 +42,7 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
   const canary = command === 'deploy' ? options.canary : undefined;
   const probing = canary !== undefined || (command === 'verify' && options.probe);
   if (canary !== undefined && options.dryRun) throw new InputError(['command line: --canary with --dry-run: a dry run writes nothing, so there is nothing to probe: drop one of them']);
-  if (probing) requireProbeSettings(run);
+  const probeSettings = probing ? requireProbeSettings(run.config, sinksOf(run)) : undefined;
   const mutating = options.command !== 'verify';
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
@@ -60,7 +60,7 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
       return 0;
     }
   }
-  const probe = probing ? probeStep(run, io) : undefined;
+  const probe = probeSettings ? probeStep(run, probeSettings, io) : undefined;
   const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ afterEach: probe }];
   const result = await execute(options, run, io, { dryRun: options.dryRun, label: options.command, report: true, waves });
   printSummary(options, run, result, io);
@@ -154,9 +154,19 @@ async function execute(
   return { counts: progress.counts, mailboxes, exitCode, files, durationInMs };
 }
 
-/** The users file's rows, or those a wave covers (read again for each wave: nothing is kept in memory). */
+/** The run's mailboxes, read afresh from their source (nothing is kept in memory). */
+export function readRows(run: PreparedRun): AsyncIterable<Mailbox> {
+  return readMailboxes(run.users.file, run.usersOptions);
+}
+
+/** Every forward mailbox of the run, lower case: the config's and the rows' own. */
+export function sinksOf(run: PreparedRun): string[] {
+  return [...new Set([run.config.sink, ...run.users.sinks].map((sink) => sink.toLowerCase()))];
+}
+
+/** The rows a wave covers (read again for each wave). */
 async function* selectMailboxes(run: PreparedRun, include?: (mailbox: Mailbox) => boolean): AsyncGenerator<Mailbox> {
-  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+  for await (const mailbox of readRows(run)) {
     if (!include || include(mailbox)) yield mailbox;
   }
 }
@@ -167,12 +177,12 @@ async function* selectMailboxes(run: PreparedRun, include?: (mailbox: Mailbox) =
  */
 async function canaryWaves(run: PreparedRun, size: number, probe: (outcome: MailboxOutcome) => Promise<void>): Promise<Wave[]> {
   const lines = new Set<number>();
-  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+  for await (const mailbox of readRows(run)) {
     if (mailbox.target !== 'graph') continue;
     lines.add(mailbox.line);
     if (lines.size >= size) break;
   }
-  if (lines.size === 0) throw new InputError([`${run.users.file}: --canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`]);
+  if (lines.size === 0) throw new InputError([`--canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`]);
   const failures: string[] = [];
   const canary: Wave = {
     include: (mailbox) => lines.has(mailbox.line),
@@ -184,7 +194,7 @@ async function canaryWaves(run: PreparedRun, size: number, probe: (outcome: Mail
     verdict: () =>
       failures.length === 0
         ? undefined
-        : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other ${run.users.rows - lines.size} mailboxes were not touched`,
+        : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other mailboxes were not touched`,
   };
   return [canary, { include: (mailbox) => !lines.has(mailbox.line) }];
 }
