@@ -1,9 +1,9 @@
-// Copies the simulators' data files (Graph's CSDL excerpt, schema helpers) next to their compiled
+// Copies the simulators' data files (Graph's CSDL excerpt) next to their compiled
 // modules, so each module resolves its data from its own folder in a clone and in the package.
 import { cpSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-const assetEndings = ['.xml', '.py', '.xsd'];
+const assetEndings = ['.xml', '.xsd'];
 
 function copyAssets(from, to) {
   for (const name of readdirSync(from)) {

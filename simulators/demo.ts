@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,9 +9,10 @@ import { samplesDir } from '../src/paths.js';
 import { ewsPasswordVariable } from '../src/providers/ews.js';
 import type { CliIO } from '../src/cli/io.js';
 import { defaultRuleName } from '../src/input/config.js';
+import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../src/core/outcome.js';
 import { readMailboxes } from '../src/input/users-csv.js';
 import { EwsSimulator } from './ews/ews-simulator.js';
-import { EwsSchemaValidator, ewsSchemaDir } from './ews/schema-validator.js';
+import { EwsSchemaValidator, ewsSchemaDir, ewsSchemaMissing } from './ews/schema-validator.js';
 import { GraphSimulator } from './graph/graph-simulator.js';
 import { demoEwsMailboxes, demoMailboxes } from './scenarios.js';
 import { createLocalCertificate } from './tls.js';
@@ -44,7 +45,13 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
   const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: randomBytes(24).toString('base64url'), roles: ['MailboxSettings.ReadWrite'] };
   const account = { username: 'CONTOSO\\svc-sinkrule', password: randomBytes(18).toString('base64url') };
   const schemaDir = ewsSchemaDir();
-  const validator = schemaDir ? await EwsSchemaValidator.start(schemaDir).catch(() => undefined) : undefined;
+  let schemaOff = ewsSchemaMissing;
+  const validator = schemaDir
+    ? await EwsSchemaValidator.start(schemaDir).catch((error: unknown) => {
+        schemaOff = `the schema in ${schemaDir} could not be compiled (${error instanceof Error ? error.message : String(error)})`;
+        return undefined;
+      })
+    : undefined;
   const graph = new GraphSimulator({ certificate, app, mailboxes: demoMailboxes(byTarget.graph, sink), latencyInMs: 40, latencyJitterInMs: 20 });
   const ews = new EwsSimulator({ certificate, account, validator, mailboxes: demoEwsMailboxes(byTarget.ews), latencyInMs: 40, latencyJitterInMs: 20 });
   const [graphUrl, ewsUrl] = await Promise.all([graph.start(), ews.start()]);
@@ -67,7 +74,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret, [ewsPasswordVariable]: account.password };
     io.stderr.write(
       `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ${graphUrl}), ${byTarget.ews.length} on-premises users ` +
-        `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : 'schema check off: needs ../shared/ref/ews and python3-lxml'}) and ${byTarget.other} POP3/manual users.\n`,
+        `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : `schema check off: ${schemaOff}`}) and ${byTarget.other} POP3/manual users.\n`,
     );
     const codes: number[] = [];
     for (const command of ['deploy', 'verify'] as const) {
@@ -76,24 +83,42 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       codes.push(await runSinkrule(args, env, io));
     }
     if (codes.some((code) => code !== 0 && code !== 2) || ews.stats.schemaInvalid > 0) return 1;
-    io.stderr.write(
-      [
-        '',
-        'As set up in the simulators, two mailboxes are left for the admin, each with its fix in the report:',
-        '- emily.braun is on-premises but routed to graph: Graph has no mailbox for her (set target=ews);',
-        '- johanna.lorenz has Outlook client-only rules (the rule blob) that writing through EWS would delete.',
-        'Every other mailbox converged; POP3 users got instructions.',
-        `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}`,
-        `Manual instructions: ${path.join(reportRoot, 'deploy', 'manual-instructions.html')}`,
-        '',
-      ].join('\n'),
-    );
+    io.stderr.write(`\n${await closingText(reportRoot)}\n`);
     return 0;
   } finally {
     await Promise.all([graph.stop(), ews.stop()]);
     validator?.stop();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+type ReportJson = { run: { counts: Partial<Record<OutcomeName, number>> }; mailboxes: MailboxOutcome[] };
+
+/**
+ * What the demo ends with, read from the verify report (and the deploy report, which holds the
+ * error and fix of a mailbox deploy could not write): never written in advance, so it cannot
+ * claim a mailbox converged when it did not.
+ */
+export async function closingText(reportRoot: string): Promise<string> {
+  const read = async (command: string) => JSON.parse(await readFile(path.join(reportRoot, command, 'report.json'), 'utf8')) as ReportJson;
+  const [deploy, verify] = await Promise.all([read('deploy'), read('verify')]);
+  const deployErrors = new Map(deploy.mailboxes.map((m) => [m.email.toLowerCase(), m.error]));
+  const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
+  const count = (outcome: OutcomeName) => verify.run.counts[outcome] ?? 0;
+  const lines = [
+    `Verify: ${count('ok')} of ${verify.mailboxes.length} mailboxes have the rule; ${count('manual') + count('confirmed-manually')} are POP3/manual (instructions written, ${count('confirmed-manually')} confirmed done).`,
+  ];
+  if (left.length === 0) lines.push('No mailbox is left for the admin.');
+  else lines.push(`${left.length} mailbox${left.length === 1 ? ' is' : 'es are'} left for the admin:`);
+  for (const mailbox of left) {
+    const error = mailbox.error ?? deployErrors.get(mailbox.email.toLowerCase()) ?? null;
+    lines.push(`- ${mailbox.email} (${mailbox.target}): ${mailbox.outcome}${error ? ` (${error.code}): ${error.fix}` : ''}`);
+  }
+  lines.push(
+    `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}`,
+    `Manual instructions: ${path.join(reportRoot, 'deploy', 'manual-instructions.html')}`,
+  );
+  return lines.join('\n');
 }
 
 /**

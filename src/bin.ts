@@ -9,7 +9,7 @@
  * It forwards Ctrl-C and returns the CLI's exit code.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,7 @@ child.on('close', (code, signal) => {
 /** NODE_EXTRA_CA_CERTS content: ews.caFile of the --config file plus any CA file already set. */
 function caBundle(args: string[], environment: NodeJS.ProcessEnv): string | undefined {
   const caFile = configuredCaFile(args);
-  if (!caFile) return undefined;
+  if (!caFile || !isRegularFile(caFile)) return undefined;
   try {
     const pems = [readFileSync(caFile, 'utf8'), environment.NODE_EXTRA_CA_CERTS ? readFileSync(environment.NODE_EXTRA_CA_CERTS, 'utf8') : ''];
     const file = path.join(tmpdir(), `sinkrule-ca-${process.pid}.pem`);
@@ -51,11 +51,20 @@ function caBundle(args: string[], environment: NodeJS.ProcessEnv): string | unde
 function configuredCaFile(args: string[]): string | undefined {
   const index = args.findIndex((a) => a === '--config' || a.startsWith('--config='));
   const file = index < 0 ? undefined : args[index]!.includes('=') ? args[index]!.slice(args[index]!.indexOf('=') + 1) : args[index + 1];
-  if (!file) return undefined;
+  if (!file || !isRegularFile(file)) return undefined; // the CLI reports a folder, pipe or missing file
   try {
     const caFile = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''))?.ews?.caFile;
     return typeof caFile === 'string' ? path.resolve(path.dirname(path.resolve(file)), caFile) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Reading a FIFO would block the launcher forever: only regular files are read here. */
+function isRegularFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
   }
 }

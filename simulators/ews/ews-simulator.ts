@@ -107,7 +107,8 @@ export class EwsSimulator {
     this.random = seededRandom(options.seed ?? 3);
     this.busyLeft = new Map(Object.entries(options.serverBusyFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
-    if (options.oauthApp) this.identity = new IdentitySimulator(options.oauthApp, () => this.origin, () => this.origin);
+    // Hybrid modern auth: the Exchange server's URL is registered on the tenant as a resource.
+    if (options.oauthApp) this.identity = new IdentitySimulator(options.oauthApp, () => this.origin, () => [this.origin]);
   }
 
   async start(): Promise<string> {
@@ -142,6 +143,9 @@ export class EwsSimulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // When the request reached the server: whether the client sent it inside a BackOff window is
+    // judged by this, not by when the simulator got round to it (latency, schema check).
+    const arrivedAt = Date.now();
     const pathname = new URL(req.url ?? '/', 'https://x').pathname;
     if (this.identity && (await this.identity.handle(req, res, pathname))) return;
     if (pathname.toLowerCase() !== '/ews/exchange.asmx') {
@@ -164,7 +168,7 @@ export class EwsSimulator {
         return void res.end('<html><body>Service Unavailable</body></html>');
       }
       if (this.capturedRequests.length < 500) this.capturedRequests.push(body);
-      const reply = await this.soap(req, body);
+      const reply = await this.soap(req, body, arrivedAt);
       this.count(reply.code);
       if (this.capturedResponses.length < 500) this.capturedResponses.push(reply.xml);
       res.writeHead(reply.status, { 'content-type': 'text/xml; charset=utf-8' });
@@ -208,7 +212,7 @@ export class EwsSimulator {
       return challenge();
     }
     if (offered.includes('bearer') && this.identity && header && /^Bearer /i.test(header)) {
-      return this.identity.verifyToken(header) === undefined || challenge();
+      return this.identity.verifyToken(header, this.origin) === undefined || challenge();
     }
     return challenge();
   }
@@ -219,7 +223,7 @@ export class EwsSimulator {
     return candidates.includes(configured) || configured.split('\\').pop() === user.toLowerCase() || configured === `${user}`.toLowerCase();
   }
 
-  private async soap(req: IncomingMessage, xml: string): Promise<{ status: number; code: string; xml: string }> {
+  private async soap(req: IncomingMessage, xml: string, arrivedAt: number): Promise<{ status: number; code: string; xml: string }> {
     if (this.options.validator) {
       const result = await this.options.validator.validate(xml);
       if (!result.ok) {
@@ -234,7 +238,7 @@ export class EwsSimulator {
     const operation = elementChildren(childNamed(envelope, 'Body')!)[0]!;
     const sid = childNamed(childNamed(header, 'ExchangeImpersonation'), 'ConnectingSID');
     const impersonated = textOf(childNamed(sid, 'PrimarySmtpAddress') ?? childNamed(sid, 'SmtpAddress') ?? childNamed(sid, 'PrincipalName'))?.toLowerCase();
-    const throttled = this.throttle(impersonated);
+    const throttled = this.throttle(impersonated, arrivedAt);
     if (throttled) return fault(throttled);
     if (!impersonated) return response(operation.localName!, { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.' });
     const anchor = String(req.headers['x-anchormailbox'] ?? '').toLowerCase();
@@ -297,10 +301,10 @@ export class EwsSimulator {
   }
 
   /** The account's budget: ErrorServerBusy (with BackOffMilliseconds) or too many connections. */
-  private throttle(mailbox: string | undefined): Fault | undefined {
+  private throttle(mailbox: string | undefined, arrivedAt: number): Fault | undefined {
     const now = Date.now();
-    if (this.backOff.until > now) {
-      if (now - this.backOff.openedAt > (this.options.inFlightGraceInMs ?? 100)) this.stats.insideBackOffWindow++;
+    if (this.backOff.until > arrivedAt) {
+      if (arrivedAt - this.backOff.openedAt > (this.options.inFlightGraceInMs ?? 100)) this.stats.insideBackOffWindow++;
       else this.stats.arrivedInFlight++;
     }
     if (this.inFlight > (this.options.maxConcurrency ?? 27)) return { code: 'ErrorExceededConnectionCount', message: 'You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.' };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { close, delay, listen, readBody, seededRandom, sendJson } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import { validateAgainstType } from './csdl.js';
-import { IdentitySimulator, newRuleId, type AppRegistration } from './identity.js';
+import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName } from './identity.js';
 import { MailFlow } from './mail-flow.js';
 import { isMailPath, routeMail } from './mail-routes.js';
 import { domainsReply, tenantDomains, type SimulatedDomain } from './domains.js';
@@ -36,6 +36,11 @@ export interface SimulatedMailbox {
 export interface GraphSimulatorOptions {
   certificate: LocalCertificate;
   app: AppRegistration;
+  /**
+   * The national cloud this Graph belongs to: its tokens must be for that cloud's Graph resource
+   * (e.g. https://graph.microsoft.com), wherever the requests are sent. @default 'global'
+   */
+  cloud?: CloudName;
   mailboxes?: SimulatedMailbox[];
   /** Added to every Graph response (mean, and ± spread). */
   latencyInMs?: number;
@@ -97,6 +102,8 @@ const recipientAddress = z.email();
 export class GraphSimulator {
   url = '';
   readonly identity: IdentitySimulator;
+  /** The application ID URI Graph's tokens are issued for (their `aud`). */
+  readonly resource: string;
   /** Messages, delivery and inbox rules at work (sendMail, messages, attachments). */
   readonly mail: MailFlow;
   private readonly domains: SimulatedDomain[];
@@ -112,7 +119,9 @@ export class GraphSimulator {
   private bucket = { tokens: 0, at: 0 };
 
   constructor(private readonly options: GraphSimulatorOptions) {
-    this.identity = new IdentitySimulator(options.app, () => this.url, () => this.url);
+    const resources = cloudResources[options.cloud ?? 'global'];
+    this.resource = resources.graph;
+    this.identity = new IdentitySimulator(options.app, () => this.url, () => [resources.graph, resources.exchangeOnline]);
     this.random = seededRandom(options.seed ?? 1);
     this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
@@ -157,7 +166,7 @@ export class GraphSimulator {
     if (await this.identity.handle(req, res, url.pathname)) return;
     this.stats.httpRequests++;
     const clientRequestId = String(req.headers['client-request-id'] ?? randomUUID());
-    const authProblem = this.identity.verifyToken(req.headers.authorization);
+    const authProblem = this.identity.verifyToken(req.headers.authorization, this.resource);
     const roles = this.identity.rolesOf(req.headers.authorization);
     const bodyText = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
     let reply: Reply;
@@ -261,13 +270,13 @@ export class GraphSimulator {
   }
 
   private route(request: ServiceRequest, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => Reply): Reply {
+    const { method } = request;
+    // Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite.
+    const granted = request.roles.includes('MailboxSettings.ReadWrite') || (method === 'GET' && request.roles.includes('MailboxSettings.Read'));
+    if (!granted) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     const problem = this.mailboxProblem(email, fail);
     if (problem) return problem;
     const mailbox = this.mailboxes.get(email)!;
-    const { method } = request;
-    // Listing rules needs MailboxSettings.Read (or ReadWrite); changing them ReadWrite.
-    const allowed = method === 'GET' ? ['MailboxSettings.Read', 'MailboxSettings.ReadWrite'] : ['MailboxSettings.ReadWrite'];
-    if (!request.roles.some((role) => allowed.includes(role))) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
     const rule = ruleId === undefined ? undefined : mailbox.rules.find((r) => r.id === ruleId);
     if (ruleId !== undefined && !rule) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
     if (method === 'POST' || method === 'PATCH') {

@@ -11,6 +11,8 @@ export interface AppRegistration {
   certificatePem?: string;
   /** Application permissions granted with admin consent. */
   roles: string[];
+  /** The app's display name (the token's app_displayname claim). @default 'sinkrule' */
+  displayName?: string;
 }
 
 const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
@@ -18,7 +20,11 @@ const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64u
 /**
  * The two Entra ID endpoints MSAL calls for client credentials with a custom authority:
  * the OpenID configuration and the v2.0 token endpoint, with AADSTS errors as Entra words them.
- * Tokens are JWTs signed with a key of this run; `verifyToken` checks them for the resource.
+ * Entra issues a token for a *resource* named by its application ID URI (scope `<resource>/.default`),
+ * and only for resources that have a service principal in the tenant: any other answers
+ * `invalid_resource` AADSTS500011. The token carries aud (the resource), roles (the application
+ * permissions granted), appid/azp, tid and app_displayname. Tokens are JWTs signed with a key of
+ * this run; `verifyToken` checks one for the resource that receives it.
  */
 export class IdentitySimulator {
   private readonly key = randomBytes(32);
@@ -27,8 +33,8 @@ export class IdentitySimulator {
   constructor(
     private readonly app: AppRegistration,
     private readonly baseUrl: () => string,
-    /** The resource the tokens are for (Graph's service root). */
-    private readonly audience: () => string,
+    /** Application ID URIs of the resources the tenant knows (Graph of the cloud, an Exchange server…). */
+    private readonly resources: () => readonly string[],
   ) {}
 
   /** Handles the request if it is an identity endpoint; returns false otherwise. */
@@ -45,13 +51,14 @@ export class IdentitySimulator {
     return true;
   }
 
-  verifyToken(authorization: string | undefined): string | undefined {
+  /** Why the resource `audience` must refuse this Authorization header, or undefined if it is valid for it. */
+  verifyToken(authorization: string | undefined, audience: string): string | undefined {
     const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     if (!token) return 'Access token is empty.';
     const [header, payload, signature] = token.split('.');
     if (!header || !payload || signature !== this.sign(`${header}.${payload}`)) return 'Access token validation failure. Invalid signature.';
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud: string; exp: number };
-    if (claims.aud !== this.audience()) return 'Access token validation failure. Invalid audience.';
+    if (claims.aud !== audience) return 'Access token validation failure. Invalid audience.';
     if (claims.exp * 1000 < Date.now()) return 'Lifetime validation failed, the token is expired.';
     return undefined;
   }
@@ -91,14 +98,33 @@ export class IdentitySimulator {
       return aadError(res, 400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`);
     }
     const scope = form.get('scope') ?? '';
-    if (scope.split(' ').sort().join(' ') !== `${this.audience()}/.default`) {
+    // Client credentials take exactly one `<application ID URI>/.default` scope.
+    const resource = /^(\S+)\/\.default$/.exec(scope.trim())?.[1];
+    if (!resource) {
       return aadError(res, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+    }
+    if (!this.resources().includes(resource)) {
+      return aadError(res, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
     }
     const problem = form.has('client_assertion') ? this.checkAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`) : this.checkSecret(form.get('client_secret'));
     if (problem) return aadError(res, 401, 'invalid_client', problem.code, problem.text);
     const now = Math.floor(Date.now() / 1000);
     const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'HS256' }));
-    const payload = base64url(JSON.stringify({ aud: this.audience(), iss: `${this.baseUrl()}/${tenant}/v2.0`, tid: tenant, appid: this.app.clientId, roles: this.app.roles, iat: now, nbf: now, exp: now + 3599 }));
+    const claims = {
+      aud: resource,
+      iss: `https://sts.windows.net/${tenant}/`,
+      iat: now,
+      nbf: now,
+      exp: now + 3599,
+      app_displayname: this.app.displayName ?? 'sinkrule',
+      appid: this.app.clientId,
+      azp: this.app.clientId,
+      idtyp: 'app',
+      ...(this.app.roles.length > 0 ? { roles: this.app.roles } : {}), // Entra omits an empty roles claim
+      tid: tenant,
+      ver: '1.0',
+    };
+    const payload = base64url(JSON.stringify(claims));
     sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: `${header}.${payload}.${this.sign(`${header}.${payload}`)}` });
   }
 
@@ -150,6 +176,18 @@ function aadError(res: ServerResponse, status: number, error: string, code: numb
     error_uri: `https://login.microsoftonline.com/error?code=${code}`,
   });
 }
+
+/**
+ * Each national cloud's Microsoft Graph and Exchange Online resources (application ID URIs), as
+ * Microsoft's national-cloud deployment docs list them: the resources every tenant knows.
+ */
+export const cloudResources = {
+  global: { graph: 'https://graph.microsoft.com', exchangeOnline: 'https://outlook.office365.com' },
+  usgov: { graph: 'https://graph.microsoft.us', exchangeOnline: 'https://outlook.office365.us' },
+  usgovdod: { graph: 'https://dod-graph.microsoft.us', exchangeOnline: 'https://outlook-dod.office365.us' },
+  china: { graph: 'https://microsoftgraph.chinacloudapi.cn', exchangeOnline: 'https://partner.outlook.cn' },
+} as const;
+export type CloudName = keyof typeof cloudResources;
 
 /** Graph-style opaque rule ids, like "AQAAAJ5dZp8=". */
 export function newRuleId(): string {

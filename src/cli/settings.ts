@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
 import type { Config } from '../input/config.js';
+import { mailAddress } from '../input/address.js';
 import { formatIssues } from '../input/issues.js';
 
 /**
@@ -14,7 +15,7 @@ const flags = {
   users: { schema: z.string().min(1), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed)' },
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
-    schema: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }).optional(),
+    schema: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
     describe: "Forward mailbox address; overrides the config's sink",
     env: 'SINKRULE_SINK',
   },

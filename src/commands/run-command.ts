@@ -70,7 +70,7 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
 export async function prepare(command: CommandName, flags: RunFlags, io: CliIO): Promise<PreparedRun> {
   const settings = resolveSettings(command, flags, await loadConfig(flags.config));
   const config = settings.effective;
-  const template = await loadRuleTemplate(config.templatePath);
+  const template = await loadRuleTemplate(config.templatePath, `${config.file}: rule.template`);
   const rendered = new Map<string, RuleSpec>();
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();

@@ -5,6 +5,8 @@ import { InputError } from '../core/errors.js';
 import { defaultRetrySettings } from '../core/retry.js';
 import { targets } from '../core/mailbox.js';
 import { templatesDir } from '../paths.js';
+import { mailAddress } from './address.js';
+import { checkInputPath, type InputPath } from './files.js';
 import { formatIssues, lineAt } from './issues.js';
 
 export const defaultRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
@@ -15,12 +17,16 @@ const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const concurrency = (fallback: number) => z.number().int().min(1).max(256).default(fallback);
 
-/** National clouds: the authority (sign-in) host and the Graph service root for each. */
+/**
+ * National clouds: the authority (sign-in) host, the Graph service root, and Graph's resource
+ * (application ID URI) that tokens are issued for. The resource belongs to the cloud, not to
+ * where requests are sent: a proxy or private endpoint (graph.baseUrl) does not change it.
+ */
 export const clouds = {
-  global: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com' },
-  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us' },
-  usgovdod: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us' },
-  china: { authorityHost: 'https://login.chinacloudapi.cn', graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn' },
+  global: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com', graphResource: 'https://graph.microsoft.com' },
+  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us', graphResource: 'https://graph.microsoft.us' },
+  usgovdod: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us', graphResource: 'https://dod-graph.microsoft.us' },
+  china: { authorityHost: 'https://login.chinacloudapi.cn', graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn', graphResource: 'https://microsoftgraph.chinacloudapi.cn' },
 } as const;
 
 const graphSchema = z.strictObject({
@@ -65,7 +71,7 @@ const ewsSchema = z
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  sink: z.email({ error: 'must be the forward mailbox address, e.g. crm-sink@contoso.com' }),
+  sink: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com'),
   sinkDisplayName: z.string().min(1).default('Dynamics 365 forward mailbox'),
   defaultTarget: z.enum(targets).default('graph'),
   rule: z
@@ -99,7 +105,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean };
+export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean; tokenScope: string };
 export type EwsConfig = z.infer<typeof ewsSchema> & { oauthScope: string; oauthClientId?: string };
 export type Config = Omit<z.infer<typeof configSchema>, 'graph' | 'ews'> & {
   ews?: EwsConfig;
@@ -127,6 +133,7 @@ export async function readJsonFile(file: string): Promise<unknown> {
 
 /** Loads and validates the config file; paths in it are relative to the file. */
 export async function loadConfig(file: string): Promise<Config> {
+  checkInputPath(file, { namedBy: '--config', what: 'the JSON config (see samples/sinkrule.config.json)' });
   const parsed = configSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new InputError(formatIssues(file, parsed.error.issues));
   const { graph, ews, ...rest } = parsed.data;
@@ -134,7 +141,31 @@ export async function loadConfig(file: string): Promise<Config> {
   const template = rest.rule.template;
   const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
   const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
-  return { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
+  const config: Config = { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
+  checkConfiguredPaths(config);
+  return config;
+}
+
+/** Every file or folder a config key names must be there and readable; the error names the file and the key. */
+function checkConfiguredPaths(config: Config): void {
+  const paths: Array<[string | undefined, string, Omit<InputPath, 'namedBy'>]> = [
+    [config.templatePath, 'rule.template', { what: 'a rule template JSON file (a bare name is looked up in templates/)' }],
+    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.ews?.caFile, 'ews.caFile', { what: 'the PEM certificate of the CA that issued the Exchange server certificate' }],
+    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
+  ];
+  const problems = paths
+    .filter(([value]) => value)
+    .flatMap(([value, key, input]) => {
+      try {
+        checkInputPath(value!, { ...input, namedBy: `${config.file}: ${key}` });
+        return [];
+      } catch (error) {
+        return (error as InputError).problems;
+      }
+    });
+  if (problems.length > 0) throw new InputError(problems);
 }
 
 function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphConfig {
@@ -144,6 +175,7 @@ function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphCo
     certificatePath: graph.certificatePath && path.resolve(here, graph.certificatePath),
     authorityHost: graph.authorityHost ?? cloud.authorityHost,
     baseUrl: (graph.baseUrl ?? cloud.graphBaseUrl).replace(/\/+$/, ''),
+    tokenScope: `${cloud.graphResource}/.default`,
     // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
     customEndpoints: graph.authorityHost !== undefined || graph.baseUrl !== undefined,
   };

@@ -54,18 +54,18 @@ export interface RuleTemplate {
  * with `{{sink}}`, `{{sinkName}}`, `{{ruleName}}` placeholders) and checks it can only produce a
  * "forward as attachment to the sink" rule.
  */
-export async function loadRuleTemplate(file: string): Promise<RuleTemplate> {
+export async function loadRuleTemplate(file: string, namedBy = 'rule.template'): Promise<RuleTemplate> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new InputError([`${file}: cannot read the rule template (${(error as NodeJS.ErrnoException).code}): fix rule.template in the config`], { cause: error });
+    throw new InputError([`${namedBy}: ${file}: cannot read the rule template (${(error as NodeJS.ErrnoException).code}): fix the path`], { cause: error });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new InputError([`${file}: the rule template is not valid JSON (${(error as Error).message})`], { cause: error });
+    throw new InputError([`${file}: the rule template is not valid JSON (${(error as Error).message}): fix the file ${namedBy} names`], { cause: error });
   }
   const problems = [...unknownVariables(file, text)];
   const parsed = templateSchema.safeParse(raw);
@@ -73,7 +73,7 @@ export async function loadRuleTemplate(file: string): Promise<RuleTemplate> {
   else if (!parsed.data.actions.forwardAsAttachmentTo.some((r) => r.emailAddress.address === '{{sink}}')) {
     problems.push(`${file}: actions.forwardAsAttachmentTo must include {"emailAddress":{"address":"{{sink}}"}}: the rule exists to forward to the sink`);
   }
-  if (problems.length > 0) throw new InputError(problems);
+  if (problems.length > 0) throw new InputError([...problems, `${namedBy} names this template: fix the template, or point the key at another one`]);
   const shape = parsed.data!;
   return {
     file,

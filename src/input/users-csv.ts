@@ -3,8 +3,9 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { parse, type CsvError } from 'csv-parse';
-import { z } from 'zod';
 import { InputError } from '../core/errors.js';
+import { addressProblem } from './address.js';
+import { checkInputPath } from './files.js';
 import { targets, type Mailbox, type Target } from '../core/mailbox.js';
 
 export interface UsersFileOptions {
@@ -30,7 +31,6 @@ const columns = ['email', 'displayName', 'target', 'sink', 'server', 'instructio
 type Column = (typeof columns)[number];
 const maxProblemsShown = 200;
 
-const emailSchema = z.email();
 
 /**
  * Reads the whole users file and returns its summary, or throws one InputError listing every
@@ -38,6 +38,7 @@ const emailSchema = z.email();
  * Memory grows only with the set of addresses (needed to find duplicates).
  */
 export async function validateUsersFile(file: string, options: UsersFileOptions): Promise<UsersFileSummary> {
+  checkInputPath(file, { namedBy: '--users', what: 'the users CSV (header line email,displayName,target,sink)' });
   const problems: Array<{ line: number; text: string }> = [];
   const firstLineOf = new Map<string, number>();
   const sinks = new Map<string, string>();
@@ -131,8 +132,8 @@ function toMailbox(record: string[], header: Array<Column | undefined>, line: nu
   });
   const problems: string[] = [];
   if (!row.email) problems.push('email is empty: every row needs the mailbox address');
-  else if (!emailSchema.safeParse(row.email).success) problems.push(`"${row.email}" is not a valid email address: fix the email column`);
-  if (row.sink && !emailSchema.safeParse(row.sink).success) problems.push(`sink "${row.sink}" is not a valid email address: fix it or leave it empty to use the config's sink`);
+  else if (addressProblem(row.email)) problems.push(`"${row.email}" is not a valid email address (${addressProblem(row.email)}): fix the email column`);
+  if (row.sink && addressProblem(row.sink)) problems.push(`sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it empty to use the config's sink`);
   const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
   if (!targets.includes(target)) problems.push(`target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`);
   else if (!options.supportedTargets.includes(target)) problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);

@@ -35,7 +35,8 @@ const credentialCodes = new Set(['AuthenticationError', 'AuthenticationRequiredE
 /** Exchange Online through Microsoft Graph v1.0: /users/{upn}/mailFolders/inbox/messageRules. */
 export function createGraphProvider(options: GraphProviderOptions): ApiProvider {
   const { config, credential, gate, clock } = options;
-  const scope = `${config.baseUrl}/.default`;
+  // The token is for the cloud's Graph resource, whatever host the requests go to (config.ts).
+  const scope = config.tokenScope;
   const timeoutInMs = options.requestTimeoutInMs ?? 60_000;
   // No RetryHandler: the client's own retries would replay POSTs after a 504 (duplicate rules)
   // and ignore the run-wide throttle windows. The core's retry loop re-reads instead.
@@ -121,7 +122,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
     },
     mail: createGraphMail(call),
     directory: createGraphDirectory(call, credential, scope),
-    describe: () => ({ graphEndpoint: config.baseUrl, authorityHost: config.authorityHost, tenantId: config.tenantId, clientId: config.clientId, batchSize: String(options.batchSize ?? 1) }),
+    describe: () => ({ graphEndpoint: config.baseUrl, tokenScope: config.tokenScope, authorityHost: config.authorityHost, tenantId: config.tenantId, clientId: config.clientId, batchSize: String(options.batchSize ?? 1) }),
     async close() {},
   };
 

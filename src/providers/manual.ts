@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathProblem } from '../input/files.js';
 import type { Mailbox, Target } from '../core/mailbox.js';
 import type { Mode } from '../core/plan.js';
 import { fillPlaceholders, findPlaceholders } from '../core/placeholders.js';
@@ -48,6 +49,8 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
     let result: Template | string;
     if (!/^[\w.-]+$/.test(name) || !file) {
       result = `instructions "${name}" not found (looked for ${name}.md in ${options.instructionDirs.join(', ')}): fix the instructions column or add the file to manual.instructionsDir`;
+    } else if (pathProblem(file)) {
+      result = `instruction template ${file} ${pathProblem(file)!.problem}: replace it with a readable Markdown file in manual.instructionsDir`;
     } else {
       const text = readFileSync(file, 'utf8');
       const unknown = findPlaceholders(text).find((p) => !known.has(p.name));

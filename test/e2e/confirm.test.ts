@@ -13,6 +13,8 @@ async function onTerminal(world: GraphWorld, args: string[], answer: string): Pr
   const child = spawn('script', ['-qec', command, '/dev/null'], {
     cwd: world.dir,
     env: { ...process.env, NODE_EXTRA_CA_CERTS: (await certificate()).caFile, SINKRULE_CLIENT_SECRET: world.secret },
+    timeout: 120_000, // a question that never comes must not leave the terminal waiting
+    killSignal: 'SIGKILL',
   });
   let screen = '';
   let answered = false;

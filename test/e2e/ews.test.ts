@@ -1,22 +1,26 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { EwsSimulatedMailbox } from '../../simulators/ews/ews-simulator.js';
-import { ewsSchemaDir } from '../../simulators/ews/schema-validator.js';
+import { ewsSchemaDir, ewsSchemaMissing } from '../../simulators/ews/schema-validator.js';
 import { ews } from '../../simulators/scenarios.js';
 import { createLocalCertificate } from '../../simulators/tls.js';
 import { population } from '../helpers/contract.js';
-import { startEwsWorld, type EwsWorld } from '../helpers/ews-world.js';
+import { serviceAccount, startEwsWorld, type EwsWorld } from '../helpers/ews-world.js';
 import { byEmail, sink } from '../helpers/graph-world.js';
+import { httpsCall } from '../helpers/https.js';
 import { ewsMailbox } from '../helpers/ews-scenarios.js';
 
 const run = promisify(execFile);
+
+/** The official validate.sh needs Microsoft's schema (not part of sinkrule) and xmllint (CI installs libxml2-utils). */
+const validateShSkip = !ewsSchemaDir() ? ewsSchemaMissing : spawnSync('sh', ['-c', 'command -v xmllint']).status !== 0 ? 'xmllint is not installed (apt-get install libxml2-utils)' : false;
 
 async function inWorld(mailboxes: EwsSimulatedMailbox[], options: Parameters<typeof startEwsWorld>[1], body: (world: EwsWorld) => Promise<void>) {
   const world = await startEwsWorld(mailboxes, options);
@@ -142,7 +146,7 @@ describe('EWS back end', () => {
     });
   });
 
-  it('every request sinkrule sent, and every simulator answer, validates with xmllint against the official schema', async (t) => {
+  it('every request sinkrule sent, and every simulator answer, validates with xmllint against the official schema', { skip: validateShSkip }, async (t) => {
     const validate = path.join(ewsSchemaDir()!, 'validate.sh');
     const seeded = population.map(ewsMailbox).filter((m): m is EwsSimulatedMailbox => m !== undefined);
     seeded.push({ email: 'blob@contoso.com', outlookRuleBlobExists: true, rules: [ews.foreignRules.moveNewsletters] });
@@ -152,6 +156,7 @@ describe('EWS back end', () => {
       await world.run(['verify', '--report', 'v']);
       await world.run(['remove', '--yes', '--report', 'x']);
       const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-xml-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
       const files: string[] = [];
       const bodies = [...world.sim.capturedRequests.map((xml) => ['request', xml]), ...world.sim.capturedResponses.map((xml) => ['response', xml])];
       for (const [i, [kind, xml]] of bodies.entries()) {
@@ -167,7 +172,56 @@ describe('EWS back end', () => {
       });
       t.diagnostic(`${files.length} EWS messages validated with ${validate}`);
       assert.equal((stderr.match(/ validates$/gm) ?? []).length + (stdout.match(/ validates$/gm) ?? []).length, files.length);
-      await rm(dir, { recursive: true, force: true });
+    });
+  });
+
+  it('the simulator validates every rule operation and applies none when one fails, as Exchange documents', async () => {
+    const rule = (inner: string, id = '') => `<t:Rule>${id && `<t:RuleId>${id}</t:RuleId>`}<t:DisplayName>r</t:DisplayName><t:Priority>1</t:Priority><t:IsEnabled>true</t:IsEnabled>${inner}</t:Rule>`;
+    const forwardTo = (address: string) => `<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:EmailAddress>${address}</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients></t:Actions>`;
+    const operations = [
+      `<t:CreateRuleOperation>${rule(forwardTo(sink), 'AQAAAA==')}</t:CreateRuleOperation>`,
+      `<t:SetRuleOperation>${rule(forwardTo(sink), 'AQAAAB==')}</t:SetRuleOperation>`,
+      `<t:CreateRuleOperation>${rule('')}</t:CreateRuleOperation>`,
+      `<t:CreateRuleOperation>${rule(forwardTo('not-an-address'))}</t:CreateRuleOperation>`,
+      `<t:CreateRuleOperation>${rule(forwardTo(sink))}</t:CreateRuleOperation>`,
+    ];
+    await inWorld([{ email: 'a@contoso.com', rules: [ews.foreignRules.removeSpam] }], { authentication: ['basic'] }, async (world) => {
+      const answer = await postSoap(world, soapRequest('a@contoso.com', `<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations>${operations.join('')}</m:Operations></m:UpdateInboxRules>`));
+      assert.equal(answer.status, 200, answer.body);
+      assert.match(answer.body, /<m:ResponseCode>ErrorInboxRulesValidationError<\/m:ResponseCode>/);
+      const errors = [...answer.body.matchAll(/<t:OperationIndex>(\d+)<\/t:OperationIndex>.*?<t:ErrorCode>(\w+)<\/t:ErrorCode>/g)].map((m) => `${m[1]}:${m[2]}`);
+      assert.deepEqual(errors, ['0:CreateWithRuleId', '1:RuleNotFound', '2:MissingAction', '3:InvalidAddress']);
+      assert.equal(world.sim.stats.writes, 0, 'the valid fifth operation was not applied either');
+      assert.deepEqual(world.sim.rulesOf('a@contoso.com').map((r) => r.DisplayName), ['Remove spam']);
+    });
+  });
+
+  it('answers a request that breaks the schema with ErrorSchemaValidation, as Exchange does', { skip: ewsSchemaDir() ? false : ewsSchemaMissing }, async () => {
+    const invalid = await readFile(path.join(ewsSchemaDir()!, 'requests/invalid/UpdateInboxRules.ForwardAsAttachment.wrong-child.request.xml'), 'utf8');
+    await inWorld([{ email: 'a@contoso.com' }], { authentication: ['basic'] }, async (world) => {
+      const answer = await postSoap(world, invalid);
+      assert.equal(answer.status, 500);
+      assert.match(answer.body, /<faultcode[^>]*>a:ErrorSchemaValidation<\/faultcode>/);
+      assert.match(answer.body, /<e:ResponseCode[^>]*>ErrorSchemaValidation<\/e:ResponseCode>/);
+      assert.equal(world.sim.stats.schemaInvalid, 1);
+      world.sim.stats.schemaInvalid = 0; // expected here; inWorld checks that sinkrule's own requests were valid
+      assert.equal(world.sim.stats.writes, 0);
     });
   });
 });
+
+/** A SOAP 1.1 envelope as EWS clients send it: version header, impersonation of `mailbox`, one operation. */
+function soapRequest(mailbox: string, body: string): string {
+  return (
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">' +
+    `<soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${mailbox}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header>` +
+    `<soap:Body>${body}</soap:Body></soap:Envelope>`
+  );
+}
+
+/** One SOAP request with Basic authentication, as any EWS client would send it. */
+async function postSoap(world: EwsWorld, xml: string): Promise<{ status: number; body: string }> {
+  const authorization = `Basic ${Buffer.from(`${serviceAccount}:${world.password}`).toString('base64')}`;
+  const answer = await httpsCall('POST', world.sim.url, { body: xml, headers: { 'content-type': 'text/xml; charset=utf-8', authorization } });
+  return { status: answer.status, body: answer.text };
+}

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { generate } from 'selfsigned';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
-import { byEmail, certificate, sink, startGraphWorld, type GraphWorld, type WorldOptions } from '../helpers/graph-world.js';
-import { request } from 'node:https';
+import { byEmail, sink, startGraphWorld, type GraphWorld, type WorldOptions } from '../helpers/graph-world.js';
+import { httpsCall, requestToken } from '../helpers/https.js';
 
 const fresh = (n: number, prefix = 'user'): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `${prefix}${i}@contoso.com`, kind: 'exchange-online' }));
 
@@ -122,6 +122,28 @@ describe('Graph back end', () => {
     });
   });
 
+  it('the simulator answers bad requests as Graph documents them', async () => {
+    await inWorld(fresh(1), {}, async (world) => {
+      const token = await simToken(world);
+      const rules = `${world.sim.url}/v1.0/users/user0@contoso.com/mailFolders/inbox/messageRules`;
+      const call = async (method: string, url: string, body?: string, contentType = 'application/json', authorization = `Bearer ${token}`) => {
+        const answer = await httpsCall(method, url, { body, headers: { 'content-type': contentType, authorization } });
+        return { status: answer.status, code: answer.text ? (JSON.parse(answer.text).error?.code as string | undefined) : undefined };
+      };
+      const rule = { displayName: 'r', sequence: 1, isEnabled: true, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: sink } }] } };
+      assert.deepEqual(await call('GET', rules, undefined, 'application/json', ''), { status: 401, code: 'InvalidAuthenticationToken' });
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, forwardTo: [] })), { status: 400, code: 'RequestBodyRead' }, 'a property messageRule does not have');
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, isEnabled: 'yes' })), { status: 400, code: 'RequestBodyRead' }, 'a wrong type');
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, sequence: undefined })), { status: 400, code: 'ErrorInvalidRequest' }, 'sequence is required');
+      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: 'nobody' } }] } })), { status: 400, code: 'ErrorInvalidRecipients' });
+      assert.deepEqual(await call('POST', rules, '{"displayName":'), { status: 400, code: 'BadRequest' }, 'malformed JSON');
+      assert.deepEqual(await call('POST', rules, JSON.stringify(rule), 'text/plain'), { status: 415, code: 'UnsupportedMediaType' });
+      assert.deepEqual(await call('PATCH', `${rules}/AQAAAJ5dZp8=`, JSON.stringify({ isEnabled: false })), { status: 404, code: 'ErrorItemNotFound' });
+      assert.equal(world.sim.stats.writes, 0);
+      assert.deepEqual(await call('POST', rules, JSON.stringify(rule)), { status: 201, code: undefined });
+    });
+  });
+
   it('the simulator answers $batch as Graph documents it', async () => {
     await inWorld(fresh(2), {}, async (world) => {
       const token = await simToken(world);
@@ -153,27 +175,13 @@ describe('Graph back end', () => {
   });
 });
 
-/** A token from the simulator's Entra endpoint, as the app would get it. */
+/** A token from the simulator's Entra endpoint, as the app would get it (for Graph's resource). */
 async function simToken(world: GraphWorld): Promise<string> {
-  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: world.clientId, client_secret: world.secret, scope: `${world.sim.url}/.default` });
-  const response = await httpsRequest(`${world.sim.url}/${world.tenantId}/oauth2/v2.0/token`, 'application/x-www-form-urlencoded', form.toString());
-  return (response.body as { access_token: string }).access_token;
+  const answer = await requestToken(world.sim.url, world.tenantId, { client_id: world.clientId, client_secret: world.secret, scope: `${world.sim.resource}/.default` });
+  return answer.body.access_token as string;
 }
 
-async function httpsJson(url: string, token: string, body: unknown) {
-  return httpsRequest(url, 'application/json', JSON.stringify(body), { authorization: `Bearer ${token}` });
-}
-
-/** This test process does not trust the simulator's CA through NODE_EXTRA_CA_CERTS: pass it. */
-async function httpsRequest(url: string, contentType: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
-  const ca = (await certificate()).cert;
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', ca, headers: { 'content-type': contentType, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function httpsJson(url: string, token: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  const answer = await httpsCall('POST', url, { body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  return { status: answer.status, body: answer.text ? JSON.parse(answer.text) : undefined };
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
@@ -51,6 +53,16 @@ describe('input validation at the edge', () => {
     assert.ok(!/users\.csv:2:/.test(result.stderr), 'a good row is not reported');
   });
 
+  it('rejects a domain label that ends with a hyphen, and other labels RFC 1035 does not allow', async () => {
+    await world.writeUsers('email,sink\nuser@contoso-.test,\nlee@contoso.com,sink@crm_sink.contoso.com\nmegan@10.0.0.1,\n');
+    await rejects(['deploy', '--yes'], [
+      /users\.csv:2: "user@contoso-\.test" is not a valid email address \(the domain label "contoso-" .*hyphen\): fix the email column/,
+      /users\.csv:3: sink "sink@crm_sink\.contoso\.com" is not a valid email address/,
+      /users\.csv:4: "megan@10\.0\.0\.1" .*all digits/,
+    ]);
+    await rejects(['deploy', '--yes', '--sink', 'crm@contoso-.com'], [/--sink: must be the forward mailbox address.*domain label "contoso-"/]);
+  });
+
   it('rejects an unknown column, naming the known ones', async () => {
     await world.writeUsers('emial,displayName\nalex@contoso.com,Alex\n');
     await rejects(['verify'], [/users\.csv:1: unknown column "emial" in the header: use email, displayName/]);
@@ -90,6 +102,44 @@ describe('input validation at the edge', () => {
       await rejects(['verify'], [/sinkrule\.config\.json:3: not valid JSON/]);
     });
 
+    it('names the config file and key of a file it points at that is missing, a folder, a pipe or unreadable', async () => {
+      const folder = path.join(world.dir, 'a-folder');
+      const pipe = path.join(world.dir, 'a-pipe');
+      await mkdir(folder, { recursive: true });
+      if (!existsSync(pipe)) execFileSync('mkfifo', [pipe]);
+      await world.writeConfig({ sink, rule: { template: './a-folder' }, graph: { ...graph(), certificatePath: 'a-pipe' }, manual: { instructionsDir: 'no-such-folder' } });
+      const result = await rejects(['verify'], [
+        /sinkrule\.config\.json: rule\.template: .*a-folder: is a folder, not a file: point rule\.template at a rule template JSON file/,
+        /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or device\): point graph\.certificatePath at a PEM file/,
+        /sinkrule\.config\.json: manual\.instructionsDir: .*no-such-folder: not found: point manual\.instructionsDir at a folder/,
+      ]);
+      assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
+      await world.writeConfig({ sink, graph: graph() });
+    });
+
+    it('an instruction template that is a folder or a pipe is reported on the row that uses it, not read', async () => {
+      const instructions = path.join(world.dir, 'instructions');
+      await mkdir(path.join(instructions, 'server-rule.md'), { recursive: true });
+      if (!existsSync(path.join(instructions, 'pop.md'))) execFileSync('mkfifo', [path.join(instructions, 'pop.md')]);
+      await world.writeConfig({ sink, graph: graph(), manual: { instructionsDir: 'instructions' } });
+      await world.writeUsers('email,target,instructions\nben@contoso.com,pop3,\npatti@contoso.com,pop3,pop\n');
+      const result = await rejects(['deploy', '--yes'], [
+        /users\.csv:2: instruction template .*server-rule\.md is a folder, not a file: replace it/,
+        /users\.csv:3: instruction template .*pop\.md is not a regular file \(a pipe, socket or device\)/,
+      ]);
+      assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
+      await world.writeConfig({ sink, graph: graph() });
+      await world.writeUsers('email\nalex@contoso.com\n');
+    });
+
+    it('rejects a broken rule template naming the config key that points at it', async () => {
+      const template = path.join(world.dir, 'not-json.json');
+      await writeFile(template, '{ "sequence": 1,');
+      await world.writeConfig({ sink, rule: { template: './not-json.json' }, graph: graph() });
+      await rejects(['verify'], [/not-json\.json: the rule template is not valid JSON .*: fix the file .*sinkrule\.config\.json: rule\.template names/]);
+      await world.writeConfig({ sink, graph: graph() });
+    });
+
     it('requires the section of a back end the users file routes to', async () => {
       await world.writeConfig({ sink });
       await rejects(['verify'], [/graph: missing, but the users file routes mailboxes to target "graph"/]);
@@ -109,6 +159,39 @@ describe('input validation at the edge', () => {
     await rejects(['deploy', '--yes', '--concurrency', '0'], [/command line: --concurrency: Too small/]);
     await rejects(['deploy', '--yes', '--sink', 'nobody'], [/--sink: must be the forward mailbox address/]);
     await rejects(['deploy', '--yes', '--bogus'], [/Unknown argument: bogus/]);
+  });
+});
+
+describe('paths given on the command line', () => {
+  let world: GraphWorld;
+  before(async () => {
+    world = await startGraphWorld([{ email: 'alex@contoso.com', kind: 'exchange-online' }]);
+  });
+  after(() => world.close());
+
+  async function rejectsPath(args: string[], pattern: RegExp) {
+    const result = await runCli(args, { cwd: world.dir, env: { SINKRULE_CLIENT_SECRET: world.secret } });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, pattern);
+    assert.doesNotMatch(result.stderr, /Unexpected error|EISDIR|\n\s+at /, 'one line, no stack trace');
+    assert.equal(world.sim.stats.requests + world.sim.identity.tokenRequests, 0, 'nothing reached the service');
+  }
+
+  it('a folder, a pipe or a missing file for --users or --config: one line with the path and the fix, exit 1', async () => {
+    const pipe = path.join(world.dir, 'pipe.csv');
+    execFileSync('mkfifo', [pipe]);
+    await rejectsPath(['verify', '--users', world.dir, '--config', world.configFile], /--users: .*: is a folder, not a file: point --users at the users CSV/);
+    await rejectsPath(['verify', '--users', pipe, '--config', world.configFile], /--users: .*pipe\.csv: is not a regular file \(a pipe, socket or device\)/);
+    await rejectsPath(['verify', '--users', world.usersFile, '--config', pipe], /--config: .*pipe\.csv: is not a regular file/);
+    await rejectsPath(['verify', '--users', world.usersFile, '--config', world.dir], /--config: .*: is a folder, not a file: point --config at the JSON config/);
+    await rejectsPath(['verify', '--users', path.join(world.dir, 'nope.csv'), '--config', world.configFile], /--users: .*nope\.csv: not found/);
+  });
+
+  it('an unreadable file: names the path and the fix', { skip: process.getuid?.() === 0 ? 'runs as root, who can read every file' : false }, async () => {
+    const locked = path.join(world.dir, 'locked.csv');
+    await writeFile(locked, 'email\nalex@contoso.com\n');
+    await chmod(locked, 0o000);
+    await rejectsPath(['verify', '--users', locked, '--config', world.configFile], /--users: .*locked\.csv: is not readable by this user \(EACCES\): give this user read access/);
   });
 });
 

@@ -16,6 +16,8 @@ export interface RunCliOptions {
   env?: NodeJS.ProcessEnv;
   /** Copy the child's stderr to ours as it comes (the demo shows progress). */
   echoStderr?: boolean;
+  /** The child is killed after this long, so a hung run fails its test instead of outliving it. @default 240000 */
+  timeoutInMs?: number;
 }
 
 /**
@@ -24,7 +26,13 @@ export interface RunCliOptions {
  */
 export function runCli(args: string[], options: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: options.timeoutInMs ?? 240_000,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
