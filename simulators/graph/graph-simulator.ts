@@ -8,7 +8,6 @@ import { validateAgainstType } from './csdl.js';
 import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName } from './identity.js';
 import { MailFlow } from './mail-flow.js';
 import { isMailPath, routeMail } from './mail-routes.js';
-import { domainsReply, tenantDomains, type SimulatedDomain } from './domains.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -64,9 +63,9 @@ export interface GraphSimulatorOptions {
   inFlightGraceInMs?: number;
   /** Mailboxes whose first rule creation is committed but answered 504 (the client cannot know). */
   gatewayTimeoutAfterCreate?: string[];
+  /** The directory's domains (`GET /domains`). @default contoso.com and contoso.onmicrosoft.com, verified */
+  domains?: Array<{ id: string; isVerified: boolean; isDefault?: boolean }>;
   seed?: number;
-  /** The tenant's domains (GET /domains); default: every mailbox's domain, verified, plus <tenant>.onmicrosoft.com. */
-  domains?: SimulatedDomain[];
   /** How long mail takes from sendMail (or a rule's forward) to the recipient's inbox. @default 50 */
   deliveryDelayInMs?: number;
 }
@@ -106,7 +105,6 @@ export class GraphSimulator {
   readonly resource: string;
   /** Messages, delivery and inbox rules at work (sendMail, messages, attachments). */
   readonly mail: MailFlow;
-  private readonly domains: SimulatedDomain[];
   readonly stats: GraphSimulatorStats = { requests: 0, httpRequests: 0, batches: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
   private server?: Server;
   private readonly mailboxes = new Map<string, { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }>();
@@ -126,10 +124,9 @@ export class GraphSimulator {
     this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
-    this.domains = options.domains ?? tenantDomains([...this.mailboxes.keys()], options.app.tenantId);
     this.mail = new MailFlow(
       {
-        isInternalDomain: (domain) => this.domains.some((d) => d.isVerified && d.id.toLowerCase() === domain),
+        isInternalDomain: (domain) => this.directoryDomains().some((d) => d.isVerified && d.id.toLowerCase() === domain),
         rulesOf: (email) => {
           const mailbox = this.mailboxes.get(email.toLowerCase());
           return mailbox?.kind === 'exchange-online' ? mailbox.rules : undefined;
@@ -154,6 +151,16 @@ export class GraphSimulator {
   addMailbox(mailbox: SimulatedMailbox): void {
     const rules = (mailbox.rules ?? []).map((rule, i) => ({ hasError: false, isReadOnly: false, sequence: i + 1, id: newRuleId(), ...rule }));
     this.mailboxes.set(mailbox.email.toLowerCase(), { kind: mailbox.kind, outOfScope: mailbox.outOfScope ?? false, rules, reads: 0 });
+  }
+
+  /**
+   * A change made outside sinkrule, as the mailbox's user would in Outlook on the web (tests of
+   * what sinkrule does when a mailbox changed after its run).
+   */
+  editRule(email: string, ruleId: string, changes: Partial<Omit<SimulatedRule, 'id'>>): void {
+    const rule = this.mailboxes.get(email.toLowerCase())?.rules.find((r) => r.id === ruleId);
+    if (!rule) throw new Error(`no rule ${ruleId} in ${email}`);
+    Object.assign(rule, structuredClone(changes));
   }
 
   /** The rules as stored (read-only rules with their hidden content). */
@@ -223,7 +230,7 @@ export class GraphSimulator {
     this.stats.requests++;
     const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => errorReply(status, code, message, request.clientRequestId, headers);
     const [path, search = ''] = request.path.split('?') as [string, string?];
-    if (/^\/domains$/i.test(path)) return this.count(request.method === 'GET' ? domainsReply(this.domains, request.roles, this.url, fail) : fail(405, 'Request_BadRequest', 'Unsupported method.'));
+    if (/^\/domains\/?$/i.test(path)) return this.count(this.listDomains(request, fail));
     const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
     if (mailMatch && isMailPath(mailMatch[2]!)) {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
@@ -295,6 +302,43 @@ export class GraphSimulator {
       return { status: 204, headers: {} };
     }
     return fail(405, 'ErrorInvalidRequest', `The OData request is not supported: ${method}.`);
+  }
+
+  /**
+   * List domains (learn.microsoft.com/graph/api/domain-list, v1.0): application permission
+   * Domain.Read.All, or the higher Domain.ReadWrite.All / Directory.Read.All; without one the
+   * directory answers 403 Authorization_RequestDenied. The collection holds every domain, verified
+   * or not; only GET is served here.
+   */
+  private listDomains(request: ServiceRequest, fail: (status: number, code: string, message: string) => Reply): Reply {
+    if (request.method !== 'GET') return fail(405, 'Request_BadRequest', `The HTTP method '${request.method}' is not supported by this simulator for domains.`);
+    const allowed = ['Domain.Read.All', 'Domain.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
+    if (!request.roles.some((role) => allowed.includes(role))) return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    const value = this.directoryDomains().map((domain) => ({
+      authenticationType: 'Managed',
+      availabilityStatus: null,
+      isAdminManaged: true,
+      isDefault: domain.isDefault ?? false,
+      isInitial: domain.id.endsWith('.onmicrosoft.com'),
+      isRoot: true,
+      isVerified: domain.isVerified,
+      passwordNotificationWindowInDays: null,
+      passwordValidityPeriodInDays: null,
+      supportedServices: ['Email', 'OfficeCommunicationsOnline'],
+      state: null,
+      id: domain.id,
+    }));
+    return { status: 200, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#domains`, value } };
+  }
+
+  /** The directory's domains: what GET /domains lists, and what mail delivery counts as internal. */
+  private directoryDomains(): Array<{ id: string; isVerified: boolean; isDefault?: boolean }> {
+    return (
+      this.options.domains ?? [
+        { id: 'contoso.com', isVerified: true, isDefault: true },
+        { id: 'contoso.onmicrosoft.com', isVerified: true, isDefault: false },
+      ]
+    );
   }
 
   private create(email: string, rules: SimulatedRule[], body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {

@@ -1,6 +1,7 @@
 import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from '@azure/identity';
 import { AccessError, InputError } from '../core/errors.js';
 import type { EwsConfig, GraphConfig } from '../input/config.js';
+import type { SignedInApp } from '../core/provider.js';
 
 /** The environment variable holding the app's client secret; never a config key, never logged. */
 export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
@@ -56,6 +57,27 @@ export function credentialFailure(error: unknown): AccessError {
     `Cannot get a token: ${aadsts ?? text.split('\n')[0]}. Check the tenant id, client id and the client secret (${clientSecretVariable}, or ${ewsClientSecretVariable} for EWS) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
     { cause: error },
   );
+}
+
+/**
+ * What an access token says about the app that holds it: tenant (`tid`), app id (`appid`, v2
+ * tokens `azp`), display name (`app_displayname`) and application permissions (`roles`). Only
+ * the claims are decoded (the service checks the signature); the token itself is never kept.
+ */
+export function signedInAppOf(token: string): SignedInApp {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    return {
+      tenantId: text(claims.tid),
+      appId: text(claims.appid) ?? text(claims.azp),
+      appDisplayName: text(claims.app_displayname),
+      roles: Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [],
+    };
+  } catch {
+    // Not a JWT (some on-premises servers issue opaque tokens): nothing to report.
+    return { roles: [] };
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
 import { exitCodeFor } from './exit-code.js';
-import { parseRunFlags, yargsOptions } from './settings.js';
+import { parseAuditFlags, parseRollbackFlags, parseRunFlags, yargsOptions } from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
 import { runPreflight } from '../commands/preflight.js';
@@ -12,7 +12,7 @@ import { toolVersion } from '../paths.js';
 export async function main(argv: string[], io: CliIO): Promise<number> {
   let exitCode = 0;
   const run = (command: Mode) => async (args: Record<string, unknown>) => {
-    exitCode = await runCommand(command, parseRunFlags(args, io.env), io);
+    exitCode = await runCommand(command, parseRunFlags(args, io.env), io, argv);
   };
   const parser = yargs(argv)
     .scriptName('sinkrule')
@@ -26,6 +26,18 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
     })
     .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('write')), run('remove'))
+    .command('rollback', "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)", (y) => y.options(yargsOptions('rollback')), async (args) => {
+      const { runRollback } = await import('../commands/rollback.js');
+      exitCode = await runRollback(parseRollbackFlags(args, io.env), io, argv);
+    })
+    .command('audit', 'Check a report folder', (y) =>
+      y
+        .command('verify <dir>', "Recompute the journal's hash chain and check report.json and report.csv against it (exit 0 intact, 2 changed)", (v) => v.positional('dir', { type: 'string', describe: 'The report folder' }).options(yargsOptions('audit')), async (args) => {
+          const { runAuditVerify } = await import('../commands/audit-verify.js');
+          exitCode = await runAuditVerify(String(args.dir), parseAuditFlags(args, io.env), io);
+        })
+        .demandCommand(1, 'Name an audit command: verify'),
+    )
     .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
       // The simulators (and their certificate library) load only for the demo.
       const { runDemo } = await import('../../simulators/demo.js');
@@ -37,7 +49,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
     .example('$0 preflight --users users.csv --config sinkrule.config.json', 'Check permissions, the sink and the RBAC scope before a rollout')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --canary 10 --yes', 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
-    .demandCommand(1, 'Name a command: deploy, verify, remove, preflight, probe or demo')
+    .example('$0 deploy --users users.csv --config sinkrule.config.json --yes --resume sinkrule-report-deploy-20261129-1401', 'Continue an interrupted run in its folder')
+    .example('$0 audit verify sinkrule-report-deploy-20261129-1401', 'Prove the report folder was not edited')
+    .example('$0 rollback --report sinkrule-report-deploy-20261129-1401 --config sinkrule.config.json --dry-run', 'What undoing that run would change')
+    .example('$0 verify --users users.csv --config sinkrule.config.json --inventory', 'Also list every forwarding rule (forwarding-inventory.csv)')
+    .demandCommand(1, 'Name a command: deploy, verify, remove, rollback, audit, preflight, probe or demo')
     .strict()
     .version(toolVersion)
     .help()

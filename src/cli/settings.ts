@@ -19,7 +19,11 @@ const flags = {
     describe: "Forward mailbox address; overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
-  report: { schema: z.string().min(1).optional(), describe: 'Report folder (default: sinkrule-report-<command>-<time>)' },
+  report: {
+    schema: z.string().min(1).optional(),
+    describe: 'Report folder (default: sinkrule-report-<command>-<time>)',
+    describeIn: { rollback: 'The report folder of the run to undo (required)' },
+  },
   concurrency: {
     schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined) }).int().min(1).max(256).optional(),
     describe: 'Mailboxes worked on at once per back end',
@@ -45,11 +49,26 @@ const flags = {
     describe: 'Deploy to the first N Graph mailboxes, probe them, and go on with the rest only if every probe succeeded',
   },
   probe: { schema: z.boolean().default(false), describe: 'After the verify, send a test message through each Graph mailbox and look for it in the sink (see the probe command)' },
+  resume: {
+    schema: z.string().min(1).optional(),
+    describe: 'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
+  },
+  inventory: {
+    schema: z.boolean().default(false),
+    describe: 'Also write forwarding-inventory.csv: every rule that forwards or redirects, each target internal or external',
+  },
+  out: { schema: z.string().min(1).optional(), describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)" },
+  expectHash: {
+    schema: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' }).optional(),
+    describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
+  },
 } satisfies Record<string, FlagDeclaration>;
 
 interface FlagDeclaration {
   schema: z.ZodType;
   describe: string;
+  /** Help text for a group where the flag means something else (rollback's --report: the run to undo). */
+  describeIn?: Partial<Record<string, string>>;
   env?: string;
 }
 
@@ -57,31 +76,37 @@ type FlagName = keyof typeof flags;
 
 /** The flags each kind of command takes. */
 export const flagGroups = {
-  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'probe', 'timeoutS'],
-  write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
-  deploy: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'canary', 'timeoutS'],
+  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory', 'probe', 'timeoutS'],
+  write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  deploy: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
   preflight: ['users', 'config', 'sink', 'sample', 'output'],
   probe: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'sample', 'timeoutS'],
+  rollback: ['report', 'config', 'out', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  audit: ['expectHash', 'output'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
-/** Every flag: a command's unset flags take their defaults. */
-const allFlags = Object.keys(flags) as FlagName[];
+/** The commands on a users file (deploy, verify, remove, preflight, probe) share one set of validated flags; each gets the others' defaults. */
+type RunFlagName = (typeof flagGroups)['write' | 'read' | 'deploy' | 'preflight' | 'probe'][number];
+const runFlagNames = [...new Set([...flagGroups.write, ...flagGroups.read, ...flagGroups.deploy, ...flagGroups.preflight, ...flagGroups.probe])] as RunFlagName[];
 
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
-/** The validated flags of every command (flags a command does not take keep their defaults). */
-export type RunFlags = z.infer<z.ZodObject<Shape<FlagName>>>;
+/** The validated flags of the commands on a users file. */
+export type RunFlags = z.infer<z.ZodObject<Shape<RunFlagName>>>;
+export type RollbackFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['rollback'][number]>>> & { report: string; config: string };
+export type AuditFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['audit'][number]>>>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** yargs options for a group, generated from the declarations above. */
 export function yargsOptions(group: keyof typeof flagGroups): Record<string, YargsOption> {
-  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name])]));
+  return Object.fromEntries(flagGroups[group].map((name) => [kebab(name), yargsOption(flags[name], group)]));
 }
 
-function yargsOption(flag: FlagDeclaration): YargsOption {
+function yargsOption(flag: FlagDeclaration, group: string): YargsOption {
   const inner = unwrap(flag.schema);
   const required = !flag.schema.safeParse(undefined).success && !flag.env;
-  const describe = flag.env ? `${flag.describe} [env ${flag.env}]` : flag.describe;
+  const text = flag.describeIn?.[group] ?? flag.describe;
+  const describe = flag.env ? `${text} [env ${flag.env}]` : text;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
   if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };
@@ -102,9 +127,23 @@ function unwrap(schema: z.ZodType): z.ZodType {
  * (the config file layer is applied by resolveSettings).
  */
 export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RunFlags {
+  return parseFlags(runFlagNames, argv, env) as RunFlags;
+}
+
+export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RollbackFlags {
+  const parsed = parseFlags(flagGroups.rollback, argv, env) as RollbackFlags;
+  if (!parsed.report) throw new InputError(['command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401']);
+  return parsed;
+}
+
+export function parseAuditFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): AuditFlags {
+  return parseFlags(flagGroups.audit, argv, env) as AuditFlags;
+}
+
+function parseFlags(names: readonly FlagName[], argv: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
-  for (const name of allFlags) {
+  for (const name of names) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
@@ -112,7 +151,7 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
       fromEnvironment.set(name, flag.env);
     }
   }
-  const schema = z.strictObject(Object.fromEntries(allFlags.map((name) => [name, flags[name].schema])) as Shape<FlagName>);
+  const schema = z.strictObject(Object.fromEntries(names.map((name) => [name, flags[name].schema])));
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new InputError(
@@ -137,17 +176,21 @@ export interface RunSettings extends RunFlags {
 
 /** Applies the overrides to the config: flag > environment > config file > default. */
 export function resolveSettings(command: CommandName, runFlags: RunFlags, config: Config): RunSettings {
+  return { ...runFlags, command, effective: effectiveConfig(runFlags, config) };
+}
+
+/** The config with the flags that override it applied (deploy, verify, remove and rollback). */
+export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob' | 'timeoutS'>>, config: Config): Config {
   const concurrency = runFlags.concurrency;
-  const effective: Config = {
+  return {
     ...config,
     sink: runFlags.sink ?? config.sink,
     graph: config.graph && { ...config.graph, concurrency: concurrency ?? config.graph.concurrency },
     ews: config.ews && {
       ...config.ews,
       concurrency: concurrency ?? config.ews.concurrency,
-      removeOutlookRuleBlob: runFlags.removeOutlookRuleBlob || config.ews.removeOutlookRuleBlob,
+      removeOutlookRuleBlob: Boolean(runFlags.removeOutlookRuleBlob) || config.ews.removeOutlookRuleBlob,
     },
     probe: config.probe && { ...config.probe, timeoutInS: runFlags.timeoutS ?? config.probe.timeoutInS },
   };
-  return { ...runFlags, command, effective };
 }

@@ -97,7 +97,7 @@ async function graphChecks(
     detail: `got a token for ${run.config.graph!.baseUrl} (tenant ${run.config.graph!.tenantId}, app ${run.config.graph!.clientId})`,
     fix: '',
   };
-  const roles = await graph.directory!.grantedRoles(io.signal);
+  const roles = graph.signedInApp?.()?.roles;
   const sample = await sampleAccess(run, graph, spread(graphRows, sampleSize), io);
   return [
     token,
@@ -200,7 +200,7 @@ async function sinkChecks(run: PreparedRun, graph: ApiProvider, io: CliIO): Prom
         : { check: 'sink-mailbox', status: 'pass', detail: `${sinks.join(', ')}: mailbox found`, fix: '' };
   let domains: string[];
   try {
-    domains = await graph.directory!.verifiedDomains(io.signal);
+    domains = await graph.verifiedDomains!(io.signal);
   } catch (error) {
     if (!(error instanceof MailboxError)) throw error;
     return [

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AccessError, describeError, InputError } from '../core/errors.js';
@@ -18,6 +19,11 @@ import { Progress } from '../cli/progress.js';
 import { exitCodeFor } from '../cli/exit-code.js';
 import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../cli/settings.js';
 import { probeStep, requireProbeSettings } from './probe-step.js';
+import { Journal } from '../report/journal.js';
+import { ForwardingInventory } from '../report/inventory.js';
+import { runIdentity, sha256OfFile } from './identity.js';
+import { loadResume, type ResumePoint } from './resume.js';
+import { internalDomainsFor } from './domains.js';
 
 /** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -32,12 +38,16 @@ export interface PreparedRun {
   usersOptions: UsersFileOptions;
   providers: ProviderSet;
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
+  configSha256: string;
+  commandLine: string[];
+  /** --resume: what the interrupted run finished. */
+  resume?: ResumePoint;
 }
 
 /** deploy, verify and remove: validate everything, (confirm), run, report. Returns the exit code. */
-export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Promise<number> {
+export async function runCommand(command: Mode, flags: RunFlags, io: CliIO, commandLine: string[] = []): Promise<number> {
   eventLoopDelay.enable();
-  const run = await prepare(command, flags, io);
+  const run = await prepare(command, flags, io, commandLine);
   const options = run.settings;
   const canary = command === 'deploy' ? options.canary : undefined;
   const probing = canary !== undefined || (command === 'verify' && options.probe);
@@ -67,8 +77,9 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO): Pro
   return result.exitCode;
 }
 
-export async function prepare(command: CommandName, flags: RunFlags, io: CliIO): Promise<PreparedRun> {
+export async function prepare(command: CommandName, flags: RunFlags, io: CliIO, commandLine: string[] = []): Promise<PreparedRun> {
   const settings = resolveSettings(command, flags, await loadConfig(flags.config));
+  const configSha256 = await sha256OfFile(flags.config);
   const config = settings.effective;
   const template = await loadRuleTemplate(config.templatePath, `${config.file}: rule.template`);
   const rendered = new Map<string, RuleSpec>();
@@ -88,7 +99,16 @@ export async function prepare(command: CommandName, flags: RunFlags, io: CliIO):
     checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
   };
   const users = await validateUsersFile(flags.users, usersOptions);
-  return { settings, config, template, users, usersOptions, providers, desiredRuleFor };
+  const resume = flags.resume ? await loadResume(flags.resume, { command, dryRun: flags.dryRun, report: flags.report, inputSha256: users.sha256, configSha256 }) : undefined;
+  if (resume) settings.report = resume.dir;
+  return { settings, config, template, users, usersOptions, providers, desiredRuleFor, configSha256, commandLine, resume };
+}
+
+/** The users file's rows, less the ones a resumed run already finished. */
+async function* pendingMailboxes(run: PreparedRun): AsyncIterable<Mailbox> {
+  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+    if (!run.resume?.finished.has(mailbox.email.toLowerCase())) yield mailbox;
+  }
 }
 
 export interface ExecuteResult {
@@ -97,6 +117,7 @@ export interface ExecuteResult {
   exitCode: number;
   files?: ReportFiles;
   durationInMs: number;
+  journal?: { entries: number; lastHash: string };
 }
 
 /** A part of the run: the rows it covers, what happens after each mailbox, whether the next wave may start. */
@@ -114,8 +135,24 @@ async function execute(
   pass: { dryRun: boolean; label: string; report?: boolean; waves?: Wave[] },
 ): Promise<ExecuteResult> {
   const startedAt = new Date(io.clock());
-  const report = pass.report ? await ReportWriter.open(options.report ?? defaultReportDir(options.command, startedAt)) : undefined;
+  const dir = options.report ?? defaultReportDir(options.command, startedAt);
+  const identity = pass.report ? runIdentity(run, io) : undefined;
+  let journal: Journal | undefined;
+  let inventory: ForwardingInventory | undefined;
+  let report: ReportWriter | undefined;
+  if (pass.report) {
+    await mkdir(dir, { recursive: true });
+    journal = await Journal.open(dir, io.clock, run.resume?.chain);
+    const runEntry = { command: options.command, dryRun: pass.dryRun, startedAt: startedAt.toISOString(), ruleName: run.config.rule.displayName, identity, input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows } };
+    await journal.append({ type: run.resume ? 'resume' : 'start', run: runEntry });
+    if (options.inventory && options.command === 'verify') inventory = new ForwardingInventory(dir, await internalDomainsFor(run.providers, run.config, io));
+    report = await ReportWriter.open(dir, { journal, inventory });
+  }
   const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates.values());
+  for await (const row of run.resume?.rows() ?? []) {
+    progress.record(row);
+    await report?.replay(row);
+  }
   let stoppedBy: unknown;
   let stopReason: string | undefined;
   try {
@@ -129,6 +166,7 @@ async function execute(
         retry: { ...run.config.retry, sleep: io.sleep },
         clock: io.clock,
         signal: io.signal,
+        journal,
         onOutcome: async (outcome: MailboxOutcome) => {
           await wave.afterEach?.(outcome);
           progress.record(outcome);
@@ -147,11 +185,20 @@ async function execute(
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy, stoppedEarly: stopReason !== undefined });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
   if (stopReason) io.stderr.write(`Run stopped: ${stopReason}\n`);
-  // Reports are written whenever a mailbox was reached, even when the run stopped early.
-  const files = report && (mailboxes > 0 || stoppedBy === undefined) ? await report.close(runInfo(options, run, pass, startedAt, durationInMs, progress.counts, mailboxes, exitCode, stoppedBy ?? stopReason, io)) : undefined;
+  let files: ReportFiles | undefined;
+  if (report && journal) {
+    await journal.append({ type: 'end', counts: progress.counts as Record<string, number>, exitCode, stoppedBy: stoppedBy === undefined ? (stopReason ?? null) : describeError(stoppedBy) });
+    await journal.close();
+    const info = runInfo(options, run, pass, startedAt, durationInMs, progress.counts, mailboxes, exitCode, stoppedBy ?? stopReason, io);
+    info.journal = { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash };
+    if (run.resume) info.resumed = [...run.resume.resumedAt, startedAt.toISOString()];
+    if (inventory) info.inventory = { file: inventory.file, rows: inventory.rows, internalDomains: inventory.domains.domains, domainsSource: inventory.domains.source };
+    // Reports are written whenever a mailbox was reached, even when the run stopped early.
+    if (mailboxes > 0 || stoppedBy === undefined) files = await report.close(info);
+  }
   if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) throw stoppedBy;
   if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
-  return { counts: progress.counts, mailboxes, exitCode, files, durationInMs };
+  return { counts: progress.counts, mailboxes, exitCode, files, durationInMs, journal: journal && { entries: journal.entries, lastHash: journal.lastHash } };
 }
 
 /** The run's mailboxes, read afresh from their source (nothing is kept in memory). */
@@ -164,9 +211,9 @@ export function sinksOf(run: PreparedRun): string[] {
   return [...new Set([run.config.sink, ...run.users.sinks].map((sink) => sink.toLowerCase()))];
 }
 
-/** The rows a wave covers (read again for each wave). */
+/** The rows a wave covers that a resumed run has not finished yet (read again for each wave). */
 async function* selectMailboxes(run: PreparedRun, include?: (mailbox: Mailbox) => boolean): AsyncGenerator<Mailbox> {
-  for await (const mailbox of readRows(run)) {
+  for await (const mailbox of pendingMailboxes(run)) {
     if (!include || include(mailbox)) yield mailbox;
   }
 }
@@ -218,6 +265,7 @@ export function runInfo(
     finishedAt: new Date(io.clock()).toISOString(),
     durationInMs,
     toolVersion,
+    identity: runIdentity(run, io),
     sink: run.config.sink,
     sinks: run.users.sinks,
     ruleName: run.config.rule.displayName,
@@ -245,7 +293,7 @@ function probeFacts(options: RunSettings, run: PreparedRun): Pick<RunInfo, 'prob
 export function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
     const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
-    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
+    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, journal: result.journal ?? null, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }
@@ -253,6 +301,7 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
     `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes} of ${run.users.rows} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
     `  ${formatCounts(result.counts)}`,
     result.files ? `  report: ${result.files.html}` : '',
+    result.journal ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash} (keep it with the change record; sinkrule audit verify checks the folder against it)` : '',
     `  exit code ${result.exitCode}${result.exitCode === 2 ? ' (some mailboxes are not in the desired state: see the report)' : ''}`,
   ];
   io.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);

@@ -1,7 +1,7 @@
 import { AccessError, describeError, MailboxError, ThrottledError, TransientError } from './errors.js';
 import type { Mailbox } from './mailbox.js';
 import type { Compliance, MailboxPlan, Mode, RuleChange } from './plan.js';
-import type { RuleSummary } from './rule.js';
+import type { MailboxRule, RuleSummary } from './rule.js';
 import type { ManualWork } from './provider.js';
 
 export type OutcomeName =
@@ -16,6 +16,9 @@ export type OutcomeName =
   | 'would-remove'
   | 'manual'
   | 'confirmed-manually'
+  | 'restored'
+  | 'would-restore'
+  | 'conflict'
   | 'failed'
   | ProbeOutcomeName;
 
@@ -41,7 +44,7 @@ export interface ProbeRecord {
 }
 
 /** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
-export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'failed', 'probe-failure']);
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'failed', 'probe-failure']);
 
 export interface OutcomeError {
   code: string;
@@ -60,8 +63,14 @@ export interface MailboxOutcome {
   outcome: OutcomeName;
   /** Ids of sinkrule's rule(s) after the run (deploy), the ones found (verify) or deleted (remove). */
   ruleIds: string[];
-  before: RuleSummary | null;
-  after: RuleSummary | null;
+  /**
+   * sinkrule's rules (its name, changeable through the API) exactly as the service returned them
+   * before the run changed anything, every property and id included; the one deploy keeps comes
+   * first. null when the mailbox could not be read.
+   */
+  before: MailboxRule[] | null;
+  /** sinkrule's rules as the run left them; null when unknown (the mailbox failed part-way). */
+  after: MailboxRule[] | null;
   changes: string[];
   drift: string[];
   /** Rules with other names that forward or redirect mail, or that the API cannot show. */

@@ -27,6 +27,25 @@ export interface ManualWork {
 export interface ApplyResult {
   /** Ids the server gave the rules it created. */
   createdRuleIds: string[];
+  /** The rules as the service answered the writes (Graph returns them), when it does. */
+  writtenRules?: MailboxRule[];
+}
+
+/**
+ * Records every write before it is sent and its answer after, durably (the journal): a run killed
+ * at any moment leaves a record of every write it may have made.
+ */
+export interface WriteJournal {
+  beforeWrite(mailbox: Mailbox, changes: readonly RuleChange[], attempt: number): Promise<void>;
+  afterWrite(mailbox: Mailbox, answer: { result: ApplyResult } | { error: unknown }): Promise<void>;
+}
+
+/** What the token the back end signed in with says about the app (never the token itself). */
+export interface SignedInApp {
+  tenantId?: string;
+  appId?: string;
+  appDisplayName?: string;
+  roles: string[];
 }
 
 /** What every back end has: set-up, the row check, the report's description, tear-down. */
@@ -41,6 +60,8 @@ interface ProviderBase {
   checkMailbox?(mailbox: Mailbox): string | undefined;
   /** What the report's run section says about this back end (endpoint, tenant, app id). */
   describe(): Record<string, string>;
+  /** The app as its token describes it, once open() has run (back ends signing in with a token). */
+  signedInApp?(): SignedInApp | undefined;
   close(): Promise<void>;
 }
 
@@ -57,8 +78,11 @@ export interface ApiProvider extends ProviderBase {
   applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
   /** Present when the back end can send and read test mail (the probe). */
   readonly mail?: MailAccess;
-  /** Present when the back end can tell its permissions and the tenant's domains (preflight). */
-  readonly directory?: TenantDirectory;
+  /**
+   * The directory's verified domain names (Graph `GET /domains`), for telling internal forwarding
+   * targets from external ones; throws MailboxError when the app may not read them.
+   */
+  verifiedDomains?(signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A message as a probe sees it (any folder). */
@@ -80,23 +104,11 @@ export interface MailAccess {
    * Every message received since `filter.since` (with exactly `filter.subject`, if given), in all
    * folders, newest first, with attachment names.
    */
-  findMessages(
-    mailbox: string,
-    filter: { since: Date; subject?: string },
-    signal?: AbortSignal,
-  ): Promise<FoundMessage[]>;
+  findMessages(mailbox: string, filter: { since: Date; subject?: string }, signal?: AbortSignal): Promise<FoundMessage[]>;
   /** The subject of the message an item attachment holds. */
   attachedItemSubject(mailbox: string, messageId: string, attachmentId: string, signal?: AbortSignal): Promise<string>;
   /** Deletes a message; one already gone counts as deleted. */
   deleteMessage(mailbox: string, messageId: string, signal?: AbortSignal): Promise<void>;
-}
-
-/** What the tenant says about the app and itself (for preflight). */
-export interface TenantDirectory {
-  /** The application permissions in the app's token (`roles`), or undefined when the token cannot be read. */
-  grantedRoles(signal?: AbortSignal): Promise<string[] | undefined>;
-  /** The tenant's verified domains (lower case). */
-  verifiedDomains(signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A back end no API reaches (POP3 and other servers): it writes instructions for a person. */

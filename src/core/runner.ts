@@ -4,9 +4,13 @@ import { AccessError } from './errors.js';
 import type { Mailbox, Target } from './mailbox.js';
 import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './outcome.js';
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
-import { forwardsAnywhere, summarizeRule, type RuleSpec } from './rule.js';
+import { forwardsAnywhere, hasRuleName, ruleDifferences, summarizeRule, type RuleSpec } from './rule.js';
+
+const ruleDifferencesEmpty = (rule: MailboxRule, desired: RuleSpec) => ruleDifferences(rule, desired).length === 0;
 import { withRetry, type Clock, type RetryOptions } from './retry.js';
-import type { ApiProvider, MailboxState, ManualWork, Provider } from './provider.js';
+import type { ApiProvider, ApplyResult, MailboxState, ManualWork, Provider, WriteJournal } from './provider.js';
+import type { RuleChange } from './plan.js';
+import type { MailboxRule } from './rule.js';
 
 export interface RunnerOptions {
   mode: Mode;
@@ -21,6 +25,10 @@ export interface RunnerOptions {
   signal?: AbortSignal;
   onOutcome: (outcome: MailboxOutcome) => void | Promise<void>;
   onRetry?: (mailbox: Mailbox, error: unknown, delayInMs: number) => void;
+  /** Durable record of every write (the run's journal). */
+  journal?: WriteJournal;
+  /** Another unit of work per mailbox (rollback); default: converge to the template. */
+  processMailbox?: (mailbox: Mailbox, options: RunnerOptions) => Promise<MailboxOutcome>;
 }
 
 /**
@@ -44,7 +52,7 @@ export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: R
     if (controller.signal.aborted) break;
     const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
     running++;
-    void limit(() => processMailbox(mailbox, inner))
+    void limit(() => (options.processMailbox ?? processMailbox)(mailbox, inner))
       .then((outcome) => options.onOutcome(outcome))
       .catch((error: unknown) => {
         stoppedBy ??= error;
@@ -100,12 +108,15 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
         const state = await provider.readRules(mailbox, options.signal);
         const plan = planMailbox(options.mode, state.rules, desired);
         first ??= { state, plan };
-        let createdRuleIds: string[] = [];
+        let result: ApplyResult = { createdRuleIds: [] };
         if (!options.dryRun && plan.changes.length > 0) {
           if (state.writeBlockedBy) throw state.writeBlockedBy;
-          ({ createdRuleIds } = await provider.applyChanges(mailbox, plan.changes, state, options.signal));
+          result = await writeJournaled(provider, mailbox, plan.changes, state, attempt, options);
+          if (plan.changes.some((change) => change.kind === 'create') && result.createdRuleIds.length === 0) {
+            result = await readBackCreated(provider, mailbox, state, desired, options.signal);
+          }
         }
-        return { plan, createdRuleIds };
+        return { plan, result };
       },
       { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
     );
@@ -116,6 +127,38 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
     outcome.error = outcomeError(error);
     if (first) describeFound(outcome, first.state, first.plan);
   }
+}
+
+/**
+ * Some services do not answer a create with the new rule's id (EWS UpdateInboxRules): read the
+ * mailbox once more, so the report records the rule as it now is, id included (an auditor tells
+ * sinkrule's rules by id, and rollback deletes by id).
+ */
+async function readBackCreated(provider: ApiProvider, mailbox: Mailbox, before: MailboxState, desired: RuleSpec, signal?: AbortSignal): Promise<ApplyResult> {
+  const known = new Set(before.rules.map((rule) => rule.id));
+  const ours = (await provider.readRules(mailbox, signal)).rules.filter((rule) => hasRuleName(rule, desired.displayName) && !rule.isReadOnly);
+  return { createdRuleIds: ours.filter((rule) => !known.has(rule.id)).map((rule) => rule.id), writtenRules: ours };
+}
+
+/** Applies changes with the journal entry made durable before the write and after its answer. */
+export async function writeJournaled(
+  provider: ApiProvider,
+  mailbox: Mailbox,
+  changes: readonly RuleChange[],
+  state: MailboxState,
+  attempt: number,
+  options: Pick<RunnerOptions, 'journal' | 'signal'>,
+): Promise<ApplyResult> {
+  await options.journal?.beforeWrite(mailbox, changes, attempt);
+  let result: ApplyResult;
+  try {
+    result = await provider.applyChanges(mailbox, changes, state, options.signal);
+  } catch (error) {
+    await options.journal?.afterWrite(mailbox, { error });
+    throw error;
+  }
+  await options.journal?.afterWrite(mailbox, { result });
+  return result;
 }
 
 /**
@@ -130,7 +173,8 @@ function describeManual(outcome: MailboxOutcome, work: ManualWork, mode: Mode): 
 }
 
 function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: MailboxPlan): void {
-  outcome.before = plan.keeper ? summarizeRule(plan.keeper) : null;
+  // The keeper first: the report's readable columns summarize the first rule.
+  outcome.before = plan.keeper ? [plan.keeper, ...plan.ours.filter((rule) => rule !== plan.keeper)] : [...plan.ours];
   outcome.drift = plan.drift;
   outcome.facts = state.facts;
   outcome.notes.push(...plan.notes);
@@ -143,7 +187,7 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
 function describeSuccess(
   outcome: MailboxOutcome,
   first: { state: MailboxState; plan: MailboxPlan },
-  final: { plan: MailboxPlan; createdRuleIds: string[] },
+  final: { plan: MailboxPlan; result: ApplyResult },
   options: RunnerOptions,
   desired: RuleSpec,
 ): void {
@@ -157,9 +201,18 @@ function describeSuccess(
   }
   if (options.mode === 'remove') {
     outcome.ruleIds = first.plan.ours.map((rule) => rule.id);
+    outcome.after = [];
     return;
   }
-  const id = final.createdRuleIds[0] ?? final.plan.keeper?.id;
+  const id = final.result.createdRuleIds[0] ?? final.plan.keeper?.id;
   outcome.ruleIds = id ? [id] : [];
-  outcome.after = summarizeRule({ ...desired, id });
+  outcome.after = id ? [afterRule(id, desired, final.plan.keeper, final.result.writtenRules)] : [];
+}
+
+/** The rule as the service answered the write, else the written template with the rule's id. */
+function afterRule(id: string, desired: RuleSpec, keeper: MailboxRule | undefined, written: MailboxRule[] | undefined): MailboxRule {
+  const answered = written?.find((rule) => rule.id === id);
+  if (answered) return answered;
+  if (keeper?.id === id && ruleDifferencesEmpty(keeper, desired)) return keeper;
+  return { ...desired, id, sequence: keeper?.id === id ? keeper.sequence : desired.sequence, isReadOnly: false, hasError: false };
 }

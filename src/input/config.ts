@@ -82,6 +82,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
   graph: graphSchema.optional(),
   ews: ewsSchema.optional(),
+  /**
+   * Mail domains that count as internal in the forwarding inventory, besides the directory's
+   * verified domains (Graph); the only source when the app may not read domains or for EWS.
+   */
+  internalDomains: z
+    .array(z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { error: 'must be a domain name such as contoso.com' }))
+    .default([]),
   manual: z
     .strictObject({
       instructionsDir: z.string().min(1).optional(),

@@ -1,6 +1,6 @@
 import { request as httpsRequest } from 'node:https';
 import type { TokenCredential } from '@azure/identity';
-import { requireToken } from '../auth/graph-credential.js';
+import { requireToken, signedInAppOf } from '../auth/graph-credential.js';
 import { AccessError, describeError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { RuleChange } from '../core/plan.js';
@@ -8,7 +8,7 @@ import type { ThrottleGate } from '../core/throttle-gate.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { EwsConfig } from '../input/config.js';
 import { fromEwsRule, toEwsRule, unsupportedByEws, type EwsModule } from './ews-rules.js';
-import type { ApiProvider, ApplyResult, MailboxState } from '../core/provider.js';
+import type { ApiProvider, ApplyResult, MailboxState, SignedInApp } from '../core/provider.js';
 import type { RuleSpec } from '../core/rule.js';
 
 export const ewsPasswordVariable = 'SINKRULE_EWS_PASSWORD';
@@ -83,14 +83,16 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
       signal,
     );
 
+  let signedIn: SignedInApp | undefined;
   return {
     kind: 'api',
     target: 'ews',
     async open() {
       await checkTls(config.url);
-      if (config.auth === 'oauth') await requireToken(options.credential!, config.oauthScope);
+      if (config.auth === 'oauth') signedIn = signedInAppOf(await requireToken(options.credential!, config.oauthScope));
       else await checkPassword();
     },
+    signedInApp: () => signedIn,
     checkMailbox(mailbox) {
       const unsupported = unsupportedByEws(options.desiredRuleFor(mailbox));
       return unsupported && `the rule template uses "${unsupported}", which EWS rules cannot express: remove it from the template or route this row to graph`;

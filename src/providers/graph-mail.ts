@@ -1,7 +1,5 @@
-import type { TokenCredential } from '@azure/identity';
-import { requireToken } from '../auth/graph-credential.js';
 import { MailboxError } from '../core/errors.js';
-import type { FoundMessage, MailAccess, TenantDirectory } from '../core/provider.js';
+import type { FoundMessage, MailAccess } from '../core/provider.js';
 import type { BatchItemRequest } from './graph-batch.js';
 
 /** One Graph request through the run's gate (keyed by mailbox), errors translated. */
@@ -104,32 +102,5 @@ function fromGraph(message: GraphMessage): FoundMessage {
           : 'file',
       name: a.name ?? '',
     })),
-  };
-}
-
-/** The app's roles (from its token) and the tenant's verified domains (`GET /domains`, Domain.Read.All). */
-export function createGraphDirectory(call: GraphCall, credential: TokenCredential, scope: string): TenantDirectory {
-  return {
-    async grantedRoles(signal) {
-      const token = await requireToken(credential, scope, signal);
-      // Tokens for Graph are JWTs; the app reads only its own roles claim, it does not validate it.
-      try {
-        const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-          roles?: unknown;
-        };
-        return Array.isArray(claims.roles) ? claims.roles.map(String) : [];
-      } catch {
-        return undefined;
-      }
-    },
-    async verifiedDomains(signal) {
-      const page: { value: Array<{ id: string; isVerified?: boolean }> } = await call(
-        '(directory)',
-        'list domains',
-        { method: 'GET', url: '/domains' },
-        signal,
-      );
-      return page.value.filter((d) => d.isVerified).map((d) => d.id.toLowerCase());
-    },
   };
 }

@@ -1,7 +1,7 @@
 import graphClient, { type GraphError } from '@microsoft/microsoft-graph-client';
 import authProviders from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import type { TokenCredential } from '@azure/identity';
-import { credentialFailure, requireToken } from '../auth/graph-credential.js';
+import { credentialFailure, requireToken, signedInAppOf } from '../auth/graph-credential.js';
 import { AccessError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { RuleChange } from '../core/plan.js';
@@ -9,9 +9,9 @@ import { parseRetryAfter, type Clock } from '../core/retry.js';
 import type { MailboxRule, RuleSpec } from '../core/rule.js';
 import type { ThrottleGate } from '../core/throttle-gate.js';
 import type { GraphConfig } from '../input/config.js';
-import type { ApiProvider, ApplyResult, MailboxState } from '../core/provider.js';
+import type { ApiProvider, ApplyResult, MailboxState, SignedInApp } from '../core/provider.js';
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
-import { createGraphDirectory, createGraphMail } from './graph-mail.js';
+import { createGraphMail } from './graph-mail.js';
 
 const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;
 const { TokenCredentialAuthenticationProvider } = authProviders;
@@ -89,11 +89,31 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
     }
   }
 
+  let signedIn: SignedInApp | undefined;
   return {
     kind: 'api',
     target: 'graph',
     async open(signal) {
-      await requireToken(credential, scope, signal);
+      signedIn = signedInAppOf(await requireToken(credential, scope, signal));
+    },
+    signedInApp: () => signedIn,
+    async verifiedDomains(signal) {
+      // One directory read at the start (Domain.Read.All), outside the mailboxes' gate.
+      const domains: string[] = [];
+      let next: string | undefined = '/domains';
+      while (next) {
+        const timeout = AbortSignal.timeout(timeoutInMs);
+        const page: { value: Array<{ id: string; isVerified?: boolean }>; '@odata.nextLink'?: string } = await client
+          .api(next)
+          .options({ signal: signal ? AbortSignal.any([signal, timeout]) : timeout } as never)
+          .get()
+          .catch((error: unknown) => {
+            throw translateGraphError(error, 'read domains', clock, timeout.aborted);
+          });
+        domains.push(...page.value.filter((domain) => domain.isVerified).map((domain) => domain.id.toLowerCase()));
+        next = page['@odata.nextLink']?.replace(/^https?:\/\/[^/]+\/v1\.0/i, '');
+      }
+      return domains;
     },
     async readRules(mailbox, signal) {
       const rules: MailboxRule[] = [];
@@ -108,20 +128,23 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
     },
     async applyChanges(mailbox, changes: readonly RuleChange[], _state, signal): Promise<ApplyResult> {
       const createdRuleIds: string[] = [];
+      const writtenRules: MailboxRule[] = [];
       for (const change of changes) {
         if (change.kind === 'create') {
           const created: GraphRule = await call(mailbox.email, 'create', { method: 'POST', url: rulesPath(mailbox), body: toGraph(change.rule, true) }, signal);
           createdRuleIds.push(created.id);
+          writtenRules.push(fromGraph(created));
         } else if (change.kind === 'update') {
-          await call(mailbox.email, 'update', { method: 'PATCH', url: `${rulesPath(mailbox)}/${encodeURIComponent(change.ruleId)}`, body: toGraph(change.rule, false) }, signal);
+          const updated: GraphRule | undefined = await call(mailbox.email, 'update', { method: 'PATCH', url: `${rulesPath(mailbox)}/${encodeURIComponent(change.ruleId)}`, body: toGraph(change.rule, false) }, signal);
+          // PATCH answers 200 with the rule (some deployments 204 without a body).
+          if (updated?.id) writtenRules.push(fromGraph(updated));
         } else {
           await deleteRule(mailbox, change.ruleId, signal);
         }
       }
-      return { createdRuleIds };
+      return { createdRuleIds, writtenRules };
     },
     mail: createGraphMail(call),
-    directory: createGraphDirectory(call, credential, scope),
     describe: () => ({ graphEndpoint: config.baseUrl, tokenScope: config.tokenScope, authorityHost: config.authorityHost, tenantId: config.tenantId, clientId: config.clientId, batchSize: String(options.batchSize ?? 1) }),
     async close() {},
   };

@@ -5,10 +5,12 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify, type Stringifier } from 'csv-stringify';
 import type { MailboxOutcome } from '../core/outcome.js';
-import { describeForwarding, type RuleSummary } from '../core/rule.js';
-import { renderReportHtml } from './html.js';
+import { describeForwarding, summarizeRule, type MailboxRule } from '../core/rule.js';
+import { chunkEnd, chunkStart, renderReportPage, rowHtml, rowsPerChunk, severity, type OutcomeCounts } from './html.js';
 import type { RunInfo } from './run-info.js';
 import { renderHandbook, type HandbookEntry } from './handbook.js';
+import type { Journal } from './journal.js';
+import type { ForwardingInventory } from './inventory.js';
 
 /** The run section of every report. */
 export interface ReportFiles {
@@ -16,12 +18,11 @@ export interface ReportFiles {
   json: string;
   csv: string;
   html: string;
+  journal?: string;
+  inventory?: string;
 }
 
-/** Rows kept for report.html; report.json and report.csv always have every row. */
-const maxHtmlRows = 10_000;
-
-const csvColumns = [
+export const csvHeader = [
   'email', 'displayName', 'target', 'sink', 'line', 'outcome', 'ruleIds',
   'beforeEnabled', 'beforeForwardAsAttachmentTo', 'beforeConditions', 'beforeExceptions',
   'afterEnabled', 'afterForwardAsAttachmentTo', 'afterConditions', 'afterExceptions',
@@ -30,16 +31,24 @@ const csvColumns = [
   'canary', 'probeOutcome', 'probeReason', 'probeNdrStatus', 'probeCompletedAt', 'probeDetail',
 ] as const;
 
+export interface ReportWriterOptions {
+  /** Every stored row also goes into the run's journal (a `done` entry). */
+  journal?: Journal;
+  /** verify --inventory: forwarding-inventory.csv. */
+  inventory?: ForwardingInventory;
+}
+
 /**
- * Writes report.json, report.csv and report.html. Rows are streamed to disk as mailboxes finish,
- * so memory does not grow with the number of mailboxes (beyond the rows report.html shows).
+ * Writes report.json, report.csv and report.html (and the journal's `done` entries). Rows are
+ * streamed to disk as mailboxes finish, so memory does not grow with the number of mailboxes:
+ * report.html's rows go to one temporary file per severity (failures first) and are joined at
+ * the end.
  */
 export class ReportWriter {
-  private readonly htmlRows: MailboxOutcome[] = [];
   /** Manual mailboxes for the handbook (their number is small next to the automated ones). */
   private readonly handbook: HandbookEntry[] = [];
-  private htmlRowsLeftOut = 0;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly counts: OutcomeCounts = new Map();
+  private writing: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly files: ReportFiles,
@@ -47,30 +56,52 @@ export class ReportWriter {
     private readonly csvDone: Promise<unknown>,
     private readonly rowsFile: string,
     private readonly rows: WriteStream,
+    private readonly htmlParts: WriteStream[],
+    private readonly options: ReportWriterOptions,
   ) {}
 
-  static async open(dir: string): Promise<ReportWriter> {
+  static async open(dir: string, options: ReportWriterOptions = {}): Promise<ReportWriter> {
     await mkdir(dir, { recursive: true });
-    const files = { dir, json: path.join(dir, 'report.json'), csv: path.join(dir, 'report.csv'), html: path.join(dir, 'report.html') };
-    const csv = stringify({ header: true, columns: [...csvColumns], bom: true });
+    const files: ReportFiles = { dir, json: path.join(dir, 'report.json'), csv: path.join(dir, 'report.csv'), html: path.join(dir, 'report.html'), journal: options.journal?.file, inventory: options.inventory?.file };
+    const csv = stringify({ header: true, columns: [...csvHeader], bom: true });
     const csvFile = createWriteStream(files.csv);
     csv.pipe(csvFile);
     const rowsFile = path.join(dir, '.mailboxes.jsonl');
-    return new ReportWriter(files, csv, once(csvFile, 'close'), rowsFile, createWriteStream(rowsFile));
+    const htmlParts = [0, 1, 2, 3].map((level) => createWriteStream(path.join(dir, `.rows-${level}.html`)));
+    return new ReportWriter(files, csv, once(csvFile, 'close'), rowsFile, createWriteStream(rowsFile), htmlParts, options);
   }
 
-  /** Rows are written one after another, whatever order the workers finish in. */
-  add(outcome: MailboxOutcome): Promise<void> {
-    this.writing = this.writing.then(() => this.write(outcome));
-    return this.writing;
+  /**
+   * Rows are written one after another, whatever order the workers finish in; resolves with the
+   * row as stored once it is in the journal on disk.
+   */
+  async add(outcome: MailboxOutcome): Promise<MailboxOutcome> {
+    const step = this.writing.then(() => this.write(outcome));
+    this.writing = step;
+    const { row, durable } = await step;
+    await durable;
+    return row;
   }
 
-  private async write(outcome: MailboxOutcome): Promise<void> {
+  /** A row an interrupted run already finished (--resume): into the report, not the journal again. */
+  async replay(row: MailboxOutcome): Promise<void> {
+    this.writing = this.writing.then(() => this.write(row, false));
+    await this.writing;
+  }
+
+  private async write(outcome: MailboxOutcome, journaled = true): Promise<{ row: MailboxOutcome; durable: Promise<void> }> {
     if (outcome.instructions?.markdown !== undefined) outcome = await this.saveInstructions(outcome);
+    // The journal entry takes its place in the chain now; its sync is awaited by the worker only.
+    const durable = (journaled && this.options.journal?.append({ type: 'done', row: outcome })) || Promise.resolve();
+    durable.catch(() => undefined); // awaited by add(); a failed journal stops the run there
     if (!this.csv.write(csvRow(outcome))) await once(this.csv, 'drain');
     if (!this.rows.write(`${JSON.stringify(outcome)}\n`)) await once(this.rows, 'drain');
-    if (this.htmlRows.length < maxHtmlRows) this.htmlRows.push(outcome);
-    else this.htmlRowsLeftOut++;
+    const part = this.htmlParts[severity(outcome.outcome)]!;
+    if (!part.write(rowHtml(outcome))) await once(part, 'drain');
+    const byRoute = this.counts.get(outcome.target) ?? this.counts.set(outcome.target, new Map()).get(outcome.target)!;
+    byRoute.set(outcome.outcome, (byRoute.get(outcome.outcome) ?? 0) + 1);
+    await this.options.inventory?.add(outcome);
+    return { row: outcome, durable };
   }
 
   /** Writes manual/<mailbox>.md and keeps only the reference in the row. */
@@ -90,13 +121,38 @@ export class ReportWriter {
       await writeFile(path.join(this.files.dir, 'manual-instructions.html'), await renderHandbook(this.handbook, run.command));
       links.push({ href: 'manual-instructions.html', label: `Manual instructions for ${this.handbook.length} mailboxes no API reaches (grouped by server)` });
     }
+    if (this.options.inventory) {
+      await this.options.inventory.close();
+      links.push({ href: 'forwarding-inventory.csv', label: `Forwarding inventory: ${this.options.inventory.rows} forwarding targets in every rule that forwards or redirects` });
+    }
     this.csv.end();
     this.rows.end();
-    await Promise.all([this.csvDone, once(this.rows, 'close')]);
+    for (const part of this.htmlParts) part.end();
+    await Promise.all([this.csvDone, once(this.rows, 'close'), ...this.htmlParts.map((part) => once(part, 'close'))]);
     await this.writeJson(run);
     await rm(this.rowsFile, { force: true });
-    await writeFile(this.files.html, await renderReportHtml(run, this.htmlRows, this.htmlRowsLeftOut, links));
+    await this.writeHtml(run, links);
     return this.files;
+  }
+
+  /** report.html: the page around the row files, failures first. */
+  private async writeHtml(run: RunInfo, links: Array<{ href: string; label: string }>): Promise<void> {
+    const page = await renderReportPage(run, this.counts, links);
+    const out = createWriteStream(this.files.html);
+    const write = async (text: string) => {
+      if (!out.write(text)) await once(out, 'drain');
+    };
+    await write(page.head);
+    let rows = 0;
+    for (const part of this.htmlParts) {
+      for await (const row of createInterface({ input: createReadStream(part.path), crlfDelay: Infinity })) {
+        await write(`${rows % rowsPerChunk === 0 ? (rows ? chunkEnd : '') + chunkStart : ''}${row}\n`);
+        rows++;
+      }
+      await rm(part.path as string, { force: true });
+    }
+    out.end(`${rows ? chunkEnd : ''}${page.tail}`);
+    await once(out, 'close');
   }
 
   /** report.json = {"run": …, "mailboxes": [ … ]}, assembled from the streamed rows. */
@@ -117,7 +173,8 @@ export class ReportWriter {
   }
 }
 
-function csvRow(o: MailboxOutcome): Record<(typeof csvColumns)[number], string | number> {
+/** One report.csv row: readable summaries of the full rules in report.json. */
+export function csvRow(o: MailboxOutcome): Record<(typeof csvHeader)[number], string | number> {
   const row = {
     email: o.email,
     displayName: o.displayName,
@@ -149,7 +206,9 @@ function csvRow(o: MailboxOutcome): Record<(typeof csvColumns)[number], string |
   return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'string' ? neutralizeFormula(v) : v])) as typeof row;
 }
 
-function ruleColumns(prefix: 'before' | 'after', rule: RuleSummary | null) {
+/** The first rule (the one deploy keeps) in words. */
+function ruleColumns(prefix: 'before' | 'after', rules: MailboxRule[] | null) {
+  const rule = rules?.[0] && summarizeRule(rules[0]);
   return {
     [`${prefix}Enabled`]: rule ? String(rule.enabled) : '',
     [`${prefix}ForwardAsAttachmentTo`]: rule?.forwardAsAttachmentTo.join(' ') ?? '',
@@ -159,6 +218,6 @@ function ruleColumns(prefix: 'before' | 'after', rule: RuleSummary | null) {
 }
 
 /** Spreadsheet programs run cells starting with = + - @ as formulas: prefix them with '. */
-function neutralizeFormula(value: string): string {
+export function neutralizeFormula(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }

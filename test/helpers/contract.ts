@@ -119,8 +119,16 @@ export function contractSuite(name: string, factory: WorldFactory): void {
         assert.match(rows.get('denied@contoso.com')!.error.fix, /ApplicationImpersonation|MailboxSettings\.ReadWrite/);
         assert.ok(rows.get('foreign@contoso.com')!.otherForwardingRules.length >= 2, 'foreign forwarding rules are listed for auditors');
         assert.ok(rows.get('readonly@contoso.com')!.notes.some((n: string) => /read-only/.test(n)), 'read-only rule with our name is reported');
-        assert.equal(rows.get('drifted@contoso.com')!.before.forwardAsAttachmentTo[0], 'old-sink@contoso.com');
-        assert.equal(rows.get('drifted@contoso.com')!.after.forwardAsAttachmentTo[0], world.sink);
+        // Full rule objects, ids included, as the service returned them (before) and as left (after).
+        const drifted = rows.get('drifted@contoso.com')!;
+        assert.equal(drifted.before.length, 1);
+        assert.equal(drifted.before[0].actions.forwardAsAttachmentTo[0].emailAddress.address, 'old-sink@contoso.com');
+        assert.ok(drifted.before[0].id && drifted.before[0].exceptions, 'every property of the rule, id included');
+        assert.equal(drifted.after[0].actions.forwardAsAttachmentTo[0].emailAddress.address, world.sink);
+        assert.equal(drifted.after[0].id, drifted.before[0].id, 'updated in place');
+        const duplicate = rows.get('duplicate@contoso.com')!;
+        assert.equal(duplicate.before.length, 2, 'both rules carrying the name are recorded');
+        assert.equal(duplicate.after.length, 1);
         assert.equal(report.run.counts.created, 3);
         assert.equal(world.insideRetryAfterWindow(), 0);
         await assertNoSecrets(world, result, 'r1');

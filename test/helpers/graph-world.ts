@@ -24,6 +24,10 @@ export interface GraphWorld {
   writeUsers(text: string): Promise<void>;
   /** Runs sinkrule with --users/--config of this world appended. */
   run(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** Runs sinkrule in this world's folder with its credentials, arguments as given. */
+  runPlain(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** The environment sinkrule needs here (trusted CA, client secret). */
+  env: NodeJS.ProcessEnv;
   report(dir: string): Promise<{ run: Record<string, any>; mailboxes: Array<Record<string, any>> }>;
   close(): Promise<void>;
 }
@@ -49,11 +53,9 @@ export async function startGraphWorld(mailboxes: SimulatedMailbox[], options: Wo
     clientId: app.clientId,
     writeConfig: (config) => writeFile(configFile, JSON.stringify(config, null, 2)),
     writeUsers: (text) => writeFile(usersFile, text),
-    run: (args, env = {}) =>
-      runCli([...args, '--users', usersFile, '--config', configFile], {
-        cwd: dir,
-        env: { NODE_EXTRA_CA_CERTS: cert.caFile, SINKRULE_CLIENT_SECRET: secret, ...env },
-      }),
+    env: { NODE_EXTRA_CA_CERTS: cert.caFile, SINKRULE_CLIENT_SECRET: secret },
+    run: (args, env = {}) => world.runPlain([...args, '--users', usersFile, '--config', configFile], env),
+    runPlain: (args, env = {}) => runCli(args, { cwd: dir, env: { ...world.env, ...env } }),
     report: async (reportDir) => JSON.parse(await readFile(path.join(dir, reportDir, 'report.json'), 'utf8')),
     close: async () => {
       await sim.stop();
