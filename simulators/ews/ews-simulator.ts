@@ -38,6 +38,8 @@ export interface EwsSimulatorOptions {
   latencyJitterInMs?: number;
   /** Requests per second the account's throttling budget allows; beyond it ErrorServerBusy with BackOffMilliseconds. */
   requestsPerSecond?: number;
+  /** Requests the account may send at once above its budget (the token bucket's size). @default one second's worth */
+  burst?: number;
   /** Mailbox → number of its first requests answered ErrorServerBusy. */
   serverBusyFirstRequests?: Record<string, number>;
   /** BackOffMilliseconds for injected ErrorServerBusy. @default 500 */
@@ -74,6 +76,8 @@ export interface EwsSimulatorStats {
 }
 
 const smtp = z.email();
+/** Shortest BackOffMilliseconds an exhausted budget answers with. */
+const minBudgetBackOffInMs = 1000;
 type Fault = { code: string; message: string; backOffInMs?: number; status?: number };
 
 /**
@@ -116,7 +120,7 @@ export class EwsSimulator {
     this.server = server;
     this.origin = url;
     this.url = `${url}/EWS/Exchange.asmx`;
-    this.bucket = { tokens: this.options.requestsPerSecond ?? 0, at: Date.now() };
+    this.bucket = { tokens: this.options.burst ?? this.options.requestsPerSecond ?? 0, at: Date.now() };
     return this.url;
   }
 
@@ -320,10 +324,14 @@ export class EwsSimulator {
     }
     const rate = this.options.requestsPerSecond;
     if (!rate) return undefined;
-    this.bucket.tokens = Math.min(rate, this.bucket.tokens + ((now - this.bucket.at) / 1000) * rate);
-    this.bucket.at = now;
+    // The budget is charged when the request arrived, like the window: a simulator busy with
+    // schema checks must not see requests that came apart as a burst.
+    this.bucket.tokens = Math.min(this.options.burst ?? rate, this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate);
+    this.bucket.at = Math.max(this.bucket.at, arrivedAt);
     this.bucket.tokens -= 1;
-    return this.bucket.tokens < 0 ? busy(Math.ceil(((1 - this.bucket.tokens) / rate) * 1000)) : undefined;
+    // An exhausted budget answers with BackOffMilliseconds of at least a second (Exchange's budgets
+    // recharge per second; the field has been seen asking for minutes: exchange-facts.md, EWS errors).
+    return this.bucket.tokens < 0 ? busy(Math.max(minBudgetBackOffInMs, Math.ceil(((1 - this.bucket.tokens) / rate) * 1000))) : undefined;
   }
 
   private count(code: string): void {

@@ -50,6 +50,8 @@ export interface GraphSimulatorOptions {
   maxConcurrentPerMailbox?: number;
   /** App-wide request ceiling (requests per second); beyond it 429 TooManyRequests. */
   requestsPerSecond?: number;
+  /** Requests the app may send at once above the ceiling (the token bucket's size). @default one second's worth */
+  burst?: number;
   /** Retry-After (seconds) on concurrency 429s and injected throttling. @default 1 */
   retryAfterSeconds?: number;
   /** Mailbox → number of its first requests answered 429 (MailboxConcurrency-style). */
@@ -140,7 +142,7 @@ export class GraphSimulator {
     const { server, url } = await listen(this.options.certificate, (req, res) => this.handle(req, res));
     this.server = server;
     this.url = url;
-    this.bucket = { tokens: this.options.requestsPerSecond ?? 0, at: Date.now() };
+    this.bucket = { tokens: this.bucketSize, at: Date.now() };
     return url;
   }
 
@@ -166,6 +168,10 @@ export class GraphSimulator {
   /** The rules as stored (read-only rules with their hidden content). */
   rulesOf(email: string): SimulatedRule[] {
     return structuredClone(this.mailboxes.get(email.toLowerCase())?.rules ?? []);
+  }
+
+  private get bucketSize(): number {
+    return this.options.burst ?? this.options.requestsPerSecond ?? 0;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -413,13 +419,15 @@ export class GraphSimulator {
     }
     const rate = this.options.requestsPerSecond;
     if (rate) {
-      // Token bucket holding one second of requests; Graph counts requests made while throttled.
-      this.bucket.tokens = Math.min(rate, this.bucket.tokens + ((now - this.bucket.at) / 1000) * rate);
+      // Token bucket of `burst` requests refilled at the ceiling; Graph counts requests made while throttled.
+      this.bucket.tokens = Math.min(this.bucketSize, this.bucket.tokens + ((now - this.bucket.at) / 1000) * rate);
       this.bucket.at = now;
       this.bucket.tokens -= 1;
       if (this.bucket.tokens < 0) {
-        // Until a whole request is allowed again, and never under 100 ms (Graph speaks in seconds).
-        const seconds = Math.max(0.1, Math.ceil(((1 - this.bucket.tokens) / rate) * 1000) / 1000);
+        // Until a whole request is allowed again, in whole seconds and at least one, as Exchange
+        // Online answers (exchange-facts.md, "Throttling (Outlook service)"): every app-wide 429
+        // costs the app a second of its budget.
+        const seconds = Math.max(1, Math.ceil((1 - this.bucket.tokens) / rate));
         return announce('*', seconds, 'TooManyRequests', 'Please retry again later.');
       }
     }

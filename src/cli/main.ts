@@ -7,6 +7,7 @@ import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
 import { runPreflight } from '../commands/preflight.js';
 import { runProbeCommand } from '../commands/probe.js';
+import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
@@ -26,6 +27,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
     })
     .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('write')), run('remove'))
+    .command('validate', 'Check the users file, config, rule template and routes offline (what a deploy checks first)', (y) => y.options(yargsOptions('validate')), async (args) => {
+      exitCode = await runValidate(parseRunFlags(args, io.env), io);
+    })
     .command('rollback', "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)", (y) => y.options(yargsOptions('rollback')), async (args) => {
       const { runRollback } = await import('../commands/rollback.js');
       exitCode = await runRollback(parseRollbackFlags(args, io.env), io, argv);
@@ -46,6 +50,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 deploy --users users.csv --config sinkrule.config.json --dry-run', 'Show what would change')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')
     .example('$0 verify --users users.csv --config sinkrule.config.json --output json', 'Compliance check; exit code 2 if any mailbox is not compliant')
+    .example('$0 validate --users users.csv --config sinkrule.config.json', 'Check every input offline before a change window; exit 1 lists each problem as file:line')
     .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
     .example('$0 preflight --users users.csv --config sinkrule.config.json', 'Check permissions, the sink and the RBAC scope before a rollout')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --canary 10 --yes', 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
@@ -53,7 +58,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 audit verify sinkrule-report-deploy-20261129-1401', 'Prove the report folder was not edited')
     .example('$0 rollback --report sinkrule-report-deploy-20261129-1401 --config sinkrule.config.json --dry-run', 'What undoing that run would change')
     .example('$0 verify --users users.csv --config sinkrule.config.json --inventory', 'Also list every forwarding rule (forwarding-inventory.csv)')
-    .demandCommand(1, 'Name a command: deploy, verify, remove, rollback, audit, preflight, probe or demo')
+    .demandCommand(1, 'Name a command: deploy, verify, remove, validate, rollback, audit, preflight, probe or demo')
     .strict()
     .version(toolVersion)
     .help()

@@ -19,7 +19,7 @@ export class Progress {
     private readonly io: CliIO,
     private readonly label: string,
     private readonly total: number,
-    private readonly gates: Iterable<ThrottleGate>,
+    private readonly gates: ReadonlyMap<string, ThrottleGate>,
   ) {
     this.started = io.clock();
     if (io.stderrIsTTY) this.timer = setInterval(() => this.draw(), 250).unref();
@@ -56,13 +56,19 @@ export class Progress {
     const elapsed = (this.io.clock() - this.started) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
     const eta = rate > 0 ? Math.round((this.total - this.done) / rate) : undefined;
-    let throttled = 0;
-    let paused = false;
-    for (const gate of this.gates) {
-      throttled += gate.stats.throttled;
-      paused ||= gate.pausedUntil > this.io.clock();
-    }
-    const state = paused ? 'paused by the service' : throttled > 0 ? `${throttled} throttled` : 'ok';
-    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s, throttling: ${state}`);
+    const pacing = [...this.gates].map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`).join('; ');
+    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
   }
+}
+
+/** "paused for Retry-After (0.6 s)", "learning the ceiling (340 req/s)" or "holding at 480 req/s", with the 429 count. */
+export function describePacing(gate: ThrottleGate, now: number): string {
+  const pausedInMs = gate.pausedUntil - now;
+  const state =
+    pausedInMs > 0
+      ? `paused for Retry-After (${(pausedInMs / 1000).toFixed(1)} s)`
+      : gate.pacingState === 'learning'
+        ? `learning the ceiling (${Math.round(gate.requestsPerSecond)} req/s)`
+        : `holding at ${Math.round(gate.requestsPerSecond)} req/s`;
+  return gate.stats.throttled > 0 ? `${state}, ${gate.stats.throttled} throttled` : state;
 }

@@ -77,6 +77,7 @@ type FlagName = keyof typeof flags;
 /** The flags each kind of command takes. */
 export const flagGroups = {
   read: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory', 'probe', 'timeoutS'],
+  validate: ['users', 'config', 'sink', 'output'],
   write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
   deploy: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
   preflight: ['users', 'config', 'sink', 'sample', 'output'],

@@ -27,7 +27,7 @@ export async function runProbeCommand(flags: RunFlags, io: CliIO): Promise<numbe
   const step = probeStep(run, settings, io);
   const startedAt = new Date(io.clock());
   const report = await ReportWriter.open(run.settings.report ?? defaultReportDir('probe', startedAt));
-  const progress = new Progress(io, 'probe', rows.length, run.providers.gates.values());
+  const progress = new Progress(io, 'probe', rows.length, run.providers.gates);
   const limit = pLimit(run.providers.concurrencyFor('graph'));
   let stoppedBy: unknown;
   try {

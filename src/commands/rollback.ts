@@ -135,7 +135,7 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
   const journal = dir ? await Journal.open(dir, io.clock) : undefined;
   await journal?.append({ type: 'start', run: { command: 'rollback', dryRun, startedAt: startedAt.toISOString(), ruleName: source.ruleName, identity, rollbackOf: { dir: path.resolve(source.dir), lastHash: source.lastHash }, input: source.input } });
   const report = dir ? await ReportWriter.open(dir, { journal }) : undefined;
-  const progress = new Progress(io, dryRun ? 'reading' : 'rollback', source.input.rows, providers.gates.values());
+  const progress = new Progress(io, dryRun ? 'reading' : 'rollback', source.input.rows, providers.gates);
   let stoppedBy: unknown;
   try {
     await runMailboxes(recordedMailboxes(source), {

@@ -77,6 +77,10 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO, comm
   return result.exitCode;
 }
 
+/**
+ * Every check that runs before the first request (config, rule template, users file, routes,
+ * manual instruction placeholders), with no network: `sinkrule validate` runs exactly this.
+ */
 export async function prepare(command: CommandName, flags: RunFlags, io: CliIO, commandLine: string[] = []): Promise<PreparedRun> {
   const settings = resolveSettings(command, flags, await loadConfig(flags.config));
   const configSha256 = await sha256OfFile(flags.config);
@@ -148,7 +152,7 @@ async function execute(
     if (options.inventory && options.command === 'verify') inventory = new ForwardingInventory(dir, await internalDomainsFor(run.providers, run.config, io));
     report = await ReportWriter.open(dir, { journal, inventory });
   }
-  const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates.values());
+  const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates);
   for await (const row of run.resume?.rows() ?? []) {
     progress.record(row);
     await report?.replay(row);
@@ -292,7 +296,7 @@ function probeFacts(options: RunSettings, run: PreparedRun): Pick<RunInfo, 'prob
 
 export function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
-    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
+    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, pacing: gate.pacingState, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
     const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, journal: result.journal ?? null, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;

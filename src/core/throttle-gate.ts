@@ -14,16 +14,42 @@ export interface ThrottleGateOptions {
   minRequestsPerSecond?: number;
 }
 
-/** After an app-wide 429 the pace drops to this share of what the service accepted in the last second. */
-const decreaseFactor = 0.9;
-/** Once the ceiling is known, the pace grows by this share per second of accepted requests. */
-const growthPerSecond = 0.02;
-/** 429s within this time after a cut come from requests already on their way: no new cut. */
-const cutGuardInMs = 250;
-/** How far the pace may catch up on slots a late timer missed. */
-const catchUpInMs = 5;
-/** Slow start: each accepted request raises the pace by this much (×e³ per second). */
-const slowStartStep = 3;
+/** What the pace is doing, for the progress line and the summary. */
+export type PacingState = 'learning' | 'holding';
+
+/** At the first app-wide 429 the pace drops to this share of what the service accepted in the last second. */
+const holdShare = 0.97;
+/** Slow start: each accepted request raises the pace by this much (×e per second). */
+const slowStartStep = 1;
+/** A probe raises the held pace by this share, doubled after each probe that succeeded (up to the maximum)… */
+const firstProbeStep = 0.01;
+const maxProbeStep = 0.04;
+/** …after this long without an app-wide 429; each failed probe doubles the wait, up to the maximum. */
+const firstProbeIntervalInMs = 10_000;
+const maxProbeIntervalInMs = 160_000;
+/**
+ * When the held pace itself draws a 429, the overshoot is about burst ÷ time to the 429 (a token
+ * bucket drains at pace − ceiling): this is the burst assumed, in seconds of the pace, and the cut
+ * is kept within these bounds.
+ */
+const assumedBurstInS = 0.2;
+const minCut = 0.02;
+const maxCut = 0.25;
+/**
+ * The first 429 may come within a second of the first request (a ceiling near the starting pace):
+ * the accepted rate is then measured over the time since the first request, but never less than
+ * this (a short span overstates it by the burst; the cut that follows corrects that within seconds).
+ */
+const minEstimateSpanInMs = 250;
+/** A probe needs at least this share of the requests since the last one to have waited for the pace. */
+const minPacedShare = 0.5;
+/**
+ * How far the pace may catch up on slots a late timer missed. On a loaded machine the pump's timers
+ * fire 10–20 ms late: with 5 ms, a 6,000-mailbox deploy at a 500 req/s ceiling took 36.6 s, with
+ * 25 ms 30.3 s (same load). At 500 req/s it is a burst of 12 requests at most, far under what a
+ * service's bucket allows; idle time never turns into a larger one.
+ */
+const catchUpInMs = 25;
 
 /**
  * Shared by every worker of one back end; every request of a provider goes through `send`.
@@ -31,11 +57,15 @@ const slowStartStep = 3;
  * - the Retry-After windows it opened, for the whole app or for one mailbox (nothing is sent
  *   inside a window);
  * - at most N requests in flight per mailbox;
- * - an adaptive pace for the app (requests per second): doubling per second while the service
- *   accepts everything ("slow start"), set to 90 % of what the service accepted in the last second
- *   at the first app-wide 429, cut by 10 % at later ones, growing 2 % per second in between; the
- *   pump releases waiting requests one by one, so the end of a window is no thundering herd that
- *   the service would count against us again.
+ * - an adaptive pace for the app (requests per second) that treats an app-wide 429 as expensive:
+ *   the service answers in whole seconds, so one 429 stops the whole run for a second (at 500 req/s,
+ *   the work of 500 requests). The pace *learns* the ceiling once (slow start, ×e per second while
+ *   the service accepts everything, then 97 % of what it accepted in the last second), then *holds*
+ *   just under it and probes upward rarely: +1 % after 10 s without a 429, and each probe the
+ *   service refuses puts the pace back where it held and doubles the wait before the next (up to
+ *   160 s). A 429 at a held pace (not a probe) cuts it by the overshoot that 429 implies (2–25 %).
+ *   A 429 answering a request sent before the previous cut is the same burst: no new cut.
+ *   The pump releases waiting requests one by one, so the end of a window is no thundering herd.
  */
 export class ThrottleGate {
   private appClosedUntil = 0;
@@ -46,15 +76,25 @@ export class ThrottleGate {
   private readonly maxRate: number;
   private readonly minRate: number;
   private rate: number;
-  private slowStart = true;
+  private state: PacingState = 'learning';
+  /** A held pace that lasted a whole probe interval without an app-wide 429. */
+  private lastGoodRate: number | undefined;
+  private probeIntervalInMs = firstProbeIntervalInMs;
+  private probeStep = firstProbeStep;
+  /** Requests the pump let through since the last probe, and how many of them waited for the pace. */
+  private releases = { total: 0, paced: 0 };
+  private nextProbeAt = Number.POSITIVE_INFINITY;
   private nextSendAt = 0;
   private lastCutAt = Number.NEGATIVE_INFINITY;
   /** When recent requests were accepted (for the ceiling estimate); trimmed to about a second. */
   private readonly accepted: number[] = [];
+  private firstAcceptedAt: number | undefined;
+  /** When the first app-wide 429 came: the ceiling is estimated once the window after it ends. */
+  private estimateAt: number | undefined;
   private readonly paceQueue: Array<{ resolve: () => void }> = [];
   private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
-  readonly stats = { requests: 0, throttled: 0, appPauses: 0 };
+  readonly stats = { requests: 0, throttled: 0, appThrottled: 0, appPauses: 0, probes: 0, failedProbes: 0 };
 
   constructor(private readonly options: ThrottleGateOptions) {
     this.maxRequestsPerMailbox = options.maxRequestsPerMailbox ?? 4;
@@ -73,25 +113,48 @@ export class ThrottleGate {
     return this.rate;
   }
 
+  /** Learning the ceiling (slow start) or holding under it. */
+  get pacingState(): PacingState {
+    return this.state;
+  }
+
+  /**
+   * Resolves once no app-wide window is open. For the last step before the wire (a batch, an EWS
+   * call after its NTLM handshake): a request the gate let through just before a 429 opened a
+   * window must not go out inside it.
+   */
+  async appWindowClosed(signal?: AbortSignal): Promise<void> {
+    for (let waitInMs = this.appClosedUntil - this.options.clock(); waitInMs > 0; waitInMs = this.appClosedUntil - this.options.clock()) {
+      await this.options.sleep(waitInMs, signal);
+    }
+  }
+
   async send<T>(mailboxKey: string, request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
     try {
       await this.waitForTurn(key, signal);
       this.stats.requests++;
-      const result = await request();
-      this.grow();
-      return result;
-    } catch (error) {
-      if (error instanceof ThrottledError) this.close(key, error);
-      throw error;
+      const sentAt = this.options.clock();
+      try {
+        const result = await request();
+        this.grow(sentAt);
+        return result;
+      } catch (error) {
+        if (error instanceof ThrottledError) this.close(key, error, sentAt);
+        throw error;
+      }
     } finally {
       this.release(key);
     }
   }
 
-  /** Opens a window in which nothing is sent (to the app or to one mailbox). */
-  close(mailboxKey: string, error: ThrottledError): void {
+  /**
+   * Opens a window in which nothing is sent (to the app or to one mailbox). `sentAt` is when the
+   * throttled request left: an app-wide 429 for a request sent before the last cut is part of the
+   * burst that cut answered, and says nothing new about the ceiling.
+   */
+  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock()): void {
     this.stats.throttled++;
     const now = this.options.clock();
     const until = now + (error.retryAfterInMs ?? 0);
@@ -100,31 +163,76 @@ export class ThrottleGate {
       this.mailboxClosedUntil.set(key, Math.max(this.mailboxClosedUntil.get(key) ?? 0, until));
       return;
     }
+    this.stats.appThrottled++;
     if (until > this.appClosedUntil) this.stats.appPauses++;
+    const windowEndedAt = this.appClosedUntil;
     this.appClosedUntil = Math.max(this.appClosedUntil, until);
-    // One cut per burst: the other workers' 429s from the same burst say nothing new. Leaving
-    // slow start, the pace may be far above the ceiling, and what the service accepted during the
-    // last second is the best estimate of it; later, throttle pauses depress that figure, so the
-    // pace itself is cut (basing later cuts on it spirals the pace down).
-    if (now - this.lastCutAt > Math.max(cutGuardInMs, error.retryAfterInMs ?? 0)) {
-      const accepted = this.slowStart ? this.acceptedInLastSecond(now) : 0;
-      this.rate = Math.max(this.minRate, Math.min(this.rate, accepted > 0 ? accepted : this.rate) * decreaseFactor);
-      this.slowStart = false;
-      this.lastCutAt = now;
+    if (sentAt < this.lastCutAt) return;
+    this.cut(now, sentAt - Math.max(windowEndedAt, this.lastCutAt));
+    this.lastCutAt = now;
+    this.nextProbeAt = this.appClosedUntil + this.probeIntervalInMs;
+  }
+
+  /** The service refused the pace: learn the ceiling, undo a probe, or cut by the implied overshoot. */
+  private cut(now: number, heldForInMs: number): void {
+    if (this.state === 'learning') {
+      // What the service accepted of the requests sent in the second before: known once they
+      // have all come back, i.e. when the window ends (see estimateCeiling).
+      this.estimateAt = now;
+      this.rate = Math.max(this.minRate, this.rate * 0.5);
+      this.state = 'holding';
+    } else if (this.lastGoodRate !== undefined && this.rate > this.lastGoodRate) {
+      this.stats.failedProbes++;
+      this.rate = this.lastGoodRate;
+      this.probeStep = firstProbeStep;
+      this.probeIntervalInMs = Math.min(maxProbeIntervalInMs, this.probeIntervalInMs * 2);
+    } else {
+      const overshoot = assumedBurstInS / Math.max(0.001, heldForInMs / 1000);
+      this.rate *= 1 - Math.min(maxCut, Math.max(minCut, overshoot));
+      this.lastGoodRate = undefined;
+    }
+    this.rate = Math.max(this.minRate, this.rate);
+  }
+
+  private grow(sentAt: number): void {
+    const now = this.options.clock();
+    if (this.state === 'learning' || this.estimateAt !== undefined) {
+      this.firstAcceptedAt ??= sentAt;
+      this.accepted.push(sentAt);
+      if (this.accepted.length > 4096 && this.accepted[0]! < now - 1000) this.accepted.splice(0, this.accepted.findIndex((t) => t >= now - 1000));
+      if (this.state === 'learning') this.rate = Math.min(this.maxRate, this.rate + slowStartStep);
+      return;
+    }
+    if (now >= this.nextProbeAt && now >= this.appClosedUntil) {
+      // A probe proves something only if the pace was what held requests back; a client short of
+      // work or of CPU never reaches its pace, and raising it then would only store up a burst.
+      const paceBound = this.releases.paced >= this.releases.total * minPacedShare;
+      this.releases = { total: 0, paced: 0 };
+      if (!paceBound) {
+        this.nextProbeAt = now + this.probeIntervalInMs;
+        return;
+      }
+      this.stats.probes++;
+      // A probe that lasted a whole interval succeeded: the next one may be bigger.
+      if (this.lastGoodRate !== undefined) this.probeStep = Math.min(maxProbeStep, this.probeStep * 2);
+      this.lastGoodRate = this.rate;
+      this.rate = Math.min(this.maxRate, this.rate * (1 + this.probeStep));
+      this.nextProbeAt = now + this.probeIntervalInMs;
     }
   }
 
-  private grow(): void {
-    const now = this.options.clock();
-    this.accepted.push(now);
-    if (this.accepted.length > 4096 && this.accepted[0]! < now - 1000) this.accepted.splice(0, this.accepted.findIndex((t) => t >= now - 1000));
-    // Per accepted request: a step in slow start, or a small share (≈ growthPerSecond per second).
-    this.rate = Math.min(this.maxRate, this.rate + (this.slowStart ? slowStartStep : growthPerSecond));
-  }
-
-  private acceptedInLastSecond(now: number): number {
-    const from = this.accepted.findIndex((t) => t >= now - 1000);
-    return from < 0 ? 0 : this.accepted.length - from;
+  /**
+   * Ends learning: the pace becomes a share of the rate the service accepted among the requests
+   * sent in the second before the first 429 (or since the first request, if sooner).
+   */
+  private estimateCeiling(): void {
+    const at = this.estimateAt!;
+    this.estimateAt = undefined;
+    const spanInMs = Math.min(1000, at - (this.firstAcceptedAt ?? at));
+    const accepted = this.accepted.filter((t) => t >= at - spanInMs && t < at).length;
+    this.accepted.length = 0;
+    if (accepted > 0) this.rate = Math.max(this.minRate, Math.min(this.maxRate, ((accepted * 1000) / Math.max(minEstimateSpanInMs, spanInMs)) * holdShare));
+    this.lastGoodRate = undefined;
   }
 
   /**
@@ -178,6 +286,7 @@ export class ThrottleGate {
     try {
       while (this.paceQueue.length > 0) {
         const now = this.options.clock();
+        if (this.estimateAt !== undefined && now >= this.appClosedUntil) this.estimateCeiling();
         const readyAt = Math.max(this.appClosedUntil, this.nextSendAt);
         if (readyAt > now) {
           await this.options.sleep(readyAt - now);
@@ -185,6 +294,10 @@ export class ThrottleGate {
         }
         // Timers fire about once a millisecond: slots up to catchUpInMs old are still used, so a fast
         // pace is kept, but idle time never turns into a burst.
+        // A release that found its slot still open (not missed) means the pace held it back.
+        const paced = this.nextSendAt >= now - catchUpInMs;
+        this.releases.total++;
+        if (paced) this.releases.paced++;
         this.nextSendAt = Math.max(this.nextSendAt, now - catchUpInMs) + (Number.isFinite(this.rate) ? 1000 / this.rate : 0);
         this.paceQueue.shift()!.resolve();
       }

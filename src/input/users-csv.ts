@@ -44,7 +44,12 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
   const sinks = new Map<string, string>();
   const byTarget: Partial<Record<Target, number>> = {};
   let rows = 0;
+  const routeProblems = new Set<string>();
   for await (const row of parseUsersFile(file, options)) {
+    if ('routeProblems' in row) {
+      for (const problem of row.routeProblems) routeProblems.add(problem);
+      continue;
+    }
     if ('problem' in row) {
       problems.push({ line: row.line, text: row.problem });
       continue;
@@ -65,20 +70,21 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
     const line = firstLineOf.get(sink);
     if (line !== undefined) problems.push({ line, text: `${sinks.get(sink)} is the forward mailbox (sink) itself: remove this row; the sink must not forward to itself` });
   }
-  if (rows === 0 && problems.length === 0) problems.push({ line: 1, text: 'no users: add one row per mailbox under the header line (email,displayName,target,sink)' });
-  if (problems.length > 0) throw new InputError(formatProblems(file, problems));
+  if (rows === 0 && problems.length === 0 && routeProblems.size === 0) problems.push({ line: 1, text: 'no users: add one row per mailbox under the header line (email,displayName,target,sink)' });
+  if (problems.length > 0 || routeProblems.size > 0) throw new InputError([...routeProblems, ...(problems.length > 0 ? formatProblems(file, problems) : [])]);
   return { file, sha256: await hashFile(file), rows, byTarget, sinks: [...sinks.values()] };
 }
 
 /** The validated rows, streamed with back-pressure. Run validateUsersFile first. */
 export async function* readMailboxes(file: string, options: UsersFileOptions): AsyncGenerator<Mailbox> {
   for await (const row of parseUsersFile(file, options)) {
+    if ('routeProblems' in row) throw new InputError(row.routeProblems);
     if ('problem' in row) throw new InputError([`${file}:${row.line}: ${row.problem} (the file changed after it was validated)`]);
     yield row.mailbox;
   }
 }
 
-type ParsedRow = { line: number; mailbox: Mailbox } | { line: number; problem: string };
+type ParsedRow = { line: number; mailbox: Mailbox } | { line: number; problem: string } | { line: number; routeProblems: readonly string[] };
 
 async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGenerator<ParsedRow> {
   const delimiter = await sniffDelimiter(file);
@@ -150,7 +156,15 @@ function toMailbox(record: string[], header: Array<Column | undefined>, line: nu
     confirmed: row.confirmed,
     line,
   };
-  const problem = options.checkRow?.(mailbox);
+  let problem: string | undefined;
+  try {
+    problem = options.checkRow?.(mailbox);
+  } catch (error) {
+    // A route that cannot be served (no config section, no password) is not this row's fault:
+    // reported once, with the other problems, instead of ending the pass at the first such row.
+    if (!(error instanceof InputError)) throw error;
+    return { line, routeProblems: error.problems };
+  }
   return problem ? { line, problem } : { line, mailbox };
 }
 

@@ -61,7 +61,7 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
       svc.Credentials = new ews.WebCredentials(config.username!, options.password!);
       if (config.auth === 'ntlm') inner.useNtlmAuthentication(config.username!, options.password!);
     }
-    svc.XHRApi = observe(inner, seen);
+    svc.XHRApi = observe(inner, seen, gate);
     if (mailbox) {
       svc.ImpersonatedUserId = new ews.ImpersonatedUserId(ews.ConnectingIdType.SmtpAddress, mailbox.email);
       // Routes the request to the server holding the mailbox (required for impersonation at scale).
@@ -148,7 +148,7 @@ interface SeenResponse {
 type XhrLike = Pick<InstanceType<typeof import('@ewsjs/xhr').XhrApi>, 'xhr' | 'xhrStream' | 'disconnect' | 'apiName'>;
 
 /** Decorates the XHR layer to keep the raw answer, which the error translation reads. */
-function observe(inner: XhrLike, seen: SeenResponse): XhrLike {
+function observe(inner: XhrLike, seen: SeenResponse, gate: ThrottleGate): XhrLike {
   // On errors @ewsjs/xhr throws the axios error with the axios response under `responseText`.
   const keep = (answer: { responseText?: unknown; status?: number; headers?: Record<string, string> } | undefined) => {
     const raw = answer?.responseText as { data?: unknown; status?: number; headers?: Record<string, string> } | string | undefined;
@@ -161,8 +161,10 @@ function observe(inner: XhrLike, seen: SeenResponse): XhrLike {
     get apiName() {
       return inner.apiName;
     },
-    xhr: (options, progress) =>
-      inner.xhr(options, progress).then(
+    // The gate let this call through, but a ServerBusy may have paused the account since (the
+    // call's XML and its NTLM handshake take a while): nothing goes out inside that window.
+    xhr: async (options, progress) =>
+      gate.appWindowClosed().then(() => inner.xhr(options, progress)).then(
         (answer) => (keep(answer as never), answer),
         (error: unknown) => {
           keep(error as never);

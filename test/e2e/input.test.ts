@@ -207,6 +207,6 @@ describe('command line', () => {
   it('without a command, says which ones exist and exits 1', async () => {
     const result = await runCli([]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /deploy, verify, remove, rollback, audit, preflight, probe or demo/);
+    assert.match(result.stderr, /deploy, verify, remove, validate, rollback, audit, preflight, probe or demo/);
   });
 });

@@ -2,53 +2,170 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ThrottledError } from '../../src/core/errors.js';
 import { ThrottleGate } from '../../src/core/throttle-gate.js';
+import { seededRandom } from '../../simulators/http.js';
+import { ceilingService, type CeilingServiceOptions } from '../helpers/ceiling-service.js';
 import { VirtualTime } from '../helpers/virtual-time.js';
 
 /**
- * A service with an app-wide ceiling (token bucket of one second), like the simulators, that
- * records every request it receives inside a Retry-After window it announced.
+ * `workers` workers send `total` requests through one gate to a service with a ceiling that
+ * answers 429 with whole-second Retry-After windows; a throttled request is sent again (after the
+ * window, through the gate). Returns what the service saw and when the last request was accepted.
  */
-function ceilingService(time: VirtualTime, ceiling: number, latencyInMs: number) {
-  const stats = { accepted: 0, throttled: 0, insideWindow: 0, acceptedAfter: [] as number[] };
-  let tokens = ceiling;
-  let at = 0;
-  let windowUntil = 0;
-  const call = async () => {
-    if (time.now < windowUntil) stats.insideWindow++;
-    tokens = Math.min(ceiling, tokens + ((time.now - at) / 1000) * ceiling);
-    at = time.now;
-    tokens -= 1;
-    if (tokens < 0) {
-      stats.throttled++;
-      const retryAfterInMs = Math.ceil(((1 - tokens) / ceiling) * 1000);
-      windowUntil = Math.max(windowUntil, time.now + retryAfterInMs);
-      throw new ThrottledError('429', retryAfterInMs, 'app', 'TooManyRequests');
+async function drive(service: Omit<CeilingServiceOptions, 'random'>, total: number, workers = 256) {
+  const time = new VirtualTime();
+  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep });
+  const { stats, call } = ceilingService(time, { ...service, random: seededRandom(7) });
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const mailbox = `user${next++}@contoso.com`;
+      for (;;) {
+        try {
+          await gate.send(mailbox, call);
+          break;
+        } catch (error) {
+          assert.ok(error instanceof ThrottledError);
+        }
+      }
     }
-    await time.sleep(latencyInMs);
-    stats.accepted++;
-    stats.acceptedAfter.push(time.now);
   };
-  return { stats, call };
+  const done = Promise.all(Array.from({ length: workers }, worker));
+  await time.run();
+  await done;
+  const seconds = stats.acceptedAt.at(-1)! / 1000;
+  return { stats, gate, seconds, efficiency: total / service.ceiling / seconds };
 }
 
-describe('adaptive throughput controller', () => {
-  it('converges to a low ceiling: uses most of it, never sends inside a window', async () => {
+describe('pace controller under whole-second Retry-After windows', () => {
+  for (const ceiling of [200, 500]) {
+    for (const burst of [50, ceiling]) {
+      it(`converges at ${ceiling} req/s (burst ${burst}): ≥ 0.9 of the ceiling, 429s rare, nothing sent inside a window`, async () => {
+        const total = ceiling * 100; // 100 s of work at the ceiling
+        const { stats, gate, efficiency } = await drive({ ceiling, burst, latencyInMs: 50, jitterInMs: 25 }, total);
+        assert.equal(stats.insideWindow, 0, 'no request reached the service inside a window it announced');
+        assert.ok(efficiency >= 0.9, `efficiency ${efficiency.toFixed(3)} ≥ 0.9`);
+        // Each app-wide 429 pauses everything for a whole second: a handful per 100 s at most.
+        assert.ok(stats.throttled <= 20, `${stats.throttled} 429s in 100 s of work`);
+        assert.equal(gate.pacingState, 'holding');
+        assert.ok(
+          gate.requestsPerSecond > ceiling * 0.9 && gate.requestsPerSecond < ceiling * 1.15,
+          `the pace holds near the ceiling (${gate.requestsPerSecond.toFixed(0)} req/s)`,
+        );
+      });
+    }
+  }
+
+  it('with a small burst, 429s come only from learning and from probes, which back off', async () => {
+    const { stats, gate, efficiency } = await drive(
+      { ceiling: 500, burst: 50, latencyInMs: 50, jitterInMs: 25 },
+      500 * 400,
+    );
+    assert.equal(stats.insideWindow, 0);
+    assert.ok(efficiency >= 0.95, `efficiency ${efficiency.toFixed(3)} over 400 s of work`);
+    // Learning costs one window; every later one answers a probe, and each failed probe doubles
+    // the wait before the next: a few in 400 s, not one every few seconds.
+    assert.ok(gate.stats.appPauses <= 10, `${gate.stats.appPauses} windows in 400 s`);
+    assert.ok(gate.stats.failedProbes >= 1, 'the pace probed the ceiling');
+  });
+});
+
+describe('pace controller decisions', () => {
+  const throttled = (retryAfterInMs = 1000) => new ThrottledError('429', retryAfterInMs, 'app', 'TooManyRequests');
+
+  it('learns the ceiling from what the service accepted before the first 429 (per second, within the last second)', async () => {
     const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 5 });
-    const service = ceilingService(time, 40, 50);
-    const durationInMs = 120_000;
-    const worker = async (id: number) => {
-      while (time.now < durationInMs) await gate.send(`user${id}@x`, service.call).catch(() => time.sleep(0));
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    // 100 requests, let through at the pace (which slow start raises as they are accepted).
+    const sends = Array.from({ length: 100 }, (_, i) => gate.send(`u${i}@x`, async () => undefined));
+    await time.run();
+    await Promise.all(sends);
+    assert.equal(gate.pacingState, 'learning');
+    assert.ok(gate.requestsPerSecond > 150, `slow start raised the pace (${gate.requestsPerSecond.toFixed(0)})`);
+    const spanInMs = time.now; // the first request left at 0, the 429 comes now: under a second
+    assert.ok(spanInMs > 250 && spanInMs < 1000, `span ${spanInMs} ms`);
+    const refused = gate.send('v@x', async () => Promise.reject(throttled())).catch(() => undefined);
+    await time.run();
+    await refused;
+    assert.equal(gate.pacingState, 'holding');
+    const after = gate.send('w@x', async () => undefined); // the estimate is made when the window ends
+    await time.run();
+    await after;
+    const expected = ((100 * 1000) / spanInMs) * 0.97;
+    assert.ok(
+      Math.abs(gate.requestsPerSecond - expected) < expected * 0.02,
+      `holds at 97 % of the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, expected ${expected.toFixed(1)})`,
+    );
+  });
+
+  it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    // Five requests at once: all but the first wait for the pace (probes need a pace that binds).
+    const send = async (fail = false) => {
+      const sends = Array.from({ length: fail ? 1 : 5 }, (_, i) =>
+        gate
+          .send(`u${time.now}-${i}@x`, async () => (fail ? Promise.reject(throttled()) : undefined))
+          .catch(() => undefined),
+      );
+      await time.run();
+      await Promise.all(sends);
     };
-    const workers = Array.from({ length: 30 }, (_, i) => worker(i));
-    await time.run(durationInMs + 1000);
-    await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 100))]);
-    const steady = service.stats.acceptedAfter.filter((t) => t > 20_000 && t <= durationInMs).length / ((durationInMs - 20_000) / 1000);
-    assert.ok(steady >= 40 * 0.85, `steady rate ${steady.toFixed(1)} req/s reaches 85 % of the 40 req/s ceiling`);
-    assert.ok(steady <= 40 * 1.05, `steady rate ${steady.toFixed(1)} req/s stays under the ceiling`);
-    assert.ok(service.stats.throttled < steady * 0.05 * (durationInMs / 1000), `429s are rare (${service.stats.throttled})`);
-    assert.equal(service.stats.insideWindow, 0);
-    assert.ok(gate.requestsPerSecond > 30 && gate.requestsPerSecond < 60, `pace settles near the ceiling (${gate.requestsPerSecond.toFixed(1)})`);
+    await send();
+    await send(true); // learning ends
+    await send();
+    const held = gate.requestsPerSecond;
+    time.now += 10_000;
+    await send(); // the probe: +1 %
+    assert.ok(
+      Math.abs(gate.requestsPerSecond - held * 1.01) < 1e-6,
+      `probe raised ${held.toFixed(1)} to ${gate.requestsPerSecond.toFixed(1)}`,
+    );
+    await send(true); // refused
+    assert.equal(gate.requestsPerSecond, held, 'back to the pace that held');
+    assert.equal(gate.stats.failedProbes, 1);
+    time.now += 10_000;
+    await send();
+    assert.equal(gate.requestsPerSecond, held, 'no probe 10 s later: the wait doubled');
+    time.now += 11_000;
+    await send();
+    assert.ok(gate.requestsPerSecond > held, 'the next probe 20 s after the window');
+  });
+
+  it('a pace the client does not reach is not probed upward (it would only store up a burst)', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const refused = gate.send('a@x', async () => Promise.reject(throttled())).catch(() => undefined);
+    await time.run();
+    await refused;
+    // One worker with 50 ms per request: 20 requests/s at most, far under any pace it holds.
+    const until = time.now + 120_000;
+    const worker = (async () => {
+      while (time.now < until) await gate.send('b@x', () => time.sleep(50));
+    })();
+    await time.run();
+    await worker;
+    const held = gate.requestsPerSecond;
+    assert.equal(gate.stats.probes, 0, 'no probe in two minutes');
+    assert.ok(held <= 100, `the pace stayed where it was held (${held.toFixed(1)} req/s)`);
+  });
+
+  it('429s answering requests sent before the cut are the same burst: one cut', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: Infinity });
+    // Ten requests on their way together, all refused.
+    const burst = Array.from({ length: 10 }, (_, i) =>
+      gate
+        .send(`u${i}@x`, async () => {
+          await time.sleep(50 + i);
+          throw throttled();
+        })
+        .catch(() => undefined),
+    );
+    await time.run();
+    await Promise.all(burst);
+    assert.equal(gate.stats.appThrottled, 10);
+    assert.equal(gate.pacingState, 'holding');
+    assert.ok(gate.pausedUntil >= 50 + 9 + 1000, 'the window lasts from the last 429');
   });
 
   it('app-wide throttling pauses every worker; mailbox throttling only that mailbox', async () => {
@@ -59,9 +176,11 @@ describe('adaptive throughput controller', () => {
       sent.push({ who, at: time.now });
       await time.sleep(10);
     };
-    const first = gate.send('a@x', async () => {
-      throw new ThrottledError('429', 5000, 'app', 'TooManyRequests');
-    }).catch(() => undefined);
+    const first = gate
+      .send('a@x', async () => {
+        throw new ThrottledError('429', 5000, 'app', 'TooManyRequests');
+      })
+      .catch(() => undefined);
     await time.run(0);
     await first;
     const others = ['b@x', 'c@x', 'd@x'].map((who) => gate.send(who, record(who)));
@@ -70,16 +189,18 @@ describe('adaptive throughput controller', () => {
     assert.equal(sent.length, 3);
     for (const { at } of sent) assert.ok(at >= 5000, `sent at ${at}, after the app window`);
 
-    const mailboxOnly = gate.send('e@x', async () => {
-      throw new ThrottledError('429', 3000, 'mailbox', 'ApplicationThrottled');
-    }).catch(() => undefined);
+    const mailboxOnly = gate
+      .send('e@x', async () => {
+        throw new ThrottledError('429', 3000, 'mailbox', 'ApplicationThrottled');
+      })
+      .catch(() => undefined);
     await time.run(time.now);
     await mailboxOnly;
     const start = time.now;
     const more = [gate.send('f@x', record('f@x')), gate.send('e@x', record('e@x'))];
     await time.run();
     await Promise.all(more);
-    assert.equal(sent.find((s) => s.who === 'f@x')!.at, start, 'another mailbox goes at once');
+    assert.ok(sent.find((s) => s.who === 'f@x')!.at - start < 50, 'another mailbox goes at once (at the pace)');
     assert.ok(sent.find((s) => s.who === 'e@x')!.at >= start + 3000, 'the throttled mailbox waits');
   });
 });
