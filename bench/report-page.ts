@@ -90,7 +90,7 @@ try {
   const run: RunInfo = {
     command: 'deploy', dryRun: false, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), durationInMs: 0, toolVersion: 'bench',
     identity: { operator: { user: 'bench', host: 'bench' }, toolVersion: 'bench', commandLine: ['sinkrule', 'deploy'], config: { file: 'bench', sha256: '' }, signedIn: {} },
-    sink, sinks: [sink], ruleName: 'Dynamics 365 forward mailbox (sinkrule)', template: { file: 'bench', sha256: '' }, input: { file: 'bench', sha256: '', rows: count },
+    sink, sinks: [sink], ruleName: 'Dynamics 365 forward mailbox (sinkrule)', template: { file: 'bench', sha256: '' }, input: { source: 'file', file: 'bench', sha256: '', rows: count },
     backEnds: {}, mailboxes: count, counts, exitCode: 2, stoppedBy: null, journal: { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash },
   };
   await writer.close(run);

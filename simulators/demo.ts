@@ -126,7 +126,7 @@ export async function closingText(reportRoot: string): Promise<string> {
  * CA is trusted through NODE_EXTRA_CA_CERTS, which Node reads only at start. Asynchronous on
  * purpose: the simulators answering it live in this process's event loop.
  */
-function runSinkrule(args: string[], env: NodeJS.ProcessEnv, io: CliIO): Promise<number> {
+export function runSinkrule(args: string[], env: NodeJS.ProcessEnv, io: CliIO): Promise<number> {
   const bin = fileURLToPath(new URL('../src/bin.js', import.meta.url));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { env: { ...io.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

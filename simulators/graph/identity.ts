@@ -28,6 +28,8 @@ const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64u
  */
 export class IdentitySimulator {
   private readonly key = randomBytes(32);
+  /** Further resources the tenant knows (application ID URIs), e.g. a Dataverse organisation URL. */
+  private readonly otherResources = new Set<string>();
   tokenRequests = 0;
 
   constructor(
@@ -49,6 +51,11 @@ export class IdentitySimulator {
     if (endpoint!.startsWith('v2.0')) this.openIdConfiguration(res, tenant!);
     else await this.token(req, res, tenant!);
     return true;
+  }
+
+  /** Makes the tenant know another resource (a Dataverse environment registers its organisation URL). */
+  addResource(resource: string): void {
+    this.otherResources.add(resource);
   }
 
   /** Why the resource `audience` must refuse this Authorization header, or undefined if it is valid for it. */
@@ -103,7 +110,7 @@ export class IdentitySimulator {
     if (!resource) {
       return aadError(res, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
     }
-    if (!this.resources().includes(resource)) {
+    if (!this.resources().includes(resource) && !this.otherResources.has(resource)) {
       return aadError(res, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
     }
     const problem = form.has('client_assertion') ? this.checkAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`) : this.checkSecret(form.get('client_secret'));

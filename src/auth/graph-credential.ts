@@ -1,29 +1,54 @@
 import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from '@azure/identity';
 import { AccessError, InputError } from '../core/errors.js';
-import type { EwsConfig, GraphConfig } from '../input/config.js';
+import type { DataverseConfig, EwsConfig, GraphConfig } from '../input/config.js';
 import type { SignedInApp } from '../core/provider.js';
 
 /** The environment variable holding the app's client secret; never a config key, never logged. */
 export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
+/** Dataverse's app secret; the graph secret serves when the dataverse section uses the same app. */
+export const dataverseClientSecretVariable = 'SINKRULE_DATAVERSE_CLIENT_SECRET';
+
+/** One app registration signing in with client credentials, whatever resource it asks for. */
+interface AppSignIn {
+  /** Config section, for messages. */
+  section: string;
+  tenantId: string;
+  clientId: string;
+  certificatePath?: string;
+  authorityHost: string;
+  customEndpoints: boolean;
+  /** Environment variables that may hold the secret, first set wins. */
+  secretVariables: string[];
+}
+
+function createAppCredential(app: AppSignIn, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+  const options = {
+    authorityHost: app.authorityHost,
+    // Instance discovery asks the public cloud about the authority: wrong for a private endpoint.
+    disableInstanceDiscovery: app.customEndpoints,
+    retryOptions: { maxRetries: 2 },
+  };
+  if (app.certificatePath) {
+    return new ClientCertificateCredential(app.tenantId, app.clientId, { certificatePath: app.certificatePath }, options);
+  }
+  const secret = app.secretVariables.map((name) => env[name]).find(Boolean);
+  if (!secret) {
+    throw new InputError([
+      `${configFile}: ${app.section}: no credential: set the environment variable ${app.secretVariables.join(' (or ')}${')'.repeat(app.secretVariables.length - 1)} to the app's client secret, or set ${app.section}.certificatePath to a PEM file with the certificate and its private key`,
+    ]);
+  }
+  return new ClientSecretCredential(app.tenantId, app.clientId, secret, options);
+}
 
 /** A client-credentials TokenCredential for the app registration in the config. */
 export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
-  const options = {
-    authorityHost: config.authorityHost,
-    // Instance discovery asks the public cloud about the authority: wrong for a private endpoint.
-    disableInstanceDiscovery: config.customEndpoints,
-    retryOptions: { maxRetries: 2 },
-  };
-  if (config.certificatePath) {
-    return new ClientCertificateCredential(config.tenantId, config.clientId, { certificatePath: config.certificatePath }, options);
-  }
-  const secret = env[clientSecretVariable];
-  if (!secret) {
-    throw new InputError([
-      `${configFile}: graph: no credential: set the environment variable ${clientSecretVariable} to the app's client secret, or set graph.certificatePath to a PEM file with the certificate and its private key`,
-    ]);
-  }
-  return new ClientSecretCredential(config.tenantId, config.clientId, secret, options);
+  return createAppCredential({ ...config, section: 'graph', secretVariables: [clientSecretVariable] }, env, configFile);
+}
+
+/** The Dataverse application user's app (by default the graph app, with its secret). */
+export function createDataverseCredential(config: DataverseConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+  const secretVariables = config.sharesGraphApp ? [dataverseClientSecretVariable, clientSecretVariable] : [dataverseClientSecretVariable];
+  return createAppCredential({ ...config, section: 'dataverse', secretVariables }, env, configFile);
 }
 
 export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
@@ -54,7 +79,7 @@ export function credentialFailure(error: unknown): AccessError {
   const text = error instanceof Error ? error.message : String(error);
   const aadsts = /AADSTS\d+:[^\r\n]*/.exec(text)?.[0];
   return new AccessError(
-    `Cannot get a token: ${aadsts ?? text.split('\n')[0]}. Check the tenant id, client id and the client secret (${clientSecretVariable}, or ${ewsClientSecretVariable} for EWS) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
+    `Cannot get a token: ${aadsts ?? text.split('\n')[0]}. Check the tenant id, client id and the client secret (${clientSecretVariable}; ${dataverseClientSecretVariable} for Dataverse, ${ewsClientSecretVariable} for EWS) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
     { cause: error },
   );
 }

@@ -19,16 +19,20 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .scriptName('sinkrule')
     .usage('$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.')
     .command('deploy', 'Create or repair the rule in every mailbox (idempotent)', (y) => y.options(yargsOptions('deploy')), run('deploy'))
-    .command('verify', 'Report whether every mailbox has the rule, changing nothing', (y) => y.options(yargsOptions('read')), run('verify'))
+    .command('verify', 'Report whether every mailbox has the rule, changing nothing', (y) => y.options(yargsOptions('verify')), run('verify'))
     .command('preflight', 'Read-only checks before a rollout: credentials, permissions, the sink, RBAC scope, EWS, the probe', (y) => y.options(yargsOptions('preflight')), async (args) => {
       exitCode = await runPreflight(parseRunFlags(args, io.env), io);
     })
     .command('probe', 'Send a marked test message to each Graph mailbox and look for it in the sink as an attachment', (y) => y.options(yargsOptions('probe')), async (args) => {
       exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
     })
-    .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('write')), run('remove'))
+    .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('remove')), run('remove'))
     .command('validate', 'Check the users file, config, rule template and routes offline (what a deploy checks first)', (y) => y.options(yargsOptions('validate')), async (args) => {
       exitCode = await runValidate(parseRunFlags(args, io.env), io);
+    })
+    .command('export', 'Write the users CSV from Dynamics 365 (--from-dataverse) for review before deploy --users', (y) => y.options(yargsOptions('export')), async (args) => {
+      const { runExport } = await import('../commands/export-command.js');
+      exitCode = await runExport(parseRunFlags(args, io.env), io);
     })
     .command('rollback', "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)", (y) => y.options(yargsOptions('rollback')), async (args) => {
       const { runRollback } = await import('../commands/rollback.js');
@@ -42,10 +46,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         })
         .demandCommand(1, 'Name an audit command: verify'),
     )
-    .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }), async (args) => {
+    .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }).options(yargsOptions('demo')), async (args) => {
       // The simulators (and their certificate library) load only for the demo.
-      const { runDemo } = await import('../../simulators/demo.js');
-      exitCode = await runDemo({ report: args.report as string | undefined }, io);
+      const demo = { report: args.report as string | undefined };
+      if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse) exitCode = await (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
+      else exitCode = await (await import('../../simulators/demo.js')).runDemo(demo, io);
     })
     .example('$0 deploy --users users.csv --config sinkrule.config.json --dry-run', 'Show what would change')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')
@@ -54,11 +59,13 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
     .example('$0 preflight --users users.csv --config sinkrule.config.json', 'Check permissions, the sink and the RBAC scope before a rollout')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --canary 10 --yes', 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
+    .example('$0 verify --from-dataverse --include-stale --config sinkrule.config.json', 'Reconcile with Dynamics 365: forward-mailbox users and leftover rules')
+    .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users')
     .example('$0 deploy --users users.csv --config sinkrule.config.json --yes --resume sinkrule-report-deploy-20261129-1401', 'Continue an interrupted run in its folder')
     .example('$0 audit verify sinkrule-report-deploy-20261129-1401', 'Prove the report folder was not edited')
     .example('$0 rollback --report sinkrule-report-deploy-20261129-1401 --config sinkrule.config.json --dry-run', 'What undoing that run would change')
     .example('$0 verify --users users.csv --config sinkrule.config.json --inventory', 'Also list every forwarding rule (forwarding-inventory.csv)')
-    .demandCommand(1, 'Name a command: deploy, verify, remove, validate, rollback, audit, preflight, probe or demo')
+    .demandCommand(1, 'Name a command: deploy, verify, remove, validate, export, rollback, audit, preflight, probe or demo')
     .strict()
     .version(toolVersion)
     .help()

@@ -18,7 +18,8 @@ export class Progress {
   constructor(
     private readonly io: CliIO,
     private readonly label: string,
-    private readonly total: number,
+    /** Unknown while a Dataverse read streams. */
+    private readonly total: number | undefined,
     private readonly gates: ReadonlyMap<string, ThrottleGate>,
   ) {
     this.started = io.clock();
@@ -36,7 +37,7 @@ export class Progress {
     const probe = outcome.probe;
     if (probe && probe.outcome !== outcome.outcome) this.counts[probe.outcome] = (this.counts[probe.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && this.failuresShown++ < maxFailureLines) {
-      this.line(`${outcome.email}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+      this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
     } else if (probe?.outcome === 'probe-failure' && this.failuresShown++ < maxFailureLines) {
       this.line(`${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`);
     }
@@ -55,9 +56,9 @@ export class Progress {
   private draw(): void {
     const elapsed = (this.io.clock() - this.started) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const eta = rate > 0 ? Math.round((this.total - this.done) / rate) : undefined;
+    const eta = rate > 0 && this.total !== undefined ? Math.round((this.total - this.done) / rate) : undefined;
     const pacing = [...this.gates].map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`).join('; ');
-    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
+    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
   }
 }
 

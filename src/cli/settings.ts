@@ -12,7 +12,11 @@ import { formatIssues } from '../input/issues.js';
  * environment variable that may set it instead of the flag.
  */
 const flags = {
-  users: { schema: z.string().min(1), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed)' },
+  users: { schema: z.string().min(1).optional(), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed, dynamicsMailboxId); or --from-dataverse' },
+  fromDataverse: {
+    schema: z.boolean().default(false),
+    describe: "Read the mailboxes from Dynamics 365 (config dataverse): active mailbox records with Incoming Email = Forward Mailbox, and the sink from the forward mailbox record; instead of --users",
+  },
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
     schema: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
@@ -32,6 +36,11 @@ const flags = {
   output: { schema: z.enum(['text', 'json']).default('text'), describe: 'Summary format on stdout', env: 'SINKRULE_OUTPUT' },
   dryRun: { schema: z.boolean().default(false), describe: 'Read every mailbox and report what would change; write nothing' },
   yes: { schema: z.boolean().default(false), describe: 'Do not ask for confirmation (required when there is no terminal)' },
+  includeStale: {
+    schema: z.boolean().default(false),
+    describe: 'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward Mailbox; sinkrule\'s rule there is reported "stale"',
+  },
+  stale: { schema: z.boolean().default(false), describe: 'With --from-dataverse: remove the rule from exactly the mailboxes verify --include-stale reports "stale"' },
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
@@ -57,7 +66,11 @@ const flags = {
     schema: z.boolean().default(false),
     describe: 'Also write forwarding-inventory.csv: every rule that forwards or redirects, each target internal or external',
   },
-  out: { schema: z.string().min(1).optional(), describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)" },
+  out: {
+    schema: z.string().min(1).optional(),
+    describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)",
+    describeIn: { export: 'File to write the users CSV to (default: stdout)' },
+  },
   expectHash: {
     schema: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' }).optional(),
     describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
@@ -76,23 +89,27 @@ type FlagName = keyof typeof flags;
 
 /** The flags each kind of command takes. */
 export const flagGroups = {
-  read: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory', 'probe', 'timeoutS'],
-  validate: ['users', 'config', 'sink', 'output'],
-  write: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
-  deploy: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
-  preflight: ['users', 'config', 'sink', 'sample', 'output'],
-  probe: ['users', 'config', 'sink', 'report', 'concurrency', 'output', 'sample', 'timeoutS'],
+  read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory'],
+  validate: ['users', 'fromDataverse', 'config', 'sink', 'output'],
+  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  deploy: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
+  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory', 'probe', 'timeoutS'],
+  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample', 'output'],
+  probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'sample', 'timeoutS'],
+  export: ['fromDataverse', 'config', 'sink', 'out'],
+  demo: ['fromDataverse'],
   rollback: ['report', 'config', 'out', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
   audit: ['expectHash', 'output'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
-/** The commands on a users file (deploy, verify, remove, preflight, probe) share one set of validated flags; each gets the others' defaults. */
-type RunFlagName = (typeof flagGroups)['write' | 'read' | 'deploy' | 'preflight' | 'probe'][number];
-const runFlagNames = [...new Set([...flagGroups.write, ...flagGroups.read, ...flagGroups.deploy, ...flagGroups.preflight, ...flagGroups.probe])] as RunFlagName[];
+type RunGroup = 'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo';
+/** deploy, verify, remove, preflight, probe, export and demo share one set of validated flags (each command gets the others' defaults). */
+const runFlagNames = [...new Set([...flagGroups.write, ...flagGroups.read, ...flagGroups.verify, ...flagGroups.remove, ...flagGroups.deploy, ...flagGroups.preflight, ...flagGroups.probe, ...flagGroups.export, ...flagGroups.demo])] as Array<(typeof flagGroups)[RunGroup][number]>;
 
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
-/** The validated flags of the commands on a users file. */
-export type RunFlags = z.infer<z.ZodObject<Shape<RunFlagName>>>;
+/** The validated flags of deploy, verify, remove, export and demo (a flag a command does not take has its default). */
+export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)[RunGroup][number]>>>;
 export type RollbackFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['rollback'][number]>>> & { report: string; config: string };
 export type AuditFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['audit'][number]>>>;
 

@@ -51,7 +51,7 @@ export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> 
       rows.filter((m) => m.target === 'ews'),
       io,
     ),
-    dataverseCheck(),
+    dataverseCheck(run),
   ];
   const failed = checks.filter((c) => c.status === 'fail').length;
   const exitCode = exitCodeFor({ failedChecks: failed });
@@ -282,8 +282,20 @@ async function ewsCheck(run: PreparedRun, ewsRows: Mailbox[], io: CliIO): Promis
   }
 }
 
-function dataverseCheck(): CheckResult {
-  return skip('dataverse', 'no Dataverse source in this build');
+/**
+ * With --from-dataverse the mailbox source has already signed in to Dataverse and read the forward
+ * mailbox record (a failure there stops preflight as invalid input, before any other check).
+ */
+function dataverseCheck(run: PreparedRun): CheckResult {
+  const record = run.source.forwardMailbox;
+  if (!record) return skip('dataverse', run.config.dataverse ? 'the mailboxes come from --users (pass --from-dataverse to check Dynamics 365)' : 'no dataverse section in the config');
+  const warnings = record.warnings ?? [];
+  return {
+    check: 'dataverse',
+    status: warnings.length > 0 ? 'warn' : 'pass',
+    detail: `read the forward mailbox record ${record.address} (${record.name}; incoming email status ${record.incomingEmailStatus}, test completed ${record.testCompletedOn ?? 'never'})${warnings.length ? `: ${warnings.join('; ')}` : ''}`,
+    fix: warnings.length ? 'Correct the forward mailbox record in Dynamics 365 (Settings → Email Configuration → Mailboxes).' : '',
+  };
 }
 
 /** A read, retried on throttling and transient errors like every other read. */

@@ -14,7 +14,7 @@ import { createProviders, type ProviderSet } from '../providers/index.js';
 import { auditReportFolder } from '../report/audit.js';
 import { journalFileName, journalLines, Journal } from '../report/journal.js';
 import { ReportWriter } from '../report/report-writer.js';
-import type { RunInfo } from '../report/run-info.js';
+import type { InputInfo, RunInfo } from '../report/run-info.js';
 import { toolVersion } from '../paths.js';
 import { effectiveConfig, type RollbackFlags } from '../cli/settings.js';
 import type { CliIO } from '../cli/io.js';
@@ -29,7 +29,7 @@ interface SourceRun {
   startedAt: string;
   ruleName: string;
   lastHash: string;
-  input: { file: string; sha256: string; rows: number };
+  input: InputInfo;
 }
 
 /**
@@ -178,7 +178,7 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
       durationInMs: Math.round(io.clock() - startedAt.getTime()),
       toolVersion,
       identity,
-      sink: config.sink,
+      sink: config.sink ?? '',
       sinks: [],
       ruleName: source.ruleName,
       template: { file: '(none: rollback restores the recorded rules)', sha256: '' },

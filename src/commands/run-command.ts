@@ -9,7 +9,7 @@ import type { RuleSpec } from '../core/rule.js';
 import { runMailboxes } from '../core/runner.js';
 import { loadRuleTemplate, type RuleTemplate } from '../input/rule-template.js';
 import { loadConfig, type Config } from '../input/config.js';
-import { readMailboxes, validateUsersFile, type UsersFileOptions, type UsersFileSummary } from '../input/users-csv.js';
+import { openMailboxSource, staleSelection, type MailboxSource } from '../input/mailbox-source.js';
 import { toolVersion } from '../paths.js';
 import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
 import { ReportWriter, type ReportFiles } from '../report/report-writer.js';
@@ -34,8 +34,7 @@ export interface PreparedRun {
   /** The config with the flag and environment overrides applied. */
   config: Config;
   template: RuleTemplate;
-  users: UsersFileSummary;
-  usersOptions: UsersFileOptions;
+  source: MailboxSource;
   providers: ProviderSet;
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
   configSha256: string;
@@ -57,14 +56,14 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO, comm
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
     throw new InputError([
-      `refusing to ${options.command} rules in ${run.users.rows} mailboxes without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
+      `refusing to ${options.command} rules in ${mailboxCount(run)} without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
     ]);
   }
   await Promise.all([...run.providers.providers.values()].map((provider) => provider.open(io.signal)));
   if (mustAsk) {
     const plan = await execute(options, run, io, { dryRun: true, label: 'reading' });
     const pending = (plan.counts['would-create'] ?? 0) + (plan.counts['would-update'] ?? 0) + (plan.counts['would-remove'] ?? 0);
-    io.stderr.write(`Plan for ${run.users.rows} mailboxes: ${formatCounts(plan.counts)}\n`);
+    io.stderr.write(`Plan for ${plan.mailboxes} mailboxes: ${formatCounts(plan.counts)}\n`);
     if (pending > 0 && !(await io.confirm(`Apply these changes to ${pending} mailboxes${canary ? `, the first ${canary} Graph mailboxes as a canary wave` : ''}?`))) {
       io.stderr.write('Cancelled: nothing was changed.\n');
       return 0;
@@ -96,21 +95,34 @@ export async function prepare(command: CommandName, flags: RunFlags, io: CliIO, 
   // probe and preflight only read: manual rows get verify's instructions.
   const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
   const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode, desiredRuleFor });
-  const usersOptions: UsersFileOptions = {
-    sink: config.sink,
-    defaultTarget: config.defaultTarget,
+  const source = await openMailboxSource({
+    users: flags.users,
+    fromDataverse: flags.fromDataverse,
+    stale: staleSelection(flags),
+    config,
     supportedTargets,
     checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
-  };
-  const users = await validateUsersFile(flags.users, usersOptions);
-  const resume = flags.resume ? await loadResume(flags.resume, { command, dryRun: flags.dryRun, report: flags.report, inputSha256: users.sha256, configSha256 }) : undefined;
+    env: io.env,
+    clock: io.clock,
+    sleep: io.sleep,
+    signal: io.signal,
+    onRetry: (error, delayInMs) => io.stderr.write(`${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
+  });
+  for (const warning of source.forwardMailbox?.warnings ?? []) io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
+  for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox
+  // A Dataverse read has no SHA-256 before it is read: a resumed run reads Dynamics 365 again and skips what was finished.
+  const resume = flags.resume ? await loadResume(flags.resume, { command, dryRun: flags.dryRun, report: flags.report, inputSha256: source.describe().sha256, configSha256 }) : undefined;
   if (resume) settings.report = resume.dir;
-  return { settings, config, template, users, usersOptions, providers, desiredRuleFor, configSha256, commandLine, resume };
+  return { settings, config, template, source, providers, desiredRuleFor, configSha256, commandLine, resume };
 }
 
-/** The users file's rows, less the ones a resumed run already finished. */
+function mailboxCount(run: PreparedRun): string {
+  return run.source.rows === undefined ? 'the mailboxes Dynamics 365 lists' : `${run.source.rows} mailboxes`;
+}
+
+/** The source's rows, less the ones a resumed run already finished. */
 async function* pendingMailboxes(run: PreparedRun): AsyncIterable<Mailbox> {
-  for await (const mailbox of readMailboxes(run.users.file, run.usersOptions)) {
+  for await (const mailbox of run.source.read()) {
     if (!run.resume?.finished.has(mailbox.email.toLowerCase())) yield mailbox;
   }
 }
@@ -147,12 +159,12 @@ async function execute(
   if (pass.report) {
     await mkdir(dir, { recursive: true });
     journal = await Journal.open(dir, io.clock, run.resume?.chain);
-    const runEntry = { command: options.command, dryRun: pass.dryRun, startedAt: startedAt.toISOString(), ruleName: run.config.rule.displayName, identity, input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows } };
+    const runEntry = { command: options.command, dryRun: pass.dryRun, startedAt: startedAt.toISOString(), ruleName: run.config.rule.displayName, identity, input: run.source.describe() };
     await journal.append({ type: run.resume ? 'resume' : 'start', run: runEntry });
     if (options.inventory && options.command === 'verify') inventory = new ForwardingInventory(dir, await internalDomainsFor(run.providers, run.config, io));
     report = await ReportWriter.open(dir, { journal, inventory });
   }
-  const progress = new Progress(io, pass.label, run.users.rows, run.providers.gates);
+  const progress = new Progress(io, pass.label, run.source.rows, run.providers.gates);
   for await (const row of run.resume?.rows() ?? []) {
     progress.record(row);
     await report?.replay(row);
@@ -207,12 +219,12 @@ async function execute(
 
 /** The run's mailboxes, read afresh from their source (nothing is kept in memory). */
 export function readRows(run: PreparedRun): AsyncIterable<Mailbox> {
-  return readMailboxes(run.users.file, run.usersOptions);
+  return run.source.read();
 }
 
 /** Every forward mailbox of the run, lower case: the config's and the rows' own. */
 export function sinksOf(run: PreparedRun): string[] {
-  return [...new Set([run.config.sink, ...run.users.sinks].map((sink) => sink.toLowerCase()))];
+  return [...new Set([run.config.sink, ...run.source.sinks()].filter((sink): sink is string => Boolean(sink)).map((sink) => sink.toLowerCase()))];
 }
 
 /** The rows a wave covers that a resumed run has not finished yet (read again for each wave). */
@@ -270,11 +282,12 @@ export function runInfo(
     durationInMs,
     toolVersion,
     identity: runIdentity(run, io),
-    sink: run.config.sink,
-    sinks: run.users.sinks,
+    sink: run.source.sink,
+    sinks: run.source.sinks(),
     ruleName: run.config.rule.displayName,
     template: { file: run.template.file, sha256: run.template.sha256 },
-    input: { file: path.resolve(run.users.file), sha256: run.users.sha256, rows: run.users.rows },
+    input: run.source.describe(),
+    ...(run.source.forwardMailbox ? { forwardMailbox: run.source.forwardMailbox } : {}),
     backEnds: Object.fromEntries([...run.providers.providers].map(([target, provider]) => [target, provider.describe()])),
     mailboxes,
     counts,
@@ -302,7 +315,7 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
     return;
   }
   const lines = [
-    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes} of ${run.users.rows} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
+    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes}${run.source.rows === undefined ? '' : ` of ${run.source.rows}`} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
     `  ${formatCounts(result.counts)}`,
     result.files ? `  report: ${result.files.html}` : '',
     result.journal ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash} (keep it with the change record; sinkrule audit verify checks the folder against it)` : '',

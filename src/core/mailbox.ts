@@ -16,6 +16,15 @@ export interface Mailbox {
   instructions?: string;
   /** Manual rows: when (and by whom) the admin confirmed the rule exists. */
   confirmed?: string;
-  /** Line of the users file the row ends on, for messages. */
+  /** Line of the users file the row ends on (or the row's number in a Dataverse read), for messages. */
   line: number;
+  /** The Dynamics 365 mailbox record the row came from (`mailboxid`). */
+  dynamicsMailboxId?: string;
+  /**
+   * Not a forward-mailbox user any more (Dynamics 365 says another delivery method): only checked
+   * for a leftover rule of sinkrule's. Holds the delivery method's label.
+   */
+  staleBecause?: string;
+  /** Why this row cannot be worked on at all (the source knew before any request): its outcome is `failed`. */
+  problem?: { code: string; message: string; fix: string };
 }

@@ -19,6 +19,8 @@ export type OutcomeName =
   | 'restored'
   | 'would-restore'
   | 'conflict'
+  /** verify --include-stale: sinkrule's rule in a mailbox Dynamics 365 no longer tracks by forwarding. */
+  | 'stale'
   | 'failed'
   | ProbeOutcomeName;
 
@@ -44,7 +46,7 @@ export interface ProbeRecord {
 }
 
 /** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
-export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'failed', 'probe-failure']);
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'stale', 'failed', 'probe-failure']);
 
 export interface OutcomeError {
   code: string;
@@ -141,7 +143,7 @@ export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
     changes: [],
     drift: [],
     otherForwardingRules: [],
-    facts: {},
+    facts: mailbox.dynamicsMailboxId ? { dynamicsMailboxId: mailbox.dynamicsMailboxId } : {},
     notes: [],
     error: null,
     instructions: null,

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { AccessError } from './errors.js';
 import type { Mailbox, Target } from './mailbox.js';
-import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome } from './outcome.js';
+import { emptyOutcome, outcomeError, outcomeFor, type MailboxOutcome, type OutcomeName } from './outcome.js';
 import { describeChange, planMailbox, type MailboxPlan, type Mode } from './plan.js';
 import { forwardsAnywhere, hasRuleName, ruleDifferences, summarizeRule, type RuleSpec } from './rule.js';
 
@@ -48,22 +48,28 @@ export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: R
   let wake: (() => void) | undefined;
   const waitForSlot = () => new Promise<void>((resolve) => (wake = resolve));
   let stoppedBy: unknown;
-  for await (const mailbox of mailboxes) {
-    if (controller.signal.aborted) break;
-    const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
-    running++;
-    void limit(() => (options.processMailbox ?? processMailbox)(mailbox, inner))
-      .then((outcome) => options.onOutcome(outcome))
-      .catch((error: unknown) => {
-        stoppedBy ??= error;
-        controller.abort(error);
-      })
-      .finally(() => {
-        running--;
-        wake?.();
-      });
-    // Back-pressure: rows are read only while fewer than twice the workers' count are under way.
-    while (running >= backlogSize(limits)) await waitForSlot();
+  const stop = (error: unknown) => {
+    stoppedBy ??= error;
+    controller.abort(error);
+  };
+  try {
+    for await (const mailbox of mailboxes) {
+      if (controller.signal.aborted) break;
+      const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
+      running++;
+      void limit(() => (options.processMailbox ?? processMailbox)(mailbox, inner))
+        .then((outcome) => options.onOutcome(outcome))
+        .catch(stop)
+        .finally(() => {
+          running--;
+          wake?.();
+        });
+      // Back-pressure: rows are read only while fewer than twice the workers' count are under way.
+      while (running >= backlogSize(limits)) await waitForSlot();
+    }
+  } catch (error) {
+    // The source failed part-way (e.g. Dataverse stopped answering): the mailboxes under way still finish.
+    stop(error);
   }
   while (running > 0) await waitForSlot();
   options.signal?.removeEventListener('abort', stopOnOuterAbort);
@@ -81,7 +87,8 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
   const provider = options.providerFor(mailbox);
   const started = options.clock();
   const outcome = emptyOutcome(mailbox);
-  if (provider.kind === 'api') await converge(provider, mailbox, outcome, options);
+  if (mailbox.problem) outcome.error = { ...mailbox.problem, details: [] };
+  else if (provider.kind === 'api') await converge(provider, mailbox, outcome, options);
   else {
     try {
       describeManual(outcome, provider.instructionsFor(mailbox), options.mode);
@@ -120,7 +127,7 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
       },
       { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
     );
-    describeSuccess(outcome, first!, final, options, desired);
+    describeSuccess(mailbox, outcome, first!, final, options, desired);
   } catch (error) {
     if (error instanceof AccessError || options.signal?.aborted) throw error;
     outcome.outcome = 'failed';
@@ -168,7 +175,7 @@ export async function writeJournaled(
 function describeManual(outcome: MailboxOutcome, work: ManualWork, mode: Mode): void {
   outcome.outcome = work.confirmed && mode !== 'remove' ? 'confirmed-manually' : 'manual';
   outcome.instructions = work;
-  outcome.facts = { server: work.server, instructions: work.template, ...(work.confirmed ? { confirmed: work.confirmed } : {}) };
+  outcome.facts = { ...outcome.facts, server: work.server, instructions: work.template, ...(work.confirmed ? { confirmed: work.confirmed } : {}) };
   outcome.changes = [mode === 'remove' ? 'remove the rule by hand (see the instructions)' : work.confirmed ? `confirmed by hand: ${work.confirmed}` : 'create the rule by hand (see the instructions)'];
 }
 
@@ -176,7 +183,7 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
   // The keeper first: the report's readable columns summarize the first rule.
   outcome.before = plan.keeper ? [plan.keeper, ...plan.ours.filter((rule) => rule !== plan.keeper)] : [...plan.ours];
   outcome.drift = plan.drift;
-  outcome.facts = state.facts;
+  outcome.facts = { ...outcome.facts, ...state.facts };
   outcome.notes.push(...plan.notes);
   if (plan.ours.length > 1) outcome.notes.push(`${plan.ours.length} rules carry sinkrule's name`);
   outcome.otherForwardingRules = state.rules
@@ -184,7 +191,15 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
     .map(summarizeRule);
 }
 
+/** A mailbox Dynamics 365 no longer tracks by forwarding: any rule of ours there is stale. */
+function staleOutcome(outcome: MailboxOutcome, plan: MailboxPlan, deliveryMethod: string): OutcomeName {
+  if (plan.ours.length === 0) return 'absent';
+  outcome.notes.push(`Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message to the sink: remove it (sinkrule remove --from-dataverse --stale)`);
+  return 'stale';
+}
+
 function describeSuccess(
+  mailbox: Mailbox,
   outcome: MailboxOutcome,
   first: { state: MailboxState; plan: MailboxPlan },
   final: { plan: MailboxPlan; result: ApplyResult },
@@ -192,7 +207,7 @@ function describeSuccess(
   desired: RuleSpec,
 ): void {
   describeFound(outcome, first.state, first.plan);
-  outcome.outcome = outcomeFor(options.mode, first.plan, options.dryRun);
+  outcome.outcome = mailbox.staleBecause && options.mode === 'verify' ? staleOutcome(outcome, first.plan, mailbox.staleBecause) : outcomeFor(options.mode, first.plan, options.dryRun);
   outcome.changes = first.plan.changes.map(describeChange);
   if (options.dryRun || options.mode === 'verify') {
     outcome.ruleIds = first.plan.ours.map((rule) => rule.id);

@@ -69,9 +69,24 @@ const ewsSchema = z
   .refine((ews) => ews.auth === 'oauth' || ews.username, { error: 'ews.username is required for ntlm and basic authentication (DOMAIN\\user or user@domain)', path: ['username'] })
   .refine((ews) => ews.auth !== 'oauth' || ews.oauth, { error: 'ews.oauth (tenantId, clientId) is required when ews.auth is oauth', path: ['oauth'] });
 
+/**
+ * Dynamics 365 (Dataverse) as the source of the forward-mailbox users and the sink. The app
+ * defaults to the graph section's; the token's resource is the organisation URL.
+ */
+const dataverseSchema = z.strictObject({
+  url: httpsUrl.refine((url) => !/\/api\/data/i.test(url), { error: 'is the organisation URL without /api/data, e.g. https://contoso.crm.dynamics.com' }),
+  tenantId: guid.optional(),
+  clientId: guid.optional(),
+  certificatePath: z.string().min(1).optional(),
+  authorityHost: httpsUrl.optional(),
+  /** Rows per page (Prefer: odata.maxpagesize); Dataverse ignores anything above 5000. */
+  pageSize: z.number().int().min(1).max(5000).default(5000),
+});
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  sink: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com'),
+  /** Required with --users; with --from-dataverse it is read from the forward mailbox record (and, if set, must match it). */
+  sink: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
   sinkDisplayName: z.string().min(1).default('Dynamics 365 forward mailbox'),
   defaultTarget: z.enum(targets).default('graph'),
   rule: z
@@ -82,6 +97,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   graph: graphSchema.optional(),
   ews: ewsSchema.optional(),
+  dataverse: dataverseSchema.optional(),
   /**
    * Mail domains that count as internal in the forwarding inventory, besides the directory's
    * verified domains (Graph); the only source when the app may not read domains or for EWS.
@@ -114,8 +130,19 @@ export const configSchema = z.strictObject({
 
 export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean; tokenScope: string };
 export type EwsConfig = z.infer<typeof ewsSchema> & { oauthScope: string; oauthClientId?: string };
-export type Config = Omit<z.infer<typeof configSchema>, 'graph' | 'ews'> & {
+/** The dataverse section with the app, authority and secret variable resolved (defaults from graph). */
+export type DataverseConfig = Omit<z.infer<typeof dataverseSchema>, 'tenantId' | 'clientId'> & {
+  tenantId: string;
+  clientId: string;
+  authorityHost: string;
+  /** Instance discovery is off for a private authority. */
+  customEndpoints: boolean;
+  /** Same tenant and app as the graph section: its secret (and certificate) may serve here too. */
+  sharesGraphApp: boolean;
+};
+export type Config = Omit<z.infer<typeof configSchema>, 'graph' | 'ews' | 'dataverse'> & {
   ews?: EwsConfig;
+  dataverse?: DataverseConfig;
   file: string;
   /** Absolute path of the rule template. */
   templatePath: string;
@@ -143,12 +170,21 @@ export async function loadConfig(file: string): Promise<Config> {
   checkInputPath(file, { namedBy: '--config', what: 'the JSON config (see samples/sinkrule.config.json)' });
   const parsed = configSchema.safeParse(await readJsonFile(file));
   if (!parsed.success) throw new InputError(formatIssues(file, parsed.error.issues));
-  const { graph, ews, ...rest } = parsed.data;
+  const { graph, ews, dataverse, ...rest } = parsed.data;
   const here = path.dirname(path.resolve(file));
   const template = rest.rule.template;
   const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
   const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
-  const config: Config = { ...rest, manual, file, templatePath, graph: graph && resolveGraph(graph, here), ews: ews && resolveEws(ews, here) };
+  const resolvedGraph = graph && resolveGraph(graph, here);
+  const config: Config = {
+    ...rest,
+    manual,
+    file,
+    templatePath,
+    graph: resolvedGraph,
+    ews: ews && resolveEws(ews, here),
+    dataverse: dataverse && resolveDataverse(dataverse, resolvedGraph, here, file),
+  };
   checkConfiguredPaths(config);
   return config;
 }
@@ -160,6 +196,7 @@ function checkConfiguredPaths(config: Config): void {
     [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
     [config.ews?.caFile, 'ews.caFile', { what: 'the PEM certificate of the CA that issued the Exchange server certificate' }],
     [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.dataverse?.certificatePath, 'dataverse.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
     [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
   ];
   const problems = paths
@@ -173,6 +210,26 @@ function checkConfiguredPaths(config: Config): void {
       }
     });
   if (problems.length > 0) throw new InputError(problems);
+}
+
+function resolveDataverse(dataverse: z.infer<typeof dataverseSchema>, graph: GraphConfig | undefined, here: string, file: string): DataverseConfig {
+  const tenantId = dataverse.tenantId ?? graph?.tenantId;
+  const clientId = dataverse.clientId ?? graph?.clientId;
+  if (!tenantId || !clientId) {
+    throw new InputError([`${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the Dataverse application user), or a graph section whose app it shares`]);
+  }
+  const sameApp = graph !== undefined && graph.tenantId === tenantId && graph.clientId === clientId;
+  const certificatePath = dataverse.certificatePath ? path.resolve(here, dataverse.certificatePath) : sameApp ? graph.certificatePath : undefined;
+  return {
+    ...dataverse,
+    url: dataverse.url.replace(/\/+$/, ''),
+    tenantId,
+    clientId,
+    certificatePath,
+    authorityHost: dataverse.authorityHost ?? (sameApp ? graph.authorityHost : clouds.global.authorityHost),
+    customEndpoints: dataverse.authorityHost !== undefined || (sameApp && graph.customEndpoints),
+    sharesGraphApp: sameApp,
+  };
 }
 
 function resolveGraph(graph: z.infer<typeof graphSchema>, here: string): GraphConfig {

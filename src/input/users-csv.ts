@@ -9,8 +9,8 @@ import { checkInputPath } from './files.js';
 import { targets, type Mailbox, type Target } from '../core/mailbox.js';
 
 export interface UsersFileOptions {
-  /** Config `sink`, used where a row has no `sink` of its own. */
-  sink: string;
+  /** Config `sink`, used where a row has no `sink` of its own (optional when every row has one). */
+  sink: string | undefined;
   defaultTarget: Target;
   /** Targets this build can serve; others are reported as input errors. */
   supportedTargets: readonly Target[];
@@ -27,7 +27,7 @@ export interface UsersFileSummary {
   sinks: string[];
 }
 
-const columns = ['email', 'displayName', 'target', 'sink', 'server', 'instructions', 'confirmed'] as const;
+const columns = ['email', 'displayName', 'target', 'sink', 'server', 'instructions', 'confirmed', 'dynamicsMailboxId'] as const;
 type Column = (typeof columns)[number];
 const maxProblemsShown = 200;
 
@@ -140,6 +140,7 @@ function toMailbox(record: string[], header: Array<Column | undefined>, line: nu
   if (!row.email) problems.push('email is empty: every row needs the mailbox address');
   else if (addressProblem(row.email)) problems.push(`"${row.email}" is not a valid email address (${addressProblem(row.email)}): fix the email column`);
   if (row.sink && addressProblem(row.sink)) problems.push(`sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it empty to use the config's sink`);
+  if (!row.sink && !options.sink) problems.push('sink is empty and the config has no "sink": fill in the sink column, or set "sink" in the config (or pass --sink)');
   const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
   if (!targets.includes(target)) problems.push(`target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`);
   else if (!options.supportedTargets.includes(target)) problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);
@@ -150,11 +151,12 @@ function toMailbox(record: string[], header: Array<Column | undefined>, line: nu
     email: row.email!,
     displayName: row.displayName,
     target,
-    sink: row.sink ?? options.sink,
+    sink: (row.sink ?? options.sink)!,
     server: row.server,
     instructions: row.instructions,
     confirmed: row.confirmed,
     line,
+    ...(row.dynamicsMailboxId ? { dynamicsMailboxId: row.dynamicsMailboxId } : {}),
   };
   let problem: string | undefined;
   try {

@@ -6,7 +6,7 @@ import { nonCompliantOutcomes } from '../core/outcome.js';
 import { describeForwarding, summarizeRule, type MailboxRule } from '../core/rule.js';
 import { templatesDir } from '../paths.js';
 import { escapeHtml, fillHtmlTemplate } from './html-template.js';
-import type { RunInfo } from './run-info.js';
+import type { ForwardMailboxRecord, RunInfo } from './run-info.js';
 
 /** Mailboxes per route and outcome. */
 export type OutcomeCounts = Map<string, Map<string, number>>;
@@ -134,7 +134,8 @@ function runList(run: RunInfo): string {
     ['Sink (forward mailbox)', run.sinks.join(', ')],
     ['Rule name', run.ruleName],
     ['Rule template', `${run.template.file} (SHA-256 ${run.template.sha256})`],
-    ['Users file', `${run.input.file} (SHA-256 ${run.input.sha256}, ${run.input.rows} rows)`],
+    inputEntry(run),
+    ...(run.forwardMailbox ? [forwardMailboxEntry(run.forwardMailbox)] : []),
     ...Object.entries(run.backEnds).map(([name, facts]): [string, unknown] => [`Back end ${name}`, Object.entries(facts).map(([k, v]) => `${k}: ${v}`).join(', ')]),
     ...(run.journal ? [['Journal', `${run.journal.file}: ${run.journal.entries} entries, last SHA-256 ${run.journal.lastHash}`] as [string, unknown]] : []),
     ...(run.resumed?.length ? [['Resumed', run.resumed.join(', ')] as [string, unknown]] : []),
@@ -142,6 +143,24 @@ function runList(run: RunInfo): string {
     ['Finished', run.finishedAt],
   ];
   return `<dl class="run">${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`;
+}
+
+function inputEntry(run: RunInfo): [string, unknown] {
+  const input = run.input;
+  if (input.source === 'file') return ['Users file', `${input.file} (SHA-256 ${input.sha256}, ${input.rows} rows)`];
+  return ['Dynamics 365 (Dataverse)', `${input.url}/api/data/v9.2/mailboxes, $filter ${input.filter}: ${input.rows} rows read (SHA-256 of the rows ${input.sha256})`];
+}
+
+function forwardMailboxEntry(record: ForwardMailboxRecord): [string, unknown] {
+  const facts = [
+    `${record.name} <${record.address}>`,
+    `state ${record.state}`,
+    `incoming email status ${record.incomingEmailStatus}`,
+    `Mailbox Test Completed On ${record.testCompletedOn ?? 'never'}`,
+    `outgoing email ${record.outgoingEmailDeliveryMethod}`,
+    ...record.warnings.map((warning) => `WARNING: ${warning}`),
+  ];
+  return ['Forward mailbox record (Dynamics 365)', facts.join('; ')];
 }
 
 const colgroup = '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:8%"><col style="width:13%"><col style="width:13%"><col style="width:18%"><col style="width:13%"><col style="width:15%"></colgroup>';

@@ -8,7 +8,7 @@ import type { Mailbox } from '../core/mailbox.js';
 import type { MailboxOutcome } from '../core/outcome.js';
 import type { RuleChange } from '../core/plan.js';
 import type { ApplyResult, WriteJournal } from '../core/provider.js';
-import type { RunIdentity } from './run-info.js';
+import type { InputInfo, RunIdentity } from './run-info.js';
 
 export const journalFileName = 'journal.jsonl';
 /** The `prev` of the first entry. */
@@ -29,7 +29,8 @@ export interface JournalRunRecord {
   startedAt: string;
   ruleName: string;
   identity?: RunIdentity;
-  input: { file: string; sha256: string; rows: number };
+  /** Where the rows came from (a Dataverse read's rows and SHA-256 are known only at the end: see the report). */
+  input: InputInfo;
   rollbackOf?: { dir: string; lastHash: string };
 }
 

@@ -29,7 +29,9 @@ export interface RunInfo {
   sinks: string[];
   ruleName: string;
   template: { file: string; sha256: string };
-  input: { file: string; sha256: string; rows: number };
+  input: InputInfo;
+  /** With --from-dataverse: the forward mailbox record every rule sends to. */
+  forwardMailbox?: ForwardMailboxRecord;
   backEnds: Record<string, Record<string, string>>;
   mailboxes: number;
   counts: Partial<Record<OutcomeName, number>>;
@@ -56,4 +58,22 @@ export function recordedCommandLine(argv: readonly string[]): string[] {
     if (/^--[^=]+=/.test(arg) && secret.test(arg.slice(0, arg.indexOf('=')))) return `${arg.slice(0, arg.indexOf('=') + 1)}***`;
     return i > 0 && /^--/.test(argv[i - 1]!) && !argv[i - 1]!.includes('=') && secret.test(argv[i - 1]!) && !arg.startsWith('--') ? '***' : arg;
   });
+}
+
+/** Where the mailboxes came from: the users file, or the Dataverse query and the rows it returned. */
+export type InputInfo =
+  | { source: 'file'; file: string; sha256: string; rows: number }
+  | { source: 'dataverse'; url: string; filter: string; rows: number; /** SHA-256 of the rows read, one JSON line each, in order. */ sha256: string };
+
+/** The Dynamics 365 mailbox record marked Is Forward Mailbox, as the report shows it. */
+export interface ForwardMailboxRecord {
+  mailboxId: string;
+  name: string;
+  address: string;
+  state: string;
+  incomingEmailStatus: string;
+  /** "Mailbox Test Completed On" (testmailboxaccesscompletedon), or null when never tested. */
+  testCompletedOn: string | null;
+  outgoingEmailDeliveryMethod: string;
+  warnings: string[];
 }

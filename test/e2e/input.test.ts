@@ -199,14 +199,14 @@ describe('command line', () => {
   it('--help names every command, with examples', async () => {
     const result = await runCli(['--help']);
     assert.equal(result.code, 0);
-    for (const text of ['deploy', 'verify', 'remove', 'demo', 'Examples:', '--dry-run']) assert.ok(result.stdout.includes(text), text);
+    for (const text of ['deploy', 'verify', 'remove', 'export', 'demo', 'Examples:', '--dry-run', '--from-dataverse']) assert.ok(result.stdout.includes(text), text);
     const deploy = await runCli(['deploy', '--help']);
-    for (const text of ['--users', '--config', '--sink', '--report', '--dry-run', '--yes', '--concurrency', '--output']) assert.ok(deploy.stdout.includes(text), text);
+    for (const text of ['--users', '--from-dataverse', '--config', '--sink', '--report', '--dry-run', '--yes', '--concurrency', '--output']) assert.ok(deploy.stdout.includes(text), text);
   });
 
   it('without a command, says which ones exist and exits 1', async () => {
     const result = await runCli([]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /deploy, verify, remove, validate, rollback, audit, preflight, probe or demo/);
+    assert.match(result.stderr, /deploy, verify, remove, validate, export, rollback, audit, preflight, probe or demo/);
   });
 });

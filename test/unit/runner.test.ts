@@ -59,8 +59,8 @@ function fakeApi(rules: Record<string, MailboxRule[]>, failures: { read?: (email
 }
 
 async function run(mode: Mode, mailboxes: Mailbox[], providers: Record<string, Provider>, dryRun = false): Promise<Map<string, MailboxOutcome>> {
-  const time = new VirtualTime();
   const outcomes = new Map<string, MailboxOutcome>();
+  const time = new VirtualTime();
   async function* rows() {
     yield* mailboxes;
   }
@@ -144,5 +144,49 @@ describe('runner, in-process with a fake back end', () => {
     assert.equal(outcomes.get('done@contoso.com')!.outcome, 'confirmed-manually');
     assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
     assert.deepEqual([...api.reads.keys()], ['new@contoso.com'], 'the API back end never saw a manual mailbox');
+  });
+
+  it('stale mailboxes (verify --include-stale): our rule is "stale", none is "absent"; a row with a problem fails without a request', async () => {
+    const api = fakeApi({ 'sss@contoso.com': [rule('a')] });
+    const stale = (email: string): Mailbox => ({ ...mailbox(email), staleBecause: 'Server-Side Synchronization or Email Router' });
+    const noAddress: Mailbox = { ...mailbox(''), displayName: 'Nora', dynamicsMailboxId: 'id-1', problem: { code: 'NoEmailAddress', message: 'no address', fix: 'enter it' } };
+    const outcomes = await run('verify', [stale('sss@contoso.com'), stale('clean@contoso.com'), noAddress], { graph: api.provider });
+    assert.equal(outcomes.get('sss@contoso.com')!.outcome, 'stale');
+    assert.match(outcomes.get('sss@contoso.com')!.notes.join(), /Server-Side Synchronization/);
+    assert.equal(outcomes.get('clean@contoso.com')!.outcome, 'absent');
+    assert.equal(outcomes.get('')!.outcome, 'failed');
+    assert.equal(outcomes.get('')!.error!.code, 'NoEmailAddress');
+    assert.deepEqual(outcomes.get('')!.facts, { dynamicsMailboxId: 'id-1' });
+    assert.deepEqual([...api.reads.keys()].sort(), ['clean@contoso.com', 'sss@contoso.com'], 'no request for the row without an address');
+  });
+
+  it('a source that fails part-way stops the run after the mailboxes under way finish', async () => {
+    const api = fakeApi({});
+    const outcomes = new Map<string, MailboxOutcome>();
+    async function* failing() {
+      yield mailbox('a@contoso.com');
+      yield mailbox('b@contoso.com');
+      throw new AccessError('Dataverse refused access');
+    }
+    let outcomesWhenStopped = -1;
+    const time = new VirtualTime();
+    const stopped = runMailboxes(failing(), {
+      mode: 'deploy',
+      dryRun: false,
+      providerFor: () => api.provider,
+      concurrencyFor: () => 4,
+      desiredRuleFor: () => desired,
+      retry: { maxRetries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000, sleep: time.sleep },
+      clock: time.clock,
+      // Outcomes are recorded a little later, as a report writer's would be.
+      onOutcome: (outcome) => time.sleep(10).then(() => void outcomes.set(outcome.email, outcome)),
+    }).catch((error: unknown) => {
+      outcomesWhenStopped = outcomes.size;
+      throw error;
+    });
+    const settled = stopped.catch((error: unknown) => error);
+    await time.run();
+    assert.match(String(await settled), /Dataverse refused access/);
+    assert.equal(outcomesWhenStopped, 2, 'the run ended only after both rows read before the failure had their outcome');
   });
 });

@@ -1,0 +1,152 @@
+import type { TokenCredential } from '@azure/identity';
+import { credentialFailure } from '../auth/graph-credential.js';
+import { AccessError, InputError, ThrottledError, TransientError } from '../core/errors.js';
+import { parseRetryAfter, withRetry, type Clock, type RetryOptions } from '../core/retry.js';
+import type { DataverseConfig } from './config.js';
+
+/** The Web API version sinkrule reads (the `mailbox` table's entity set is `mailboxes`). */
+export const dataverseApiPath = '/api/data/v9.2';
+
+export interface DataverseReaderOptions {
+  config: DataverseConfig;
+  configFile: string;
+  credential: TokenCredential;
+  retry: Omit<RetryOptions, 'signal' | 'onRetry'>;
+  clock: Clock;
+  /** A page with no answer after this long is retried. @default 120000 (Dataverse's own limit) */
+  requestTimeoutInMs?: number;
+  onRetry?: (error: unknown, delayInMs: number) => void;
+}
+
+export interface DataverseQuery {
+  entitySet: string;
+  select: readonly string[];
+  filter: string;
+}
+
+/** A row as the Web API returns it: column values plus `<column>@OData.Community.Display.V1.FormattedValue` labels. */
+export type DataverseRow = Record<string, unknown>;
+
+const formattedValue = '@OData.Community.Display.V1.FormattedValue';
+
+/** The label Dataverse sent for a choice column, or its number when it sent none. */
+export function labelOf(row: DataverseRow, column: string): string {
+  const label = row[`${column}${formattedValue}`];
+  return typeof label === 'string' ? label : String(row[column] ?? '');
+}
+
+/**
+ * Reads Dataverse Web API collections with server-driven paging (`Prefer: odata.maxpagesize`,
+ * following `@odata.nextLink` as given). Rows are yielded page by page and the next page is only
+ * requested when the consumer has taken the last row of the one before (back-pressure). Each page
+ * request goes through the one retry helper: 429 service-protection errors wait Retry-After.
+ */
+export class DataverseReader {
+  readonly url: string;
+  private readonly scope: string;
+
+  constructor(private readonly options: DataverseReaderOptions) {
+    this.url = options.config.url;
+    // Dataverse's resource (the token's audience) is the organisation URL.
+    this.scope = `${new URL(this.url).origin}/.default`;
+  }
+
+  /** One token before anything is read, so a wrong secret stops the run at once. */
+  async open(signal?: AbortSignal): Promise<void> {
+    await this.token(signal);
+  }
+
+  async *query(query: DataverseQuery, signal?: AbortSignal): AsyncGenerator<DataverseRow> {
+    const params = new URLSearchParams({ $select: query.select.join(','), $filter: query.filter });
+    let next: string | undefined = `${this.url}${dataverseApiPath}/${query.entitySet}?${params.toString().replace(/\+/g, '%20')}`;
+    while (next) {
+      const url: string = next;
+      const page = await withRetry(() => this.getPage(url, signal), {
+        ...this.options.retry,
+        signal,
+        onRetry: (error, _attempt, delay) => this.options.onRetry?.(error, delay),
+      });
+      yield* page.value;
+      next = page['@odata.nextLink'];
+      // The token goes with the next request: only ever to the organisation itself.
+      if (next && new URL(next).origin !== new URL(this.url).origin) throw new AccessError(`Dataverse sent a next-page link to another host (${new URL(next).origin}); sinkrule sends its token only to ${this.url}`);
+    }
+  }
+
+  private async token(signal?: AbortSignal): Promise<string> {
+    try {
+      const token = await this.options.credential.getToken(this.scope, { abortSignal: signal });
+      if (!token) throw new Error('the identity service returned no token');
+      return token.token;
+    } catch (error) {
+      throw credentialFailure(error);
+    }
+  }
+
+  private async getPage(url: string, signal?: AbortSignal): Promise<{ value: DataverseRow[]; '@odata.nextLink'?: string }> {
+    const token = await this.token(signal);
+    const timeout = AbortSignal.timeout(this.options.requestTimeoutInMs ?? 120_000);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'application/json',
+          'OData-MaxVersion': '4.0',
+          'OData-Version': '4.0',
+          Prefer: `odata.maxpagesize=${this.options.config.pageSize},odata.include-annotations="OData.Community.Display.V1.FormattedValue"`,
+        },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const cause = describeCause(error);
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(cause)) throw new AccessError(`Cannot trust Dataverse's certificate at ${this.url} (${cause}): check dataverse.url`, { cause: error });
+      throw new TransientError(`Dataverse did not answer (${timeout.aborted ? 'timeout' : cause})`, timeout.aborted ? 'Timeout' : 'NetworkError', { cause: error });
+    }
+    const text = await response.text();
+    if (response.ok) return JSON.parse(text);
+    throw this.translate(response, text);
+  }
+
+  /** Dataverse's answer, turned into the one decision sinkrule makes about it. */
+  private translate(response: Response, text: string): Error {
+    const { code, message } = odataError(text);
+    const said = `${response.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
+    if (response.status === 429) {
+      // Service protection (0x80072322 requests, 0x80072321 execution time, 0x80072326 concurrency): per user, so app-wide.
+      return new ThrottledError(`Dataverse service protection limit (${said})`, parseRetryAfter((name) => response.headers.get(name), this.options.clock()), 'app', code || 'TooManyRequests');
+    }
+    if (response.status === 401) {
+      const challenge = response.headers.get('www-authenticate') ?? '';
+      return new AccessError(
+        `Dataverse rejected the token (${said}${challenge ? `; ${challenge}` : ''}). Check that dataverse.url (${this.url}) is the organisation URL exactly: the token is issued for that resource.`,
+      );
+    }
+    if (response.status === 403) {
+      return new AccessError(
+        `Dataverse refused access (${said}). The app ${this.options.config.clientId} must be a Dataverse application user (Power Platform admin center → Environments → Settings → Users + permissions → Application users) with a security role that can read Mailbox records (organisation-level Read on Mailbox).`,
+      );
+    }
+    if (response.status === 404) {
+      return new InputError([`${this.options.configFile}: dataverse.url: ${this.url} has no Dataverse Web API ${dataverseApiPath} (${said}): use the organisation URL, e.g. https://contoso.crm.dynamics.com`]);
+    }
+    if (response.status >= 500) return new TransientError(`Dataverse answered ${said}`, code || `Http${response.status}`);
+    // Any other 4xx is a query this version of sinkrule got wrong: no retry helps.
+    return new AccessError(`Dataverse refused sinkrule's query (${said}): report this as a sinkrule bug.`);
+  }
+}
+
+function odataError(text: string): { code: string; message: string } {
+  try {
+    const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    return { code: typeof error?.code === 'string' ? error.code : '', message: typeof error?.message === 'string' ? error.message : '' };
+  } catch {
+    return { code: '', message: text.slice(0, 200) };
+  }
+}
+
+function describeCause(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,103 @@
+import path from 'node:path';
+import { cachingCredential, createDataverseCredential } from '../auth/graph-credential.js';
+import { InputError } from '../core/errors.js';
+import type { Mailbox, Target } from '../core/mailbox.js';
+import type { Clock, Sleep } from '../core/retry.js';
+import type { ForwardMailboxRecord, InputInfo } from '../report/run-info.js';
+import type { Config } from './config.js';
+import { DataverseReader } from './dataverse.js';
+import { filterOf, readDataverseMailboxes, readForwardMailbox, type DataverseReadSummary } from './dataverse-mailboxes.js';
+import { readMailboxes, validateUsersFile } from './users-csv.js';
+
+/** Where the mailboxes come from: `--users FILE` or `--from-dataverse` (exactly one). */
+export interface MailboxSourceRequest {
+  users?: string;
+  fromDataverse: boolean;
+  /** With --from-dataverse: `include` adds the stale mailboxes (verify --include-stale), `only` reads just those (remove --stale). */
+  stale?: 'include' | 'only';
+  /** The effective config (flag and environment overrides applied). */
+  config: Config;
+  supportedTargets: readonly Target[];
+  /** What the row's back end says is wrong with it (e.g. a missing instruction template). */
+  checkRow?: (mailbox: Mailbox) => string | undefined;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  sleep: Sleep;
+  signal?: AbortSignal;
+  /** Told about every Dataverse retry (a 429's wait), e.g. to show it on stderr. */
+  onRetry?: (error: unknown, delayInMs: number) => void;
+}
+
+/** The stale selection a command's flags ask for (flags a command does not take are false). */
+export function staleSelection(flags: { includeStale?: boolean; stale?: boolean }): MailboxSourceRequest['stale'] {
+  return flags.stale ? 'only' : flags.includeStale ? 'include' : undefined;
+}
+
+/** The mailboxes of a run, whatever they come from. */
+export interface MailboxSource {
+  /** The sink the rules forward to: the config's (file) or the forward mailbox record's (Dataverse). */
+  readonly sink: string;
+  /** With --from-dataverse: the forward mailbox record, with its warnings. */
+  readonly forwardMailbox?: ForwardMailboxRecord;
+  /** Rows known before reading (a validated users file); a Dataverse read is counted as it streams. */
+  readonly rows?: number;
+  /** Rows per back end, known before reading (a validated users file). */
+  readonly byTarget?: Partial<Record<Target, number>>;
+  /** The back ends the rows are routed to, known before reading (so each can be opened first). */
+  readonly targets: readonly Target[];
+  /** Every distinct sink the rows send to. */
+  sinks(): string[];
+  /** A fresh read, streamed with back-pressure: the runner pulls rows as workers free up. */
+  read(): AsyncIterable<Mailbox>;
+  /** The report's input section, as of the last read. */
+  describe(): InputInfo;
+}
+
+/**
+ * The one place that chooses where the mailboxes come from. Everything is checked here before
+ * any mailbox is touched: the users file whole, or Dataverse's credential and forward mailbox.
+ */
+export async function openMailboxSource(request: MailboxSourceRequest): Promise<MailboxSource> {
+  if (request.fromDataverse === Boolean(request.users)) {
+    throw new InputError([`command line: ${request.users ? '--users and --from-dataverse exclude each other' : 'no mailboxes: pass --users FILE or --from-dataverse'}: pass exactly one`]);
+  }
+  if (request.stale && !request.fromDataverse) throw new InputError([`command line: --${request.stale === 'only' ? 'stale' : 'include-stale'} needs --from-dataverse: only Dynamics 365 knows which mailboxes are no longer forward-mailbox users`]);
+  return request.users ? openUsersFile(request.users, request) : openDataverse(request);
+}
+
+async function openUsersFile(file: string, request: MailboxSourceRequest): Promise<MailboxSource> {
+  // Without a config sink every row must name its own (an exported file does).
+  const options = { sink: request.config.sink, defaultTarget: request.config.defaultTarget, supportedTargets: request.supportedTargets, checkRow: request.checkRow };
+  const summary = await validateUsersFile(file, options);
+  return {
+    sink: request.config.sink ?? summary.sinks.join(', '),
+    rows: summary.rows,
+    byTarget: summary.byTarget,
+    targets: Object.keys(summary.byTarget) as Target[],
+    sinks: () => summary.sinks,
+    read: () => readMailboxes(file, options),
+    describe: () => ({ source: 'file', file: path.resolve(file), sha256: summary.sha256, rows: summary.rows }),
+  };
+}
+
+async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSource> {
+  const { config } = request;
+  if (!config.dataverse) {
+    throw new InputError([`${config.file}: dataverse: missing, but --from-dataverse reads the mailboxes from Dynamics 365: add "dataverse": {"url": "https://<org>.crm.dynamics.com"}`]);
+  }
+  const credential = cachingCredential(createDataverseCredential(config.dataverse, request.env, config.file), request.clock);
+  const reader = new DataverseReader({ config: config.dataverse, configFile: config.file, credential, retry: { ...config.retry, sleep: request.sleep }, clock: request.clock, onRetry: request.onRetry });
+  await reader.open(request.signal);
+  const forwardMailbox = await readForwardMailbox(reader, config.sink, config.file, request.signal);
+  const select = request.stale === 'only' ? 'stale' : request.stale === 'include' ? 'targets-and-stale' : 'targets';
+  const summary: DataverseReadSummary = { filter: filterOf(select), rows: 0, sha256: '' };
+  const options = { sink: forwardMailbox.address, defaultTarget: config.defaultTarget, select, checkRow: request.checkRow } as const;
+  return {
+    sink: forwardMailbox.address,
+    forwardMailbox,
+    targets: [config.defaultTarget],
+    sinks: () => [forwardMailbox.address],
+    read: () => readDataverseMailboxes(reader, options, summary, request.signal),
+    describe: () => ({ source: 'dataverse', url: reader.url, filter: summary.filter, rows: summary.rows, sha256: summary.sha256 }),
+  };
+}
