@@ -20,6 +20,8 @@ import { createLocalCertificate } from './tls.js';
 export interface DemoOptions {
   /** Where the deploy and verify reports go. @default ./sinkrule-report-demo */
   report?: string;
+  /** json: the two runs' summaries as one JSON object on stdout. */
+  output?: 'text' | 'json';
 }
 
 const sink = 'crm-sink@contoso.com';
@@ -77,11 +79,16 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
         `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : `schema check off: ${schemaOff}`}) and ${byTarget.other} POP3/manual users.\n`,
     );
     const codes: number[] = [];
+    const json = options.output === 'json';
+    const summaries: Record<string, unknown> = {};
     for (const command of ['deploy', 'verify'] as const) {
       io.stderr.write(`\n$ sinkrule ${command} --users users.csv --config sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`);
-      const args = [command, '--users', usersFile, '--config', configFile, '--report', path.join(reportRoot, command), ...(command === 'deploy' ? ['--yes'] : [])];
-      codes.push(await runSinkrule(args, env, io));
+      const args = [command, '--users', usersFile, '--config', configFile, '--report', path.join(reportRoot, command), ...(command === 'deploy' ? ['--yes'] : []), ...(json ? ['--output', 'json'] : [])];
+      const run = await runSinkrule(args, env, io, json);
+      codes.push(run.code);
+      if (json) summaries[command] = JSON.parse(run.stdout);
     }
+    if (json) io.stdout.write(`${JSON.stringify({ command: 'demo', runs: summaries }, null, 2)}\n`);
     if (codes.some((code) => code !== 0 && code !== 2) || ews.stats.schemaInvalid > 0) return 1;
     io.stderr.write(`\n${await closingText(reportRoot)}\n`);
     return 0;
@@ -126,13 +133,15 @@ export async function closingText(reportRoot: string): Promise<string> {
  * CA is trusted through NODE_EXTRA_CA_CERTS, which Node reads only at start. Asynchronous on
  * purpose: the simulators answering it live in this process's event loop.
  */
-export function runSinkrule(args: string[], env: NodeJS.ProcessEnv, io: CliIO): Promise<number> {
+export function runSinkrule(args: string[], env: NodeJS.ProcessEnv, io: CliIO, captureStdout = false): Promise<{ code: number; stdout: string }> {
   const bin = fileURLToPath(new URL('../src/bin.js', import.meta.url));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { env: { ...io.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(io.stdout, { end: false });
+    let stdout = '';
+    if (captureStdout) child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    else child.stdout.pipe(io.stdout, { end: false });
     child.stderr.pipe(io.stderr, { end: false });
     child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
   });
 }

@@ -60,7 +60,7 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
     const codes: number[] = [];
     for (const args of steps) {
       io.stderr.write(`\n$ sinkrule ${args.slice(0, args[0] === 'verify' ? 3 : 2).join(' ')} --config sinkrule.config.json\n`);
-      codes.push(await runSinkrule([...args, '--config', configFile], env, io));
+      codes.push((await runSinkrule([...args, '--config', configFile], env, io)).code);
     }
     if (codes.some((code) => code !== 0 && code !== 2)) return 1;
     io.stderr.write(`\n${await closingText(reportRoot)}\n`);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { close, delay, listen, readBody, seededRandom, sendJson } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import { validateAgainstType } from './csdl.js';
-import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName } from './identity.js';
+import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName, type ManagedIdentityHost } from './identity.js';
 import { MailFlow } from './mail-flow.js';
 import { isMailPath, routeMail } from './mail-routes.js';
 
@@ -40,6 +40,8 @@ export interface GraphSimulatorOptions {
    * (e.g. https://graph.microsoft.com), wherever the requests are sent. @default 'global'
    */
   cloud?: CloudName;
+  /** Serve an App Service–style managed identity endpoint (identity.ts: managedIdentityPath). */
+  managedIdentity?: ManagedIdentityHost;
   mailboxes?: SimulatedMailbox[];
   /** Added to every Graph response (mean, and ± spread). */
   latencyInMs?: number;
@@ -121,7 +123,7 @@ export class GraphSimulator {
   constructor(private readonly options: GraphSimulatorOptions) {
     const resources = cloudResources[options.cloud ?? 'global'];
     this.resource = resources.graph;
-    this.identity = new IdentitySimulator(options.app, () => this.url, () => [resources.graph, resources.exchangeOnline]);
+    this.identity = new IdentitySimulator(options.app, () => this.url, () => [resources.graph, resources.exchangeOnline], options.managedIdentity);
     this.random = seededRandom(options.seed ?? 1);
     this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));

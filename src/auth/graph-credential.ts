@@ -1,66 +1,40 @@
-import { ClientCertificateCredential, ClientSecretCredential, type AccessToken, type TokenCredential } from '@azure/identity';
-import { AccessError, InputError } from '../core/errors.js';
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { AccessError } from '../core/errors.js';
 import type { DataverseConfig, EwsConfig, GraphConfig } from '../input/config.js';
+import { createAppCredential } from './app-credential.js';
+import type { AuthKind } from '../input/auth-schema.js';
 import type { SignedInApp } from '../core/provider.js';
 
 /** The environment variable holding the app's client secret; never a config key, never logged. */
 export const clientSecretVariable = 'SINKRULE_CLIENT_SECRET';
+export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
 /** Dataverse's app secret; the graph secret serves when the dataverse section uses the same app. */
 export const dataverseClientSecretVariable = 'SINKRULE_DATAVERSE_CLIENT_SECRET';
 
-/** One app registration signing in with client credentials, whatever resource it asks for. */
-interface AppSignIn {
-  /** Config section, for messages. */
-  section: string;
-  tenantId: string;
-  clientId: string;
-  certificatePath?: string;
-  authorityHost: string;
-  customEndpoints: boolean;
-  /** Environment variables that may hold the secret, first set wins. */
-  secretVariables: string[];
+/** The credential graph.auth asks for (see auth/app-credential.ts), and the kind chosen. */
+export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): { credential: TokenCredential; kind: AuthKind } {
+  return createAppCredential(
+    // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
+    { ...config, section: 'graph', disableInstanceDiscovery: config.customEndpoints, secretVariables: [clientSecretVariable] },
+    env,
+    configFile,
+  );
 }
 
-function createAppCredential(app: AppSignIn, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
-  const options = {
-    authorityHost: app.authorityHost,
-    // Instance discovery asks the public cloud about the authority: wrong for a private endpoint.
-    disableInstanceDiscovery: app.customEndpoints,
-    retryOptions: { maxRetries: 2 },
-  };
-  if (app.certificatePath) {
-    return new ClientCertificateCredential(app.tenantId, app.clientId, { certificatePath: app.certificatePath }, options);
-  }
-  const secret = app.secretVariables.map((name) => env[name]).find(Boolean);
-  if (!secret) {
-    throw new InputError([
-      `${configFile}: ${app.section}: no credential: set the environment variable ${app.secretVariables.join(' (or ')}${')'.repeat(app.secretVariables.length - 1)} to the app's client secret, or set ${app.section}.certificatePath to a PEM file with the certificate and its private key`,
-    ]);
-  }
-  return new ClientSecretCredential(app.tenantId, app.clientId, secret, options);
-}
-
-/** A client-credentials TokenCredential for the app registration in the config. */
-export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
-  return createAppCredential({ ...config, section: 'graph', secretVariables: [clientSecretVariable] }, env, configFile);
-}
-
-/** The Dataverse application user's app (by default the graph app, with its secret). */
-export function createDataverseCredential(config: DataverseConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
-  const secretVariables = config.sharesGraphApp ? [dataverseClientSecretVariable, clientSecretVariable] : [dataverseClientSecretVariable];
-  return createAppCredential({ ...config, section: 'dataverse', secretVariables }, env, configFile);
-}
-
-export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
-
-/** Client credentials for on-premises modern authentication to EWS (ews.auth = oauth). */
+/** The credential ews.oauth.auth asks for (on-premises modern authentication to EWS). */
 export function createEwsCredential(config: EwsConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
   const oauth = config.oauth!;
-  const options = { authorityHost: oauth.authorityHost, disableInstanceDiscovery: oauth.authorityHost !== undefined, retryOptions: { maxRetries: 2 } };
-  if (oauth.certificatePath) return new ClientCertificateCredential(oauth.tenantId, oauth.clientId, { certificatePath: oauth.certificatePath }, options);
-  const secret = env[ewsClientSecretVariable];
-  if (!secret) throw new InputError([`${configFile}: ews.oauth: no credential: set ${ewsClientSecretVariable} or ews.oauth.certificatePath`]);
-  return new ClientSecretCredential(oauth.tenantId, oauth.clientId, secret, options);
+  return createAppCredential(
+    { ...oauth, section: 'ews.oauth', authorityHost: oauth.authorityHost ?? 'https://login.microsoftonline.com', disableInstanceDiscovery: oauth.authorityHost !== undefined, secretVariables: [ewsClientSecretVariable] },
+    env,
+    configFile,
+  ).credential;
+}
+
+/** The Dataverse application user's app (by default the graph app, whose secret then serves too). */
+export function createDataverseCredential(config: DataverseConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
+  const secretVariables = config.sharesGraphApp ? [dataverseClientSecretVariable, clientSecretVariable] : [dataverseClientSecretVariable];
+  return createAppCredential({ ...config, section: 'dataverse', disableInstanceDiscovery: config.customEndpoints, secretVariables }, env, configFile).credential;
 }
 
 /** Gets one token before any mailbox is touched, so wrong credentials stop the run at once. */
@@ -76,6 +50,7 @@ export async function requireToken(credential: TokenCredential, scope: string, s
 
 /** The identity library's message (AADSTS code and text) with the fix; never the secret. */
 export function credentialFailure(error: unknown): AccessError {
+  if (error instanceof AccessError) return error;
   const text = error instanceof Error ? error.message : String(error);
   const aadsts = /AADSTS\d+:[^\r\n]*/.exec(text)?.[0];
   return new AccessError(

@@ -13,6 +13,12 @@ export interface CliIO {
   clock: Clock;
   sleep: Sleep;
   confirm(question: string): Promise<boolean>;
+  /** Asks for a value on the terminal; an empty answer gives `fallback`. */
+  ask(question: string, fallback?: string): Promise<string>;
+  /** --quiet: only errors on stderr, no text summary. Set by main. */
+  quiet?: boolean;
+  /** stderr may carry colour (a terminal and no NO_COLOR). Set by main. */
+  color?: boolean;
   /** Aborted on Ctrl-C: workers stop, the report is still written. */
   signal?: AbortSignal;
 }
@@ -26,14 +32,17 @@ export function processIO(signal?: AbortSignal): CliIO {
     env: process.env,
     clock: () => performance.timeOrigin + performance.now(),
     sleep,
-    confirm: async (question) => {
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      try {
-        return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-      } finally {
-        rl.close();
-      }
-    },
+    confirm: async (question) => /^y(es)?$/i.test(await askTerminal(`${question} [y/N] `)),
+    ask: async (question, fallback) => (await askTerminal(`${question}${fallback ? ` [${fallback}]` : ''}: `)) || (fallback ?? ''),
     signal,
   };
+}
+
+async function askTerminal(prompt: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(prompt)).trim();
+  } finally {
+    rl.close();
+  }
 }

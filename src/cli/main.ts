@@ -2,7 +2,7 @@ import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
 import { exitCodeFor } from './exit-code.js';
-import { parseAuditFlags, parseRollbackFlags, parseRunFlags, yargsOptions } from './settings.js';
+import { earlyGlobalFlags, flagGroups, parseAuditFlags, parseFlags, parseRollbackFlags, parseRunFlags, yargsOptions, type GlobalFlags } from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
 import { runPreflight } from '../commands/preflight.js';
@@ -10,7 +10,13 @@ import { runProbeCommand } from '../commands/probe.js';
 import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
 
-export async function main(argv: string[], io: CliIO): Promise<number> {
+const files = '--users users.csv --config sinkrule.config.json';
+const runFolder = 'sinkrule-report-deploy-20261129-1401';
+
+export async function main(argv: string[], baseIO: CliIO): Promise<number> {
+  // Read first, so that even a command line yargs rejects is answered in the format asked for.
+  const early = earlyGlobalFlags(argv, baseIO.env);
+  const io = withGlobals(baseIO, early);
   let exitCode = 0;
   const run = (command: Mode) => async (args: Record<string, unknown>) => {
     exitCode = await runCommand(command, parseRunFlags(args, io.env), io, argv);
@@ -18,73 +24,205 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   const parser = yargs(argv)
     .scriptName('sinkrule')
     .usage('$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.')
-    .command('deploy', 'Create or repair the rule in every mailbox (idempotent)', (y) => y.options(yargsOptions('deploy')), run('deploy'))
-    .command('verify', 'Report whether every mailbox has the rule, changing nothing', (y) => y.options(yargsOptions('verify')), run('verify'))
-    .command('preflight', 'Read-only checks before a rollout: credentials, permissions, the sink, RBAC scope, EWS, the probe', (y) => y.options(yargsOptions('preflight')), async (args) => {
-      exitCode = await runPreflight(parseRunFlags(args, io.env), io);
-    })
-    .command('probe', 'Send a marked test message to each Graph mailbox and look for it in the sink as an attachment', (y) => y.options(yargsOptions('probe')), async (args) => {
-      exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
-    })
-    .command('remove', "Delete sinkrule's rule (and only it) from every mailbox", (y) => y.options(yargsOptions('remove')), run('remove'))
-    .command('validate', 'Check the users file, config, rule template and routes offline (what a deploy checks first)', (y) => y.options(yargsOptions('validate')), async (args) => {
-      exitCode = await runValidate(parseRunFlags(args, io.env), io);
-    })
-    .command('export', 'Write the users CSV from Dynamics 365 (--from-dataverse) for review before deploy --users', (y) => y.options(yargsOptions('export')), async (args) => {
-      const { runExport } = await import('../commands/export-command.js');
-      exitCode = await runExport(parseRunFlags(args, io.env), io);
-    })
-    .command('rollback', "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)", (y) => y.options(yargsOptions('rollback')), async (args) => {
-      const { runRollback } = await import('../commands/rollback.js');
-      exitCode = await runRollback(parseRollbackFlags(args, io.env), io, argv);
-    })
+    .options(yargsOptions('global'))
+    .command(
+      'init',
+      'Write sinkrule.config.json and users.csv, and print the app registration and Exchange RBAC steps for your values',
+      (y) =>
+        y
+          .options(yargsOptions('init'))
+          .example('$0 init', 'Ask for each value on the terminal')
+          .example('$0 init --tenant-id <tenant GUID> --client-id <app GUID> --sink crm-sink@contoso.com --auth certificate --certificate-path sinkrule.pfx', 'No questions (scripts)')
+          .example('$0 init --auth managed-identity --sink crm-sink@contoso.com --dir /home/site/sinkrule --force', 'For an Azure Function or Automation account; overwrite existing files'),
+      async (args) => {
+        const { runInit } = await import('../commands/init.js');
+        exitCode = await runInit(parseFlags([...flagGroups.init, ...flagGroups.global], args, io.env), io);
+      },
+    )
+    .command(
+      'deploy',
+      'Create or repair the rule in every mailbox (idempotent)',
+      (y) =>
+        y
+          .options(yargsOptions('deploy'))
+          .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
+          .example(`$0 deploy ${files} --canary 10 --yes`, 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
+          .example(`$0 deploy ${files}`, 'Show the plan, ask, then write')
+          .example(`$0 deploy ${files} --yes --quiet`, 'Scheduled task: no question, only errors on stderr')
+          .example(`$0 deploy ${files} --yes --resume ${runFolder}`, 'Continue an interrupted run in its folder'),
+      run('deploy'),
+    )
+    .command(
+      'verify',
+      'Report whether every mailbox has the rule, changing nothing',
+      (y) =>
+        y
+          .options(yargsOptions('verify'))
+          .example(`$0 verify ${files}`, 'Compliance check; exit code 2 if any mailbox is not compliant')
+          .example('$0 verify --from-dataverse --include-stale --config sinkrule.config.json', 'Reconcile with Dynamics 365: forward-mailbox users and leftover rules')
+          .example(`$0 verify ${files} --output json --quiet --report /var/log/sinkrule/verify`, 'For a scheduler or pipeline: JSON on stdout, report in a fixed folder')
+          .example(`$0 verify ${files} --inventory`, 'Also list every forwarding rule (forwarding-inventory.csv)'),
+      run('verify'),
+    )
+    .command(
+      'preflight',
+      'Read-only checks before a rollout: credentials, permissions, the sink, RBAC scope, EWS, the probe',
+      (y) => y.options(yargsOptions('preflight')).example(`$0 preflight ${files}`, 'Check permissions, the sink and the RBAC scope before a rollout'),
+      async (args) => {
+        exitCode = await runPreflight(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
+      'probe',
+      'Send a marked test message to each Graph mailbox and look for it in the sink as an attachment',
+      (y) => y.options(yargsOptions('probe')).example(`$0 probe ${files} --sample 20`, 'Live test mail through 20 mailboxes spread over the file'),
+      async (args) => {
+        exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
+      'remove',
+      "Delete sinkrule's rule (and only it) from every mailbox",
+      (y) =>
+        y
+          .options(yargsOptions('remove'))
+          .example(`$0 remove ${files} --dry-run`, 'Show which rules would be removed')
+          .example('$0 remove --from-dataverse --stale --config sinkrule.config.json', 'Remove the rule where Dynamics 365 no longer uses the forward mailbox')
+          .example(`$0 remove ${files}`, 'Remove the rule after asking'),
+      run('remove'),
+    )
+    .command(
+      'validate',
+      'Check the users file, config, rule template and routes offline (what a deploy checks first)',
+      (y) =>
+        y
+          .options(yargsOptions('validate'))
+          .example(`$0 validate ${files}`, 'Check every input offline before a change window; exit 1 lists each problem as file:line')
+          .example(`$0 validate ${files} --output json`, 'The same for a pipeline: {"valid": true, …} or {"error": …}'),
+      async (args) => {
+        exitCode = await runValidate(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
+      'export',
+      'Write the users CSV from Dynamics 365 (--from-dataverse) for review before deploy --users',
+      (y) =>
+        y
+          .options(yargsOptions('export'))
+          .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users'),
+      async (args) => {
+        const { runExport } = await import('../commands/export-command.js');
+        exitCode = await runExport(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
+      'rollback',
+      "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)",
+      (y) =>
+        y
+          .options(yargsOptions('rollback'))
+          .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
+          .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json`, 'Undo it after asking'),
+      async (args) => {
+        const { runRollback } = await import('../commands/rollback.js');
+        exitCode = await runRollback(parseRollbackFlags(args, io.env), io, argv);
+      },
+    )
     .command('audit', 'Check a report folder', (y) =>
       y
-        .command('verify <dir>', "Recompute the journal's hash chain and check report.json and report.csv against it (exit 0 intact, 2 changed)", (v) => v.positional('dir', { type: 'string', describe: 'The report folder' }).options(yargsOptions('audit')), async (args) => {
-          const { runAuditVerify } = await import('../commands/audit-verify.js');
-          exitCode = await runAuditVerify(String(args.dir), parseAuditFlags(args, io.env), io);
-        })
+        .command(
+          'verify <dir>',
+          "Recompute the journal's hash chain and check report.json and report.csv against it (exit 0 intact, 2 changed)",
+          (v) =>
+            v
+              .positional('dir', { type: 'string', describe: 'The report folder' })
+              .options(yargsOptions('audit'))
+              .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
+              .example(`$0 audit verify ${runFolder} --expect-hash <SHA-256 from the change ticket>`, 'Also catch a rewritten chain'),
+          async (args) => {
+            const { runAuditVerify } = await import('../commands/audit-verify.js');
+            exitCode = await runAuditVerify(String(args.dir), parseAuditFlags(args, io.env), io);
+          },
+        )
+        .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
         .demandCommand(1, 'Name an audit command: verify'),
     )
-    .command('demo', 'Run deploy and verify against the built-in local simulator', (y) => y.option('report', { type: 'string', describe: 'Report folder' }).options(yargsOptions('demo')), async (args) => {
-      // The simulators (and their certificate library) load only for the demo.
-      const demo = { report: args.report as string | undefined };
-      if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse) exitCode = await (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
-      else exitCode = await (await import('../../simulators/demo.js')).runDemo(demo, io);
-    })
-    .example('$0 deploy --users users.csv --config sinkrule.config.json --dry-run', 'Show what would change')
-    .example('$0 deploy --users users.csv --config sinkrule.config.json --yes', 'Deploy without asking (CI, scheduled task)')
-    .example('$0 verify --users users.csv --config sinkrule.config.json --output json', 'Compliance check; exit code 2 if any mailbox is not compliant')
-    .example('$0 validate --users users.csv --config sinkrule.config.json', 'Check every input offline before a change window; exit 1 lists each problem as file:line')
-    .example('$0 remove --users users.csv --config sinkrule.config.json', 'Remove the rule after asking')
-    .example('$0 preflight --users users.csv --config sinkrule.config.json', 'Check permissions, the sink and the RBAC scope before a rollout')
-    .example('$0 deploy --users users.csv --config sinkrule.config.json --canary 10 --yes', 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
-    .example('$0 verify --from-dataverse --include-stale --config sinkrule.config.json', 'Reconcile with Dynamics 365: forward-mailbox users and leftover rules')
+    .command(
+      'demo',
+      'Run deploy and verify against the built-in local simulator',
+      (y) =>
+        y
+          .option('report', { type: 'string', describe: 'Report folder' })
+          .options(yargsOptions('demo'))
+          .example('$0 demo', 'Writes ./sinkrule-report-demo/{deploy,verify}/report.html')
+          .example('$0 demo --from-dataverse', 'The users and the sink read from the Dataverse simulator'),
+      async (args) => {
+        // The simulators (and their certificate library) load only for the demo.
+        const demo = { report: args.report as string | undefined, output: early.output };
+        if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse) exitCode = await (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
+        else exitCode = await (await import('../../simulators/demo.js')).runDemo(demo, io);
+      },
+    )
+    .completion('completion', 'Print a shell completion script (bash, zsh): sinkrule completion >> ~/.bashrc')
+    .example('$0 init', 'First run: config, users file and the setup steps for your tenant')
+    .example(`$0 validate ${files}`, 'Check every input offline; exit 1 lists each problem as file:line')
+    .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
+    .example(`$0 verify ${files} --output json`, 'Compliance check as JSON; exit code 2 if any mailbox is not compliant')
+    .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
+    .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
     .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users')
-    .example('$0 deploy --users users.csv --config sinkrule.config.json --yes --resume sinkrule-report-deploy-20261129-1401', 'Continue an interrupted run in its folder')
-    .example('$0 audit verify sinkrule-report-deploy-20261129-1401', 'Prove the report folder was not edited')
-    .example('$0 rollback --report sinkrule-report-deploy-20261129-1401 --config sinkrule.config.json --dry-run', 'What undoing that run would change')
-    .example('$0 verify --users users.csv --config sinkrule.config.json --inventory', 'Also list every forwarding rule (forwarding-inventory.csv)')
-    .demandCommand(1, 'Name a command: deploy, verify, remove, validate, export, rollback, audit, preflight, probe or demo')
+    .example('$0 <command> --help', 'Options and examples of one command')
+    .demandCommand(1, 'Name a command: init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion')
     .strict()
     .version(toolVersion)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((message, error) => {
-      throw error ?? new InputError([`command line: ${message}: see sinkrule --help`]);
+      throw error ?? new InputError([`command line: ${message}`], { fix: 'See sinkrule --help, or sinkrule <command> --help.' });
     });
   try {
     await parser.parseAsync();
     return exitCode;
   } catch (error) {
-    return reportFailure(error, io);
+    return reportFailure(error, io, early);
   }
 }
 
-function reportFailure(error: unknown, io: CliIO): number {
-  if (error instanceof InputError) io.stderr.write(`${error.problems.join('\n')}\nNothing was changed.\n`);
-  else if (error instanceof AccessError) io.stderr.write(`${error.message}\nThe run stopped.\n`);
-  else io.stderr.write(`Unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : describeError(error)}\n`);
+/** The io every command gets: --quiet and whether stderr may carry colour (a terminal, no NO_COLOR). */
+function withGlobals(io: CliIO, globals: GlobalFlags): CliIO {
+  return { ...io, quiet: globals.quiet, color: io.stderrIsTTY && !io.env.NO_COLOR };
+}
+
+/**
+ * How every command's failure reaches the admin or the script: text on stderr, and with
+ * --output json also one `{"error":{"code","message","fix"}}` object on stdout (nothing else
+ * there). The exit code comes from exitCodeFor.
+ */
+export function reportFailure(error: unknown, io: CliIO, globals: GlobalFlags): number {
+  const failure = describeFailure(error);
+  const heading = io.color ? '\x1b[31merror\x1b[0m' : 'error';
+  const text =
+    error instanceof InputError || error instanceof AccessError
+      ? [`${heading}: ${failure.message}`, failure.fix, error instanceof InputError ? 'Nothing was changed.' : 'The run stopped.']
+      : [`${heading}: unexpected: ${error instanceof Error ? (error.stack ?? error.message) : describeError(error)}`, failure.fix];
+  io.stderr.write(`${text.filter(Boolean).join('\n')}\n`);
+  if (globals.output === 'json') io.stdout.write(`${JSON.stringify({ error: failure }, null, 2)}\n`);
   return exitCodeFor({ error });
+}
+
+export interface FailureDescription {
+  /** The error class: InputError, AccessError or UnexpectedError. */
+  code: string;
+  message: string;
+  fix: string;
+  problems?: readonly string[];
+}
+
+function describeFailure(error: unknown): FailureDescription {
+  if (error instanceof InputError) {
+    return { code: 'InputError', message: error.message, fix: error.fix ?? 'Correct each problem listed (each line names its fix), then run again.', problems: error.problems };
+  }
+  if (error instanceof AccessError) return { code: 'AccessError', message: error.message, fix: error.fix ?? 'Correct the access named in the message, then run again.' };
+  return { code: 'UnexpectedError', message: describeError(error), fix: 'Run again; if it happens again, report it with this message.' };
 }

@@ -6,7 +6,8 @@ const maxFailureLines = 20;
 
 /**
  * Progress on stderr: a live line (done/total, rate, ETA, throttling) only when stderr is a
- * terminal; failed mailboxes as lines of their own (the first 20) either way.
+ * terminal; failed mailboxes as lines of their own (the first 20) either way. --quiet: nothing
+ * (the report and the exit code tell).
  */
 export class Progress {
   readonly counts: Partial<Record<OutcomeName, number>> = {};
@@ -23,7 +24,7 @@ export class Progress {
     private readonly gates: ReadonlyMap<string, ThrottleGate>,
   ) {
     this.started = io.clock();
-    if (io.stderrIsTTY) this.timer = setInterval(() => this.draw(), 250).unref();
+    if (io.stderrIsTTY && !io.quiet) this.timer = setInterval(() => this.draw(), 250).unref();
   }
 
   /** Mailboxes done (the counts may hold two outcomes per mailbox: its own and its probe's). */
@@ -36,16 +37,16 @@ export class Progress {
     this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
     const probe = outcome.probe;
     if (probe && probe.outcome !== outcome.outcome) this.counts[probe.outcome] = (this.counts[probe.outcome] ?? 0) + 1;
-    if (outcome.outcome === 'failed' && this.failuresShown++ < maxFailureLines) {
+    if (outcome.outcome === 'failed' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
       this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
-    } else if (probe?.outcome === 'probe-failure' && this.failuresShown++ < maxFailureLines) {
+    } else if (probe?.outcome === 'probe-failure' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
       this.line(`${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`);
     }
   }
 
   finish(): void {
     if (this.timer) clearInterval(this.timer);
-    if (this.io.stderrIsTTY) this.io.stderr.write('\r\x1b[K');
+    if (this.timer) this.io.stderr.write('\r\x1b[K');
     if (this.failuresShown > maxFailureLines) this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
   }
 

@@ -2,7 +2,8 @@ import type { Options as YargsOption } from 'yargs';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
-import type { Config } from '../input/config.js';
+import { clouds, type Config } from '../input/config.js';
+import { authKinds, guid } from '../input/auth-schema.js';
 import { mailAddress } from '../input/address.js';
 import { formatIssues } from '../input/issues.js';
 
@@ -20,7 +21,7 @@ const flags = {
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
     schema: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
-    describe: "Forward mailbox address; overrides the config's sink",
+    describe: "Forward (sink) mailbox address; for deploy, verify and remove it overrides the config's sink",
     env: 'SINKRULE_SINK',
   },
   report: {
@@ -33,7 +34,12 @@ const flags = {
     describe: 'Mailboxes worked on at once per back end',
     env: 'SINKRULE_CONCURRENCY',
   },
-  output: { schema: z.enum(['text', 'json']).default('text'), describe: 'Summary format on stdout', env: 'SINKRULE_OUTPUT' },
+  output: {
+    schema: z.enum(['text', 'json']).default('text'),
+    describe: 'Format on stdout: json gives one JSON object (the result, or {"error":{"code","message","fix"}} with exit 1)',
+    env: 'SINKRULE_OUTPUT',
+  },
+  quiet: { schema: z.boolean().default(false), describe: 'Print only errors on stderr and no text summary (scheduled runs: the exit code and the report tell)', env: 'SINKRULE_QUIET' },
   dryRun: { schema: z.boolean().default(false), describe: 'Read every mailbox and report what would change; write nothing' },
   yes: { schema: z.boolean().default(false), describe: 'Do not ask for confirmation (required when there is no terminal)' },
   includeStale: {
@@ -75,6 +81,21 @@ const flags = {
     schema: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' }).optional(),
     describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
   },
+  // sinkrule init
+  dir: { schema: z.string().min(1).default('.'), describe: 'Folder to write sinkrule.config.json and users.csv into' },
+  force: { schema: z.boolean().default(false), describe: 'Overwrite sinkrule.config.json and users.csv if they exist' },
+  tenantId: { schema: guid.optional(), describe: 'Directory (tenant) ID (Entra admin center → App registrations → Overview)' },
+  clientId: { schema: guid.optional(), describe: 'Application (client) ID of the app registration' },
+  cloud: { schema: z.enum(Object.keys(clouds) as [keyof typeof clouds]).optional(), describe: 'National cloud (default global)' },
+  auth: { schema: z.enum(authKinds).optional(), describe: 'How sinkrule signs in to Graph' },
+  certificatePath: { schema: z.string().min(1).optional(), describe: 'auth certificate: PEM or PFX file (relative to --dir)' },
+  managedIdentityClientId: { schema: guid.optional(), describe: 'auth managed-identity: client ID of a user-assigned identity (omit for system-assigned)' },
+  backEnds: {
+    schema: z.array(z.enum(['graph', 'ews', 'manual'])).min(1).optional(),
+    describe: 'Where the mailboxes are: graph (Exchange Online), ews (on-premises Exchange), manual (POP3 and others)',
+  },
+  ewsUrl: { schema: z.url({ protocol: /^https$/, error: 'must be the https:// EWS URL, e.g. https://mail.contoso.com/EWS/Exchange.asmx' }).optional(), describe: 'ews: the EWS endpoint' },
+  ewsUsername: { schema: z.string().min(1).optional(), describe: 'ews: the service account (CONTOSO\\svc-sinkrule)' },
 } satisfies Record<string, FlagDeclaration>;
 
 interface FlagDeclaration {
@@ -87,31 +108,50 @@ interface FlagDeclaration {
 
 type FlagName = keyof typeof flags;
 
-/** The flags each kind of command takes. */
+/** The flags each kind of command takes; `global` ones every command takes (declared once, on the top level). */
 export const flagGroups = {
-  read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory'],
-  validate: ['users', 'fromDataverse', 'config', 'sink', 'output'],
-  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
-  deploy: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
-  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'output', 'inventory', 'probe', 'timeoutS'],
-  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
-  preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample', 'output'],
-  probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'output', 'sample', 'timeoutS'],
+  global: ['output', 'quiet'],
+  init: ['dir', 'force', 'tenantId', 'clientId', 'sink', 'cloud', 'auth', 'certificatePath', 'managedIdentityClientId', 'backEnds', 'ewsUrl', 'ewsUsername'],
+  read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'inventory'],
+  validate: ['users', 'fromDataverse', 'config', 'sink'],
+  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'inventory', 'probe', 'timeoutS'],
+  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  deploy: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
+  preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample'],
+  probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'sample', 'timeoutS'],
   export: ['fromDataverse', 'config', 'sink', 'out'],
   demo: ['fromDataverse'],
-  rollback: ['report', 'config', 'out', 'concurrency', 'output', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
-  audit: ['expectHash', 'output'],
+  rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
+  audit: ['expectHash'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
+type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
 type RunGroup = 'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo';
-/** deploy, verify, remove, preflight, probe, export and demo share one set of validated flags (each command gets the others' defaults). */
-const runFlagNames = [...new Set([...flagGroups.write, ...flagGroups.read, ...flagGroups.verify, ...flagGroups.remove, ...flagGroups.deploy, ...flagGroups.preflight, ...flagGroups.probe, ...flagGroups.export, ...flagGroups.demo])] as Array<(typeof flagGroups)[RunGroup][number]>;
+/** deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults). */
+const runFlagNames = [
+  ...new Set([
+    ...flagGroups.write,
+    ...flagGroups.read,
+    ...flagGroups.verify,
+    ...flagGroups.remove,
+    ...flagGroups.deploy,
+    ...flagGroups.preflight,
+    ...flagGroups.probe,
+    ...flagGroups.export,
+    ...flagGroups.demo,
+    ...flagGroups.global,
+  ]),
+] as Array<GroupFlag<RunGroup>>;
 
 type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
 /** The validated flags of deploy, verify, remove, export and demo (a flag a command does not take has its default). */
-export type RunFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)[RunGroup][number]>>>;
-export type RollbackFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['rollback'][number]>>> & { report: string; config: string };
-export type AuditFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['audit'][number]>>>;
+export type RunFlags = z.infer<z.ZodObject<Shape<GroupFlag<RunGroup>>>>;
+export type RollbackFlags = z.infer<z.ZodObject<Shape<GroupFlag<'rollback'>>>> & { report: string; config: string };
+export type AuditFlags = z.infer<z.ZodObject<Shape<GroupFlag<'audit'>>>>;
+export type InitFlags = z.infer<z.ZodObject<Shape<GroupFlag<'init'>>>>;
+/** The flags every command takes. */
+export type GlobalFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['global'][number]>>>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -126,6 +166,7 @@ function yargsOption(flag: FlagDeclaration, group: string): YargsOption {
   const text = flag.describeIn?.[group] ?? flag.describe;
   const describe = flag.env ? `${text} [env ${flag.env}]` : text;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
+  if (inner instanceof z.ZodArray && inner.element instanceof z.ZodEnum) return { type: 'array', choices: inner.element.options as string[], describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
   if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };
   return { type: 'string', describe, demandOption: required };
@@ -149,37 +190,57 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
 }
 
 export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RollbackFlags {
-  const parsed = parseFlags(flagGroups.rollback, argv, env) as RollbackFlags;
+  const parsed = parseFlags([...flagGroups.rollback, ...flagGroups.global], argv, env) as RollbackFlags;
   if (!parsed.report) throw new InputError(['command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401']);
   return parsed;
 }
 
 export function parseAuditFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): AuditFlags {
-  return parseFlags(flagGroups.audit, argv, env) as AuditFlags;
+  return parseFlags([...flagGroups.audit, ...flagGroups.global], argv, env);
 }
 
-function parseFlags(names: readonly FlagName[], argv: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+/** Validates the named flags (flag, else environment variable, else default). */
+export function parseFlags<K extends FlagName>(names: readonly K[], argv: Record<string, unknown>, env: NodeJS.ProcessEnv): z.infer<z.ZodObject<Shape<K>>> {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
   for (const name of names) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
-      input[name] = env[flag.env];
+      input[name] = unwrap(flag.schema) instanceof z.ZodBoolean ? /^(1|true|yes)$/i.test(env[flag.env]!) : env[flag.env];
       fromEnvironment.set(name, flag.env);
     }
   }
-  const schema = z.strictObject(Object.fromEntries(names.map((name) => [name, flags[name].schema])));
+  const schema = z.strictObject(Object.fromEntries(names.map((name) => [name, flags[name].schema])) as Shape<K>);
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new InputError(
       parsed.error.issues.flatMap((issue) => {
         const variable = fromEnvironment.get(String(issue.path[0]));
-        return variable ? [`environment: ${variable}: ${issue.message}`] : formatIssues('command line', [issue], '--');
+        return variable ? [`environment: ${variable}: ${issue.message}`] : formatIssues('command line', [{ ...issue, path: issue.path.map((key, i) => (i === 0 ? kebab(String(key)) : key)) }], '--');
       }),
     );
   }
-  return parsed.data;
+  return parsed.data as z.infer<z.ZodObject<Shape<K>>>;
+}
+
+/**
+ * The global flags, read before (and independently of) the full parse, so that even a command
+ * line yargs rejects is answered in the format asked for. Anything unreadable falls back to the
+ * default: the full parse then reports it.
+ */
+export function earlyGlobalFlags(argv: readonly string[], env: NodeJS.ProcessEnv): GlobalFlags {
+  const raw: Record<string, unknown> = {};
+  argv.forEach((arg, i) => {
+    if (arg === '--output') raw.output = argv[i + 1];
+    else if (arg.startsWith('--output=')) raw.output = arg.slice('--output='.length);
+    else if (arg === '--quiet') raw.quiet = true;
+  });
+  try {
+    return parseFlags(flagGroups.global, raw, env);
+  } catch {
+    return { output: 'text', quiet: raw.quiet === true };
+  }
 }
 
 /** Every command that works on a users file. */

@@ -61,7 +61,7 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
   }
   const result = await pass(context, io, flags.dryRun, flags.out ?? defaultReportDir('rollback', new Date(io.clock())));
   if (flags.output === 'json') io.stdout.write(`${JSON.stringify({ command: 'rollback', dryRun: flags.dryRun, of: source.dir, ...result }, null, 2)}\n`);
-  else {
+  else if (!io.quiet) {
     io.stdout.write(
       [
         `sinkrule rollback${flags.dryRun ? ' (dry run: nothing was changed)' : ''} of ${source.dir}: ${result.mailboxes} mailboxes`,

@@ -314,6 +314,7 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }
+  if (io.quiet) return;
   const lines = [
     `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes}${run.source.rows === undefined ? '' : ` of ${run.source.rows}`} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
     `  ${formatCounts(result.counts)}`,

@@ -31,6 +31,7 @@ export async function runValidate(options: RunFlags, io: CliIO): Promise<number>
     );
     return 0;
   }
+  if (io.quiet) return 0;
   io.stdout.write(
     `sinkrule validate: ${where}: ${rows} mailboxes, no problems (${formatCounts(byTarget as never)}); config ${options.config}; rule template ${run.template.file}; sink${sinks.length > 1 ? 's' : ''} ${sinks.join(', ')}\n`,
   );

@@ -16,14 +16,21 @@ export interface ErrorOptions {
   cause?: unknown;
 }
 
+/** Options of the errors that stop a run: the fix, when it is not already part of the message. */
+export interface StopErrorOptions extends ErrorOptions {
+  fix?: string;
+}
+
 /** Invalid CLI options, config, template or users file. `problems` are `file:line: what … fix` lines. */
 export class InputError extends Error {
   override name = 'InputError';
+  readonly fix?: string;
   constructor(
     readonly problems: readonly string[],
-    options?: ErrorOptions,
+    options?: StopErrorOptions,
   ) {
     super(problems.join('\n'), options);
+    this.fix = options?.fix;
   }
 }
 
@@ -33,6 +40,11 @@ export class InputError extends Error {
  */
 export class AccessError extends Error {
   override name = 'AccessError';
+  readonly fix?: string;
+  constructor(message: string, options?: StopErrorOptions) {
+    super(message, options);
+    this.fix = options?.fix;
+  }
 }
 
 /** Who the service throttled: the whole application, or one mailbox. */

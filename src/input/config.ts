@@ -8,12 +8,10 @@ import { templatesDir } from '../paths.js';
 import { mailAddress } from './address.js';
 import { checkInputPath, type InputPath } from './files.js';
 import { formatIssues, lineAt } from './issues.js';
+import { appCredentialFields, checkAppCredential } from './auth-schema.js';
 
 export const defaultRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
 
-const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
-  error: 'must be a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin center → App registrations → Overview)',
-});
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const concurrency = (fallback: number) => z.number().int().min(1).max(256).default(fallback);
 
@@ -30,9 +28,7 @@ export const clouds = {
 } as const;
 
 const graphSchema = z.strictObject({
-  tenantId: guid,
-  clientId: guid,
-  certificatePath: z.string().min(1).optional(),
+  ...appCredentialFields,
   cloud: z.enum(Object.keys(clouds) as [keyof typeof clouds]).default('global'),
   authorityHost: httpsUrl.optional(),
   baseUrl: httpsUrl.refine((url) => !/\/v1\.0\/?$|\/beta\/?$/.test(url), { error: 'is the service root without /v1.0, e.g. https://graph.microsoft.com' }).optional(),
@@ -45,7 +41,7 @@ const graphSchema = z.strictObject({
    * quarter of the HTTP work.
    */
   batchSize: z.number().int().min(1).max(20).default(4),
-});
+}).superRefine(checkAppCredential);
 
 const ewsSchema = z
   .strictObject({
@@ -58,12 +54,11 @@ const ewsSchema = z
     removeOutlookRuleBlob: z.boolean().default(false),
     oauth: z
       .strictObject({
-        tenantId: guid,
-        clientId: guid,
+        ...appCredentialFields,
         authorityHost: httpsUrl.optional(),
-        certificatePath: z.string().min(1).optional(),
         scope: z.string().min(1).optional(),
       })
+      .superRefine(checkAppCredential)
       .optional(),
   })
   .refine((ews) => ews.auth === 'oauth' || ews.username, { error: 'ews.username is required for ntlm and basic authentication (DOMAIN\\user or user@domain)', path: ['username'] })
@@ -75,9 +70,8 @@ const ewsSchema = z
  */
 const dataverseSchema = z.strictObject({
   url: httpsUrl.refine((url) => !/\/api\/data/i.test(url), { error: 'is the organisation URL without /api/data, e.g. https://contoso.crm.dynamics.com' }),
-  tenantId: guid.optional(),
-  clientId: guid.optional(),
-  certificatePath: z.string().min(1).optional(),
+  // The same sign-in keys as graph; what is left out is taken from graph (checked in resolveDataverse).
+  ...appCredentialFields,
   authorityHost: httpsUrl.optional(),
   /** Rows per page (Prefer: odata.maxpagesize); Dataverse ignores anything above 5000. */
   pageSize: z.number().int().min(1).max(5000).default(5000),
@@ -131,9 +125,7 @@ export const configSchema = z.strictObject({
 export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean; tokenScope: string };
 export type EwsConfig = z.infer<typeof ewsSchema> & { oauthScope: string; oauthClientId?: string };
 /** The dataverse section with the app, authority and secret variable resolved (defaults from graph). */
-export type DataverseConfig = Omit<z.infer<typeof dataverseSchema>, 'tenantId' | 'clientId'> & {
-  tenantId: string;
-  clientId: string;
+export type DataverseConfig = z.infer<typeof dataverseSchema> & {
   authorityHost: string;
   /** Instance discovery is off for a private authority. */
   customEndpoints: boolean;
@@ -193,10 +185,10 @@ export async function loadConfig(file: string): Promise<Config> {
 function checkConfiguredPaths(config: Config): void {
   const paths: Array<[string | undefined, string, Omit<InputPath, 'namedBy'>]> = [
     [config.templatePath, 'rule.template', { what: 'a rule template JSON file (a bare name is looked up in templates/)' }],
-    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
     [config.ews?.caFile, 'ews.caFile', { what: 'the PEM certificate of the CA that issued the Exchange server certificate' }],
-    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
-    [config.dataverse?.certificatePath, 'dataverse.certificatePath', { what: 'a PEM file with the certificate and its private key' }],
+    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
+    [config.dataverse?.certificatePath, 'dataverse.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
     [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
   ];
   const problems = paths
@@ -215,17 +207,21 @@ function checkConfiguredPaths(config: Config): void {
 function resolveDataverse(dataverse: z.infer<typeof dataverseSchema>, graph: GraphConfig | undefined, here: string, file: string): DataverseConfig {
   const tenantId = dataverse.tenantId ?? graph?.tenantId;
   const clientId = dataverse.clientId ?? graph?.clientId;
-  if (!tenantId || !clientId) {
-    throw new InputError([`${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the Dataverse application user), or a graph section whose app it shares`]);
+  const sameApp = graph !== undefined && graph.tenantId === tenantId && graph.clientId === clientId && (dataverse.auth ?? graph.auth) === graph.auth;
+  const auth = dataverse.auth ?? (sameApp ? graph.auth : undefined);
+  const needsApp = auth === undefined || auth === 'secret' || auth === 'certificate';
+  if (needsApp && (!tenantId || !clientId)) {
+    throw new InputError([`${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the Dataverse application user), or a graph section whose app it shares, or dataverse.auth "managed-identity"`]);
   }
-  const sameApp = graph !== undefined && graph.tenantId === tenantId && graph.clientId === clientId;
   const certificatePath = dataverse.certificatePath ? path.resolve(here, dataverse.certificatePath) : sameApp ? graph.certificatePath : undefined;
   return {
     ...dataverse,
     url: dataverse.url.replace(/\/+$/, ''),
     tenantId,
     clientId,
+    auth,
     certificatePath,
+    managedIdentityClientId: dataverse.managedIdentityClientId ?? (sameApp ? graph.managedIdentityClientId : undefined),
     authorityHost: dataverse.authorityHost ?? (sameApp ? graph.authorityHost : clouds.global.authorityHost),
     customEndpoints: dataverse.authorityHost !== undefined || (sameApp && graph.customEndpoints),
     sharesGraphApp: sameApp,

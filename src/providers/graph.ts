@@ -145,7 +145,15 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       return { createdRuleIds, writtenRules };
     },
     mail: createGraphMail(call),
-    describe: () => ({ graphEndpoint: config.baseUrl, tokenScope: config.tokenScope, authorityHost: config.authorityHost, tenantId: config.tenantId, clientId: config.clientId, batchSize: String(options.batchSize ?? 1) }),
+    describe: () => ({
+      graphEndpoint: config.baseUrl,
+      tokenScope: config.tokenScope,
+      authorityHost: config.authorityHost,
+      auth: config.auth ?? '',
+      tenantId: config.tenantId ?? '',
+      clientId: config.clientId ?? config.managedIdentityClientId ?? '',
+      batchSize: String(options.batchSize ?? 1),
+    }),
     async close() {},
   };
 

@@ -67,8 +67,10 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
   switch (target) {
     case 'graph': {
       if (!config.graph) throw missingSection(config, 'graph', 'graph', '{"tenantId": "…", "clientId": "…"}');
-      const credential = cachingCredential(createGraphCredential(config.graph, deps.env, config.file), deps.clock);
-      return { provider: createGraphProvider({ config: config.graph, credential, gate, clock: deps.clock, batchSize: config.graph.batchSize }), maxMailboxes: config.graph.concurrency };
+      const { credential, kind } = createGraphCredential(config.graph, deps.env, config.file);
+      // The kind actually used (also when chosen from the environment) goes into the report.
+      const graph = { ...config.graph, auth: kind };
+      return { provider: createGraphProvider({ config: graph, credential: cachingCredential(credential, deps.clock), gate, clock: deps.clock, batchSize: graph.batchSize }), maxMailboxes: graph.concurrency };
     }
     case 'ews': {
       const ews = config.ews;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js
 import type { SimulatedMailboxRecord } from '../../simulators/dataverse/dataverse-simulator.js';
 import { correctSinkRule, foreignRules, sinkRuleName } from '../../simulators/scenarios.js';
 import { byEmail } from '../helpers/graph-world.js';
+import { managedIdentityPath } from '../../simulators/graph/identity.js';
 import { startDataverseWorld, type DataverseWorld, type DataverseWorldOptions } from '../helpers/dataverse-world.js';
 
 const sink = 'crm-sink@contoso.com';
@@ -223,7 +225,31 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       await world.writeConfig({ ...world.baseConfig, dataverse: { url: world.dataverse.url, clientId: '22222222-2222-2222-2222-222222222222', tenantId: '33333333-3333-3333-3333-333333333333' } });
       const result = await world.run(['verify', '--from-dataverse']);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /dataverse: no credential: set the environment variable SINKRULE_DATAVERSE_CLIENT_SECRET/, "another app never gets graph's secret");
+      assert.match(result.stderr, /dataverse\.auth: no credential: set the environment variable SINKRULE_DATAVERSE_CLIENT_SECRET /, "another app never gets graph's secret");
+    });
+  });
+
+  it('dataverse.auth: a managed identity shared with graph reads Dynamics 365 and Exchange with no secret anywhere', async () => {
+    const identityHeader = `hdr-${randomUUID()}`;
+    const hostIdentity = randomUUID();
+    const managedIdentity = { identityHeader, tenantId: randomUUID(), identities: [{ clientId: hostIdentity, userAssigned: false, roles: ['MailboxSettings.ReadWrite'] }] };
+    await inWorld({ managedIdentity, applicationUsers: (appId) => [{ appId, canReadMailboxes: true }, { appId: hostIdentity, canReadMailboxes: true }] }, async (world) => {
+      const graph = world.baseConfig.graph as Record<string, unknown>;
+      await world.writeConfig({ ...world.baseConfig, graph: { authorityHost: graph.authorityHost, baseUrl: graph.baseUrl, auth: 'managed-identity' } });
+      const env = { SINKRULE_CLIENT_SECRET: '', IDENTITY_ENDPOINT: `${world.graph.url}${managedIdentityPath}`, IDENTITY_HEADER: identityHeader };
+      const result = await world.run(['verify', '--from-dataverse', '--report', 'mi'], env);
+      assert.equal(result.code, 2, result.stderr); // the forward-mailbox users have no rule yet
+      assert.ok(world.dataverse.stats.requests > 0, 'Dataverse was read with the managed identity');
+      // The same verify as the app with its secret: every row the same outcome.
+      await world.writeConfig(world.baseConfig);
+      const withSecret = await world.run(['verify', '--from-dataverse', '--report', 'secret'], { IDENTITY_ENDPOINT: '', IDENTITY_HEADER: '' });
+      assert.equal(withSecret.code, 2, withSecret.stderr);
+      const outcomes = async (dir: string) => (await world.report(dir)).mailboxes.map((row) => `${row.email} ${row.outcome}`).sort();
+      assert.deepEqual(await outcomes('mi'), await outcomes('secret'));
+      assert.ok((await outcomes('mi')).some((row) => row.endsWith(' missing')));
+      await world.writeConfig({ ...world.baseConfig, graph: { authorityHost: graph.authorityHost, baseUrl: graph.baseUrl, auth: 'managed-identity' } });
+      const wrongHeader = await world.run(['verify', '--from-dataverse'], { ...env, IDENTITY_HEADER: 'not-the-header' });
+      assert.equal(wrongHeader.code, 1);
     });
   });
 

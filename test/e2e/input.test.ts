@@ -110,7 +110,7 @@ describe('input validation at the edge', () => {
       await world.writeConfig({ sink, rule: { template: './a-folder' }, graph: { ...graph(), certificatePath: 'a-pipe' }, manual: { instructionsDir: 'no-such-folder' } });
       const result = await rejects(['verify'], [
         /sinkrule\.config\.json: rule\.template: .*a-folder: is a folder, not a file: point rule\.template at a rule template JSON file/,
-        /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or device\): point graph\.certificatePath at a PEM file/,
+        /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or device\): point graph\.certificatePath at a PEM or PFX file/,
         /sinkrule\.config\.json: manual\.instructionsDir: .*no-such-folder: not found: point manual\.instructionsDir at a folder/,
       ]);
       assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
@@ -207,6 +207,6 @@ describe('command line', () => {
   it('without a command, says which ones exist and exits 1', async () => {
     const result = await runCli([]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /deploy, verify, remove, validate, export, rollback, audit, preflight, probe or demo/);
+    assert.match(result.stderr, /init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion/);
   });
 });

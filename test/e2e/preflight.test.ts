@@ -118,7 +118,7 @@ describe('preflight', () => {
     await inWorld({}, async (w) => {
       const result = await w.run(['preflight'], { SINKRULE_CLIENT_SECRET: 'wrong-secret-value' });
       assert.equal(result.code, 2);
-      assert.match(result.stdout, /fail {2}token {9}Cannot get a token: AADSTS7000215/);
+      assert.match(result.stdout, /fail {2}token {9}Cannot get a token.*AADSTS7000215/);
       assert.ok(!result.stdout.includes('wrong-secret-value'));
     });
   });

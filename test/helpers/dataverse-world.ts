@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli, type CliResult } from './cli.js';
 import { certificate } from './graph-world.js';
-import { GraphSimulator, type SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import { GraphSimulator, type GraphSimulatorOptions, type SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
 import { DataverseSimulator, type ApplicationUser, type DataverseSimulatorOptions, type SimulatedMailboxRecord } from '../../simulators/dataverse/dataverse-simulator.js';
 
 /** A tenant with Exchange Online (Graph) and a Dynamics 365 environment (Dataverse), one app for both. */
@@ -34,6 +34,8 @@ export interface DataverseWorldOptions {
   pageSize?: number;
   /** The app's application permissions on Graph. @default ['MailboxSettings.ReadWrite'] */
   graphRoles?: string[];
+  /** Serve a managed identity endpoint (the host's identities sign in to Graph and Dataverse alike). */
+  managedIdentity?: GraphSimulatorOptions['managedIdentity'];
 }
 
 export async function startDataverseWorld(options: DataverseWorldOptions): Promise<DataverseWorld> {
@@ -41,7 +43,7 @@ export async function startDataverseWorld(options: DataverseWorldOptions): Promi
   const cert = await certificate();
   const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
   const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: secret, roles: options.graphRoles ?? ['MailboxSettings.ReadWrite'] };
-  const graph = new GraphSimulator({ certificate: cert, app, mailboxes: options.graphMailboxes });
+  const graph = new GraphSimulator({ certificate: cert, app, mailboxes: options.graphMailboxes, managedIdentity: options.managedIdentity });
   const graphUrl = await graph.start();
   const dataverse = new DataverseSimulator({
     certificate: cert,

@@ -3,7 +3,7 @@ import type { CliIO } from '../../src/cli/io.js';
 import { VirtualTime } from './virtual-time.js';
 
 /** A CliIO for in-process tests: captured stdout/stderr, a virtual clock, scripted answers. */
-export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; stdinIsTTY?: boolean } = {}) {
+export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; replies?: string[]; stdinIsTTY?: boolean; stderrIsTTY?: boolean } = {}) {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -16,7 +16,7 @@ export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; 
     stdout,
     stderr,
     stdinIsTTY: options.stdinIsTTY ?? false,
-    stderrIsTTY: false,
+    stderrIsTTY: options.stderrIsTTY ?? false,
     env: options.env ?? {},
     // Real time: the runner measures durations; sleeping is instant so nothing waits.
     clock: () => Date.now(),
@@ -24,6 +24,10 @@ export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; 
     confirm: async (question) => {
       questions.push(question);
       return options.answers?.shift() ?? false;
+    },
+    ask: async (question, fallback) => {
+      questions.push(question);
+      return options.replies?.shift() || (fallback ?? '');
     },
   };
   return { io, questions, stdout: () => out, stderr: () => err };

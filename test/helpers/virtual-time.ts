@@ -6,15 +6,25 @@ import type { Sleep } from '../../src/core/retry.js';
  * throttling tests are exact and take milliseconds.
  */
 export class VirtualTime {
-  now = 0;
+  /** Every duration asked of `sleep` or `instantSleep`, in order. */
+  readonly slept: number[] = [];
   private timers: Array<{ at: number; seq: number; wake: () => void }> = [];
   private seq = 0;
+
+  constructor(public now = 0) {}
 
   readonly clock = () => this.now;
   readonly sleep: Sleep = (ms) =>
     new Promise<void>((resolve) => {
+      this.slept.push(ms);
       this.timers.push({ at: this.now + Math.max(0, ms), seq: this.seq++, wake: resolve });
     });
+
+  /** For code with one thread of waiting (a retry loop): sleeping just moves the clock, no `run` needed. */
+  readonly instantSleep: Sleep = async (ms) => {
+    this.slept.push(ms);
+    this.now += Math.max(0, ms);
+  };
 
   /** Runs until no timer is left or `until` (virtual ms) is reached. */
   async run(until = Number.POSITIVE_INFINITY): Promise<void> {

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AccessError, MailboxError, ThrottledError, TransientError } from '../../src/core/errors.js';
-import { parseRetryAfter, withRetry, type Sleep } from '../../src/core/retry.js';
+import { parseRetryAfter, withRetry } from '../../src/core/retry.js';
+import { VirtualTime } from '../helpers/virtual-time.js';
 import { ThrottleGate } from '../../src/core/throttle-gate.js';
 import { translateGraphError } from '../../src/providers/graph.js';
 
 /** Virtual time: sleeping moves the clock, so tests are exact and instant. */
 function virtualTime(start = 1_000_000) {
-  const time = { now: start, slept: [] as number[] };
-  const sleep: Sleep = async (ms) => {
-    time.slept.push(ms);
-    time.now += ms;
-  };
-  return { time, clock: () => time.now, sleep };
+  const time = new VirtualTime(start);
+  return { time, clock: time.clock, sleep: time.instantSleep };
 }
 
 describe('Retry-After parsing', () => {
