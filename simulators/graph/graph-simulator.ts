@@ -6,6 +6,8 @@ import { close, delay, listen, readBody, seededRandom, sendJson } from '../http.
 import type { LocalCertificate } from '../tls.js';
 import { validateAgainstType } from './csdl.js';
 import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName, type ManagedIdentityHost } from './identity.js';
+import { MailFlow } from './mail-flow.js';
+import { isMailPath, routeMail } from './mail-routes.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -68,6 +70,8 @@ export interface GraphSimulatorOptions {
   /** The directory's domains (`GET /domains`). @default contoso.com and contoso.onmicrosoft.com, verified */
   domains?: Array<{ id: string; isVerified: boolean; isDefault?: boolean }>;
   seed?: number;
+  /** How long mail takes from sendMail (or a rule's forward) to the recipient's inbox. @default 50 */
+  deliveryDelayInMs?: number;
 }
 
 /** What the tests and the benchmark read after a run. */
@@ -103,6 +107,8 @@ export class GraphSimulator {
   readonly identity: IdentitySimulator;
   /** The application ID URI Graph's tokens are issued for (their `aud`). */
   readonly resource: string;
+  /** Messages, delivery and inbox rules at work (sendMail, messages, attachments). */
+  readonly mail: MailFlow;
   readonly stats: GraphSimulatorStats = { requests: 0, httpRequests: 0, batches: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
   private server?: Server;
   private readonly mailboxes = new Map<string, { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }>();
@@ -122,6 +128,16 @@ export class GraphSimulator {
     this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
+    this.mail = new MailFlow(
+      {
+        isInternalDomain: (domain) => this.directoryDomains().some((d) => d.isVerified && d.id.toLowerCase() === domain),
+        rulesOf: (email) => {
+          const mailbox = this.mailboxes.get(email.toLowerCase());
+          return mailbox?.kind === 'exchange-online' ? mailbox.rules : undefined;
+        },
+      },
+      options.deliveryDelayInMs ?? 50,
+    );
   }
 
   async start(): Promise<string> {
@@ -173,7 +189,7 @@ export class GraphSimulator {
     else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') reply = await this.batch(bodyText, roles, clientRequestId);
     else {
       const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
-      reply = 'error' in parsed ? this.count(parsed.error) : await this.execute({ method: req.method ?? 'GET', path: url.pathname.replace(/^\/v1\.0/i, ''), body: parsed.body, roles, clientRequestId });
+      reply = 'error' in parsed ? this.count(parsed.error) : await this.execute({ method: req.method ?? 'GET', path: `${url.pathname.replace(/^\/v1\.0/i, '')}${url.search}`, body: parsed.body, roles, clientRequestId });
     }
     sendJson(res, reply.status, reply.body, { 'request-id': randomUUID(), 'client-request-id': clientRequestId, ...reply.headers });
   }
@@ -221,9 +237,15 @@ export class GraphSimulator {
   private async execute(request: ServiceRequest): Promise<Reply> {
     this.stats.requests++;
     const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => errorReply(status, code, message, request.clientRequestId, headers);
-    if (/^\/domains\/?$/i.test(request.path)) return this.count(this.listDomains(request, fail));
-    const match = /^\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(request.path);
-    if (!match) return this.count(fail(400, 'BadRequest', `Resource not found for the segment '${request.path.split('/').pop()}'.`));
+    const [path, search = ''] = request.path.split('?') as [string, string?];
+    if (/^\/domains\/?$/i.test(path)) return this.count(this.listDomains(request, fail));
+    const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
+    if (mailMatch && isMailPath(mailMatch[2]!)) {
+      const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
+      return this.count(await this.withMailboxSlot(email, () => this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail)));
+    }
+    const match = /^\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(path);
+    if (!match) return this.count(fail(400, 'BadRequest', `Resource not found for the segment '${path.split('/').pop()}'.`));
     const email = decodeURIComponent(match[1]!).toLowerCase();
     const ruleId = match[2] && decodeURIComponent(match[2]);
     return this.count(
@@ -237,11 +259,18 @@ export class GraphSimulator {
     );
   }
 
-  private route(request: ServiceRequest, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => Reply): Reply {
-    const { method } = request;
-    // Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite.
-    const granted = request.roles.includes('MailboxSettings.ReadWrite') || (method === 'GET' && request.roles.includes('MailboxSettings.Read'));
-    if (!granted) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+  /** A mail request: the same throttling, mailbox and scope checks as the rules, then mail-routes.ts. */
+  private async mailRequest(request: ServiceRequest, email: string, rest: string, query: URLSearchParams, fail: (status: number, code: string, message: string, headers?: Record<string, string>) => Reply): Promise<Reply> {
+    const throttled = this.throttle(email);
+    if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
+    await this.latency();
+    const problem = this.mailboxProblem(email, fail);
+    if (problem) return problem;
+    return routeMail(this.mail, this.url, email, { method: request.method, rest, query, body: request.body, roles: request.roles }, fail);
+  }
+
+  /** Why a mailbox cannot be used at all (unknown, outside the app's scope, not in Exchange Online). */
+  private mailboxProblem(email: string, fail: (status: number, code: string, message: string) => Reply): Reply | undefined {
     const mailbox = this.mailboxes.get(email);
     if (!mailbox) return fail(404, 'ErrorInvalidUser', `The requested user '${email}' is invalid.`);
     if (mailbox.outOfScope) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
@@ -252,6 +281,17 @@ export class GraphSimulator {
         ? fail(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.')
         : fail(404, 'ResourceNotFound', 'Resource could not be discovered.');
     }
+    return undefined;
+  }
+
+  private route(request: ServiceRequest, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => Reply): Reply {
+    const { method } = request;
+    // Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite.
+    const granted = request.roles.includes('MailboxSettings.ReadWrite') || (method === 'GET' && request.roles.includes('MailboxSettings.Read'));
+    if (!granted) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+    const problem = this.mailboxProblem(email, fail);
+    if (problem) return problem;
+    const mailbox = this.mailboxes.get(email)!;
     const rule = ruleId === undefined ? undefined : mailbox.rules.find((r) => r.id === ruleId);
     if (ruleId !== undefined && !rule) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
     if (method === 'POST' || method === 'PATCH') {
@@ -282,11 +322,7 @@ export class GraphSimulator {
     if (request.method !== 'GET') return fail(405, 'Request_BadRequest', `The HTTP method '${request.method}' is not supported by this simulator for domains.`);
     const allowed = ['Domain.Read.All', 'Domain.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
     if (!request.roles.some((role) => allowed.includes(role))) return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
-    const domains = this.options.domains ?? [
-      { id: 'contoso.com', isVerified: true, isDefault: true },
-      { id: 'contoso.onmicrosoft.com', isVerified: true, isDefault: false },
-    ];
-    const value = domains.map((domain) => ({
+    const value = this.directoryDomains().map((domain) => ({
       authenticationType: 'Managed',
       availabilityStatus: null,
       isAdminManaged: true,
@@ -301,6 +337,16 @@ export class GraphSimulator {
       id: domain.id,
     }));
     return { status: 200, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#domains`, value } };
+  }
+
+  /** The directory's domains: what GET /domains lists, and what mail delivery counts as internal. */
+  private directoryDomains(): Array<{ id: string; isVerified: boolean; isDefault?: boolean }> {
+    return (
+      this.options.domains ?? [
+        { id: 'contoso.com', isVerified: true, isDefault: true },
+        { id: 'contoso.onmicrosoft.com', isVerified: true, isDefault: false },
+      ]
+    );
   }
 
   private create(email: string, rules: SimulatedRule[], body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {

@@ -5,6 +5,8 @@ import { exitCodeFor } from './exit-code.js';
 import { earlyGlobalFlags, flagGroups, parseAuditFlags, parseFlags, parseRollbackFlags, parseRunFlags, yargsOptions, type GlobalFlags } from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
+import { runPreflight } from '../commands/preflight.js';
+import { runProbeCommand } from '../commands/probe.js';
 import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
 
@@ -42,8 +44,9 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       'Create or repair the rule in every mailbox (idempotent)',
       (y) =>
         y
-          .options(yargsOptions('write'))
+          .options(yargsOptions('deploy'))
           .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
+          .example(`$0 deploy ${files} --canary 10 --yes`, 'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest')
           .example(`$0 deploy ${files}`, 'Show the plan, ask, then write')
           .example(`$0 deploy ${files} --yes --quiet`, 'Scheduled task: no question, only errors on stderr')
           .example(`$0 deploy ${files} --yes --resume ${runFolder}`, 'Continue an interrupted run in its folder'),
@@ -60,6 +63,22 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
           .example(`$0 verify ${files} --output json --quiet --report /var/log/sinkrule/verify`, 'For a scheduler or pipeline: JSON on stdout, report in a fixed folder')
           .example(`$0 verify ${files} --inventory`, 'Also list every forwarding rule (forwarding-inventory.csv)'),
       run('verify'),
+    )
+    .command(
+      'preflight',
+      'Read-only checks before a rollout: credentials, permissions, the sink, RBAC scope, EWS, the probe',
+      (y) => y.options(yargsOptions('preflight')).example(`$0 preflight ${files}`, 'Check permissions, the sink and the RBAC scope before a rollout'),
+      async (args) => {
+        exitCode = await runPreflight(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
+      'probe',
+      'Send a marked test message to each Graph mailbox and look for it in the sink as an attachment',
+      (y) => y.options(yargsOptions('probe')).example(`$0 probe ${files} --sample 20`, 'Live test mail through 20 mailboxes spread over the file'),
+      async (args) => {
+        exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
+      },
     )
     .command(
       'remove',
@@ -153,7 +172,7 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
     .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users')
     .example('$0 <command> --help', 'Options and examples of one command')
-    .demandCommand(1, 'Name a command: init, validate, deploy, verify, remove, export, rollback, audit, demo or completion')
+    .demandCommand(1, 'Name a command: init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion')
     .strict()
     .version(toolVersion)
     .help()

@@ -27,11 +27,20 @@ export class Progress {
     if (io.stderrIsTTY && !io.quiet) this.timer = setInterval(() => this.draw(), 250).unref();
   }
 
+  /** Mailboxes done (the counts may hold two outcomes per mailbox: its own and its probe's). */
+  get mailboxes(): number {
+    return this.done;
+  }
+
   record(outcome: MailboxOutcome): void {
     this.done++;
     this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
+    const probe = outcome.probe;
+    if (probe && probe.outcome !== outcome.outcome) this.counts[probe.outcome] = (this.counts[probe.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
       this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+    } else if (probe?.outcome === 'probe-failure' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
+      this.line(`${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`);
     }
   }
 

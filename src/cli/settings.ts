@@ -51,6 +51,19 @@ const flags = {
     schema: z.boolean().default(false),
     describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
   },
+  sample: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined) }).int().min(1).optional(),
+    describe: 'Work on N mailboxes spread evenly over the users file (preflight default 5; probe default: all)',
+  },
+  timeoutS: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a number of seconds from 1 to 3600' : undefined) }).int().min(1).max(3600).optional(),
+    describe: "Probe: seconds to wait for the test message in the sink (overrides the config's probe.timeoutInS, default 120)",
+  },
+  canary: {
+    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined) }).int().min(1).optional(),
+    describe: 'Deploy to the first N Graph mailboxes, probe them, and go on with the rest only if every probe succeeded',
+  },
+  probe: { schema: z.boolean().default(false), describe: 'After the verify, send a test message through each Graph mailbox and look for it in the sink (see the probe command)' },
   resume: {
     schema: z.string().min(1).optional(),
     describe: 'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
@@ -102,8 +115,11 @@ export const flagGroups = {
   read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'inventory'],
   validate: ['users', 'fromDataverse', 'config', 'sink'],
   write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
-  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'inventory'],
+  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'inventory', 'probe', 'timeoutS'],
   remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  deploy: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume', 'canary', 'timeoutS'],
+  preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample'],
+  probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'sample', 'timeoutS'],
   export: ['fromDataverse', 'config', 'sink', 'out'],
   demo: ['fromDataverse'],
   rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
@@ -111,7 +127,7 @@ export const flagGroups = {
 } as const satisfies Record<string, readonly FlagName[]>;
 
 type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
-type RunGroup = 'read' | 'write' | 'verify' | 'remove' | 'export' | 'demo';
+type RunGroup = 'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo';
 /** deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults). */
 const runFlagNames = [
   ...new Set([
@@ -119,6 +135,9 @@ const runFlagNames = [
     ...flagGroups.read,
     ...flagGroups.verify,
     ...flagGroups.remove,
+    ...flagGroups.deploy,
+    ...flagGroups.preflight,
+    ...flagGroups.probe,
     ...flagGroups.export,
     ...flagGroups.demo,
     ...flagGroups.global,
@@ -224,20 +243,23 @@ export function earlyGlobalFlags(argv: readonly string[], env: NodeJS.ProcessEnv
   }
 }
 
+/** Every command that works on a users file. */
+export type CommandName = Mode | 'probe' | 'preflight';
+
 /** What a run works with: the config with every flag and environment override applied. */
 export interface RunSettings extends RunFlags {
-  command: Mode;
+  command: CommandName;
   /** The config file's values, overridden by flags and environment (never mutated afterwards). */
   effective: Config;
 }
 
 /** Applies the overrides to the config: flag > environment > config file > default. */
-export function resolveSettings(command: Mode, runFlags: RunFlags, config: Config): RunSettings {
+export function resolveSettings(command: CommandName, runFlags: RunFlags, config: Config): RunSettings {
   return { ...runFlags, command, effective: effectiveConfig(runFlags, config) };
 }
 
 /** The config with the flags that override it applied (deploy, verify, remove and rollback). */
-export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob'>>, config: Config): Config {
+export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob' | 'timeoutS'>>, config: Config): Config {
   const concurrency = runFlags.concurrency;
   return {
     ...config,
@@ -248,5 +270,6 @@ export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concu
       concurrency: concurrency ?? config.ews.concurrency,
       removeOutlookRuleBlob: Boolean(runFlags.removeOutlookRuleBlob) || config.ews.removeOutlookRuleBlob,
     },
+    probe: config.probe && { ...config.probe, timeoutInS: runFlags.timeoutS ?? config.probe.timeoutInS },
   };
 }

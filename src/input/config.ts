@@ -105,6 +105,14 @@ export const configSchema = z.strictObject({
       defaultInstructions: z.string().regex(/^[\w.-]+$/, { error: 'is a template name without .md, e.g. server-rule' }).default('server-rule'),
     })
     .prefault({}),
+  /** The live mail probe (probe, verify --probe, deploy --canary). */
+  probe: z
+    .strictObject({
+      from: z.email({ error: 'must be the address of a mailbox the app may send as (Mail.Send), e.g. sinkrule-probe@contoso.com; never the sink' }),
+      timeoutInS: z.number().int().min(1).max(3600).default(120),
+      pollIntervalInMs: z.number().int().min(100).max(60_000).default(5000),
+    })
+    .optional(),
   retry: z
     .strictObject({
       maxRetries: z.number().int().min(0).max(20).default(defaultRetrySettings.maxRetries),

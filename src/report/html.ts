@@ -189,13 +189,22 @@ export function rowHtml(o: MailboxOutcome): string {
 
 function rowCells(o: MailboxOutcome): string {
   return (
-    `<tr class="${rowClass(o.outcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}"><td><span class="mono">${escapeHtml(o.email)}</span>${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
-    `<td>${escapeHtml(o.target)}</td><td><strong>${escapeHtml(o.outcome)}</strong></td>` +
+    `<tr class="${rowClass(o.probe?.outcome === 'probe-failure' && o.outcome !== 'failed' ? o.probe.outcome : o.outcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}"><td><span class="mono">${escapeHtml(o.email)}</span>${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
+    `<td>${escapeHtml(o.target)}${o.canary ? '<br><strong>canary</strong>' : ''}</td><td><strong>${escapeHtml(o.outcome)}</strong>${probeCell(o)}</td>` +
     `<td>${ruleCell(o.before)}</td><td>${ruleCell(o.after)}</td>` +
     `<td>${list([...o.changes, ...o.drift.map((d) => `drift: ${d}`), ...o.notes])}</td>` +
     `<td>${list(o.otherForwardingRules.map(describeForwarding))}</td>` +
     `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>`
   );
+}
+
+/** The live probe's verdict, when it is not already the row's outcome, and when the test completed. */
+function probeCell(o: MailboxOutcome): string {
+  const probe = o.probe;
+  if (!probe) return '';
+  const verdict = probe.outcome === o.outcome ? '' : `<br><strong>${escapeHtml(probe.outcome)}</strong>`;
+  const reason = probe.reason ? ` ${escapeHtml(probe.reason)}${probe.ndrStatus ? ` ${escapeHtml(probe.ndrStatus)}` : ''}` : '';
+  return `${verdict}${reason}<br><span class="note">test completed ${escapeHtml(probe.completedAt)}</span><br><span class="note">${escapeHtml(probe.detail)}</span>`;
 }
 
 function ruleCell(rules: MailboxRule[] | null): string {
@@ -213,6 +222,6 @@ function list(items: string[]): string {
 function rowClass(outcome: string): string {
   if (outcome === 'failed' || outcome === 'conflict') return 'bad';
   if (nonCompliantOutcomes.has(outcome as never) || outcome.startsWith('would-')) return 'warn';
-  if (outcome === 'manual' || outcome === 'confirmed-manually') return 'manual';
+  if (outcome === 'manual' || outcome === 'confirmed-manually' || outcome === 'probe-not-run') return 'manual';
   return 'good';
 }

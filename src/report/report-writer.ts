@@ -28,6 +28,7 @@ export const csvHeader = [
   'afterEnabled', 'afterForwardAsAttachmentTo', 'afterConditions', 'afterExceptions',
   'changes', 'drift', 'otherForwardingRules', 'facts', 'notes',
   'errorCode', 'errorMessage', 'fix', 'instructionsFile', 'attempts', 'durationInMs',
+  'canary', 'probeOutcome', 'probeReason', 'probeNdrStatus', 'probeCompletedAt', 'probeDetail',
 ] as const;
 
 export interface ReportWriterOptions {
@@ -195,6 +196,12 @@ export function csvRow(o: MailboxOutcome): Record<(typeof csvHeader)[number], st
     instructionsFile: o.instructions?.file ?? '',
     attempts: o.attempts,
     durationInMs: o.durationInMs,
+    canary: o.canary ? 'yes' : '',
+    probeOutcome: o.probe?.outcome ?? '',
+    probeReason: o.probe?.reason ?? '',
+    probeNdrStatus: o.probe?.ndrStatus ?? '',
+    probeCompletedAt: o.probe?.completedAt ?? '',
+    probeDetail: o.probe?.detail ?? '',
   };
   return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'string' ? neutralizeFormula(v) : v])) as typeof row;
 }

@@ -37,6 +37,10 @@ export interface RunInfo {
   counts: Partial<Record<OutcomeName, number>>;
   exitCode: number;
   stoppedBy: string | null;
+  /** probe, verify --probe, deploy --canary: where test mail came from and how long sinkrule waited. */
+  probe?: { from: string; timeoutInS: number };
+  /** deploy --canary: the size of the canary wave. */
+  canary?: number;
   /** The journal's length and the SHA-256 of its last entry (the value to keep in the change ticket). */
   journal?: { file: string; entries: number; lastHash: string };
   /** When the run was resumed (--resume), in order. */

@@ -207,6 +207,6 @@ describe('command line', () => {
   it('without a command, says which ones exist and exits 1', async () => {
     const result = await runCli([]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /init, validate, deploy, verify, remove, export, rollback, audit, demo or completion/);
+    assert.match(result.stderr, /init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion/);
   });
 });

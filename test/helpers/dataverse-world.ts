@@ -25,6 +25,8 @@ export interface DataverseWorldOptions {
   throttleRequests?: DataverseSimulatorOptions['throttleRequests'];
   /** dataverse.pageSize in the config. */
   pageSize?: number;
+  /** The app's application permissions on Graph. @default ['MailboxSettings.ReadWrite'] */
+  graphRoles?: string[];
   /** Serve a managed identity endpoint (the host's identities sign in to Graph and Dataverse alike). */
   managedIdentity?: GraphSimulatorOptions['managedIdentity'];
 }
@@ -32,7 +34,7 @@ export interface DataverseWorldOptions {
 export async function startDataverseWorld(options: DataverseWorldOptions): Promise<DataverseWorld> {
   const cert = await certificate();
   const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
-  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: secret, roles: ['MailboxSettings.ReadWrite'] };
+  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: secret, roles: options.graphRoles ?? ['MailboxSettings.ReadWrite'] };
   const graph = new GraphSimulator({ certificate: cert, app, mailboxes: options.graphMailboxes, managedIdentity: options.managedIdentity });
   const graphUrl = await graph.start();
   const dataverse = new DataverseSimulator({
