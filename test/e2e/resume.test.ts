@@ -35,6 +35,12 @@ async function deployAndKill(world: GraphWorld, dir: string, doneBeforeKill: num
   }
   child.kill('SIGKILL');
   await exited;
+  // Requests the process sent just before it died are still being answered (the simulator's
+  // latency): wait until the service is quiet, so a test's snapshot is taken after they land.
+  for (let last = -1; last !== world.sim.stats.requests; ) {
+    last = world.sim.stats.requests;
+    await delay(300);
+  }
 }
 
 describe('resume after kill -9', () => {
