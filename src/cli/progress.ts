@@ -38,16 +38,21 @@ export class Progress {
     const probe = outcome.probe;
     if (probe && probe.outcome !== outcome.outcome) this.counts[probe.outcome] = (this.counts[probe.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
-      this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+      this.line(
+        `${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`,
+      );
     } else if (probe?.outcome === 'probe-failure' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
-      this.line(`${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`);
+      this.line(
+        `${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`,
+      );
     }
   }
 
   finish(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.timer) this.io.stderr.write('\r\x1b[K');
-    if (this.failuresShown > maxFailureLines) this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
+    if (this.failuresShown > maxFailureLines)
+      this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
   }
 
   private line(text: string): void {
@@ -58,8 +63,12 @@ export class Progress {
     const elapsed = (this.io.clock() - this.started) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
     const eta = rate > 0 && this.total !== undefined ? Math.round((this.total - this.done) / rate) : undefined;
-    const pacing = [...this.gates].map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`).join('; ');
-    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
+    const pacing = [...this.gates]
+      .map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`)
+      .join('; ');
+    this.io.stderr.write(
+      `\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`,
+    );
   }
 }
 

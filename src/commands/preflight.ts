@@ -288,13 +288,21 @@ async function ewsCheck(run: PreparedRun, ewsRows: Mailbox[], io: CliIO): Promis
  */
 function dataverseCheck(run: PreparedRun): CheckResult {
   const record = run.source.forwardMailbox;
-  if (!record) return skip('dataverse', run.config.dataverse ? 'the mailboxes come from --users (pass --from-dataverse to check Dynamics 365)' : 'no dataverse section in the config');
+  if (!record)
+    return skip(
+      'dataverse',
+      run.config.dataverse
+        ? 'the mailboxes come from --users (pass --from-dataverse to check Dynamics 365)'
+        : 'no dataverse section in the config',
+    );
   const warnings = record.warnings ?? [];
   return {
     check: 'dataverse',
     status: warnings.length > 0 ? 'warn' : 'pass',
     detail: `read the forward mailbox record ${record.address} (${record.name}; incoming email status ${record.incomingEmailStatus}, test completed ${record.testCompletedOn ?? 'never'})${warnings.length ? `: ${warnings.join('; ')}` : ''}`,
-    fix: warnings.length ? 'Correct the forward mailbox record in Dynamics 365 (Settings → Email Configuration → Mailboxes).' : '',
+    fix: warnings.length
+      ? 'Correct the forward mailbox record in Dynamics 365 (Settings → Email Configuration → Mailboxes).'
+      : '',
   };
 }
 

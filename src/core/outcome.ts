@@ -46,7 +46,16 @@ export interface ProbeRecord {
 }
 
 /** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
-export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'stale', 'failed', 'probe-failure']);
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set([
+  'missing',
+  'disabled',
+  'drifted',
+  'duplicate',
+  'conflict',
+  'stale',
+  'failed',
+  'probe-failure',
+]);
 
 export interface OutcomeError {
   code: string;
@@ -108,7 +117,8 @@ export function outcomeFor(mode: Mode, plan: MailboxPlan, dryRun: boolean): Outc
 
 /** Turns whatever stopped a mailbox into the report's error with a fix. AccessError never gets here. */
 export function outcomeError(error: unknown): OutcomeError {
-  if (error instanceof MailboxError) return { code: error.code, message: error.message, fix: error.fix, details: error.details };
+  if (error instanceof MailboxError)
+    return { code: error.code, message: error.message, fix: error.fix, details: error.details };
   if (error instanceof ThrottledError) {
     return {
       code: error.code,
@@ -126,7 +136,12 @@ export function outcomeError(error: unknown): OutcomeError {
     };
   }
   if (error instanceof AccessError) throw error;
-  return { code: 'UnexpectedError', message: describeError(error), fix: 'This is a sinkrule bug: report it with report.json attached.', details: [] };
+  return {
+    code: 'UnexpectedError',
+    message: describeError(error),
+    fix: 'This is a sinkrule bug: report it with report.json attached.',
+    details: [],
+  };
 }
 
 export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {

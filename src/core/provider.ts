@@ -75,7 +75,12 @@ export interface ApiProvider extends ProviderBase {
   /** All inbox rules of the mailbox. Never returns "no rules" for an error. */
   readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
   /** Performs the changes the plan computed from `state`, in order. */
-  applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
+  applyChanges(
+    mailbox: Mailbox,
+    changes: readonly RuleChange[],
+    state: MailboxState,
+    signal?: AbortSignal,
+  ): Promise<ApplyResult>;
   /** Present when the back end can send and read test mail (the probe). */
   readonly mail?: MailAccess;
   /**
@@ -104,7 +109,11 @@ export interface MailAccess {
    * Every message received since `filter.since` (with exactly `filter.subject`, if given), in all
    * folders, newest first, with attachment names.
    */
-  findMessages(mailbox: string, filter: { since: Date; subject?: string }, signal?: AbortSignal): Promise<FoundMessage[]>;
+  findMessages(
+    mailbox: string,
+    filter: { since: Date; subject?: string },
+    signal?: AbortSignal,
+  ): Promise<FoundMessage[]>;
   /** The subject of the message an item attachment holds. */
   attachedItemSubject(mailbox: string, messageId: string, attachmentId: string, signal?: AbortSignal): Promise<string>;
   /** Deletes a message; one already gone counts as deleted. */

@@ -1,8 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { CliResult } from './cli.js';
 import { certificate, startWorld, type World } from './world.js';
-import { GraphSimulator, type GraphSimulatorOptions, type SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
-import { DataverseSimulator, type ApplicationUser, type DataverseSimulatorOptions, type SimulatedMailboxRecord } from '../../simulators/dataverse/dataverse-simulator.js';
+import {
+  GraphSimulator,
+  type GraphSimulatorOptions,
+  type SimulatedMailbox,
+} from '../../simulators/graph/graph-simulator.js';
+import {
+  DataverseSimulator,
+  type ApplicationUser,
+  type DataverseSimulatorOptions,
+  type SimulatedMailboxRecord,
+} from '../../simulators/dataverse/dataverse-simulator.js';
 
 /** A tenant with Exchange Online (Graph) and a Dynamics 365 environment (Dataverse), one app for both. */
 export interface DataverseWorld extends World {
@@ -34,8 +43,18 @@ export interface DataverseWorldOptions {
 export async function startDataverseWorld(options: DataverseWorldOptions): Promise<DataverseWorld> {
   const cert = await certificate();
   const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
-  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: secret, roles: options.graphRoles ?? ['MailboxSettings.ReadWrite'] };
-  const graph = new GraphSimulator({ certificate: cert, app, mailboxes: options.graphMailboxes, managedIdentity: options.managedIdentity });
+  const app = {
+    tenantId: randomUUID(),
+    clientId: randomUUID(),
+    clientSecret: secret,
+    roles: options.graphRoles ?? ['MailboxSettings.ReadWrite'],
+  };
+  const graph = new GraphSimulator({
+    certificate: cert,
+    app,
+    mailboxes: options.graphMailboxes,
+    managedIdentity: options.managedIdentity,
+  });
   const graphUrl = await graph.start();
   const dataverse = new DataverseSimulator({
     certificate: cert,
@@ -49,7 +68,10 @@ export async function startDataverseWorld(options: DataverseWorldOptions): Promi
     graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: graphUrl, baseUrl: graphUrl },
     dataverse: { url: dataverseUrl, ...(options.pageSize ? { pageSize: options.pageSize } : {}) },
   };
-  const base = await startWorld({ secrets: { SINKRULE_CLIENT_SECRET: secret }, stop: () => Promise.all([graph.stop(), dataverse.stop()]) });
+  const base = await startWorld({
+    secrets: { SINKRULE_CLIENT_SECRET: secret },
+    stop: () => Promise.all([graph.stop(), dataverse.stop()]),
+  });
   const world: DataverseWorld = Object.assign(base, {
     graph,
     dataverse,

@@ -1,5 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { GraphSimulator, type GraphSimulatorOptions, type SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import {
+  GraphSimulator,
+  type GraphSimulatorOptions,
+  type SimulatedMailbox,
+} from '../../simulators/graph/graph-simulator.js';
 import { certificate, sink, startWorld, type World } from './world.js';
 
 export { byEmail, certificate, sink } from './world.js';
@@ -13,11 +17,19 @@ export interface GraphWorld extends World {
   writeConfig(config: Record<string, unknown>): Promise<void>;
 }
 
-export type WorldOptions = Omit<GraphSimulatorOptions, 'certificate' | 'app' | 'mailboxes'> & { app?: Partial<GraphSimulatorOptions['app']> };
+export type WorldOptions = Omit<GraphSimulatorOptions, 'certificate' | 'app' | 'mailboxes'> & {
+  app?: Partial<GraphSimulatorOptions['app']>;
+};
 
 export async function startGraphWorld(mailboxes: SimulatedMailbox[], options: WorldOptions = {}): Promise<GraphWorld> {
   const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
-  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: secret, roles: ['MailboxSettings.ReadWrite'], ...options.app };
+  const app = {
+    tenantId: randomUUID(),
+    clientId: randomUUID(),
+    clientSecret: secret,
+    roles: ['MailboxSettings.ReadWrite'],
+    ...options.app,
+  };
   const sim = new GraphSimulator({ ...options, certificate: await certificate(), app, mailboxes });
   const url = await sim.start();
   const base = await startWorld({ secrets: { SINKRULE_CLIENT_SECRET: secret }, stop: () => sim.stop() });
@@ -28,7 +40,10 @@ export async function startGraphWorld(mailboxes: SimulatedMailbox[], options: Wo
     clientId: app.clientId,
     writeConfig: (config: Record<string, unknown>) => base.writeJson(base.configFile, config),
   });
-  await world.writeConfig({ sink, graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: url, baseUrl: url } });
+  await world.writeConfig({
+    sink,
+    graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: url, baseUrl: url },
+  });
   await world.writeUsers(`email\n${mailboxes.map((m) => m.email).join('\n')}\n`);
   return world;
 }

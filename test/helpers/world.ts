@@ -30,7 +30,10 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(options: { secrets: NodeJS.ProcessEnv; stop: () => Promise<unknown> }): Promise<World & { writeJson(file: string, value: unknown): Promise<void> }> {
+export async function startWorld(options: {
+  secrets: NodeJS.ProcessEnv;
+  stop: () => Promise<unknown>;
+}): Promise<World & { writeJson(file: string, value: unknown): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-test-'));
   const cert = await certificate();
   const configFile = path.join(dir, 'sinkrule.config.json');
@@ -42,8 +45,10 @@ export async function startWorld(options: { secrets: NodeJS.ProcessEnv; stop: ()
     env: { NODE_EXTRA_CA_CERTS: cert.caFile, ...options.secrets },
     writeJson: (file: string, value: unknown) => writeFile(file, JSON.stringify(value, null, 2)),
     writeUsers: (text: string) => writeFile(usersFile, text),
-    run: (args: string[], env: NodeJS.ProcessEnv = {}) => world.runPlain([...args, '--users', usersFile, '--config', configFile], env),
-    runPlain: (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { cwd: dir, env: { ...world.env, ...env } }),
+    run: (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      world.runPlain([...args, '--users', usersFile, '--config', configFile], env),
+    runPlain: (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      runCli(args, { cwd: dir, env: { ...world.env, ...env } }),
     report: async (reportDir: string) => JSON.parse(await readFile(path.join(dir, reportDir, 'report.json'), 'utf8')),
     close: async () => {
       await options.stop();
