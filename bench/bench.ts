@@ -52,7 +52,11 @@ const { values } = parseArgs({
     'graph-concurrency': { type: 'string', default: '256' },
   },
 });
-const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const numbers = (text: string) => list(text).map(Number);
 const settings = {
   backEnds: list(values.backends),
@@ -114,7 +118,12 @@ interface Estate {
 type EstateFactory = (emails: string[], ceiling: number, certificate: LocalCertificate) => Promise<Estate>;
 
 const graphEstate: EstateFactory = async (emails, ceiling, certificate) => {
-  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: randomBytes(16).toString('hex'), roles: ['MailboxSettings.ReadWrite'] };
+  const app = {
+    tenantId: randomUUID(),
+    clientId: randomUUID(),
+    clientSecret: randomBytes(16).toString('hex'),
+    roles: ['MailboxSettings.ReadWrite'],
+  };
   const sim = new GraphSimulator({
     certificate,
     app,
@@ -127,7 +136,16 @@ const graphEstate: EstateFactory = async (emails, ceiling, certificate) => {
   });
   const url = await sim.start();
   return {
-    config: { graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: url, baseUrl: url, batchSize: settings.graphBatch, concurrency: settings.graphConcurrency } },
+    config: {
+      graph: {
+        tenantId: app.tenantId,
+        clientId: app.clientId,
+        authorityHost: url,
+        baseUrl: url,
+        batchSize: settings.graphBatch,
+        concurrency: settings.graphConcurrency,
+      },
+    },
     env: { SINKRULE_CLIENT_SECRET: app.clientSecret },
     throttled: () => sim.stats.throttled,
     insideWindow: () => sim.stats.insideRetryAfterWindow,
@@ -163,16 +181,32 @@ const ewsEstate: EstateFactory = async (emails, ceiling, certificate) => {
 
 const load = () => loadavg()[0]!.toFixed(1);
 
-async function runCommand(dir: string, env: NodeJS.ProcessEnv, command: string, extra: string[], certificate: LocalCertificate) {
+async function runCommand(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  command: string,
+  extra: string[],
+  certificate: LocalCertificate,
+) {
   const started = performance.now();
-  const result = await runCli([command, ...extra, '--output', 'json'], { cwd: dir, env: { NODE_EXTRA_CA_CERTS: certificate.caFile, ...env } });
+  const result = await runCli([command, ...extra, '--output', 'json'], {
+    cwd: dir,
+    env: { NODE_EXTRA_CA_CERTS: certificate.caFile, ...env },
+  });
   const wallInS = (performance.now() - started) / 1000;
   if (result.code === 1 && command !== 'validate') throw new Error(`sinkrule ${command} failed: ${result.stderr}`);
   return { wallInS, result };
 }
 
 /** Runs `commands` in order against a fresh estate of `count` mailboxes. */
-async function runEstate(backEnd: string, factory: EstateFactory, count: number, ceiling: number, commands: Array<[string, string[]]>, certificate: LocalCertificate): Promise<Row[]> {
+async function runEstate(
+  backEnd: string,
+  factory: EstateFactory,
+  count: number,
+  ceiling: number,
+  commands: Array<[string, string[]]>,
+  certificate: LocalCertificate,
+): Promise<Row[]> {
   const dir = await mkdtemp(path.join(tmpdir(), `sinkrule-bench-${backEnd}-`));
   const emails = Array.from({ length: count }, (_, i) => `user${i}@contoso.com`);
   const estate = await factory(emails, ceiling, certificate);
@@ -182,7 +216,13 @@ async function runEstate(backEnd: string, factory: EstateFactory, count: number,
     await writeFile(path.join(dir, 'config.json'), JSON.stringify({ sink, ...estate.config }));
     for (const [command, args] of commands) {
       const before = { throttled: estate.throttled(), inside: estate.insideWindow(), load: load() };
-      const { wallInS, result } = await runCommand(dir, estate.env, command, ['--users', 'users.csv', '--config', 'config.json', '--report', `report-${command}`, ...args], certificate);
+      const { wallInS, result } = await runCommand(
+        dir,
+        estate.env,
+        command,
+        ['--users', 'users.csv', '--config', 'config.json', '--report', `report-${command}`, ...args],
+        certificate,
+      );
       const summary = JSON.parse(result.stdout) as Summary;
       const gate = summary.backEnds[backEnd];
       rows.push({
@@ -201,7 +241,9 @@ async function runEstate(backEnd: string, factory: EstateFactory, count: number,
         cpuInS: summary.cpuInS,
         load: `${before.load}–${load()}`,
       });
-      process.stderr.write(`  ${backEnd} ${command} ${count} mailboxes at ${ceiling} req/s: ${wallInS.toFixed(1)} s (load ${load()})\n`);
+      process.stderr.write(
+        `  ${backEnd} ${command} ${count} mailboxes at ${ceiling} req/s: ${wallInS.toFixed(1)} s (load ${load()})\n`,
+      );
     }
   } finally {
     await estate.stop();
@@ -210,11 +252,23 @@ async function runEstate(backEnd: string, factory: EstateFactory, count: number,
   return rows;
 }
 
-async function measure(backEnd: string, factory: EstateFactory, ceilings: number[], certificate: LocalCertificate): Promise<Row[]> {
+async function measure(
+  backEnd: string,
+  factory: EstateFactory,
+  ceilings: number[],
+  certificate: LocalCertificate,
+): Promise<Row[]> {
   const rows: Row[] = [];
   let sequentialRate: number | undefined;
   if (settings.sample > 0) {
-    const [sequential] = await runEstate(backEnd, factory, settings.sample, Math.max(...ceilings), [['deploy', ['--yes', '--concurrency', '1']]], certificate);
+    const [sequential] = await runEstate(
+      backEnd,
+      factory,
+      settings.sample,
+      Math.max(...ceilings),
+      [['deploy', ['--yes', '--concurrency', '1']]],
+      certificate,
+    );
     sequentialRate = sequential!.perSecond;
     rows.push({ ...sequential!, command: 'deploy, one mailbox at a time', speedUp: 1 });
   }
@@ -242,54 +296,119 @@ async function measureValidate(rows: number): Promise<Row> {
     const out = createWriteStream(path.join(dir, 'users.csv'));
     out.write('email,displayName,target\n');
     for (let i = 0; i < rows; i++) {
-      if (!out.write(`user${i}@contoso.com,User ${i},${i % 10 === 0 ? 'ews' : 'graph'}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+      if (!out.write(`user${i}@contoso.com,User ${i},${i % 10 === 0 ? 'ews' : 'graph'}\n`))
+        await new Promise<void>((resolve) => out.once('drain', () => resolve()));
     }
     await new Promise<void>((resolve) => out.end(() => resolve()));
-    const config = { sink, graph: { tenantId: randomUUID(), clientId: randomUUID() }, ews: { url: 'https://mail.contoso.com/EWS/Exchange.asmx', username: 'CONTOSO\\svc-sinkrule' } };
+    const config = {
+      sink,
+      graph: { tenantId: randomUUID(), clientId: randomUUID() },
+      ews: { url: 'https://mail.contoso.com/EWS/Exchange.asmx', username: 'CONTOSO\\svc-sinkrule' },
+    };
     await writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
     const before = load();
     const started = performance.now();
     // The credentials a deploy would need are part of the check (validate makes no request with them).
-    const env = { SINKRULE_CLIENT_SECRET: randomBytes(16).toString('hex'), SINKRULE_EWS_PASSWORD: randomBytes(12).toString('hex') };
-    const result = await runCli(['validate', '--users', 'users.csv', '--config', 'config.json', '--output', 'json'], { cwd: dir, env });
+    const env = {
+      SINKRULE_CLIENT_SECRET: randomBytes(16).toString('hex'),
+      SINKRULE_EWS_PASSWORD: randomBytes(12).toString('hex'),
+    };
+    const result = await runCli(['validate', '--users', 'users.csv', '--config', 'config.json', '--output', 'json'], {
+      cwd: dir,
+      env,
+    });
     const wallInS = (performance.now() - started) / 1000;
     if (result.code !== 0) throw new Error(`sinkrule validate failed: ${result.stderr.slice(0, 2000)}`);
     const summary = JSON.parse(result.stdout) as { peakRssInMb: number };
     process.stderr.write(`  validate ${rows} rows: ${wallInS.toFixed(1)} s\n`);
-    return { backEnd: 'none (offline)', command: 'validate', mailboxes: rows, wallInS, perSecond: rows / wallInS, peakRssInMb: summary.peakRssInMb, load: `${before}–${load()}` };
+    return {
+      backEnd: 'none (offline)',
+      command: 'validate',
+      mailboxes: rows,
+      wallInS,
+      perSecond: rows / wallInS,
+      peakRssInMb: summary.peakRssInMb,
+      load: `${before}–${load()}`,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['back end', 'command', 'mailboxes', 'ceiling req/s', 'wall s', 'mailboxes/s', 'efficiency', 'speed-up', 'allowed', 'speed-up ÷ allowed', '429 / ServerBusy', 'sent inside window', 'failed', 'final pace req/s', 'peak RSS MB', 'event-loop p99 ms', 'client CPU s', 'load avg'];
+  const header = [
+    'back end',
+    'command',
+    'mailboxes',
+    'ceiling req/s',
+    'wall s',
+    'mailboxes/s',
+    'efficiency',
+    'speed-up',
+    'allowed',
+    'speed-up ÷ allowed',
+    '429 / ServerBusy',
+    'sent inside window',
+    'failed',
+    'final pace req/s',
+    'peak RSS MB',
+    'event-loop p99 ms',
+    'client CPU s',
+    'load avg',
+  ];
   const fmt = (n: number | undefined, digits = 2) => (n === undefined ? '–' : n.toFixed(digits));
   const times = (n: number | undefined) => (n === undefined ? '–' : `${n.toFixed(1)}×`);
   console.log(`| ${header.join(' | ')} |`);
   console.log(`| ${header.map(() => '---').join(' | ')} |`);
   for (const r of rows) {
     const ratio = r.speedUp !== undefined && r.allowedSpeedUp !== undefined ? r.speedUp / r.allowedSpeedUp : undefined;
-    const cells = [r.backEnd, r.command, String(r.mailboxes), r.ceiling === undefined || r.command.includes('one mailbox') ? '–' : String(r.ceiling), fmt(r.wallInS, 1), fmt(r.perSecond, 1), fmt(r.efficiency), times(r.speedUp), times(r.allowedSpeedUp), fmt(ratio), String(r.throttled ?? '–'), String(r.insideWindow ?? '–'), String(r.failed ?? '–'), r.finalPace ?? '–', String(r.peakRssInMb), String(r.eventLoopDelayP99InMs ?? '–'), fmt(r.cpuInS, 1), r.load];
+    const cells = [
+      r.backEnd,
+      r.command,
+      String(r.mailboxes),
+      r.ceiling === undefined || r.command.includes('one mailbox') ? '–' : String(r.ceiling),
+      fmt(r.wallInS, 1),
+      fmt(r.perSecond, 1),
+      fmt(r.efficiency),
+      times(r.speedUp),
+      times(r.allowedSpeedUp),
+      fmt(ratio),
+      String(r.throttled ?? '–'),
+      String(r.insideWindow ?? '–'),
+      String(r.failed ?? '–'),
+      r.finalPace ?? '–',
+      String(r.peakRssInMb),
+      String(r.eventLoopDelayP99InMs ?? '–'),
+      fmt(r.cpuInS, 1),
+      r.load,
+    ];
     console.log(`| ${cells.join(' | ')} |`);
   }
 }
 
 function describeSettings(): string {
-  return `latency ${settings.latencyInMs} ± ${settings.jitterInMs} ms, ${settings.failureRate * 100} % 503s, burst ${settings.burst}, Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), ` +
-    `4 concurrent per mailbox, Graph batch ${settings.graphBatch} and concurrency ${settings.graphConcurrency}, EWS concurrency 27, sequential sample ${settings.sample}, 2 cores shared`;
+  return (
+    `latency ${settings.latencyInMs} ± ${settings.jitterInMs} ms, ${settings.failureRate * 100} % 503s, burst ${settings.burst}, Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), ` +
+    `4 concurrent per mailbox, Graph batch ${settings.graphBatch} and concurrency ${settings.graphConcurrency}, EWS concurrency 27, sequential sample ${settings.sample}, 2 cores shared`
+  );
 }
 
 if (values.merge) {
-  const saved = await Promise.all(list(values.merge).map(async (file) => JSON.parse(await readFile(file, 'utf8')) as { settings: string; rows: Row[] }));
+  const saved = await Promise.all(
+    list(values.merge).map(
+      async (file) => JSON.parse(await readFile(file, 'utf8')) as { settings: string; rows: Row[] },
+    ),
+  );
   console.log(`sinkrule bench: ${[...new Set(saved.map((s) => s.settings))].join(' / ')}\n`);
   printTable(saved.flatMap((s) => s.rows));
 } else {
   const certificate = await createLocalCertificate();
   process.stderr.write(`sinkrule bench: ${describeSettings()}\n`);
   const rows: Row[] = [];
-  if (settings.backEnds.includes('graph')) rows.push(...(await measure('graph', graphEstate, settings.ceilings, certificate)));
-  if (settings.backEnds.includes('ews')) rows.push(...(await measure('ews', ewsEstate, settings.ewsCeilings, certificate)));
+  if (settings.backEnds.includes('graph'))
+    rows.push(...(await measure('graph', graphEstate, settings.ceilings, certificate)));
+  if (settings.backEnds.includes('ews'))
+    rows.push(...(await measure('ews', ewsEstate, settings.ewsCeilings, certificate)));
   (await validator)?.stop();
   if (values.save) await writeFile(values.save, JSON.stringify({ settings: describeSettings(), rows }, null, 2));
   if (settings.validateRows > 0) rows.push(await measureValidate(settings.validateRows));

@@ -26,7 +26,11 @@ interface PageElement {
   dispatchEvent(event: Event): boolean;
   click(): void;
 }
-declare const document: { getElementById(id: string): PageElement; querySelector(selector: string): PageElement; body: { offsetHeight: number } };
+declare const document: {
+  getElementById(id: string): PageElement;
+  querySelector(selector: string): PageElement;
+  body: { offsetHeight: number };
+};
 declare const requestAnimationFrame: (callback: () => void) => number;
 
 const { values } = parseArgs({ options: { mailboxes: { type: 'string', default: '100000' } } });
@@ -39,7 +43,10 @@ const rule = (id: string, address: string, enabled = true): MailboxRule => ({
   sequence: 1,
   isEnabled: enabled,
   conditions: {},
-  actions: { forwardAsAttachmentTo: [{ emailAddress: { address, name: 'Dynamics 365 forward mailbox' } }], stopProcessingRules: false },
+  actions: {
+    forwardAsAttachmentTo: [{ emailAddress: { address, name: 'Dynamics 365 forward mailbox' } }],
+    stopProcessingRules: false,
+  },
   exceptions: { fromAddresses: [{ emailAddress: { address } }], isNonDeliveryReport: true, isReadReceipt: true },
   isReadOnly: false,
   hasError: false,
@@ -48,24 +55,50 @@ const rule = (id: string, address: string, enabled = true): MailboxRule => ({
 /** 90 % created, 5 % updated, 2 % unchanged, 2 % failed, 1 % manual (pop3). */
 function outcomeFor(i: number): MailboxOutcome {
   const email = `user${i}@contoso.com`;
-  const o = emptyOutcome({ email, displayName: `User ${i}`, target: i % 100 === 99 ? 'pop3' : 'graph', sink, line: i + 2 });
+  const o = emptyOutcome({
+    email,
+    displayName: `User ${i}`,
+    target: i % 100 === 99 ? 'pop3' : 'graph',
+    sink,
+    line: i + 2,
+  });
   const id = `AQMkAD${i.toString(36).padStart(8, '0')}=`;
-  const kind: OutcomeName = i % 100 === 99 ? 'manual' : i % 50 === 7 ? 'failed' : i % 20 === 3 ? 'updated' : i % 50 === 11 ? 'unchanged' : 'created';
+  const kind: OutcomeName =
+    i % 100 === 99
+      ? 'manual'
+      : i % 50 === 7
+        ? 'failed'
+        : i % 20 === 3
+          ? 'updated'
+          : i % 50 === 11
+            ? 'unchanged'
+            : 'created';
   o.outcome = kind;
   o.attempts = 1;
   o.durationInMs = 40 + (i % 60);
   if (kind === 'failed') {
-    o.error = { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.', fix: 'Grant MailboxSettings.ReadWrite or add the mailbox to the RBAC scope.', details: [] };
+    o.error = {
+      code: 'ErrorAccessDenied',
+      message: 'Access is denied. Check credentials and try again.',
+      fix: 'Grant MailboxSettings.ReadWrite or add the mailbox to the RBAC scope.',
+      details: [],
+    };
     return o;
   }
   if (kind === 'manual') {
     o.changes = ['create the rule by hand (see the instructions)'];
     return o;
   }
-  o.before = kind === 'created' ? [] : [rule(id, kind === 'updated' ? 'old-sink@contoso.com' : sink, kind !== 'updated')];
+  o.before =
+    kind === 'created' ? [] : [rule(id, kind === 'updated' ? 'old-sink@contoso.com' : sink, kind !== 'updated')];
   o.after = [rule(id, sink)];
   o.ruleIds = [id];
-  o.changes = kind === 'created' ? ['create rule "Dynamics 365 forward mailbox (sinkrule)"'] : kind === 'updated' ? [`update rule ${id} (isEnabled: false → true)`] : [];
+  o.changes =
+    kind === 'created'
+      ? ['create rule "Dynamics 365 forward mailbox (sinkrule)"']
+      : kind === 'updated'
+        ? [`update rule ${id} (isEnabled: false → true)`]
+        : [];
   return o;
 }
 
@@ -88,10 +121,30 @@ try {
   await journal.append({ type: 'end', counts: counts as Record<string, number>, exitCode: 2, stoppedBy: null });
   await journal.close();
   const run: RunInfo = {
-    command: 'deploy', dryRun: false, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), durationInMs: 0, toolVersion: 'bench',
-    identity: { operator: { user: 'bench', host: 'bench' }, toolVersion: 'bench', commandLine: ['sinkrule', 'deploy'], config: { file: 'bench', sha256: '' }, signedIn: {} },
-    sink, sinks: [sink], ruleName: 'Dynamics 365 forward mailbox (sinkrule)', template: { file: 'bench', sha256: '' }, input: { source: 'file', file: 'bench', sha256: '', rows: count },
-    backEnds: {}, mailboxes: count, counts, exitCode: 2, stoppedBy: null, journal: { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash },
+    command: 'deploy',
+    dryRun: false,
+    startedAt: new Date().toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationInMs: 0,
+    toolVersion: 'bench',
+    identity: {
+      operator: { user: 'bench', host: 'bench' },
+      toolVersion: 'bench',
+      commandLine: ['sinkrule', 'deploy'],
+      config: { file: 'bench', sha256: '' },
+      signedIn: {},
+    },
+    sink,
+    sinks: [sink],
+    ruleName: 'Dynamics 365 forward mailbox (sinkrule)',
+    template: { file: 'bench', sha256: '' },
+    input: { source: 'file', file: 'bench', sha256: '', rows: count },
+    backEnds: {},
+    mailboxes: count,
+    counts,
+    exitCode: 2,
+    stoppedBy: null,
+    journal: { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash },
   };
   await writer.close(run);
   const writeInS = (performance.now() - started) / 1000;
@@ -103,12 +156,18 @@ try {
 
   const figures: Array<[string, string]> = [
     ['mailboxes', String(count)],
-    ['write report + journal (s), one fdatasync\'d entry per mailbox', writeInS.toFixed(1)],
-    ['report.html / report.json / report.csv / journal.jsonl (MB)', `${await size('report.html')} / ${await size('report.json')} / ${await size('report.csv')} / ${await size('journal.jsonl')}`],
+    ["write report + journal (s), one fdatasync'd entry per mailbox", writeInS.toFixed(1)],
+    [
+      'report.html / report.json / report.csv / journal.jsonl (MB)',
+      `${await size('report.html')} / ${await size('report.json')} / ${await size('report.csv')} / ${await size('journal.jsonl')}`,
+    ],
     ['sinkrule audit verify (s, exit code)', `${auditInS.toFixed(1)} (exit ${audit.code})`],
   ];
-  const chromiumPath = [process.env.SINKRULE_CHROMIUM, '/usr/bin/chromium'].find((p): p is string => Boolean(p && existsSync(p)));
-  if (chromiumPath) figures.push(...(await browserFigures(chromiumPath, pathToFileURL(path.join(dir, 'report.html')).href)));
+  const chromiumPath = [process.env.SINKRULE_CHROMIUM, '/usr/bin/chromium'].find((p): p is string =>
+    Boolean(p && existsSync(p)),
+  );
+  if (chromiumPath)
+    figures.push(...(await browserFigures(chromiumPath, pathToFileURL(path.join(dir, 'report.html')).href)));
   else figures.push(['report.html in Chromium', 'skipped: no chromium']);
   process.stdout.write(`| figure | value |\n| --- | --- |\n${figures.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`);
 } finally {
@@ -117,7 +176,18 @@ try {
 
 async function browserFigures(executablePath: string, url: string): Promise<Array<[string, string]>> {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
   try {
     // The bench measures inside the page (the page's own CSP would refuse the timing code).
     const page = await browser.newPage({ bypassCSP: true, viewport: { width: 1400, height: 900 } });
@@ -141,7 +211,9 @@ async function browserFigures(executablePath: string, url: string): Promise<Arra
         if (what === 'search') fire('f-search', 'user77@contoso.com', 'input');
         if (what === 'sort') d.querySelector('#mailboxes thead th').click();
         void d.body.offsetHeight; // forces style and layout
-        return new Promise<number>((resolve) => requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - started))));
+        return new Promise<number>((resolve) =>
+          requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - started))),
+        );
       }, action);
     const filter = await timed('filter');
     const shown = await page.textContent('#f-count');
@@ -154,7 +226,9 @@ async function browserFigures(executablePath: string, url: string): Promise<Arra
       const input = document.getElementById('f-search');
       input.value = 'user78@contoso.com';
       input.dispatchEvent(new Event('input'));
-      return new Promise<number>((resolve) => setTimeout(() => requestAnimationFrame(() => resolve(performance.now() - started - 150)), 160));
+      return new Promise<number>((resolve) =>
+        setTimeout(() => requestAnimationFrame(() => resolve(performance.now() - started - 150)), 160),
+      );
     });
     const plain = await browser.newContext({ javaScriptEnabled: false });
     const t1 = performance.now();
@@ -164,7 +238,10 @@ async function browserFigures(executablePath: string, url: string): Promise<Arra
     return [
       ['Chromium: load report.html (navigation until the load event, s)', loaded.toFixed(1)],
       ['Chromium, scripts off: load report.html (s)', loadedPlain.toFixed(1)],
-      [`Chromium: filter outcome=failed (${shown}) / back to all (ms)`, `${Math.round(filter)} / ${Math.round(unfilter)}`],
+      [
+        `Chromium: filter outcome=failed (${shown}) / back to all (ms)`,
+        `${Math.round(filter)} / ${Math.round(unfilter)}`,
+      ],
       ['Chromium: sort by mailbox (ms)', String(Math.round(sort))],
       ['Chromium: search, after the first one built the text index (ms, debounce aside)', String(Math.round(search))],
       ['Chromium: requests other than the page', String(requests.filter((r) => r !== url).length)],

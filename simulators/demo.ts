@@ -39,12 +39,21 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
   const usersFile = path.join(work, 'users.csv');
   await copyFile(path.join(samplesDir, 'users.csv'), usersFile);
   const byTarget = { graph: [] as string[], ews: [] as string[], other: 0 };
-  for await (const mailbox of readMailboxes(usersFile, { sink, defaultTarget: 'graph', supportedTargets: ['graph', 'ews', 'pop3', 'manual'] })) {
+  for await (const mailbox of readMailboxes(usersFile, {
+    sink,
+    defaultTarget: 'graph',
+    supportedTargets: ['graph', 'ews', 'pop3', 'manual'],
+  })) {
     if (mailbox.target === 'graph' || mailbox.target === 'ews') byTarget[mailbox.target].push(mailbox.email);
     else byTarget.other++;
   }
   const certificate = await createLocalCertificate(work);
-  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: randomBytes(24).toString('base64url'), roles: ['MailboxSettings.ReadWrite'] };
+  const app = {
+    tenantId: randomUUID(),
+    clientId: randomUUID(),
+    clientSecret: randomBytes(24).toString('base64url'),
+    roles: ['MailboxSettings.ReadWrite'],
+  };
   const account = { username: 'CONTOSO\\svc-sinkrule', password: randomBytes(18).toString('base64url') };
   const schemaDir = ewsSchemaDir();
   let schemaOff = ewsSchemaMissing;
@@ -54,8 +63,21 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
         return undefined;
       })
     : undefined;
-  const graph = new GraphSimulator({ certificate, app, mailboxes: demoMailboxes(byTarget.graph, sink), latencyInMs: 40, latencyJitterInMs: 20 });
-  const ews = new EwsSimulator({ certificate, account, validator, mailboxes: demoEwsMailboxes(byTarget.ews), latencyInMs: 40, latencyJitterInMs: 20 });
+  const graph = new GraphSimulator({
+    certificate,
+    app,
+    mailboxes: demoMailboxes(byTarget.graph, sink),
+    latencyInMs: 40,
+    latencyJitterInMs: 20,
+  });
+  const ews = new EwsSimulator({
+    certificate,
+    account,
+    validator,
+    mailboxes: demoEwsMailboxes(byTarget.ews),
+    latencyInMs: 40,
+    latencyJitterInMs: 20,
+  });
   const [graphUrl, ewsUrl] = await Promise.all([graph.start(), ews.start()]);
   try {
     const configFile = path.join(work, 'sinkrule.config.json');
@@ -73,7 +95,11 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
         2,
       ),
     );
-    const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret, [ewsPasswordVariable]: account.password };
+    const env = {
+      NODE_EXTRA_CA_CERTS: certificate.caFile,
+      [clientSecretVariable]: app.clientSecret,
+      [ewsPasswordVariable]: account.password,
+    };
     io.stderr.write(
       `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ${graphUrl}), ${byTarget.ews.length} on-premises users ` +
         `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : `schema check off: ${schemaOff}`}) and ${byTarget.other} POP3/manual users.\n`,
@@ -82,8 +108,20 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     const json = options.output === 'json';
     const summaries: Record<string, unknown> = {};
     for (const command of ['deploy', 'verify'] as const) {
-      io.stderr.write(`\n$ sinkrule ${command} --users users.csv --config sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`);
-      const args = [command, '--users', usersFile, '--config', configFile, '--report', path.join(reportRoot, command), ...(command === 'deploy' ? ['--yes'] : []), ...(json ? ['--output', 'json'] : [])];
+      io.stderr.write(
+        `\n$ sinkrule ${command} --users users.csv --config sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`,
+      );
+      const args = [
+        command,
+        '--users',
+        usersFile,
+        '--config',
+        configFile,
+        '--report',
+        path.join(reportRoot, command),
+        ...(command === 'deploy' ? ['--yes'] : []),
+        ...(json ? ['--output', 'json'] : []),
+      ];
       const run = await runSinkrule(args, env, io, json);
       codes.push(run.code);
       if (json) summaries[command] = JSON.parse(run.stdout);
@@ -107,7 +145,8 @@ type ReportJson = { run: { counts: Partial<Record<OutcomeName, number>> }; mailb
  * claim a mailbox converged when it did not.
  */
 export async function closingText(reportRoot: string): Promise<string> {
-  const read = async (command: string) => JSON.parse(await readFile(path.join(reportRoot, command, 'report.json'), 'utf8')) as ReportJson;
+  const read = async (command: string) =>
+    JSON.parse(await readFile(path.join(reportRoot, command, 'report.json'), 'utf8')) as ReportJson;
   const [deploy, verify] = await Promise.all([read('deploy'), read('verify')]);
   const deployErrors = new Map(deploy.mailboxes.map((m) => [m.email.toLowerCase(), m.error]));
   const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
@@ -119,7 +158,9 @@ export async function closingText(reportRoot: string): Promise<string> {
   else lines.push(`${left.length} mailbox${left.length === 1 ? ' is' : 'es are'} left for the admin:`);
   for (const mailbox of left) {
     const error = mailbox.error ?? deployErrors.get(mailbox.email.toLowerCase()) ?? null;
-    lines.push(`- ${mailbox.email} (${mailbox.target}): ${mailbox.outcome}${error ? ` (${error.code}): ${error.fix}` : ''}`);
+    lines.push(
+      `- ${mailbox.email} (${mailbox.target}): ${mailbox.outcome}${error ? ` (${error.code}): ${error.fix}` : ''}`,
+    );
   }
   lines.push(
     `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}`,
@@ -133,10 +174,18 @@ export async function closingText(reportRoot: string): Promise<string> {
  * CA is trusted through NODE_EXTRA_CA_CERTS, which Node reads only at start. Asynchronous on
  * purpose: the simulators answering it live in this process's event loop.
  */
-export function runSinkrule(args: string[], env: NodeJS.ProcessEnv, io: CliIO, captureStdout = false): Promise<{ code: number; stdout: string }> {
+export function runSinkrule(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  io: CliIO,
+  captureStdout = false,
+): Promise<{ code: number; stdout: string }> {
   const bin = fileURLToPath(new URL('../src/bin.js', import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...io.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...io.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     if (captureStdout) child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     else child.stdout.pipe(io.stdout, { end: false });

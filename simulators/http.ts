@@ -6,13 +6,19 @@ import type { LocalCertificate } from './tls.js';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /** An HTTPS server on 127.0.0.1 with an OS-chosen port; resolves to its base URL. */
-export async function listen(certificate: LocalCertificate, handler: Handler): Promise<{ server: Server; url: string }> {
-  const server = createServer({ cert: certificate.cert, key: certificate.key, keepAliveTimeout: 30_000 }, (req, res) => {
-    handler(req, res).catch((error: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`simulator error: ${error instanceof Error ? error.stack : String(error)}`);
-    });
-  });
+export async function listen(
+  certificate: LocalCertificate,
+  handler: Handler,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer(
+    { cert: certificate.cert, key: certificate.key, keepAliveTimeout: 30_000 },
+    (req, res) => {
+      handler(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`simulator error: ${error instanceof Error ? error.stack : String(error)}`);
+      });
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { server, url: `https://127.0.0.1:${port}` };
@@ -34,9 +40,22 @@ export async function readBody(req: IncomingMessage, limit = 4 * 1024 * 1024): P
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { ...(text ? { 'content-type': 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8' } : {}), ...headers });
+  res.writeHead(status, {
+    ...(text
+      ? {
+          'content-type':
+            'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8',
+        }
+      : {}),
+    ...headers,
+  });
   res.end(text);
 }
 

@@ -21,11 +21,30 @@ export function correctSinkRule(sink: string, overrides: Record<string, unknown>
 }
 
 export const foreignRules = {
-  removeSpam: { displayName: 'Remove spam', isEnabled: true, conditions: { subjectContains: ['enter to win'] }, actions: { delete: true, stopProcessingRules: true } },
-  fromPartner: { displayName: 'From partner', isEnabled: true, conditions: { senderContains: ['ADELE'] }, actions: { forwardTo: [recipient('AlexW@contoso.onmicrosoft.com', 'Alex Wilber')], stopProcessingRules: true } },
-  externalRedirect: { displayName: 'Copy to my phone', isEnabled: true, actions: { redirectTo: [recipient('someone@gmail.com')] } },
+  removeSpam: {
+    displayName: 'Remove spam',
+    isEnabled: true,
+    conditions: { subjectContains: ['enter to win'] },
+    actions: { delete: true, stopProcessingRules: true },
+  },
+  fromPartner: {
+    displayName: 'From partner',
+    isEnabled: true,
+    conditions: { senderContains: ['ADELE'] },
+    actions: { forwardTo: [recipient('AlexW@contoso.onmicrosoft.com', 'Alex Wilber')], stopProcessingRules: true },
+  },
+  externalRedirect: {
+    displayName: 'Copy to my phone',
+    isEnabled: true,
+    actions: { redirectTo: [recipient('someone@gmail.com')] },
+  },
   /** Uses Outlook features Graph cannot express: listed read-only with empty actions. */
-  readOnly: { displayName: 'Print invoices (Outlook client)', isEnabled: true, isReadOnly: true, actions: { markAsRead: true } },
+  readOnly: {
+    displayName: 'Print invoices (Outlook client)',
+    isEnabled: true,
+    isReadOnly: true,
+    actions: { markAsRead: true },
+  },
 };
 
 /** The demo estate, keyed by the local part of the sample users' addresses. */
@@ -38,7 +57,11 @@ export function demoMailboxes(emails: string[], sink: string): SimulatedMailbox[
       case 'lee.gu':
         return { email, kind: 'exchange-online', rules: [correctSinkRule('legacy-sink@contoso.com')] };
       case 'isaiah.langer':
-        return { email, kind: 'exchange-online', rules: [correctSinkRule(sink), correctSinkRule(sink), foreignRules.removeSpam] };
+        return {
+          email,
+          kind: 'exchange-online',
+          rules: [correctSinkRule(sink), correctSinkRule(sink), foreignRules.removeSpam],
+        };
       case 'adele.vance':
         return { email, kind: 'exchange-online', rules: [foreignRules.removeSpam, foreignRules.fromPartner] };
       case 'diego.siciliani':
@@ -69,12 +92,43 @@ export const ews = {
     };
   },
   foreignRules: {
-    removeSpam: { DisplayName: 'Remove spam', IsEnabled: true, Conditions: { ContainsSubjectStrings: ['enter to win'] }, Actions: { Delete: true, StopProcessingRules: true } },
-    fromPartner: { DisplayName: 'From partner', IsEnabled: true, Conditions: { ContainsSenderStrings: ['ADELE'] }, Actions: { ForwardToRecipients: [{ name: 'Alex Wilber', address: 'alexw@contoso.com' }], StopProcessingRules: true } },
-    externalRedirect: { DisplayName: 'Copy to my phone', IsEnabled: true, Actions: { RedirectToRecipients: [{ address: 'someone@gmail.com' }] } },
-    moveNewsletters: { DisplayName: 'Newsletters', IsEnabled: true, Conditions: { ContainsSubjectStrings: ['newsletter'] }, Actions: { MoveToFolder: { xml: '<t:MoveToFolder><t:FolderId Id="AAMkAGYzZjZmRmNjAAA=" ChangeKey="AQAAAA=="/></t:MoveToFolder>' } } },
+    removeSpam: {
+      DisplayName: 'Remove spam',
+      IsEnabled: true,
+      Conditions: { ContainsSubjectStrings: ['enter to win'] },
+      Actions: { Delete: true, StopProcessingRules: true },
+    },
+    fromPartner: {
+      DisplayName: 'From partner',
+      IsEnabled: true,
+      Conditions: { ContainsSenderStrings: ['ADELE'] },
+      Actions: {
+        ForwardToRecipients: [{ name: 'Alex Wilber', address: 'alexw@contoso.com' }],
+        StopProcessingRules: true,
+      },
+    },
+    externalRedirect: {
+      DisplayName: 'Copy to my phone',
+      IsEnabled: true,
+      Actions: { RedirectToRecipients: [{ address: 'someone@gmail.com' }] },
+    },
+    moveNewsletters: {
+      DisplayName: 'Newsletters',
+      IsEnabled: true,
+      Conditions: { ContainsSubjectStrings: ['newsletter'] },
+      Actions: {
+        MoveToFolder: {
+          xml: '<t:MoveToFolder><t:FolderId Id="AAMkAGYzZjZmRmNjAAA=" ChangeKey="AQAAAA=="/></t:MoveToFolder>',
+        },
+      },
+    },
     /** Made with features EWS cannot represent (e.g. an SMS alert): IsNotSupported. */
-    unsupported: { DisplayName: 'Text me about the boss', IsEnabled: true, IsNotSupported: true, Actions: { MarkAsRead: true } },
+    unsupported: {
+      DisplayName: 'Text me about the boss',
+      IsEnabled: true,
+      IsNotSupported: true,
+      Actions: { MarkAsRead: true },
+    },
   } satisfies Record<string, Omit<EwsRule, 'RuleId' | 'Priority'>>,
 };
 

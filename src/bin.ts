@@ -19,7 +19,9 @@ export const heapLimitInMb = 256;
 
 const argv = process.argv.slice(2);
 const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
-const nodeFlags = /--max-old-space-size/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`) ? [] : [`--max-old-space-size=${heapLimitInMb}`];
+const nodeFlags = /--max-old-space-size/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`)
+  ? []
+  : [`--max-old-space-size=${heapLimitInMb}`];
 const env = { ...process.env };
 const bundle = caBundle(argv, env);
 if (bundle) env.NODE_EXTRA_CA_CERTS = bundle;
@@ -38,7 +40,10 @@ function caBundle(args: string[], environment: NodeJS.ProcessEnv): string | unde
   const caFile = configuredCaFile(args);
   if (!caFile || !isRegularFile(caFile)) return undefined;
   try {
-    const pems = [readFileSync(caFile, 'utf8'), environment.NODE_EXTRA_CA_CERTS ? readFileSync(environment.NODE_EXTRA_CA_CERTS, 'utf8') : ''];
+    const pems = [
+      readFileSync(caFile, 'utf8'),
+      environment.NODE_EXTRA_CA_CERTS ? readFileSync(environment.NODE_EXTRA_CA_CERTS, 'utf8') : '',
+    ];
     const file = path.join(tmpdir(), `sinkrule-ca-${process.pid}.pem`);
     writeFileSync(file, pems.join('\n'));
     return file;
@@ -50,7 +55,12 @@ function caBundle(args: string[], environment: NodeJS.ProcessEnv): string | unde
 /** A light read of the config: the CLI validates it properly; a broken one just gets no CA here. */
 function configuredCaFile(args: string[]): string | undefined {
   const index = args.findIndex((a) => a === '--config' || a.startsWith('--config='));
-  const file = index < 0 ? undefined : args[index]!.includes('=') ? args[index]!.slice(args[index]!.indexOf('=') + 1) : args[index + 1];
+  const file =
+    index < 0
+      ? undefined
+      : args[index]!.includes('=')
+        ? args[index]!.slice(args[index]!.indexOf('=') + 1)
+        : args[index + 1];
   if (!file || !isRegularFile(file)) return undefined; // the CLI reports a folder, pipe or missing file
   try {
     const caFile = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''))?.ews?.caFile;

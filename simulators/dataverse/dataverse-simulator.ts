@@ -40,9 +40,18 @@ const columns: Readonly<Record<string, EdmType>> = {
   _regardingobjectid_value: 'Edm.Guid',
 };
 const labels: Readonly<Record<string, Record<string, string>>> = {
-  incomingemaildeliverymethod: { 0: 'None', 1: 'Microsoft Dynamics 365 for Outlook', 2: 'Server-Side Synchronization or Email Router', 3: 'Forward Mailbox' },
+  incomingemaildeliverymethod: {
+    0: 'None',
+    1: 'Microsoft Dynamics 365 for Outlook',
+    2: 'Server-Side Synchronization or Email Router',
+    3: 'Forward Mailbox',
+  },
   incomingemailstatus: { 0: 'Not Run', 1: 'Success', 2: 'Failure' },
-  outgoingemaildeliverymethod: { 0: 'None', 1: 'Microsoft Dynamics 365 for Outlook', 2: 'Server-Side Synchronization or Email Router' },
+  outgoingemaildeliverymethod: {
+    0: 'None',
+    1: 'Microsoft Dynamics 365 for Outlook',
+    2: 'Server-Side Synchronization or Email Router',
+  },
   isforwardmailbox: { true: 'Yes', false: 'No' },
   statecode: { 0: 'Active', 1: 'Inactive' },
   statuscode: { 1: 'Active', 2: 'Inactive' },
@@ -95,14 +104,23 @@ export interface DataverseSimulatorStats {
 
 export class DataverseSimulator {
   url = '';
-  readonly stats: DataverseSimulatorStats = { requests: 0, byStatus: {}, throttled: 0, insideRetryAfterWindow: 0, filters: [], pageSizes: [] };
+  readonly stats: DataverseSimulatorStats = {
+    requests: 0,
+    byStatus: {},
+    throttled: 0,
+    insideRetryAfterWindow: 0,
+    filters: [],
+    pageSizes: [],
+  };
   private server?: Server;
   private readonly records: Row[];
   private readonly throttle: Set<number>;
   private windowUntil = 0;
 
   constructor(private readonly options: DataverseSimulatorOptions) {
-    this.records = options.mailboxes.map(toRecord).sort((a, b) => String(a.mailboxid).localeCompare(String(b.mailboxid)));
+    this.records = options.mailboxes
+      .map(toRecord)
+      .sort((a, b) => String(a.mailboxid).localeCompare(String(b.mailboxid)));
     this.throttle = new Set(options.throttleRequests ?? []);
   }
 
@@ -125,14 +143,17 @@ export class DataverseSimulator {
       this.stats.byStatus[status] = (this.stats.byStatus[status] ?? 0) + 1;
       sendJson(res, status, body, { 'OData-Version': '4.0', 'x-ms-service-request-id': requestId, ...headers });
     };
-    const error = (status: number, code: string, message: string, headers?: Record<string, string>) => reply(status, { error: { code, message } }, headers);
+    const error = (status: number, code: string, message: string, headers?: Record<string, string>) =>
+      reply(status, { error: { code, message } }, headers);
     this.stats.requests++;
     const now = Date.now();
     if (now < this.windowUntil) this.stats.insideRetryAfterWindow++;
     const url = new URL(req.url ?? '/', this.url);
     const tokenProblem = this.options.identity.verifyToken(req.headers.authorization, this.url);
     if (tokenProblem) {
-      return reply(401, undefined, { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${tokenProblem}", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"` });
+      return reply(401, undefined, {
+        'WWW-Authenticate': `Bearer error="invalid_token", error_description="${tokenProblem}", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"`,
+      });
     }
     const appId = claimsOf(req.headers.authorization).appid;
     const user = this.options.applicationUsers.find((u) => u.appId === appId);
@@ -142,14 +163,25 @@ export class DataverseSimulator {
       const seconds = this.options.retryAfterSeconds ?? 1;
       this.windowUntil = now + seconds * 1000;
       this.stats.throttled++;
-      return error(429, '0x80072322', 'Number of requests exceeded the limit of 6000 over time window of 300 seconds.', { 'Retry-After': String(seconds) });
+      return error(
+        429,
+        '0x80072322',
+        'Number of requests exceeded the limit of 6000 over time window of 300 seconds.',
+        { 'Retry-After': String(seconds) },
+      );
     }
     const segment = /^\/api\/data\/v9\.2\/([^/?]+)$/.exec(url.pathname)?.[1];
     if (!segment) return error(404, '', `No HTTP resource was found that matches the request URI '${url.href}'.`);
-    if (segment !== 'mailboxes') return error(404, '0x8006088a', `Resource not found for the segment '${decodeURIComponent(segment)}'.`);
-    if (req.method !== 'GET') return error(405, '0x80060888', `The HTTP method '${req.method}' is not allowed for this request.`);
+    if (segment !== 'mailboxes')
+      return error(404, '0x8006088a', `Resource not found for the segment '${decodeURIComponent(segment)}'.`);
+    if (req.method !== 'GET')
+      return error(405, '0x80060888', `The HTTP method '${req.method}' is not allowed for this request.`);
     if (!user.canReadMailboxes) {
-      return error(403, '0x80040220', `Principal user (Id=${appId}, type=8, roleCount=1, privilegeCount=0) is missing prvReadMailbox privilege (Id=${randomUUID()}) on OTC=9606 for entity 'mailbox'. context: Method=RetrieveMultiple.`);
+      return error(
+        403,
+        '0x80040220',
+        `Principal user (Id=${appId}, type=8, roleCount=1, privilegeCount=0) is missing prvReadMailbox privilege (Id=${randomUUID()}) on OTC=9606 for entity 'mailbox'. context: Method=RetrieveMultiple.`,
+      );
     }
     try {
       const page = this.query(url, String(req.headers.prefer ?? ''));
@@ -162,11 +194,16 @@ export class DataverseSimulator {
 
   private query(url: URL, prefer: string): { body: unknown; headers: Record<string, string> } {
     for (const key of url.searchParams.keys()) {
-      if (key.startsWith('$') && !['$select', '$filter', '$skiptoken', '$top'].includes(key)) throw new ODataQueryError(`The query parameter ${key} is not supported`);
+      if (key.startsWith('$') && !['$select', '$filter', '$skiptoken', '$top'].includes(key))
+        throw new ODataQueryError(`The query parameter ${key} is not supported`);
     }
-    const select = url.searchParams.get('$select')?.split(',').map((c) => c.trim());
+    const select = url.searchParams
+      .get('$select')
+      ?.split(',')
+      .map((c) => c.trim());
     for (const column of select ?? []) {
-      if (!(column in columns)) throw new ODataQueryError(`Could not find a property named '${column}' on type '${entityType}'.`, '0x0');
+      if (!(column in columns))
+        throw new ODataQueryError(`Could not find a property named '${column}' on type '${entityType}'.`, '0x0');
     }
     const filterText = url.searchParams.get('$filter');
     const predicate = filterText ? compileFilter(filterText, columns, entityType) : () => true;
@@ -177,10 +214,14 @@ export class DataverseSimulator {
     if (!skiptoken) this.stats.pageSizes.push(asked);
     const pageSize = asked > 0 && asked <= maxPageSize ? asked : maxPageSize;
     const top = url.searchParams.get('$top');
-    const matching = this.records.filter((row) => (after === undefined || String(row.mailboxid) > after) && predicate(row));
+    const matching = this.records.filter(
+      (row) => (after === undefined || String(row.mailboxid) > after) && predicate(row),
+    );
     const limit = top ? Math.min(Number(top), pageSize) : pageSize;
     const rows = matching.slice(0, limit);
-    const annotate = /odata\.include-annotations="(\*|OData\.Community\.Display\.V1\.FormattedValue)"/.exec(prefer)?.[1];
+    const annotate = /odata\.include-annotations="(\*|OData\.Community\.Display\.V1\.FormattedValue)"/.exec(
+      prefer,
+    )?.[1];
     const body: Record<string, unknown> = {
       '@odata.context': `${this.url}/api/data/v9.2/$metadata#mailboxes${select ? `(${select.join(',')})` : ''}`,
       value: rows.map((row) => present(row, select, Boolean(annotate))),
@@ -188,7 +229,10 @@ export class DataverseSimulator {
     if (!top && matching.length > limit) {
       const next = new URL(url.href);
       const pageNumber = Number(/pagenumber="(\d+)"/.exec(skiptoken ?? '')?.[1] ?? 1) + 1;
-      next.searchParams.set('$skiptoken', pagingCookie(pageNumber, String(rows[0]!.mailboxid), String(rows.at(-1)!.mailboxid)));
+      next.searchParams.set(
+        '$skiptoken',
+        pagingCookie(pageNumber, String(rows[0]!.mailboxid), String(rows.at(-1)!.mailboxid)),
+      );
       body['@odata.nextLink'] = next.href;
     }
     const applied = [`odata.maxpagesize=${pageSize}`, ...(annotate ? [`odata.include-annotations="${annotate}"`] : [])];

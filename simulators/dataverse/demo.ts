@@ -29,19 +29,40 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
   const reportRoot = path.resolve(options.report ?? 'sinkrule-report-demo');
   await rm(reportRoot, { recursive: true, force: true });
   const emails: string[] = [];
-  for await (const mailbox of readMailboxes(path.join(samplesDir, 'users.csv'), { sink, defaultTarget: 'graph', supportedTargets: ['graph', 'ews', 'pop3', 'manual'] })) {
+  for await (const mailbox of readMailboxes(path.join(samplesDir, 'users.csv'), {
+    sink,
+    defaultTarget: 'graph',
+    supportedTargets: ['graph', 'ews', 'pop3', 'manual'],
+  })) {
     if (mailbox.target === 'graph') emails.push(mailbox.email);
   }
   const certificate = await createLocalCertificate(work);
-  const app = { tenantId: randomUUID(), clientId: randomUUID(), clientSecret: randomBytes(24).toString('base64url'), roles: ['MailboxSettings.ReadWrite'] };
+  const app = {
+    tenantId: randomUUID(),
+    clientId: randomUUID(),
+    clientSecret: randomBytes(24).toString('base64url'),
+    roles: ['MailboxSettings.ReadWrite'],
+  };
   const leftovers: SimulatedMailbox[] = [
     { email: 'allan.deyoung@contoso.com', kind: 'exchange-online', rules: [correctSinkRule(sink)] },
     { email: 'raul.razo@contoso.com', kind: 'exchange-online' },
   ];
-  const graph = new GraphSimulator({ certificate, app, mailboxes: [...demoMailboxes(emails, sink), ...leftovers], latencyInMs: 40, latencyJitterInMs: 20 });
+  const graph = new GraphSimulator({
+    certificate,
+    app,
+    mailboxes: [...demoMailboxes(emails, sink), ...leftovers],
+    latencyInMs: 40,
+    latencyJitterInMs: 20,
+  });
   const graphUrl = await graph.start();
   // Pages of 5 and one service-protection 429, so the demo shows both.
-  const dataverse = new DataverseSimulator({ certificate, identity: graph.identity, applicationUsers: [{ appId: app.clientId, canReadMailboxes: true }], mailboxes: demoRecords(emails), throttleRequests: [3] });
+  const dataverse = new DataverseSimulator({
+    certificate,
+    identity: graph.identity,
+    applicationUsers: [{ appId: app.clientId, canReadMailboxes: true }],
+    mailboxes: demoRecords(emails),
+    throttleRequests: [3],
+  });
   const dataverseUrl = await dataverse.start();
   try {
     const configFile = path.join(work, 'sinkrule.config.json');
@@ -51,7 +72,9 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
     };
     await writeFile(configFile, JSON.stringify(config, null, 2));
     const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret };
-    io.stderr.write(`Demo: Dynamics 365 (Dataverse simulator ${dataverseUrl}) lists ${emails.length + 1} forward-mailbox users; Exchange Online is the Graph simulator ${graphUrl}.\n`);
+    io.stderr.write(
+      `Demo: Dynamics 365 (Dataverse simulator ${dataverseUrl}) lists ${emails.length + 1} forward-mailbox users; Exchange Online is the Graph simulator ${graphUrl}.\n`,
+    );
     const steps = [
       ['deploy', '--from-dataverse', '--yes', '--report', path.join(reportRoot, 'deploy')],
       ['verify', '--from-dataverse', '--include-stale', '--report', path.join(reportRoot, 'verify')],
@@ -59,7 +82,9 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
     ];
     const codes: number[] = [];
     for (const args of steps) {
-      io.stderr.write(`\n$ sinkrule ${args.slice(0, args[0] === 'verify' ? 3 : 2).join(' ')} --config sinkrule.config.json\n`);
+      io.stderr.write(
+        `\n$ sinkrule ${args.slice(0, args[0] === 'verify' ? 3 : 2).join(' ')} --config sinkrule.config.json\n`,
+      );
       codes.push((await runSinkrule([...args, '--config', configFile], env, io)).code);
     }
     if (codes.some((code) => code !== 0 && code !== 2)) return 1;
@@ -72,8 +97,18 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
 }
 
 function demoRecords(emails: string[]): SimulatedMailboxRecord[] {
-  const name = (email: string) => email.split('@')[0]!.split('.').map((part) => part[0]!.toUpperCase() + part.slice(1)).join(' ');
-  const user = (email: string | null, displayName: string, method: 0 | 1 | 2 | 3, statecode: 0 | 1 = 0): SimulatedMailboxRecord => ({
+  const name = (email: string) =>
+    email
+      .split('@')[0]!
+      .split('.')
+      .map((part) => part[0]!.toUpperCase() + part.slice(1))
+      .join(' ');
+  const user = (
+    email: string | null,
+    displayName: string,
+    method: 0 | 1 | 2 | 3,
+    statecode: 0 | 1 = 0,
+  ): SimulatedMailboxRecord => ({
     name: displayName,
     emailaddress: email,
     incomingemaildeliverymethod: method,
@@ -82,7 +117,15 @@ function demoRecords(emails: string[]): SimulatedMailboxRecord[] {
     statecode,
   });
   return [
-    { name: 'CRM forward mailbox', emailaddress: sink, incomingemaildeliverymethod: serverSideSync, incomingemailstatus: 1, outgoingemaildeliverymethod: 0, isforwardmailbox: true, testmailboxaccesscompletedon: '2026-11-20T08:15:00Z' },
+    {
+      name: 'CRM forward mailbox',
+      emailaddress: sink,
+      incomingemaildeliverymethod: serverSideSync,
+      incomingemailstatus: 1,
+      outgoingemaildeliverymethod: 0,
+      isforwardmailbox: true,
+      testmailboxaccesscompletedon: '2026-11-20T08:15:00Z',
+    },
     ...emails.map((email) => user(email, name(email), forwardMailbox)),
     user(null, 'Cameron White', forwardMailbox),
     user('debra.berger@contoso.com', 'Debra Berger', forwardMailbox, 1),
@@ -93,10 +136,19 @@ function demoRecords(emails: string[]): SimulatedMailboxRecord[] {
 
 /** Read from the verify report, never written in advance: what is left for the admin, with the fix. */
 async function closingText(reportRoot: string): Promise<string> {
-  const verify = JSON.parse(await readFile(path.join(reportRoot, 'verify', 'report.json'), 'utf8')) as { mailboxes: MailboxOutcome[] };
+  const verify = JSON.parse(await readFile(path.join(reportRoot, 'verify', 'report.json'), 'utf8')) as {
+    mailboxes: MailboxOutcome[];
+  };
   const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
-  const lines = [`Verify --include-stale: ${verify.mailboxes.filter((m) => m.outcome === 'ok').length} forward-mailbox users have the rule; ${left.length} left for the admin:`];
-  for (const m of left) lines.push(`- ${m.email || `"${m.displayName}" (no address)`}: ${m.outcome}${m.error ? ` (${m.error.code}): ${m.error.fix}` : m.notes.length ? `: ${m.notes.join('; ')}` : ''}`);
-  lines.push(`Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}; users CSV: ${path.join(reportRoot, 'users.csv')}`);
+  const lines = [
+    `Verify --include-stale: ${verify.mailboxes.filter((m) => m.outcome === 'ok').length} forward-mailbox users have the rule; ${left.length} left for the admin:`,
+  ];
+  for (const m of left)
+    lines.push(
+      `- ${m.email || `"${m.displayName}" (no address)`}: ${m.outcome}${m.error ? ` (${m.error.code}): ${m.error.fix}` : m.notes.length ? `: ${m.notes.join('; ')}` : ''}`,
+    );
+  lines.push(
+    `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}; users CSV: ${path.join(reportRoot, 'users.csv')}`,
+  );
   return lines.join('\n');
 }

@@ -18,7 +18,14 @@ export class ODataQueryError extends Error {
   }
 }
 
-const operators = { eq: 'Equal', ne: 'NotEqual', gt: 'GreaterThan', ge: 'GreaterThanOrEqual', lt: 'LessThan', le: 'LessThanOrEqual' } as const;
+const operators = {
+  eq: 'Equal',
+  ne: 'NotEqual',
+  gt: 'GreaterThan',
+  ge: 'GreaterThanOrEqual',
+  lt: 'LessThan',
+  le: 'LessThanOrEqual',
+} as const;
 type Operator = keyof typeof operators;
 
 interface Token {
@@ -39,7 +46,11 @@ function tokenize(filter: string): Token[] {
 }
 
 /** Compiles a `$filter` against the table's columns; throws ODataQueryError with Dataverse's message. */
-export function compileFilter(filter: string, columns: Readonly<Record<string, EdmType>>, entityType: string): Predicate {
+export function compileFilter(
+  filter: string,
+  columns: Readonly<Record<string, EdmType>>,
+  entityType: string,
+): Predicate {
   const tokens = tokenize(filter);
   let at = 0;
   const peek = () => tokens[at];
@@ -99,7 +110,10 @@ export function compileFilter(filter: string, columns: Readonly<Record<string, E
 }
 
 function parseLiteral(text: string, type: EdmType, operatorKind: string): { value: unknown } | undefined {
-  const mismatch = (found: EdmType) => new ODataQueryError(`A binary operator with incompatible types was detected. Found operand types '${type}' and '${found}' for operator kind '${operatorKind}'.`);
+  const mismatch = (found: EdmType) =>
+    new ODataQueryError(
+      `A binary operator with incompatible types was detected. Found operand types '${type}' and '${found}' for operator kind '${operatorKind}'.`,
+    );
   if (text === 'null') return { value: null };
   if (text === 'true' || text === 'false') {
     if (type !== 'Edm.Boolean') throw mismatch('Edm.Boolean');
@@ -121,7 +135,7 @@ function parseLiteral(text: string, type: EdmType, operatorKind: string): { valu
 }
 
 function compare(column: string, operator: Operator, value: unknown): Predicate {
-  const normalise = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : v ?? null); // Dataverse compares text case-insensitively
+  const normalise = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : (v ?? null)); // Dataverse compares text case-insensitively
   const wanted = normalise(value);
   return (row) => {
     const actual = normalise(row[column]);

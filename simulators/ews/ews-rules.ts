@@ -16,23 +16,54 @@ type Kind = 'strings' | 'addresses' | 'boolean' | 'text' | 'raw';
  * value kept verbatim. A test checks these lists against types.xsd.
  */
 export const predicateElements: ReadonlyArray<[string, Kind]> = [
-  ['Categories', 'strings'], ['ContainsBodyStrings', 'strings'], ['ContainsHeaderStrings', 'strings'],
-  ['ContainsRecipientStrings', 'strings'], ['ContainsSenderStrings', 'strings'], ['ContainsSubjectOrBodyStrings', 'strings'],
-  ['ContainsSubjectStrings', 'strings'], ['FlaggedForAction', 'text'], ['FromAddresses', 'addresses'],
-  ['FromConnectedAccounts', 'strings'], ['HasAttachments', 'boolean'], ['Importance', 'text'],
-  ['IsApprovalRequest', 'boolean'], ['IsAutomaticForward', 'boolean'], ['IsAutomaticReply', 'boolean'],
-  ['IsEncrypted', 'boolean'], ['IsMeetingRequest', 'boolean'], ['IsMeetingResponse', 'boolean'],
-  ['IsNDR', 'boolean'], ['IsPermissionControlled', 'boolean'], ['IsReadReceipt', 'boolean'],
-  ['IsSigned', 'boolean'], ['IsVoicemail', 'boolean'], ['ItemClasses', 'strings'],
-  ['MessageClassifications', 'strings'], ['NotSentToMe', 'boolean'], ['SentCcMe', 'boolean'],
-  ['SentOnlyToMe', 'boolean'], ['SentToAddresses', 'addresses'], ['SentToMe', 'boolean'],
-  ['SentToOrCcMe', 'boolean'], ['Sensitivity', 'text'], ['WithinDateRange', 'raw'], ['WithinSizeRange', 'raw'],
+  ['Categories', 'strings'],
+  ['ContainsBodyStrings', 'strings'],
+  ['ContainsHeaderStrings', 'strings'],
+  ['ContainsRecipientStrings', 'strings'],
+  ['ContainsSenderStrings', 'strings'],
+  ['ContainsSubjectOrBodyStrings', 'strings'],
+  ['ContainsSubjectStrings', 'strings'],
+  ['FlaggedForAction', 'text'],
+  ['FromAddresses', 'addresses'],
+  ['FromConnectedAccounts', 'strings'],
+  ['HasAttachments', 'boolean'],
+  ['Importance', 'text'],
+  ['IsApprovalRequest', 'boolean'],
+  ['IsAutomaticForward', 'boolean'],
+  ['IsAutomaticReply', 'boolean'],
+  ['IsEncrypted', 'boolean'],
+  ['IsMeetingRequest', 'boolean'],
+  ['IsMeetingResponse', 'boolean'],
+  ['IsNDR', 'boolean'],
+  ['IsPermissionControlled', 'boolean'],
+  ['IsReadReceipt', 'boolean'],
+  ['IsSigned', 'boolean'],
+  ['IsVoicemail', 'boolean'],
+  ['ItemClasses', 'strings'],
+  ['MessageClassifications', 'strings'],
+  ['NotSentToMe', 'boolean'],
+  ['SentCcMe', 'boolean'],
+  ['SentOnlyToMe', 'boolean'],
+  ['SentToAddresses', 'addresses'],
+  ['SentToMe', 'boolean'],
+  ['SentToOrCcMe', 'boolean'],
+  ['Sensitivity', 'text'],
+  ['WithinDateRange', 'raw'],
+  ['WithinSizeRange', 'raw'],
 ];
 export const actionElements: ReadonlyArray<[string, Kind]> = [
-  ['AssignCategories', 'strings'], ['CopyToFolder', 'raw'], ['Delete', 'boolean'],
-  ['ForwardAsAttachmentToRecipients', 'addresses'], ['ForwardToRecipients', 'addresses'], ['MarkImportance', 'text'],
-  ['MarkAsRead', 'boolean'], ['MoveToFolder', 'raw'], ['PermanentDelete', 'boolean'],
-  ['RedirectToRecipients', 'addresses'], ['SendSMSAlertToRecipients', 'raw'], ['ServerReplyWithMessage', 'raw'],
+  ['AssignCategories', 'strings'],
+  ['CopyToFolder', 'raw'],
+  ['Delete', 'boolean'],
+  ['ForwardAsAttachmentToRecipients', 'addresses'],
+  ['ForwardToRecipients', 'addresses'],
+  ['MarkImportance', 'text'],
+  ['MarkAsRead', 'boolean'],
+  ['MoveToFolder', 'raw'],
+  ['PermanentDelete', 'boolean'],
+  ['RedirectToRecipients', 'addresses'],
+  ['SendSMSAlertToRecipients', 'raw'],
+  ['ServerReplyWithMessage', 'raw'],
   ['StopProcessingRules', 'boolean'],
 ];
 
@@ -58,7 +89,8 @@ export interface EwsRule {
 
 export function elementChildren(element: XmlElement): XmlElement[] {
   const result: XmlElement[] = [];
-  for (let node = element.firstChild; node; node = node.nextSibling) if (node.nodeType === 1) result.push(node as XmlElement);
+  for (let node = element.firstChild; node; node = node.nextSibling)
+    if (node.nodeType === 1) result.push(node as XmlElement);
   return result;
 }
 export function childNamed(element: XmlElement | undefined, localName: string): XmlElement | undefined {
@@ -69,7 +101,11 @@ export function textOf(element: XmlElement | undefined): string | undefined {
 }
 
 /** Reads a Conditions/Exceptions/Actions element; unknown children are kept verbatim. */
-export function readSection(element: XmlElement | undefined, kinds: ReadonlyArray<[string, Kind]>, serialize: (e: XmlElement) => string): EwsSection | undefined {
+export function readSection(
+  element: XmlElement | undefined,
+  kinds: ReadonlyArray<[string, Kind]>,
+  serialize: (e: XmlElement) => string,
+): EwsSection | undefined {
   if (!element) return undefined;
   const section: EwsSection = {};
   const kindOf = new Map(kinds);
@@ -80,7 +116,10 @@ export function readSection(element: XmlElement | undefined, kinds: ReadonlyArra
         section[name] = elementChildren(child).map((s) => s.textContent ?? '');
         break;
       case 'addresses':
-        section[name] = elementChildren(child).map((a) => ({ name: textOf(childNamed(a, 'Name')), address: textOf(childNamed(a, 'EmailAddress')) ?? '' }));
+        section[name] = elementChildren(child).map((a) => ({
+          name: textOf(childNamed(a, 'Name')),
+          address: textOf(childNamed(a, 'EmailAddress')) ?? '',
+        }));
         break;
       case 'boolean':
         section[name] = textOf(child) === 'true' || textOf(child) === '1';
@@ -95,7 +134,10 @@ export function readSection(element: XmlElement | undefined, kinds: ReadonlyArra
   return section;
 }
 
-export function readRule(element: XmlElement, serialize: (e: XmlElement) => string): Omit<EwsRule, 'RuleId'> & { RuleId?: string } {
+export function readRule(
+  element: XmlElement,
+  serialize: (e: XmlElement) => string,
+): Omit<EwsRule, 'RuleId'> & { RuleId?: string } {
   const get = (name: string) => textOf(childNamed(element, name));
   return {
     RuleId: get('RuleId'),
@@ -111,7 +153,10 @@ export function readRule(element: XmlElement, serialize: (e: XmlElement) => stri
 }
 
 export function escapeXml(value: string): string {
-  return value.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch]!);
+  return value.replace(
+    /[<>&"']/g,
+    (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch]!,
+  );
 }
 
 function writeSection(tag: string, section: EwsSection | undefined, kinds: ReadonlyArray<[string, Kind]>): string {
@@ -120,9 +165,15 @@ function writeSection(tag: string, section: EwsSection | undefined, kinds: Reado
   for (const [name, kind] of kinds) {
     const value = section[name];
     if (value === undefined) continue;
-    if (kind === 'strings') parts.push(`<t:${name}>${(value as string[]).map((s) => `<t:String>${escapeXml(s)}</t:String>`).join('')}</t:${name}>`);
+    if (kind === 'strings')
+      parts.push(
+        `<t:${name}>${(value as string[]).map((s) => `<t:String>${escapeXml(s)}</t:String>`).join('')}</t:${name}>`,
+      );
     else if (kind === 'addresses') {
-      const addresses = (value as EwsAddress[]).map((a) => `<t:Address>${a.name ? `<t:Name>${escapeXml(a.name)}</t:Name>` : ''}<t:EmailAddress>${escapeXml(a.address)}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Address>`);
+      const addresses = (value as EwsAddress[]).map(
+        (a) =>
+          `<t:Address>${a.name ? `<t:Name>${escapeXml(a.name)}</t:Name>` : ''}<t:EmailAddress>${escapeXml(a.address)}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Address>`,
+      );
       parts.push(`<t:${name}>${addresses.join('')}</t:${name}>`);
     } else if (kind === 'boolean') parts.push(`<t:${name}>${value ? 'true' : 'false'}</t:${name}>`);
     else if (kind === 'text') parts.push(`<t:${name}>${escapeXml(value as string)}</t:${name}>`);

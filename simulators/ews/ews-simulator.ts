@@ -8,7 +8,17 @@ import { close, delay, listen, readBody, seededRandom } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import { IdentitySimulator, type AppRegistration } from '../graph/identity.js';
 import { challengeMessage, messageType, verifyAuthenticate, type NtlmServer } from './ntlm.js';
-import { childNamed, elementChildren, escapeXml, ns, readRule, textOf, writeRule, type EwsRule, type EwsSection } from './ews-rules.js';
+import {
+  childNamed,
+  elementChildren,
+  escapeXml,
+  ns,
+  readRule,
+  textOf,
+  writeRule,
+  type EwsRule,
+  type EwsSection,
+} from './ews-rules.js';
 import type { EwsSchemaValidator } from './schema-validator.js';
 
 export interface EwsSimulatedMailbox {
@@ -90,8 +100,17 @@ type Fault = { code: string; message: string; backOffInMs?: number; status?: num
 export class EwsSimulator {
   url = '';
   readonly stats: EwsSimulatorStats = {
-    requests: 0, writes: 0, byResponseCode: {}, schemaInvalid: 0, schemaErrors: [], insideBackOffWindow: 0, arrivedInFlight: 0,
-    withoutAnchorMailbox: 0, ntlmHandshakes: 0, outlookRuleBlobsRemoved: 0, maxConcurrency: 0,
+    requests: 0,
+    writes: 0,
+    byResponseCode: {},
+    schemaInvalid: 0,
+    schemaErrors: [],
+    insideBackOffWindow: 0,
+    arrivedInFlight: 0,
+    withoutAnchorMailbox: 0,
+    ntlmHandshakes: 0,
+    outlookRuleBlobsRemoved: 0,
+    maxConcurrency: 0,
   };
   /** Request and response bodies (the first 500 each), for validating them with xmllint in a test. */
   readonly capturedRequests: string[] = [];
@@ -99,7 +118,12 @@ export class EwsSimulator {
   private readonly identity?: IdentitySimulator;
   private origin = '';
   private server?: Server;
-  private readonly mailboxes = new Map<string, Required<Pick<EwsSimulatedMailbox, 'outlookRuleBlobExists' | 'impersonationDenied' | 'rulesQuotaBytes'>> & { rules: EwsRule[] }>();
+  private readonly mailboxes = new Map<
+    string,
+    Required<Pick<EwsSimulatedMailbox, 'outlookRuleBlobExists' | 'impersonationDenied' | 'rulesQuotaBytes'>> & {
+      rules: EwsRule[];
+    }
+  >();
   private readonly challenges = new WeakMap<Socket, Buffer>();
   private readonly random: () => number;
   private readonly busyLeft: Map<string, number>;
@@ -109,10 +133,17 @@ export class EwsSimulator {
 
   constructor(private readonly options: EwsSimulatorOptions) {
     this.random = seededRandom(options.seed ?? 3);
-    this.busyLeft = new Map(Object.entries(options.serverBusyFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    this.busyLeft = new Map(
+      Object.entries(options.serverBusyFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+    );
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
     // Hybrid modern auth: the Exchange server's URL is registered on the tenant as a resource.
-    if (options.oauthApp) this.identity = new IdentitySimulator(options.oauthApp, () => this.origin, () => [this.origin]);
+    if (options.oauthApp)
+      this.identity = new IdentitySimulator(
+        options.oauthApp,
+        () => this.origin,
+        () => [this.origin],
+      );
   }
 
   async start(): Promise<string> {
@@ -187,7 +218,11 @@ export class EwsSimulator {
     const offered = this.options.authentication ?? (this.identity ? ['bearer'] : ['ntlm', 'basic']);
     const header = req.headers.authorization;
     const challenge = () => {
-      const headers = [...(offered.includes('ntlm') ? ['NTLM'] : []), ...(offered.includes('basic') ? ['Basic realm="mail.contoso.com"'] : []), ...(offered.includes('bearer') ? ['Bearer'] : [])];
+      const headers = [
+        ...(offered.includes('ntlm') ? ['NTLM'] : []),
+        ...(offered.includes('basic') ? ['Basic realm="mail.contoso.com"'] : []),
+        ...(offered.includes('bearer') ? ['Bearer'] : []),
+      ];
       res.writeHead(401, { 'www-authenticate': headers, 'content-length': '0' });
       res.end();
       return false;
@@ -195,7 +230,9 @@ export class EwsSimulator {
     if (offered.includes('ntlm') && header && /^NTLM /i.test(header)) {
       const type = messageType(header);
       if (type === 1) {
-        const { header: type2, challenge: serverChallenge } = challengeMessage(this.options.ntlmServer ?? { domain: 'CONTOSO', computer: 'EXCH01', dnsDomain: 'contoso.local' });
+        const { header: type2, challenge: serverChallenge } = challengeMessage(
+          this.options.ntlmServer ?? { domain: 'CONTOSO', computer: 'EXCH01', dnsDomain: 'contoso.local' },
+        );
         this.challenges.set(req.socket, serverChallenge);
         res.writeHead(401, { 'www-authenticate': type2, 'content-length': '0' });
         res.end();
@@ -204,7 +241,9 @@ export class EwsSimulator {
       const serverChallenge = this.challenges.get(req.socket);
       if (type !== 3 || !serverChallenge) return challenge();
       this.challenges.delete(req.socket);
-      const identity = verifyAuthenticate(header, serverChallenge, (user, domain) => (this.matchesAccount(user, domain) ? this.options.account.password : undefined));
+      const identity = verifyAuthenticate(header, serverChallenge, (user, domain) =>
+        this.matchesAccount(user, domain) ? this.options.account.password : undefined,
+      );
       if (!identity) return challenge();
       this.stats.ntlmHandshakes++;
       return true;
@@ -224,16 +263,27 @@ export class EwsSimulator {
   private matchesAccount(user: string, domain: string): boolean {
     const configured = this.options.account.username.toLowerCase();
     const candidates = [user.toLowerCase(), `${domain.toLowerCase()}\\${user.toLowerCase()}`];
-    return candidates.includes(configured) || configured.split('\\').pop() === user.toLowerCase() || configured === `${user}`.toLowerCase();
+    return (
+      candidates.includes(configured) ||
+      configured.split('\\').pop() === user.toLowerCase() ||
+      configured === `${user}`.toLowerCase()
+    );
   }
 
-  private async soap(req: IncomingMessage, xml: string, arrivedAt: number): Promise<{ status: number; code: string; xml: string }> {
+  private async soap(
+    req: IncomingMessage,
+    xml: string,
+    arrivedAt: number,
+  ): Promise<{ status: number; code: string; xml: string }> {
     if (this.options.validator) {
       const result = await this.options.validator.validate(xml);
       if (!result.ok) {
         this.stats.schemaInvalid++;
         this.stats.schemaErrors.push(...result.errors);
-        return fault({ code: 'ErrorSchemaValidation', message: `The request failed schema validation: ${result.errors[0] ?? ''}` });
+        return fault({
+          code: 'ErrorSchemaValidation',
+          message: `The request failed schema validation: ${result.errors[0] ?? ''}`,
+        });
       }
     }
     const doc = new DOMParser().parseFromString(xml, 'text/xml');
@@ -241,32 +291,66 @@ export class EwsSimulator {
     const header = childNamed(envelope, 'Header');
     const operation = elementChildren(childNamed(envelope, 'Body')!)[0]!;
     const sid = childNamed(childNamed(header, 'ExchangeImpersonation'), 'ConnectingSID');
-    const impersonated = textOf(childNamed(sid, 'PrimarySmtpAddress') ?? childNamed(sid, 'SmtpAddress') ?? childNamed(sid, 'PrincipalName'))?.toLowerCase();
+    const impersonated = textOf(
+      childNamed(sid, 'PrimarySmtpAddress') ?? childNamed(sid, 'SmtpAddress') ?? childNamed(sid, 'PrincipalName'),
+    )?.toLowerCase();
     const throttled = this.throttle(impersonated, arrivedAt);
     if (throttled) return fault(throttled);
-    if (!impersonated) return response(operation.localName!, { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.' });
+    if (!impersonated)
+      return response(operation.localName!, {
+        code: 'ErrorAccessDenied',
+        message: 'Access is denied. Check credentials and try again.',
+      });
     const anchor = String(req.headers['x-anchormailbox'] ?? '').toLowerCase();
     if (anchor !== impersonated) this.stats.withoutAnchorMailbox++;
     const mailbox = this.mailboxes.get(impersonated);
-    if (!mailbox) return fault({ code: 'ErrorNonExistentMailbox', message: 'The SMTP address has no mailbox associated with it.' });
-    if (mailbox.impersonationDenied) return fault({ code: 'ErrorImpersonateUserDenied', message: 'The account does not have permission to impersonate the requested user.' });
+    if (!mailbox)
+      return fault({ code: 'ErrorNonExistentMailbox', message: 'The SMTP address has no mailbox associated with it.' });
+    if (mailbox.impersonationDenied)
+      return fault({
+        code: 'ErrorImpersonateUserDenied',
+        message: 'The account does not have permission to impersonate the requested user.',
+      });
     const target = textOf(childNamed(operation, 'MailboxSmtpAddress'))?.toLowerCase();
-    if (target && target !== impersonated) return response(operation.localName!, { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.' });
+    if (target && target !== impersonated)
+      return response(operation.localName!, {
+        code: 'ErrorAccessDenied',
+        message: 'Access is denied. Check credentials and try again.',
+      });
     switch (operation.localName) {
       case 'GetInboxRules':
-        return response('GetInboxRules', undefined, `<m:OutlookRuleBlobExists>${mailbox.outlookRuleBlobExists}</m:OutlookRuleBlobExists><m:InboxRules>${[...mailbox.rules].sort((a, b) => a.Priority - b.Priority).map(writeRule).join('')}</m:InboxRules>`);
+        return response(
+          'GetInboxRules',
+          undefined,
+          `<m:OutlookRuleBlobExists>${mailbox.outlookRuleBlobExists}</m:OutlookRuleBlobExists><m:InboxRules>${[
+            ...mailbox.rules,
+          ]
+            .sort((a, b) => a.Priority - b.Priority)
+            .map(writeRule)
+            .join('')}</m:InboxRules>`,
+        );
       case 'UpdateInboxRules':
         return this.update(operation, mailbox);
       default:
-        return fault({ code: 'ErrorInvalidRequest', message: `The request is invalid: ${operation.localName} is not simulated.` });
+        return fault({
+          code: 'ErrorInvalidRequest',
+          message: `The request is invalid: ${operation.localName} is not simulated.`,
+        });
     }
   }
 
   /** UpdateInboxRules: every operation is validated first; one error rejects them all. */
-  private update(operation: XmlElement, mailbox: { rules: EwsRule[]; outlookRuleBlobExists: boolean; rulesQuotaBytes: number }) {
+  private update(
+    operation: XmlElement,
+    mailbox: { rules: EwsRule[]; outlookRuleBlobExists: boolean; rulesQuotaBytes: number },
+  ) {
     const removeBlob = textOf(childNamed(operation, 'RemoveOutlookRuleBlob')) === 'true';
     if (mailbox.outlookRuleBlobExists && !removeBlob) {
-      return response('UpdateInboxRules', { code: 'ErrorOutlookRuleBlobExists', message: 'The operation cannot be performed because rules were saved by Outlook. To save rules from this client, set RemoveOutlookRuleBlob to true.' });
+      return response('UpdateInboxRules', {
+        code: 'ErrorOutlookRuleBlobExists',
+        message:
+          'The operation cannot be performed because rules were saved by Outlook. To save rules from this client, set RemoveOutlookRuleBlob to true.',
+      });
     }
     const serializer = new XMLSerializer();
     const serialize = (e: XmlElement) => serializer.serializeToString(e as never);
@@ -274,14 +358,19 @@ export class EwsSimulator {
     const errors: string[] = [];
     elementChildren(childNamed(operation, 'Operations')!).forEach((op, index) => {
       const fail = (field: string, code: string, message: string, value = '') =>
-        errors.push(`<t:RuleOperationError><t:OperationIndex>${index}</t:OperationIndex><t:ValidationErrors><t:Error><t:FieldURI>${field}</t:FieldURI><t:ErrorCode>${code}</t:ErrorCode><t:ErrorMessage>${escapeXml(message)}</t:ErrorMessage><t:FieldValue>${escapeXml(value)}</t:FieldValue></t:Error></t:ValidationErrors></t:RuleOperationError>`);
+        errors.push(
+          `<t:RuleOperationError><t:OperationIndex>${index}</t:OperationIndex><t:ValidationErrors><t:Error><t:FieldURI>${field}</t:FieldURI><t:ErrorCode>${code}</t:ErrorCode><t:ErrorMessage>${escapeXml(message)}</t:ErrorMessage><t:FieldValue>${escapeXml(value)}</t:FieldValue></t:Error></t:ValidationErrors></t:RuleOperationError>`,
+        );
       const ruleElement = childNamed(op, 'Rule');
       const rule = ruleElement && readRule(ruleElement, serialize);
       const id = op.localName === 'DeleteRuleOperation' ? textOf(childNamed(op, 'RuleId')) : rule?.RuleId;
       const existing = rules.find((r) => r.RuleId === id);
-      if (op.localName === 'CreateRuleOperation' && rule?.RuleId) return fail('RuleId', 'CreateWithRuleId', 'A rule ID cannot be specified when creating a rule.', rule.RuleId);
-      if (op.localName !== 'CreateRuleOperation' && !existing) return fail('RuleId', 'RuleNotFound', 'The rule was not found.', id ?? '');
-      if (existing?.IsNotSupported) return fail('IsNotSupported', 'UnsupportedRule', 'The operation on this unsupported rule is not allowed.');
+      if (op.localName === 'CreateRuleOperation' && rule?.RuleId)
+        return fail('RuleId', 'CreateWithRuleId', 'A rule ID cannot be specified when creating a rule.', rule.RuleId);
+      if (op.localName !== 'CreateRuleOperation' && !existing)
+        return fail('RuleId', 'RuleNotFound', 'The rule was not found.', id ?? '');
+      if (existing?.IsNotSupported)
+        return fail('IsNotSupported', 'UnsupportedRule', 'The operation on this unsupported rule is not allowed.');
       if (op.localName === 'DeleteRuleOperation') return void rules.splice(rules.indexOf(existing!), 1);
       const problem = ruleProblem(rule!, this.options.knownRecipients);
       if (problem) return fail(problem.field, problem.code, problem.message, problem.value);
@@ -289,10 +378,25 @@ export class EwsSimulator {
       else rules.push({ ...rule!, RuleId: newId(), Priority: rule!.Priority - 0.5 });
     });
     if (errors.length > 0) {
-      return response('UpdateInboxRules', { code: 'ErrorInboxRulesValidationError', message: 'A validation error occurred while executing the rule operation.' }, `<m:RuleOperationErrors>${errors.join('')}</m:RuleOperationErrors>`);
+      return response(
+        'UpdateInboxRules',
+        {
+          code: 'ErrorInboxRulesValidationError',
+          message: 'A validation error occurred while executing the rule operation.',
+        },
+        `<m:RuleOperationErrors>${errors.join('')}</m:RuleOperationErrors>`,
+      );
     }
-    if (rules.filter((r) => r.IsEnabled).map(writeRule).join('').length > mailbox.rulesQuotaBytes) {
-      return response('UpdateInboxRules', { code: 'ErrorRulesOverQuota', message: 'The rules in this mailbox exceed the rules quota.' });
+    if (
+      rules
+        .filter((r) => r.IsEnabled)
+        .map(writeRule)
+        .join('').length > mailbox.rulesQuotaBytes
+    ) {
+      return response('UpdateInboxRules', {
+        code: 'ErrorRulesOverQuota',
+        message: 'The rules in this mailbox exceed the rules quota.',
+      });
     }
     rules.sort((a, b) => a.Priority - b.Priority).forEach((rule, i) => (rule.Priority = i + 1));
     if (removeBlob && mailbox.outlookRuleBlobExists) {
@@ -311,11 +415,20 @@ export class EwsSimulator {
       if (arrivedAt - this.backOff.openedAt > (this.options.inFlightGraceInMs ?? 100)) this.stats.insideBackOffWindow++;
       else this.stats.arrivedInFlight++;
     }
-    if (this.inFlight > (this.options.maxConcurrency ?? 27)) return { code: 'ErrorExceededConnectionCount', message: 'You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.' };
+    if (this.inFlight > (this.options.maxConcurrency ?? 27))
+      return {
+        code: 'ErrorExceededConnectionCount',
+        message:
+          'You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.',
+      };
     const busy = (backOffInMs: number): Fault => {
       if (this.backOff.until <= now) this.backOff = { openedAt: now, until: now + backOffInMs };
       else this.backOff.until = Math.max(this.backOff.until, now + backOffInMs);
-      return { code: 'ErrorServerBusy', message: 'The server cannot service this request right now. Try again later.', backOffInMs };
+      return {
+        code: 'ErrorServerBusy',
+        message: 'The server cannot service this request right now. Try again later.',
+        backOffInMs,
+      };
     };
     const left = mailbox ? (this.busyLeft.get(mailbox) ?? 0) : 0;
     if (left > 0) {
@@ -326,12 +439,17 @@ export class EwsSimulator {
     if (!rate) return undefined;
     // The budget is charged when the request arrived, like the window: a simulator busy with
     // schema checks must not see requests that came apart as a burst.
-    this.bucket.tokens = Math.min(this.options.burst ?? rate, this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate);
+    this.bucket.tokens = Math.min(
+      this.options.burst ?? rate,
+      this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate,
+    );
     this.bucket.at = Math.max(this.bucket.at, arrivedAt);
     this.bucket.tokens -= 1;
     // An exhausted budget answers with BackOffMilliseconds of at least a second (Exchange's budgets
     // recharge per second; the field has been seen asking for minutes: exchange-facts.md, EWS errors).
-    return this.bucket.tokens < 0 ? busy(Math.max(minBudgetBackOffInMs, Math.ceil(((1 - this.bucket.tokens) / rate) * 1000))) : undefined;
+    return this.bucket.tokens < 0
+      ? busy(Math.max(minBudgetBackOffInMs, Math.ceil(((1 - this.bucket.tokens) / rate) * 1000)))
+      : undefined;
   }
 
   private count(code: string): void {
@@ -345,20 +463,39 @@ export class EwsSimulator {
 }
 
 /** What Exchange checks in a rule it is asked to save. */
-function ruleProblem(rule: Omit<EwsRule, 'RuleId'>, knownRecipients?: string[]): { field: string; code: string; message: string; value?: string } | undefined {
+function ruleProblem(
+  rule: Omit<EwsRule, 'RuleId'>,
+  knownRecipients?: string[],
+): { field: string; code: string; message: string; value?: string } | undefined {
   const known = knownRecipients && new Set(knownRecipients.map((a) => a.toLowerCase()));
   if (!rule.DisplayName) return { field: 'DisplayName', code: 'EmptyValueFound', message: 'The value is empty.' };
   const actions = rule.Actions ?? {};
-  if (Object.keys(actions).length === 0) return { field: 'Actions', code: 'MissingAction', message: 'The rule must contain at least one action.' };
-  const sections: Array<[string, EwsSection | undefined]> = [['Condition', rule.Conditions], ['Exception', rule.Exceptions], ['Action', rule.Actions]];
+  if (Object.keys(actions).length === 0)
+    return { field: 'Actions', code: 'MissingAction', message: 'The rule must contain at least one action.' };
+  const sections: Array<[string, EwsSection | undefined]> = [
+    ['Condition', rule.Conditions],
+    ['Exception', rule.Exceptions],
+    ['Action', rule.Actions],
+  ];
   for (const [prefix, section] of sections) {
     for (const [name, value] of Object.entries(section ?? {})) {
       if (!Array.isArray(value)) continue;
       for (const item of value) {
         if (typeof item !== 'object') continue;
-        if (!smtp.safeParse(item.address).success) return { field: `${prefix}:${name}`, code: 'InvalidAddress', message: 'The e-mail address is invalid.', value: item.address };
+        if (!smtp.safeParse(item.address).success)
+          return {
+            field: `${prefix}:${name}`,
+            code: 'InvalidAddress',
+            message: 'The e-mail address is invalid.',
+            value: item.address,
+          };
         if (prefix === 'Action' && known && !known.has(item.address.toLowerCase())) {
-          return { field: `${prefix}:${name}`, code: 'RecipientDoesNotExist', message: 'The recipient does not exist.', value: item.address };
+          return {
+            field: `${prefix}:${name}`,
+            code: 'RecipientDoesNotExist',
+            message: 'The recipient does not exist.',
+            value: item.address,
+          };
         }
       }
     }
@@ -379,13 +516,18 @@ function response(operation: string, error?: Fault, extra = ''): { status: numbe
   const head = error
     ? `<m:MessageText>${escapeXml(error.message)}</m:MessageText><m:ResponseCode>${error.code}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>`
     : '<m:ResponseCode>NoError</m:ResponseCode>';
-  const xml = envelope(`<m:${operation}Response ResponseClass="${error ? 'Error' : 'Success'}" xmlns:m="${ns.messages}" xmlns:t="${ns.types}">${head}${extra}</m:${operation}Response>`);
+  const xml = envelope(
+    `<m:${operation}Response ResponseClass="${error ? 'Error' : 'Success'}" xmlns:m="${ns.messages}" xmlns:t="${ns.types}">${head}${extra}</m:${operation}Response>`,
+  );
   return { status: 200, code: error?.code ?? 'NoError', xml };
 }
 
 /** A SOAP fault as Exchange sends them, with HTTP 500. */
 function fault(error: Fault): { status: number; code: string; xml: string } {
-  const backOff = error.backOffInMs === undefined ? '' : `<t:MessageXml xmlns:t="${ns.types}"><t:Value Name="BackOffMilliseconds">${error.backOffInMs}</t:Value></t:MessageXml>`;
+  const backOff =
+    error.backOffInMs === undefined
+      ? ''
+      : `<t:MessageXml xmlns:t="${ns.types}"><t:Value Name="BackOffMilliseconds">${error.backOffInMs}</t:Value></t:MessageXml>`;
   const xml = envelope(
     `<s:Fault><faultcode xmlns:a="${ns.types}">a:${error.code}</faultcode><faultstring xml:lang="en-US">${escapeXml(error.message)}</faultstring>` +
       `<detail><e:ResponseCode xmlns:e="${ns.errors}">${error.code}</e:ResponseCode><e:Message xmlns:e="${ns.errors}">${escapeXml(error.message)}</e:Message>${backOff}</detail></s:Fault>`,

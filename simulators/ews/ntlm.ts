@@ -57,7 +57,18 @@ export function challengeMessage(server: NtlmServer): { header: string; challeng
     signature,
     u32(2),
     secBuf(targetName.length, headerLength),
-    u32(flags.unicode | flags.requestTarget | flags.ntlm | flags.alwaysSign | flags.targetTypeDomain | flags.extendedSessionSecurity | flags.targetInfo | flags.version | flags.key128 | flags.key56),
+    u32(
+      flags.unicode |
+        flags.requestTarget |
+        flags.ntlm |
+        flags.alwaysSign |
+        flags.targetTypeDomain |
+        flags.extendedSessionSecurity |
+        flags.targetInfo |
+        flags.version |
+        flags.key128 |
+        flags.key56,
+    ),
     challenge,
     Buffer.alloc(8),
     secBuf(targetInfo.length, headerLength + targetName.length),
@@ -77,10 +88,15 @@ export interface NtlmIdentity {
  * Checks a type 3 message against the challenge and the account's password. Returns who
  * authenticated, or undefined when the proof does not match (wrong password, wrong user, NTLMv1).
  */
-export function verifyAuthenticate(header: string, challenge: Buffer, passwordFor: (user: string, domain: string) => string | undefined): NtlmIdentity | undefined {
+export function verifyAuthenticate(
+  header: string,
+  challenge: Buffer,
+  passwordFor: (user: string, domain: string) => string | undefined,
+): NtlmIdentity | undefined {
   const message = Buffer.from(/^NTLM (.+)$/i.exec(header)![1]!, 'base64');
   if (!message.subarray(0, 8).equals(signature) || message.readUInt32LE(8) !== 3) return undefined;
-  const field = (offset: number) => message.subarray(message.readUInt32LE(offset + 4), message.readUInt32LE(offset + 4) + message.readUInt16LE(offset));
+  const field = (offset: number) =>
+    message.subarray(message.readUInt32LE(offset + 4), message.readUInt32LE(offset + 4) + message.readUInt16LE(offset));
   const unicode = (message.readUInt32LE(60) & flags.unicode) !== 0;
   const text = (buffer: Buffer) => buffer.toString(unicode ? 'utf16le' : 'latin1');
   const ntResponse = field(20);
@@ -89,10 +105,14 @@ export function verifyAuthenticate(header: string, challenge: Buffer, passwordFo
   const password = passwordFor(user, domain);
   if (password === undefined || ntResponse.length <= 24) return undefined; // 24 bytes = NTLMv1
   const ntHash = Buffer.from(md4.create().update(Buffer.from(password, 'utf16le')).arrayBuffer());
-  const ntowfv2 = createHmac('md5', ntHash).update(Buffer.from(user.toUpperCase() + domain, 'utf16le')).digest();
+  const ntowfv2 = createHmac('md5', ntHash)
+    .update(Buffer.from(user.toUpperCase() + domain, 'utf16le'))
+    .digest();
   const proof = ntResponse.subarray(0, 16);
   const blob = ntResponse.subarray(16);
-  const expected = createHmac('md5', ntowfv2).update(Buffer.concat([challenge, blob])).digest();
+  const expected = createHmac('md5', ntowfv2)
+    .update(Buffer.concat([challenge, blob]))
+    .digest();
   return timingSafeEqual(proof, expected) ? { user, domain } : undefined;
 }
 

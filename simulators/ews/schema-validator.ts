@@ -6,7 +6,13 @@ import { packageRoot } from '../../src/paths.js';
 export const ewsSchemaLocations = 'SINKRULE_EWS_SCHEMA_DIR, or ../shared/ref/ews beside the clone';
 
 /** The files of Microsoft's EWS schema plus the offline wrapper (shared/ref/ews/schema-support). */
-const schemaFiles = ['messages.xsd', 'types.xsd', 'schema-support/ews-messages-wrapper.xsd', 'schema-support/soap11-envelope-stub.xsd', 'schema-support/xml-namespace-stub.xsd'];
+const schemaFiles = [
+  'messages.xsd',
+  'types.xsd',
+  'schema-support/ews-messages-wrapper.xsd',
+  'schema-support/soap11-envelope-stub.xsd',
+  'schema-support/xml-namespace-stub.xsd',
+];
 
 /**
  * Microsoft's EWS schema (messages.xsd, types.xsd) with the offline wrapper from shared/ref/ews.
@@ -14,7 +20,9 @@ const schemaFiles = ['messages.xsd', 'types.xsd', 'schema-support/ews-messages-w
  * …\ClientAccess\exchweb\ews) or ../shared/ref/ews beside the clone; undefined when neither has it.
  */
 export function ewsSchemaDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.SINKRULE_EWS_SCHEMA_DIR, path.join(packageRoot, '..', 'shared', 'ref', 'ews')].filter((d): d is string => Boolean(d));
+  const candidates = [env.SINKRULE_EWS_SCHEMA_DIR, path.join(packageRoot, '..', 'shared', 'ref', 'ews')].filter(
+    (d): d is string => Boolean(d),
+  );
   return candidates.find((dir) => schemaFiles.every((file) => existsSync(path.join(dir, file))));
 }
 
@@ -32,7 +40,9 @@ const warmUpMessages = [
       '<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:Name>s</t:Name><t:EmailAddress>s@contoso.com</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients><t:StopProcessingRules>false</t:StopProcessingRules></t:Actions></t:Rule></t:CreateRuleOperation>' +
       '<t:DeleteRuleOperation><t:RuleId>AQAAAA==</t:RuleId></t:DeleteRuleOperation></m:Operations></m:UpdateInboxRules>',
   ),
-  soapEnvelope('<m:UpdateInboxRules><m:Operations><t:CreateRuleOperation><t:Rule><t:Mailbox/></t:Rule></t:CreateRuleOperation></m:Operations></m:UpdateInboxRules>'),
+  soapEnvelope(
+    '<m:UpdateInboxRules><m:Operations><t:CreateRuleOperation><t:Rule><t:Mailbox/></t:Rule></t:CreateRuleOperation></m:Operations></m:UpdateInboxRules>',
+  ),
   '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>',
 ];
 
@@ -55,7 +65,9 @@ export class EwsSchemaValidator {
 
   static async start(schemaDir: string): Promise<EwsSchemaValidator> {
     const libxml = await import('libxml2-wasm'); // loaded only by the simulators that validate
-    const buffers = Object.fromEntries(schemaFiles.map((file) => [path.join(schemaDir, file), readFileSync(path.join(schemaDir, file))]));
+    const buffers = Object.fromEntries(
+      schemaFiles.map((file) => [path.join(schemaDir, file), readFileSync(path.join(schemaDir, file))]),
+    );
     libxml.xmlRegisterInputProvider(new libxml.XmlBufferInputProvider(buffers));
     const wrapper = path.join(schemaDir, 'schema-support', 'ews-messages-wrapper.xsd');
     const schema = libxml.XmlDocument.fromBuffer(buffers[wrapper]!, { url: wrapper });
@@ -80,7 +92,8 @@ export class EwsSchemaValidator {
       return { ok: true, errors: [] };
     } catch (error) {
       const details = (error as { details?: Array<{ line: number; message: string }> }).details;
-      if (!details && !(error instanceof XmlValidateError) && !(error instanceof this.libxml.XmlParseError)) throw error;
+      if (!details && !(error instanceof XmlValidateError) && !(error instanceof this.libxml.XmlParseError))
+        throw error;
       return { ok: false, errors: (details ?? []).slice(0, 5).map((d) => `line ${d.line}: ${d.message.trim()}`) };
     } finally {
       doc?.dispose();

@@ -19,7 +19,9 @@ function loadModel(): TypeModel {
   const xml = readFileSync(csdlFile, 'utf8');
   const complex = new Map<string, Map<string, string>>();
   const enums = new Map<string, Set<string>>();
-  for (const match of xml.matchAll(/<(ComplexType|EntityType) Name="(\w+)"[^>]*?(?:BaseType="graph\.(\w+)")?[^>]*>([\s\S]*?)<\/\1>/g)) {
+  for (const match of xml.matchAll(
+    /<(ComplexType|EntityType) Name="(\w+)"[^>]*?(?:BaseType="graph\.(\w+)")?[^>]*>([\s\S]*?)<\/\1>/g,
+  )) {
     const [, , name, base, body] = match;
     const properties = new Map<string, string>(base ? [...(complex.get(base) ?? [])] : []);
     for (const prop of body!.matchAll(/<Property Name="(\w+)" Type="([^"]+)"/g)) properties.set(prop[1]!, prop[2]!);
@@ -41,7 +43,8 @@ function check(m: TypeModel, value: unknown, type: string): string | undefined {
   if (value === null) return undefined;
   const collection = /^Collection\((.+)\)$/.exec(type);
   if (collection) {
-    if (!Array.isArray(value)) return `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartArray' node was expected.`;
+    if (!Array.isArray(value))
+      return `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartArray' node was expected.`;
     for (const item of value) {
       const problem = check(m, item, collection[1]!);
       if (problem) return problem;
@@ -50,18 +53,28 @@ function check(m: TypeModel, value: unknown, type: string): string | undefined {
   }
   switch (type) {
     case 'Edm.String':
-      return typeof value === 'string' ? undefined : `Cannot convert a primitive value to the expected type 'Edm.String'.`;
+      return typeof value === 'string'
+        ? undefined
+        : `Cannot convert a primitive value to the expected type 'Edm.String'.`;
     case 'Edm.Boolean':
-      return typeof value === 'boolean' ? undefined : `Cannot convert a primitive value to the expected type 'Edm.Boolean'.`;
+      return typeof value === 'boolean'
+        ? undefined
+        : `Cannot convert a primitive value to the expected type 'Edm.Boolean'.`;
     case 'Edm.Int32':
-      return Number.isInteger(value) && Math.abs(value as number) < 2 ** 31 ? undefined : `Cannot convert the literal '${String(value)}' to the expected type 'Edm.Int32'.`;
+      return Number.isInteger(value) && Math.abs(value as number) < 2 ** 31
+        ? undefined
+        : `Cannot convert the literal '${String(value)}' to the expected type 'Edm.Int32'.`;
   }
   const local = type.replace(/^graph\./, '');
   const members = m.enums.get(local);
-  if (members) return typeof value === 'string' && members.has(value) ? undefined : `Requested value '${String(value)}' was not found.`;
+  if (members)
+    return typeof value === 'string' && members.has(value)
+      ? undefined
+      : `Requested value '${String(value)}' was not found.`;
   const properties = m.complex.get(local);
   if (!properties) return `The type 'microsoft.graph.${local}' is not known to this simulator.`;
-  if (typeof value !== 'object' || Array.isArray(value)) return `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartObject' node was expected.`;
+  if (typeof value !== 'object' || Array.isArray(value))
+    return `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartObject' node was expected.`;
   for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
     if (key.startsWith('@odata.')) continue;
     const propertyType = properties.get(key);

@@ -5,7 +5,16 @@ import { z } from 'zod';
 import { close, delay, listen, readBody, seededRandom, sendJson } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import { validateAgainstType } from './csdl.js';
-import { cloudResources, IdentitySimulator, newRuleId, type AppRegistration, type CloudName, type ManagedIdentityHost } from './identity.js';
+import {
+  cloudResources,
+  IdentitySimulator,
+  newRuleId,
+  type AppRegistration,
+  type CloudName,
+  type ManagedIdentityHost,
+} from './identity.js';
+import { MailFlow } from './mail-flow.js';
+import { isMailPath, routeMail } from './mail-routes.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -68,6 +77,8 @@ export interface GraphSimulatorOptions {
   /** The directory's domains (`GET /domains`). @default contoso.com and contoso.onmicrosoft.com, verified */
   domains?: Array<{ id: string; isVerified: boolean; isDefault?: boolean }>;
   seed?: number;
+  /** How long mail takes from sendMail (or a rule's forward) to the recipient's inbox. @default 50 */
+  deliveryDelayInMs?: number;
 }
 
 /** What the tests and the benchmark read after a run. */
@@ -103,9 +114,24 @@ export class GraphSimulator {
   readonly identity: IdentitySimulator;
   /** The application ID URI Graph's tokens are issued for (their `aud`). */
   readonly resource: string;
-  readonly stats: GraphSimulatorStats = { requests: 0, httpRequests: 0, batches: 0, byStatus: {}, writes: 0, throttled: 0, insideRetryAfterWindow: 0, arrivedInFlight: 0, maxInFlightPerMailbox: 0 };
+  /** Messages, delivery and inbox rules at work (sendMail, messages, attachments). */
+  readonly mail: MailFlow;
+  readonly stats: GraphSimulatorStats = {
+    requests: 0,
+    httpRequests: 0,
+    batches: 0,
+    byStatus: {},
+    writes: 0,
+    throttled: 0,
+    insideRetryAfterWindow: 0,
+    arrivedInFlight: 0,
+    maxInFlightPerMailbox: 0,
+  };
   private server?: Server;
-  private readonly mailboxes = new Map<string, { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }>();
+  private readonly mailboxes = new Map<
+    string,
+    { kind: MailboxKind; outOfScope: boolean; rules: SimulatedRule[]; reads: number }
+  >();
   private readonly inFlight = new Map<string, number>();
   /** Retry-After windows: when each was announced and until when it lasts ('*' = the app). */
   private readonly windows = new Map<string, { openedAt: number; until: number }>();
@@ -117,11 +143,29 @@ export class GraphSimulator {
   constructor(private readonly options: GraphSimulatorOptions) {
     const resources = cloudResources[options.cloud ?? 'global'];
     this.resource = resources.graph;
-    this.identity = new IdentitySimulator(options.app, () => this.url, () => [resources.graph, resources.exchangeOnline], options.managedIdentity);
+    this.identity = new IdentitySimulator(
+      options.app,
+      () => this.url,
+      () => [resources.graph, resources.exchangeOnline],
+      options.managedIdentity,
+    );
     this.random = seededRandom(options.seed ?? 1);
-    this.throttleLeft = new Map(Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    this.throttleLeft = new Map(
+      Object.entries(options.throttleFirstRequests ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+    );
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
+    this.mail = new MailFlow(
+      {
+        isInternalDomain: (domain) =>
+          this.directoryDomains().some((d) => d.isVerified && d.id.toLowerCase() === domain),
+        rulesOf: (email) => {
+          const mailbox = this.mailboxes.get(email.toLowerCase());
+          return mailbox?.kind === 'exchange-online' ? mailbox.rules : undefined;
+        },
+      },
+      options.deliveryDelayInMs ?? 50,
+    );
   }
 
   async start(): Promise<string> {
@@ -137,8 +181,19 @@ export class GraphSimulator {
   }
 
   addMailbox(mailbox: SimulatedMailbox): void {
-    const rules = (mailbox.rules ?? []).map((rule, i) => ({ hasError: false, isReadOnly: false, sequence: i + 1, id: newRuleId(), ...rule }));
-    this.mailboxes.set(mailbox.email.toLowerCase(), { kind: mailbox.kind, outOfScope: mailbox.outOfScope ?? false, rules, reads: 0 });
+    const rules = (mailbox.rules ?? []).map((rule, i) => ({
+      hasError: false,
+      isReadOnly: false,
+      sequence: i + 1,
+      id: newRuleId(),
+      ...rule,
+    }));
+    this.mailboxes.set(mailbox.email.toLowerCase(), {
+      kind: mailbox.kind,
+      outOfScope: mailbox.outOfScope ?? false,
+      rules,
+      reads: 0,
+    });
   }
 
   /**
@@ -173,12 +228,29 @@ export class GraphSimulator {
     const bodyText = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
     let reply: Reply;
     if (authProblem) reply = this.count(errorReply(401, 'InvalidAuthenticationToken', authProblem, clientRequestId));
-    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') reply = await this.batch(bodyText, roles, clientRequestId, arrivedAt);
+    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST')
+      reply = await this.batch(bodyText, roles, clientRequestId, arrivedAt);
     else {
       const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
-      reply = 'error' in parsed ? this.count(parsed.error) : await this.execute({ method: req.method ?? 'GET', path: url.pathname.replace(/^\/v1\.0/i, ''), body: parsed.body, roles, clientRequestId }, arrivedAt);
+      reply =
+        'error' in parsed
+          ? this.count(parsed.error)
+          : await this.execute(
+              {
+                method: req.method ?? 'GET',
+                path: `${url.pathname.replace(/^\/v1\.0/i, '')}${url.search}`,
+                body: parsed.body,
+                roles,
+                clientRequestId,
+              },
+              arrivedAt,
+            );
     }
-    sendJson(res, reply.status, reply.body, { 'request-id': randomUUID(), 'client-request-id': clientRequestId, ...reply.headers });
+    sendJson(res, reply.status, reply.body, {
+      'request-id': randomUUID(),
+      'client-request-id': clientRequestId,
+      ...reply.headers,
+    });
   }
 
   /**
@@ -189,15 +261,45 @@ export class GraphSimulator {
   private async batch(bodyText: string, roles: string[], clientRequestId: string, arrivedAt: number): Promise<Reply> {
     const parsed = parseJsonBody(bodyText, 'application/json');
     const requests = 'body' in parsed ? (parsed.body as { requests?: unknown } | undefined)?.requests : undefined;
-    if (!Array.isArray(requests)) return errorReply(400, 'BadRequest', 'Invalid batch payload format.', clientRequestId);
-    if (requests.length > 20) return errorReply(400, 'BadRequest', 'Limit of requests in batch exceeded. Maximum number of requests allowed in one batch is 20.', clientRequestId);
+    if (!Array.isArray(requests))
+      return errorReply(400, 'BadRequest', 'Invalid batch payload format.', clientRequestId);
+    if (requests.length > 20)
+      return errorReply(
+        400,
+        'BadRequest',
+        'Limit of requests in batch exceeded. Maximum number of requests allowed in one batch is 20.',
+        clientRequestId,
+      );
     const items = requests as BatchItem[];
     const ids = new Set(items.map((item) => item.id));
-    if (ids.size !== items.length || items.some((item) => typeof item.id !== 'string' || typeof item.url !== 'string' || typeof item.method !== 'string')) {
-      return errorReply(400, 'BadRequest', 'Invalid batch payload format: every request needs a unique id, a method and a url.', clientRequestId);
+    if (
+      ids.size !== items.length ||
+      items.some(
+        (item) => typeof item.id !== 'string' || typeof item.url !== 'string' || typeof item.method !== 'string',
+      )
+    ) {
+      return errorReply(
+        400,
+        'BadRequest',
+        'Invalid batch payload format: every request needs a unique id, a method and a url.',
+        clientRequestId,
+      );
     }
-    if (items.some((item) => item.body !== undefined && !Object.entries(item.headers ?? {}).some(([k, v]) => k.toLowerCase() === 'content-type' && String(v).includes('application/json')))) {
-      return errorReply(400, 'BadRequest', 'Content-Type header is required for requests with a body.', clientRequestId);
+    if (
+      items.some(
+        (item) =>
+          item.body !== undefined &&
+          !Object.entries(item.headers ?? {}).some(
+            ([k, v]) => k.toLowerCase() === 'content-type' && String(v).includes('application/json'),
+          ),
+      )
+    ) {
+      return errorReply(
+        400,
+        'BadRequest',
+        'Content-Type header is required for requests with a body.',
+        clientRequestId,
+      );
     }
     this.stats.batches++;
     // Items reach Outlook when the batch arrived, later groups of 4 as the earlier ones finish.
@@ -208,7 +310,10 @@ export class GraphSimulator {
       const path = `/${item.url.replace(/^\/+/, '').replace(/^v1\.0\//i, '')}`;
       const reply = failedDependency
         ? this.count(errorReply(424, 'FailedDependency', 'A request this one depends on failed.', clientRequestId))
-        : await this.execute({ method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId }, Date.now() - lagInMs);
+        : await this.execute(
+            { method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId },
+            Date.now() - lagInMs,
+          );
       results.set(item.id, reply);
     };
     const independent = items.filter((item) => !item.dependsOn?.length);
@@ -217,7 +322,12 @@ export class GraphSimulator {
     for (const item of dependent) await run(item);
     const responses = items.map((item) => {
       const reply = results.get(item.id)!;
-      return { id: item.id, status: reply.status, headers: { 'Content-Type': 'application/json', ...reply.headers }, body: reply.body };
+      return {
+        id: item.id,
+        status: reply.status,
+        headers: { 'Content-Type': 'application/json', ...reply.headers },
+        body: reply.body,
+      };
     });
     return { status: 200, headers: {}, body: { responses } };
   }
@@ -225,10 +335,22 @@ export class GraphSimulator {
   /** One Graph request (alone or a batch item): throttling, latency, failures, then the operation. */
   private async execute(request: ServiceRequest, arrivedAt = Date.now()): Promise<Reply> {
     this.stats.requests++;
-    const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => errorReply(status, code, message, request.clientRequestId, headers);
-    if (/^\/domains\/?$/i.test(request.path)) return this.count(this.listDomains(request, fail));
-    const match = /^\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(request.path);
-    if (!match) return this.count(fail(400, 'BadRequest', `Resource not found for the segment '${request.path.split('/').pop()}'.`));
+    const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+      errorReply(status, code, message, request.clientRequestId, headers);
+    const [path, search = ''] = request.path.split('?') as [string, string?];
+    if (/^\/domains\/?$/i.test(path)) return this.count(this.listDomains(request, fail));
+    const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
+    if (mailMatch && isMailPath(mailMatch[2]!)) {
+      const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
+      return this.count(
+        await this.withMailboxSlot(email, () =>
+          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail),
+        ),
+      );
+    }
+    const match = /^\/users\/([^/]+)\/mailFolders\/inbox\/messageRules(?:\/([^/]+))?$/i.exec(path);
+    if (!match)
+      return this.count(fail(400, 'BadRequest', `Resource not found for the segment '${path.split('/').pop()}'.`));
     const email = decodeURIComponent(match[1]!).toLowerCase();
     const ruleId = match[2] && decodeURIComponent(match[2]);
     return this.count(
@@ -236,35 +358,91 @@ export class GraphSimulator {
         const throttled = this.throttle(email, arrivedAt);
         if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
         await this.latency();
-        if (this.random() < (this.options.serviceUnavailableRate ?? 0)) return fail(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
+        if (this.random() < (this.options.serviceUnavailableRate ?? 0))
+          return fail(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
         return this.route(request, email, ruleId, fail);
       }),
     );
   }
 
-  private route(request: ServiceRequest, email: string, ruleId: string | undefined, fail: (status: number, code: string, message: string) => Reply): Reply {
-    const { method } = request;
-    // Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite.
-    const granted = request.roles.includes('MailboxSettings.ReadWrite') || (method === 'GET' && request.roles.includes('MailboxSettings.Read'));
-    if (!granted) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+  /** A mail request: the same throttling, mailbox and scope checks as the rules, then mail-routes.ts. */
+  private async mailRequest(
+    request: ServiceRequest,
+    email: string,
+    rest: string,
+    query: URLSearchParams,
+    fail: (status: number, code: string, message: string, headers?: Record<string, string>) => Reply,
+  ): Promise<Reply> {
+    const throttled = this.throttle(email);
+    if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
+    await this.latency();
+    const problem = this.mailboxProblem(email, fail);
+    if (problem) return problem;
+    return routeMail(
+      this.mail,
+      this.url,
+      email,
+      { method: request.method, rest, query, body: request.body, roles: request.roles },
+      fail,
+    );
+  }
+
+  /** Why a mailbox cannot be used at all (unknown, outside the app's scope, not in Exchange Online). */
+  private mailboxProblem(
+    email: string,
+    fail: (status: number, code: string, message: string) => Reply,
+  ): Reply | undefined {
     const mailbox = this.mailboxes.get(email);
     if (!mailbox) return fail(404, 'ErrorInvalidUser', `The requested user '${email}' is invalid.`);
     if (mailbox.outOfScope) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
-    if (mailbox.kind === 'unlicensed') return fail(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
+    if (mailbox.kind === 'unlicensed')
+      return fail(404, 'MailboxNotEnabledForRESTAPI', 'REST API is not yet supported for this mailbox.');
     if (mailbox.kind === 'on-premises') {
       // Observed in the field: the two codes alternate for the same mailbox.
       return mailbox.reads++ % 2 === 0
-        ? fail(404, 'MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.')
+        ? fail(
+            404,
+            'MailboxNotEnabledForRESTAPI',
+            'The mailbox is either inactive, soft-deleted, or is hosted on-premise.',
+          )
         : fail(404, 'ResourceNotFound', 'Resource could not be discovered.');
     }
+    return undefined;
+  }
+
+  private route(
+    request: ServiceRequest,
+    email: string,
+    ruleId: string | undefined,
+    fail: (status: number, code: string, message: string) => Reply,
+  ): Reply {
+    const { method } = request;
+    // Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite.
+    const granted =
+      request.roles.includes('MailboxSettings.ReadWrite') ||
+      (method === 'GET' && request.roles.includes('MailboxSettings.Read'));
+    if (!granted) return fail(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+    const problem = this.mailboxProblem(email, fail);
+    if (problem) return problem;
+    const mailbox = this.mailboxes.get(email)!;
     const rule = ruleId === undefined ? undefined : mailbox.rules.find((r) => r.id === ruleId);
-    if (ruleId !== undefined && !rule) return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    if (ruleId !== undefined && !rule)
+      return fail(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
     if (method === 'POST' || method === 'PATCH') {
-      const problem = request.body === undefined ? 'The request body is empty.' : validateAgainstType(request.body, 'messageRule');
+      const problem =
+        request.body === undefined ? 'The request body is empty.' : validateAgainstType(request.body, 'messageRule');
       if (problem) return fail(400, 'RequestBodyRead', problem);
     }
     const body = request.body as Record<string, unknown>;
-    if (method === 'GET' && !rule) return { status: 200, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules`, value: mailbox.rules.map(present) } };
+    if (method === 'GET' && !rule)
+      return {
+        status: 200,
+        headers: {},
+        body: {
+          '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules`,
+          value: mailbox.rules.map(present),
+        },
+      };
     if (method === 'GET' && rule) return { status: 200, headers: {}, body: present(rule) };
     if (method === 'POST' && !rule) return this.create(email, mailbox.rules, body, fail);
     if (method === 'PATCH' && rule) return this.update(mailbox.rules, rule, body, fail);
@@ -284,14 +462,16 @@ export class GraphSimulator {
    * or not; only GET is served here.
    */
   private listDomains(request: ServiceRequest, fail: (status: number, code: string, message: string) => Reply): Reply {
-    if (request.method !== 'GET') return fail(405, 'Request_BadRequest', `The HTTP method '${request.method}' is not supported by this simulator for domains.`);
+    if (request.method !== 'GET')
+      return fail(
+        405,
+        'Request_BadRequest',
+        `The HTTP method '${request.method}' is not supported by this simulator for domains.`,
+      );
     const allowed = ['Domain.Read.All', 'Domain.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
-    if (!request.roles.some((role) => allowed.includes(role))) return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
-    const domains = this.options.domains ?? [
-      { id: 'contoso.com', isVerified: true, isDefault: true },
-      { id: 'contoso.onmicrosoft.com', isVerified: true, isDefault: false },
-    ];
-    const value = domains.map((domain) => ({
+    if (!request.roles.some((role) => allowed.includes(role)))
+      return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    const value = this.directoryDomains().map((domain) => ({
       authenticationType: 'Managed',
       availabilityStatus: null,
       isAdminManaged: true,
@@ -308,9 +488,25 @@ export class GraphSimulator {
     return { status: 200, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#domains`, value } };
   }
 
-  private create(email: string, rules: SimulatedRule[], body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {
+  /** The directory's domains: what GET /domains lists, and what mail delivery counts as internal. */
+  private directoryDomains(): Array<{ id: string; isVerified: boolean; isDefault?: boolean }> {
+    return (
+      this.options.domains ?? [
+        { id: 'contoso.com', isVerified: true, isDefault: true },
+        { id: 'contoso.onmicrosoft.com', isVerified: true, isDefault: false },
+      ]
+    );
+  }
+
+  private create(
+    email: string,
+    rules: SimulatedRule[],
+    body: Record<string, unknown>,
+    fail: (s: number, c: string, m: string) => Reply,
+  ): Reply {
     for (const required of ['displayName', 'sequence', 'actions']) {
-      if (body[required] === undefined) return fail(400, 'ErrorInvalidRequest', `The property '${required}' is required when creating the entity.`);
+      if (body[required] === undefined)
+        return fail(400, 'ErrorInvalidRequest', `The property '${required}' is required when creating the entity.`);
     }
     const problem = recipientProblem(body);
     if (problem) return fail(400, 'ErrorInvalidRecipients', problem);
@@ -330,11 +526,28 @@ export class GraphSimulator {
     renumber(rules);
     // The write is committed, but the client hears only a gateway timeout.
     if (this.timeoutAfterCreate.delete(email)) return fail(504, 'UnknownError', 'Gateway Timeout');
-    return { status: 201, headers: {}, body: { '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules/$entity`, ...present(rule) } };
+    return {
+      status: 201,
+      headers: {},
+      body: {
+        '@odata.context': `${this.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules/$entity`,
+        ...present(rule),
+      },
+    };
   }
 
-  private update(rules: SimulatedRule[], rule: SimulatedRule, body: Record<string, unknown>, fail: (s: number, c: string, m: string) => Reply): Reply {
-    if (rule.isReadOnly) return fail(400, 'ErrorInvalidRequest', 'The rule cannot be modified through this API because it uses features the API does not support.');
+  private update(
+    rules: SimulatedRule[],
+    rule: SimulatedRule,
+    body: Record<string, unknown>,
+    fail: (s: number, c: string, m: string) => Reply,
+  ): Reply {
+    if (rule.isReadOnly)
+      return fail(
+        400,
+        'ErrorInvalidRequest',
+        'The rule cannot be modified through this API because it uses features the API does not support.',
+      );
     const problem = recipientProblem(body);
     if (problem) return fail(400, 'ErrorInvalidRecipients', problem);
     this.stats.writes++;
@@ -355,7 +568,10 @@ export class GraphSimulator {
   }
 
   /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
-  private throttle(email: string, arrivedAt: number): { code: string; message: string; retryAfter: string } | undefined {
+  private throttle(
+    email: string,
+    arrivedAt: number,
+  ): { code: string; message: string; retryAfter: string } | undefined {
     // Windows run from when the 429 is answered; arrivals are judged, and the bucket charged, by
     // when they arrived (as in the EWS simulator).
     const now = Date.now();
@@ -373,17 +589,30 @@ export class GraphSimulator {
       return { code, message, retryAfter: String(seconds) };
     };
     if ((this.inFlight.get(email) ?? 0) > (this.options.maxConcurrentPerMailbox ?? 4)) {
-      return announce(email, retryAfterSeconds, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.');
+      return announce(
+        email,
+        retryAfterSeconds,
+        'ApplicationThrottled',
+        'Application is over its MailboxConcurrency limit.',
+      );
     }
     const left = this.throttleLeft.get(email) ?? 0;
     if (left > 0) {
       this.throttleLeft.set(email, left - 1);
-      return announce(email, retryAfterSeconds, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.');
+      return announce(
+        email,
+        retryAfterSeconds,
+        'ApplicationThrottled',
+        'Application is over its MailboxConcurrency limit.',
+      );
     }
     const rate = this.options.requestsPerSecond;
     if (rate) {
       // Token bucket of `burst` requests refilled at the ceiling; Graph counts requests made while throttled.
-      this.bucket.tokens = Math.min(this.bucketSize, this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate);
+      this.bucket.tokens = Math.min(
+        this.bucketSize,
+        this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate,
+      );
       this.bucket.at = Math.max(this.bucket.at, arrivedAt);
       this.bucket.tokens -= 1;
       if (this.bucket.tokens < 0) {
@@ -420,7 +649,12 @@ export class GraphSimulator {
 function present(rule: SimulatedRule): Record<string, unknown> {
   const { conditions, actions, exceptions, ...rest } = rule;
   if (rule.isReadOnly) return { ...rest, conditions: {}, actions: {} };
-  return { ...rest, ...(conditions ? { conditions } : {}), ...(actions ? { actions } : {}), ...(exceptions ? { exceptions } : {}) };
+  return {
+    ...rest,
+    ...(conditions ? { conditions } : {}),
+    ...(actions ? { actions } : {}),
+    ...(exceptions ? { exceptions } : {}),
+  };
 }
 
 function renumber(rules: SimulatedRule[]): void {
@@ -434,7 +668,12 @@ function recipientProblem(body: Record<string, unknown>): string | undefined {
       if (!Array.isArray(value)) continue;
       for (const item of value) {
         const address = (item as { emailAddress?: { address?: unknown } })?.emailAddress?.address;
-        if (item && typeof item === 'object' && 'emailAddress' in item && !recipientAddress.safeParse(address).success) {
+        if (
+          item &&
+          typeof item === 'object' &&
+          'emailAddress' in item &&
+          !recipientAddress.safeParse(address).success
+        ) {
           return `At least one recipient isn't valid: '${String(address)}'.`;
         }
       }
@@ -468,19 +707,43 @@ interface BatchItem {
 }
 
 /** Graph's OData error envelope. */
-function errorReply(status: number, code: string, message: string, clientRequestId: string, headers: Record<string, string> = {}): Reply {
-  const innerError = { date: new Date().toISOString().slice(0, 19), 'request-id': randomUUID(), 'client-request-id': clientRequestId };
+function errorReply(
+  status: number,
+  code: string,
+  message: string,
+  clientRequestId: string,
+  headers: Record<string, string> = {},
+): Reply {
+  const innerError = {
+    date: new Date().toISOString().slice(0, 19),
+    'request-id': randomUUID(),
+    'client-request-id': clientRequestId,
+  };
   return { status, headers, body: { error: { code, message, innerError } } };
 }
 
 function parseJsonBody(text: string, contentType: string): { body: unknown } | { error: Reply } {
   if (!text) return { body: undefined };
   if (!contentType.includes('application/json')) {
-    return { error: errorReply(415, 'UnsupportedMediaType', 'A supported MIME type could not be found that matches the content type of the response.', randomUUID()) };
+    return {
+      error: errorReply(
+        415,
+        'UnsupportedMediaType',
+        'A supported MIME type could not be found that matches the content type of the response.',
+        randomUUID(),
+      ),
+    };
   }
   try {
     return { body: JSON.parse(text) };
   } catch {
-    return { error: errorReply(400, 'BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.', randomUUID()) };
+    return {
+      error: errorReply(
+        400,
+        'BadRequest',
+        'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+        randomUUID(),
+      ),
+    };
   }
 }

@@ -1,4 +1,13 @@
-import { createHash, createHmac, createPublicKey, constants, randomBytes, randomUUID, verify, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createPublicKey,
+  constants,
+  randomBytes,
+  randomUUID,
+  verify,
+  X509Certificate,
+} from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from '../http.js';
 
@@ -78,7 +87,13 @@ export class IdentitySimulator {
     if (!match) return false;
     const [, tenant, endpoint] = match;
     if (tenant !== this.app.tenantId) {
-      aadError(res, 400, 'invalid_tenant', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+      aadError(
+        res,
+        400,
+        'invalid_tenant',
+        90002,
+        `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+      );
       return true;
     }
     if (endpoint!.startsWith('v2.0')) this.openIdConfiguration(res, tenant!);
@@ -101,7 +116,8 @@ export class IdentitySimulator {
     const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     if (!token) return 'Access token is empty.';
     const [header, payload, signature] = token.split('.');
-    if (!header || !payload || signature !== this.sign(`${header}.${payload}`)) return 'Access token validation failure. Invalid signature.';
+    if (!header || !payload || signature !== this.sign(`${header}.${payload}`))
+      return 'Access token validation failure. Invalid signature.';
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud: string; exp: number };
     if (claims.aud !== audience) return 'Access token validation failure. Invalid audience.';
     if (claims.exp * 1000 < Date.now()) return 'Lifetime validation failed, the token is expired.';
@@ -140,33 +156,63 @@ export class IdentitySimulator {
       return aadError(res, 400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
     }
     if (form.get('client_id') !== this.app.clientId) {
-      return aadError(res, 400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`);
+      return aadError(
+        res,
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`,
+      );
     }
     const scope = form.get('scope') ?? '';
     // Client credentials take exactly one `<application ID URI>/.default` scope.
     const resource = /^(\S+)\/\.default$/.exec(scope.trim())?.[1];
     if (!resource) {
-      return aadError(res, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+      return aadError(
+        res,
+        400,
+        'invalid_scope',
+        1002012,
+        `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+      );
     }
     if (!this.knows(resource)) {
-      return aadError(res, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
+      return aadError(
+        res,
+        400,
+        'invalid_resource',
+        500011,
+        `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      );
     }
-    const problem = form.has('client_assertion') ? this.checkClientAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`) : this.checkSecret(form.get('client_secret'));
+    const problem = form.has('client_assertion')
+      ? this.checkClientAssertion(form, `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`)
+      : this.checkSecret(form.get('client_secret'));
     if (problem) return aadError(res, 401, 'invalid_client', problem.code, problem.text);
-    const { token } = this.mint(resource, tenant, { clientId: this.app.clientId, displayName: this.app.displayName ?? 'sinkrule', roles: this.app.roles });
+    const { token } = this.mint(resource, tenant, {
+      clientId: this.app.clientId,
+      displayName: this.app.displayName ?? 'sinkrule',
+      roles: this.app.roles,
+    });
     sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
   }
 
   private checkSecret(secret: string | null): { code: number; text: string } | undefined {
     if (this.app.clientSecret && secret === this.app.clientSecret) return undefined;
-    return { code: 7000215, text: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.app.clientId}'.` };
+    return {
+      code: 7000215,
+      text: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.app.clientId}'.`,
+    };
   }
 
   /**
    * A client_assertion is either the app's own, signed with its certificate (iss = sub = client
    * id), or a federated token from another issuer that a federated credential on the app accepts.
    */
-  private checkClientAssertion(form: URLSearchParams, tokenEndpoint: string): { code: number; text: string } | undefined {
+  private checkClientAssertion(
+    form: URLSearchParams,
+    tokenEndpoint: string,
+  ): { code: number; text: string } | undefined {
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
       return { code: 700027, text: 'Client assertion failed signature validation.' };
     }
@@ -186,17 +232,41 @@ export class IdentitySimulator {
     const { iss, sub } = assertion.claims;
     const audiences = ([] as unknown[]).concat(assertion.claims.aud ?? []).map(String);
     const credentials = this.app.federatedCredentials ?? [];
-    const hint = 'Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.';
+    const hint =
+      'Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.';
     const byIssuer = credentials.filter((c) => c.issuer === iss);
-    if (byIssuer.length === 0) return { code: 700211, text: `No matching federated identity record found for presented assertion issuer '${iss}'. ${hint}` };
+    if (byIssuer.length === 0)
+      return {
+        code: 700211,
+        text: `No matching federated identity record found for presented assertion issuer '${iss}'. ${hint}`,
+      };
     const bySubject = byIssuer.filter((c) => c.subject === sub);
-    if (bySubject.length === 0) return { code: 700213, text: `No matching federated identity record found for presented assertion subject '${sub}'. ${hint}` };
-    const match = bySubject.find((c) => (c.audiences ?? ['api://AzureADTokenExchange']).some((a) => audiences.includes(a)));
-    if (!match) return { code: 700212, text: `No matching federated identity record found for presented assertion audience '${audiences.join(',')}'. ${hint}` };
-    if (assertion.header.alg !== 'RS256' || !verify('sha256', Buffer.from(assertion.signedPart), createPublicKey(match.issuerPublicKeyPem), assertion.signature)) {
+    if (bySubject.length === 0)
+      return {
+        code: 700213,
+        text: `No matching federated identity record found for presented assertion subject '${sub}'. ${hint}`,
+      };
+    const match = bySubject.find((c) =>
+      (c.audiences ?? ['api://AzureADTokenExchange']).some((a) => audiences.includes(a)),
+    );
+    if (!match)
+      return {
+        code: 700212,
+        text: `No matching federated identity record found for presented assertion audience '${audiences.join(',')}'. ${hint}`,
+      };
+    if (
+      assertion.header.alg !== 'RS256' ||
+      !verify(
+        'sha256',
+        Buffer.from(assertion.signedPart),
+        createPublicKey(match.issuerPublicKeyPem),
+        assertion.signature,
+      )
+    ) {
       return { code: 50013, text: 'Assertion failed signature validation.' };
     }
-    if (typeof assertion.claims.exp !== 'number' || assertion.claims.exp * 1000 < Date.now()) return { code: 700024, text: 'Client assertion is not within its valid time range.' };
+    if (typeof assertion.claims.exp !== 'number' || assertion.claims.exp * 1000 < Date.now())
+      return { code: 700024, text: 'Client assertion is not within its valid time range.' };
     return undefined;
   }
 
@@ -210,24 +280,49 @@ export class IdentitySimulator {
   private managedIdentityToken(req: IncomingMessage, res: ServerResponse, host: ManagedIdentityHost): void {
     this.tokenRequests++;
     const url = new URL(req.url ?? '/', 'https://localhost');
-    const fail = (status: number, message: string) => sendJson(res, status, { statusCode: status, message, correlationId: randomUUID() });
+    const fail = (status: number, message: string) =>
+      sendJson(res, status, { statusCode: status, message, correlationId: randomUUID() });
     if (req.method !== 'GET') return fail(405, 'The requested resource does not support http method.');
-    if (req.headers['x-identity-header'] !== host.identityHeader) return fail(401, 'The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.');
-    if (url.searchParams.get('api-version') !== '2019-08-01') return fail(400, `The api-version '${url.searchParams.get('api-version') ?? ''}' is not supported: use 2019-08-01.`);
+    if (req.headers['x-identity-header'] !== host.identityHeader)
+      return fail(401, 'The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.');
+    if (url.searchParams.get('api-version') !== '2019-08-01')
+      return fail(
+        400,
+        `The api-version '${url.searchParams.get('api-version') ?? ''}' is not supported: use 2019-08-01.`,
+      );
     const resource = url.searchParams.get('resource');
     if (!resource) return fail(400, 'The resource parameter is required.');
     if (!this.knows(resource.replace(/\/$/, ''))) {
-      return fail(400, `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${host.tenantId}.`);
+      return fail(
+        400,
+        `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${host.tenantId}.`,
+      );
     }
     const clientId = url.searchParams.get('client_id');
-    const identity = clientId ? host.identities.find((i) => i.userAssigned && i.clientId.toLowerCase() === clientId.toLowerCase()) : host.identities.find((i) => !i.userAssigned);
+    const identity = clientId
+      ? host.identities.find((i) => i.userAssigned && i.clientId.toLowerCase() === clientId.toLowerCase())
+      : host.identities.find((i) => !i.userAssigned);
     if (!identity) return fail(400, 'Unable to load the proper Managed Identity.');
-    const { token, expiresOn } = this.mint(resource.replace(/\/$/, ''), host.tenantId, { clientId: identity.clientId, displayName: 'managed identity', roles: identity.roles });
-    sendJson(res, 200, { access_token: token, expires_on: String(expiresOn), resource, token_type: 'Bearer', client_id: identity.clientId });
+    const { token, expiresOn } = this.mint(resource.replace(/\/$/, ''), host.tenantId, {
+      clientId: identity.clientId,
+      displayName: 'managed identity',
+      roles: identity.roles,
+    });
+    sendJson(res, 200, {
+      access_token: token,
+      expires_on: String(expiresOn),
+      resource,
+      token_type: 'Bearer',
+      client_id: identity.clientId,
+    });
   }
 
   /** An app-only access token for `resource`, as Entra issues it to a service principal. */
-  private mint(resource: string, tenant: string, principal: { clientId: string; displayName: string; roles: string[] }): { token: string; expiresOn: number } {
+  private mint(
+    resource: string,
+    tenant: string,
+    principal: { clientId: string; displayName: string; roles: string[] },
+  ): { token: string; expiresOn: number } {
     const now = Math.floor(Date.now() / 1000);
     const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'HS256' }));
     const claims = {
@@ -251,24 +346,47 @@ export class IdentitySimulator {
   /** RFC 7523 client assertion signed with the registered certificate's key (RS256 or PS256). */
   private checkAssertion(form: URLSearchParams, tokenEndpoint: string): { code: number; text: string } | undefined {
     const failed = { code: 700027, text: 'Client assertion failed signature validation.' };
-    if (!this.app.certificatePem) return { code: 700027, text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]` };
+    if (!this.app.certificatePem)
+      return {
+        code: 700027,
+        text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]`,
+      };
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return failed;
     const [header, payload, signature] = (form.get('client_assertion') ?? '').split('.');
     if (!header || !payload || !signature) return failed;
-    const head = JSON.parse(Buffer.from(header, 'base64url').toString()) as { alg: string; x5t?: string; 'x5t#S256'?: string };
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud: string; iss: string; sub: string; exp: number };
+    const head = JSON.parse(Buffer.from(header, 'base64url').toString()) as {
+      alg: string;
+      x5t?: string;
+      'x5t#S256'?: string;
+    };
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as {
+      aud: string;
+      iss: string;
+      sub: string;
+      exp: number;
+    };
     const certificate = new X509Certificate(this.app.certificatePem);
     const thumbprint = Buffer.from(certificate.fingerprint.replace(/:/g, ''), 'hex').toString('base64url');
     const thumbprint256 = Buffer.from(certificate.fingerprint256.replace(/:/g, ''), 'hex').toString('base64url');
     if (head.x5t !== thumbprint && head['x5t#S256'] !== thumbprint256) {
-      return { code: 700027, text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]` };
+      return {
+        code: 700027,
+        text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]`,
+      };
     }
     const key = createPublicKey(this.app.certificatePem);
     const padding = head.alg === 'PS256' ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
-    const ok = verify('sha256', Buffer.from(`${header}.${payload}`), { key, padding, saltLength: 32 }, Buffer.from(signature, 'base64url'));
+    const ok = verify(
+      'sha256',
+      Buffer.from(`${header}.${payload}`),
+      { key, padding, saltLength: 32 },
+      Buffer.from(signature, 'base64url'),
+    );
     if (!ok) return failed;
-    if (claims.aud !== tokenEndpoint || claims.iss !== this.app.clientId || claims.sub !== this.app.clientId) return { code: 700021, text: 'Client assertion audience claim does not match Realm issuer.' };
-    if (claims.exp * 1000 < Date.now()) return { code: 700024, text: 'Client assertion is not within its valid time range.' };
+    if (claims.aud !== tokenEndpoint || claims.iss !== this.app.clientId || claims.sub !== this.app.clientId)
+      return { code: 700021, text: 'Client assertion audience claim does not match Realm issuer.' };
+    if (claims.exp * 1000 < Date.now())
+      return { code: 700024, text: 'Client assertion is not within its valid time range.' };
     return undefined;
   }
 
@@ -288,7 +406,12 @@ function decodeJwt(token: string): DecodedJwt | undefined {
   const [header, payload, signature] = token.split('.');
   if (!header || !payload || signature === undefined) return undefined;
   try {
-    return { header: JSON.parse(Buffer.from(header, 'base64url').toString()), claims: JSON.parse(Buffer.from(payload, 'base64url').toString()), signedPart: `${header}.${payload}`, signature: Buffer.from(signature, 'base64url') };
+    return {
+      header: JSON.parse(Buffer.from(header, 'base64url').toString()),
+      claims: JSON.parse(Buffer.from(payload, 'base64url').toString()),
+      signedPart: `${header}.${payload}`,
+      signature: Buffer.from(signature, 'base64url'),
+    };
   } catch {
     return undefined;
   }
@@ -297,7 +420,10 @@ function decodeJwt(token: string): DecodedJwt | undefined {
 function aadError(res: ServerResponse, status: number, error: string, code: number, text: string): void {
   const traceId = randomUUID();
   const correlationId = randomUUID();
-  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   sendJson(res, status, {
     error,
     error_description: `AADSTS${code}: ${text} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,

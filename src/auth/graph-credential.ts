@@ -12,10 +12,19 @@ export const ewsClientSecretVariable = 'SINKRULE_EWS_CLIENT_SECRET';
 export const dataverseClientSecretVariable = 'SINKRULE_DATAVERSE_CLIENT_SECRET';
 
 /** The credential graph.auth asks for (see auth/app-credential.ts), and the kind chosen. */
-export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEnv, configFile: string): { credential: TokenCredential; kind: AuthKind } {
+export function createGraphCredential(
+  config: GraphConfig,
+  env: NodeJS.ProcessEnv,
+  configFile: string,
+): { credential: TokenCredential; kind: AuthKind } {
   return createAppCredential(
     // Explicit endpoints (a private simulator, a proxy) are not Microsoft's: no instance discovery.
-    { ...config, section: 'graph', disableInstanceDiscovery: config.customEndpoints, secretVariables: [clientSecretVariable] },
+    {
+      ...config,
+      section: 'graph',
+      disableInstanceDiscovery: config.customEndpoints,
+      secretVariables: [clientSecretVariable],
+    },
     env,
     configFile,
   );
@@ -25,16 +34,32 @@ export function createGraphCredential(config: GraphConfig, env: NodeJS.ProcessEn
 export function createEwsCredential(config: EwsConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
   const oauth = config.oauth!;
   return createAppCredential(
-    { ...oauth, section: 'ews.oauth', authorityHost: oauth.authorityHost ?? 'https://login.microsoftonline.com', disableInstanceDiscovery: oauth.authorityHost !== undefined, secretVariables: [ewsClientSecretVariable] },
+    {
+      ...oauth,
+      section: 'ews.oauth',
+      authorityHost: oauth.authorityHost ?? 'https://login.microsoftonline.com',
+      disableInstanceDiscovery: oauth.authorityHost !== undefined,
+      secretVariables: [ewsClientSecretVariable],
+    },
     env,
     configFile,
   ).credential;
 }
 
 /** The Dataverse application user's app (by default the graph app, whose secret then serves too). */
-export function createDataverseCredential(config: DataverseConfig, env: NodeJS.ProcessEnv, configFile: string): TokenCredential {
-  const secretVariables = config.sharesGraphApp ? [dataverseClientSecretVariable, clientSecretVariable] : [dataverseClientSecretVariable];
-  return createAppCredential({ ...config, section: 'dataverse', disableInstanceDiscovery: config.customEndpoints, secretVariables }, env, configFile).credential;
+export function createDataverseCredential(
+  config: DataverseConfig,
+  env: NodeJS.ProcessEnv,
+  configFile: string,
+): TokenCredential {
+  const secretVariables = config.sharesGraphApp
+    ? [dataverseClientSecretVariable, clientSecretVariable]
+    : [dataverseClientSecretVariable];
+  return createAppCredential(
+    { ...config, section: 'dataverse', disableInstanceDiscovery: config.customEndpoints, secretVariables },
+    env,
+    configFile,
+  ).credential;
 }
 
 /** Gets one token before any mailbox is touched, so wrong credentials stop the run at once. */
@@ -66,7 +91,10 @@ export function credentialFailure(error: unknown): AccessError {
  */
 export function signedInAppOf(token: string): SignedInApp {
   try {
-    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
     const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
     return {
       tenantId: text(claims.tid),

@@ -33,7 +33,8 @@ export function processIO(signal?: AbortSignal): CliIO {
     clock: () => performance.timeOrigin + performance.now(),
     sleep,
     confirm: async (question) => /^y(es)?$/i.test(await askTerminal(`${question} [y/N] `)),
-    ask: async (question, fallback) => (await askTerminal(`${question}${fallback ? ` [${fallback}]` : ''}: `)) || (fallback ?? ''),
+    ask: async (question, fallback) =>
+      (await askTerminal(`${question}${fallback ? ` [${fallback}]` : ''}: `)) || (fallback ?? ''),
     signal,
   };
 }

@@ -2,9 +2,20 @@ import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
 import { exitCodeFor } from './exit-code.js';
-import { earlyGlobalFlags, flagGroups, parseAuditFlags, parseFlags, parseRollbackFlags, parseRunFlags, yargsOptions, type GlobalFlags } from './settings.js';
+import {
+  earlyGlobalFlags,
+  flagGroups,
+  parseAuditFlags,
+  parseFlags,
+  parseRollbackFlags,
+  parseRunFlags,
+  yargsOptions,
+  type GlobalFlags,
+} from './settings.js';
 import type { CliIO } from './io.js';
 import { runCommand } from '../commands/run-command.js';
+import { runPreflight } from '../commands/preflight.js';
+import { runProbeCommand } from '../commands/probe.js';
 import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
 
@@ -21,7 +32,9 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
   };
   const parser = yargs(argv)
     .scriptName('sinkrule')
-    .usage('$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.')
+    .usage(
+      '$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.',
+    )
     .options(yargsOptions('global'))
     .command(
       'init',
@@ -30,8 +43,14 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
         y
           .options(yargsOptions('init'))
           .example('$0 init', 'Ask for each value on the terminal')
-          .example('$0 init --tenant-id <tenant GUID> --client-id <app GUID> --sink crm-sink@contoso.com --auth certificate --certificate-path sinkrule.pfx', 'No questions (scripts)')
-          .example('$0 init --auth managed-identity --sink crm-sink@contoso.com --dir /home/site/sinkrule --force', 'For an Azure Function or Automation account; overwrite existing files'),
+          .example(
+            '$0 init --tenant-id <tenant GUID> --client-id <app GUID> --sink crm-sink@contoso.com --auth certificate --certificate-path sinkrule.pfx',
+            'No questions (scripts)',
+          )
+          .example(
+            '$0 init --auth managed-identity --sink crm-sink@contoso.com --dir /home/site/sinkrule --force',
+            'For an Azure Function or Automation account; overwrite existing files',
+          ),
       async (args) => {
         const { runInit } = await import('../commands/init.js');
         exitCode = await runInit(parseFlags([...flagGroups.init, ...flagGroups.global], args, io.env), io);
@@ -42,8 +61,12 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       'Create or repair the rule in every mailbox (idempotent)',
       (y) =>
         y
-          .options(yargsOptions('write'))
+          .options(yargsOptions('deploy'))
           .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
+          .example(
+            `$0 deploy ${files} --canary 10 --yes`,
+            'Deploy to 10 mailboxes, prove the rule with test mail, then to the rest',
+          )
           .example(`$0 deploy ${files}`, 'Show the plan, ask, then write')
           .example(`$0 deploy ${files} --yes --quiet`, 'Scheduled task: no question, only errors on stderr')
           .example(`$0 deploy ${files} --yes --resume ${runFolder}`, 'Continue an interrupted run in its folder'),
@@ -56,10 +79,38 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
         y
           .options(yargsOptions('verify'))
           .example(`$0 verify ${files}`, 'Compliance check; exit code 2 if any mailbox is not compliant')
-          .example('$0 verify --from-dataverse --include-stale --config sinkrule.config.json', 'Reconcile with Dynamics 365: forward-mailbox users and leftover rules')
-          .example(`$0 verify ${files} --output json --quiet --report /var/log/sinkrule/verify`, 'For a scheduler or pipeline: JSON on stdout, report in a fixed folder')
+          .example(
+            '$0 verify --from-dataverse --include-stale --config sinkrule.config.json',
+            'Reconcile with Dynamics 365: forward-mailbox users and leftover rules',
+          )
+          .example(
+            `$0 verify ${files} --output json --quiet --report /var/log/sinkrule/verify`,
+            'For a scheduler or pipeline: JSON on stdout, report in a fixed folder',
+          )
           .example(`$0 verify ${files} --inventory`, 'Also list every forwarding rule (forwarding-inventory.csv)'),
       run('verify'),
+    )
+    .command(
+      'preflight',
+      'Read-only checks before a rollout: credentials, permissions, the sink, RBAC scope, EWS, the probe',
+      (y) =>
+        y
+          .options(yargsOptions('preflight'))
+          .example(`$0 preflight ${files}`, 'Check permissions, the sink and the RBAC scope before a rollout'),
+      async (args) => {
+        exitCode = await runPreflight(parseRunFlags(args, io.env), io);
+      },
+    )
+    .command(
+      'probe',
+      'Send a marked test message to each Graph mailbox and look for it in the sink as an attachment',
+      (y) =>
+        y
+          .options(yargsOptions('probe'))
+          .example(`$0 probe ${files} --sample 20`, 'Live test mail through 20 mailboxes spread over the file'),
+      async (args) => {
+        exitCode = await runProbeCommand(parseRunFlags(args, io.env), io);
+      },
     )
     .command(
       'remove',
@@ -68,7 +119,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
         y
           .options(yargsOptions('remove'))
           .example(`$0 remove ${files} --dry-run`, 'Show which rules would be removed')
-          .example('$0 remove --from-dataverse --stale --config sinkrule.config.json', 'Remove the rule where Dynamics 365 no longer uses the forward mailbox')
+          .example(
+            '$0 remove --from-dataverse --stale --config sinkrule.config.json',
+            'Remove the rule where Dynamics 365 no longer uses the forward mailbox',
+          )
           .example(`$0 remove ${files}`, 'Remove the rule after asking'),
       run('remove'),
     )
@@ -78,7 +132,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       (y) =>
         y
           .options(yargsOptions('validate'))
-          .example(`$0 validate ${files}`, 'Check every input offline before a change window; exit 1 lists each problem as file:line')
+          .example(
+            `$0 validate ${files}`,
+            'Check every input offline before a change window; exit 1 lists each problem as file:line',
+          )
           .example(`$0 validate ${files} --output json`, 'The same for a pipeline: {"valid": true, …} or {"error": …}'),
       async (args) => {
         exitCode = await runValidate(parseRunFlags(args, io.env), io);
@@ -90,7 +147,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       (y) =>
         y
           .options(yargsOptions('export'))
-          .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users'),
+          .example(
+            '$0 export --from-dataverse --config sinkrule.config.json --out users.csv',
+            'The users CSV from Dynamics 365, to review before deploy --users',
+          ),
       async (args) => {
         const { runExport } = await import('../commands/export-command.js');
         exitCode = await runExport(parseRunFlags(args, io.env), io);
@@ -102,7 +162,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       (y) =>
         y
           .options(yargsOptions('rollback'))
-          .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
+          .example(
+            `$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`,
+            'What undoing that run would change',
+          )
           .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json`, 'Undo it after asking'),
       async (args) => {
         const { runRollback } = await import('../commands/rollback.js');
@@ -119,7 +182,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
               .positional('dir', { type: 'string', describe: 'The report folder' })
               .options(yargsOptions('audit'))
               .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
-              .example(`$0 audit verify ${runFolder} --expect-hash <SHA-256 from the change ticket>`, 'Also catch a rewritten chain'),
+              .example(
+                `$0 audit verify ${runFolder} --expect-hash <SHA-256 from the change ticket>`,
+                'Also catch a rewritten chain',
+              ),
           async (args) => {
             const { runAuditVerify } = await import('../commands/audit-verify.js');
             exitCode = await runAuditVerify(String(args.dir), parseAuditFlags(args, io.env), io);
@@ -140,7 +206,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       async (args) => {
         // The simulators (and their certificate library) load only for the demo.
         const demo = { report: args.report as string | undefined, output: early.output };
-        if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse) exitCode = await (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
+        if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse)
+          exitCode = await (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
         else exitCode = await (await import('../../simulators/demo.js')).runDemo(demo, io);
       },
     )
@@ -148,19 +215,34 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .example('$0 init', 'First run: config, users file and the setup steps for your tenant')
     .example(`$0 validate ${files}`, 'Check every input offline; exit 1 lists each problem as file:line')
     .example(`$0 deploy ${files} --dry-run`, 'Show what would change')
-    .example(`$0 verify ${files} --output json`, 'Compliance check as JSON; exit code 2 if any mailbox is not compliant')
+    .example(
+      `$0 verify ${files} --output json`,
+      'Compliance check as JSON; exit code 2 if any mailbox is not compliant',
+    )
     .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
-    .example(`$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`, 'What undoing that run would change')
-    .example('$0 export --from-dataverse --config sinkrule.config.json --out users.csv', 'The users CSV from Dynamics 365, to review before deploy --users')
+    .example(
+      `$0 rollback --report ${runFolder} --config sinkrule.config.json --dry-run`,
+      'What undoing that run would change',
+    )
+    .example(
+      '$0 export --from-dataverse --config sinkrule.config.json --out users.csv',
+      'The users CSV from Dynamics 365, to review before deploy --users',
+    )
     .example('$0 <command> --help', 'Options and examples of one command')
-    .demandCommand(1, 'Name a command: init, validate, deploy, verify, remove, export, rollback, audit, demo or completion')
+    .demandCommand(
+      1,
+      'Name a command: init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion',
+    )
     .strict()
     .version(toolVersion)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((message, error) => {
-      throw error ?? new InputError([`command line: ${message}`], { fix: 'See sinkrule --help, or sinkrule <command> --help.' });
+      throw (
+        error ??
+        new InputError([`command line: ${message}`], { fix: 'See sinkrule --help, or sinkrule <command> --help.' })
+      );
     });
   try {
     await parser.parseAsync();
@@ -185,8 +267,15 @@ export function reportFailure(error: unknown, io: CliIO, globals: GlobalFlags): 
   const heading = io.color ? '\x1b[31merror\x1b[0m' : 'error';
   const text =
     error instanceof InputError || error instanceof AccessError
-      ? [`${heading}: ${failure.message}`, failure.fix, error instanceof InputError ? 'Nothing was changed.' : 'The run stopped.']
-      : [`${heading}: unexpected: ${error instanceof Error ? (error.stack ?? error.message) : describeError(error)}`, failure.fix];
+      ? [
+          `${heading}: ${failure.message}`,
+          failure.fix,
+          error instanceof InputError ? 'Nothing was changed.' : 'The run stopped.',
+        ]
+      : [
+          `${heading}: unexpected: ${error instanceof Error ? (error.stack ?? error.message) : describeError(error)}`,
+          failure.fix,
+        ];
   io.stderr.write(`${text.filter(Boolean).join('\n')}\n`);
   if (globals.output === 'json') io.stdout.write(`${JSON.stringify({ error: failure }, null, 2)}\n`);
   return exitCodeFor({ error });
@@ -202,8 +291,22 @@ export interface FailureDescription {
 
 function describeFailure(error: unknown): FailureDescription {
   if (error instanceof InputError) {
-    return { code: 'InputError', message: error.message, fix: error.fix ?? 'Correct each problem listed (each line names its fix), then run again.', problems: error.problems };
+    return {
+      code: 'InputError',
+      message: error.message,
+      fix: error.fix ?? 'Correct each problem listed (each line names its fix), then run again.',
+      problems: error.problems,
+    };
   }
-  if (error instanceof AccessError) return { code: 'AccessError', message: error.message, fix: error.fix ?? 'Correct the access named in the message, then run again.' };
-  return { code: 'UnexpectedError', message: describeError(error), fix: 'Run again; if it happens again, report it with this message.' };
+  if (error instanceof AccessError)
+    return {
+      code: 'AccessError',
+      message: error.message,
+      fix: error.fix ?? 'Correct the access named in the message, then run again.',
+    };
+  return {
+    code: 'UnexpectedError',
+    message: describeError(error),
+    fix: 'Run again; if it happens again, report it with this message.',
+  };
 }

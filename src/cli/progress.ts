@@ -27,18 +27,32 @@ export class Progress {
     if (io.stderrIsTTY && !io.quiet) this.timer = setInterval(() => this.draw(), 250).unref();
   }
 
+  /** Mailboxes done (the counts may hold two outcomes per mailbox: its own and its probe's). */
+  get mailboxes(): number {
+    return this.done;
+  }
+
   record(outcome: MailboxOutcome): void {
     this.done++;
     this.counts[outcome.outcome] = (this.counts[outcome.outcome] ?? 0) + 1;
+    const probe = outcome.probe;
+    if (probe && probe.outcome !== outcome.outcome) this.counts[probe.outcome] = (this.counts[probe.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
-      this.line(`${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`);
+      this.line(
+        `${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`,
+      );
+    } else if (probe?.outcome === 'probe-failure' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
+      this.line(
+        `${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`,
+      );
     }
   }
 
   finish(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.timer) this.io.stderr.write('\r\x1b[K');
-    if (this.failuresShown > maxFailureLines) this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
+    if (this.failuresShown > maxFailureLines)
+      this.io.stderr.write(`… ${this.failuresShown - maxFailureLines} more failures in the report\n`);
   }
 
   private line(text: string): void {
@@ -49,8 +63,12 @@ export class Progress {
     const elapsed = (this.io.clock() - this.started) / 1000;
     const rate = elapsed > 0 ? this.done / elapsed : 0;
     const eta = rate > 0 && this.total !== undefined ? Math.round((this.total - this.done) / rate) : undefined;
-    const pacing = [...this.gates].map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`).join('; ');
-    this.io.stderr.write(`\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`);
+    const pacing = [...this.gates]
+      .map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`)
+      .join('; ');
+    this.io.stderr.write(
+      `\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`,
+    );
   }
 }
 

@@ -13,10 +13,15 @@ import { formatIssues } from '../input/issues.js';
  * environment variable that may set it instead of the flag.
  */
 const flags = {
-  users: { schema: z.string().min(1).optional(), describe: 'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed, dynamicsMailboxId); or --from-dataverse' },
+  users: {
+    schema: z.string().min(1).optional(),
+    describe:
+      'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed, dynamicsMailboxId); or --from-dataverse',
+  },
   fromDataverse: {
     schema: z.boolean().default(false),
-    describe: "Read the mailboxes from Dynamics 365 (config dataverse): active mailbox records with Incoming Email = Forward Mailbox, and the sink from the forward mailbox record; instead of --users",
+    describe:
+      'Read the mailboxes from Dynamics 365 (config dataverse): active mailbox records with Incoming Email = Forward Mailbox, and the sink from the forward mailbox record; instead of --users',
   },
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
@@ -30,34 +35,100 @@ const flags = {
     describeIn: { rollback: 'The report folder of the run to undo (required)' },
   },
   concurrency: {
-    schema: z.coerce.number<number>({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined) }).int().min(1).max(256).optional(),
+    schema: z.coerce
+      .number<number>({
+        error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 256' : undefined),
+      })
+      .int()
+      .min(1)
+      .max(256)
+      .optional(),
     describe: 'Mailboxes worked on at once per back end',
     env: 'SINKRULE_CONCURRENCY',
   },
   output: {
     schema: z.enum(['text', 'json']).default('text'),
-    describe: 'Format on stdout: json gives one JSON object (the result, or {"error":{"code","message","fix"}} with exit 1)',
+    describe:
+      'Format on stdout: json gives one JSON object (the result, or {"error":{"code","message","fix"}} with exit 1)',
     env: 'SINKRULE_OUTPUT',
   },
-  quiet: { schema: z.boolean().default(false), describe: 'Print only errors on stderr and no text summary (scheduled runs: the exit code and the report tell)', env: 'SINKRULE_QUIET' },
-  dryRun: { schema: z.boolean().default(false), describe: 'Read every mailbox and report what would change; write nothing' },
-  yes: { schema: z.boolean().default(false), describe: 'Do not ask for confirmation (required when there is no terminal)' },
+  quiet: {
+    schema: z.boolean().default(false),
+    describe: 'Print only errors on stderr and no text summary (scheduled runs: the exit code and the report tell)',
+    env: 'SINKRULE_QUIET',
+  },
+  dryRun: {
+    schema: z.boolean().default(false),
+    describe: 'Read every mailbox and report what would change; write nothing',
+  },
+  yes: {
+    schema: z.boolean().default(false),
+    describe: 'Do not ask for confirmation (required when there is no terminal)',
+  },
   includeStale: {
     schema: z.boolean().default(false),
-    describe: 'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward Mailbox; sinkrule\'s rule there is reported "stale"',
+    describe:
+      'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward Mailbox; sinkrule\'s rule there is reported "stale"',
   },
-  stale: { schema: z.boolean().default(false), describe: 'With --from-dataverse: remove the rule from exactly the mailboxes verify --include-stale reports "stale"' },
+  stale: {
+    schema: z.boolean().default(false),
+    describe:
+      'With --from-dataverse: remove the rule from exactly the mailboxes verify --include-stale reports "stale"',
+  },
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
-    describe: 'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
+    describe:
+      'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
+  },
+  sample: {
+    schema: z.coerce
+      .number<number>({
+        error: (issue) =>
+          issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined,
+      })
+      .int()
+      .min(1)
+      .optional(),
+    describe: 'Work on N mailboxes spread evenly over the users file (preflight default 5; probe default: all)',
+  },
+  timeoutS: {
+    schema: z.coerce
+      .number<number>({
+        error: (issue) => (issue.code === 'invalid_type' ? 'must be a number of seconds from 1 to 3600' : undefined),
+      })
+      .int()
+      .min(1)
+      .max(3600)
+      .optional(),
+    describe:
+      "Probe: seconds to wait for the test message in the sink (overrides the config's probe.timeoutInS, default 120)",
+  },
+  canary: {
+    schema: z.coerce
+      .number<number>({
+        error: (issue) =>
+          issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined,
+      })
+      .int()
+      .min(1)
+      .optional(),
+    describe:
+      'Deploy to the first N Graph mailboxes, probe them, and go on with the rest only if every probe succeeded',
+  },
+  probe: {
+    schema: z.boolean().default(false),
+    describe:
+      'After the verify, send a test message through each Graph mailbox and look for it in the sink (see the probe command)',
   },
   resume: {
     schema: z.string().min(1).optional(),
-    describe: 'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
+    describe:
+      'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
   },
   inventory: {
     schema: z.boolean().default(false),
-    describe: 'Also write forwarding-inventory.csv: every rule that forwards or redirects, each target internal or external',
+    describe:
+      'Also write forwarding-inventory.csv: every rule that forwards or redirects, each target internal or external',
   },
   out: {
     schema: z.string().min(1).optional(),
@@ -65,23 +136,49 @@ const flags = {
     describeIn: { export: 'File to write the users CSV to (default: stdout)' },
   },
   expectHash: {
-    schema: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' }).optional(),
+    schema: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, { error: 'must be the 64-hex-digit SHA-256 printed at the end of the run' })
+      .optional(),
     describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
   },
   // sinkrule init
   dir: { schema: z.string().min(1).default('.'), describe: 'Folder to write sinkrule.config.json and users.csv into' },
   force: { schema: z.boolean().default(false), describe: 'Overwrite sinkrule.config.json and users.csv if they exist' },
-  tenantId: { schema: guid.optional(), describe: 'Directory (tenant) ID (Entra admin center → App registrations → Overview)' },
+  tenantId: {
+    schema: guid.optional(),
+    describe: 'Directory (tenant) ID (Entra admin center → App registrations → Overview)',
+  },
   clientId: { schema: guid.optional(), describe: 'Application (client) ID of the app registration' },
-  cloud: { schema: z.enum(Object.keys(clouds) as [keyof typeof clouds]).optional(), describe: 'National cloud (default global)' },
+  cloud: {
+    schema: z.enum(Object.keys(clouds) as [keyof typeof clouds]).optional(),
+    describe: 'National cloud (default global)',
+  },
   auth: { schema: z.enum(authKinds).optional(), describe: 'How sinkrule signs in to Graph' },
-  certificatePath: { schema: z.string().min(1).optional(), describe: 'auth certificate: PEM or PFX file (relative to --dir)' },
-  managedIdentityClientId: { schema: guid.optional(), describe: 'auth managed-identity: client ID of a user-assigned identity (omit for system-assigned)' },
+  certificatePath: {
+    schema: z.string().min(1).optional(),
+    describe: 'auth certificate: PEM or PFX file (relative to --dir)',
+  },
+  managedIdentityClientId: {
+    schema: guid.optional(),
+    describe: 'auth managed-identity: client ID of a user-assigned identity (omit for system-assigned)',
+  },
   backEnds: {
-    schema: z.array(z.enum(['graph', 'ews', 'manual'])).min(1).optional(),
+    schema: z
+      .array(z.enum(['graph', 'ews', 'manual']))
+      .min(1)
+      .optional(),
     describe: 'Where the mailboxes are: graph (Exchange Online), ews (on-premises Exchange), manual (POP3 and others)',
   },
-  ewsUrl: { schema: z.url({ protocol: /^https$/, error: 'must be the https:// EWS URL, e.g. https://mail.contoso.com/EWS/Exchange.asmx' }).optional(), describe: 'ews: the EWS endpoint' },
+  ewsUrl: {
+    schema: z
+      .url({
+        protocol: /^https$/,
+        error: 'must be the https:// EWS URL, e.g. https://mail.contoso.com/EWS/Exchange.asmx',
+      })
+      .optional(),
+    describe: 'ews: the EWS endpoint',
+  },
   ewsUsername: { schema: z.string().min(1).optional(), describe: 'ews: the service account (CONTOSO\\svc-sinkrule)' },
 } satisfies Record<string, FlagDeclaration>;
 
@@ -98,12 +195,75 @@ type FlagName = keyof typeof flags;
 /** The flags each kind of command takes; `global` ones every command takes (declared once, on the top level). */
 export const flagGroups = {
   global: ['output', 'quiet'],
-  init: ['dir', 'force', 'tenantId', 'clientId', 'sink', 'cloud', 'auth', 'certificatePath', 'managedIdentityClientId', 'backEnds', 'ewsUrl', 'ewsUsername'],
+  init: [
+    'dir',
+    'force',
+    'tenantId',
+    'clientId',
+    'sink',
+    'cloud',
+    'auth',
+    'certificatePath',
+    'managedIdentityClientId',
+    'backEnds',
+    'ewsUrl',
+    'ewsUsername',
+  ],
   read: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'inventory'],
   validate: ['users', 'fromDataverse', 'config', 'sink'],
-  write: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
-  verify: ['users', 'fromDataverse', 'includeStale', 'config', 'sink', 'report', 'concurrency', 'inventory'],
-  remove: ['users', 'fromDataverse', 'stale', 'config', 'sink', 'report', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob', 'resume'],
+  write: [
+    'users',
+    'fromDataverse',
+    'config',
+    'sink',
+    'report',
+    'concurrency',
+    'dryRun',
+    'yes',
+    'removeOutlookRuleBlob',
+    'resume',
+  ],
+  verify: [
+    'users',
+    'fromDataverse',
+    'includeStale',
+    'config',
+    'sink',
+    'report',
+    'concurrency',
+    'inventory',
+    'probe',
+    'timeoutS',
+  ],
+  remove: [
+    'users',
+    'fromDataverse',
+    'stale',
+    'config',
+    'sink',
+    'report',
+    'concurrency',
+    'dryRun',
+    'yes',
+    'removeOutlookRuleBlob',
+    'resume',
+  ],
+  deploy: [
+    'users',
+    'fromDataverse',
+    'config',
+    'sink',
+    'report',
+    'concurrency',
+    'dryRun',
+    'yes',
+    'removeOutlookRuleBlob',
+    'resume',
+    'canary',
+    'timeoutS',
+  ],
+  preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample'],
+  probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'sample', 'timeoutS'],
   export: ['fromDataverse', 'config', 'sink', 'out'],
   demo: ['fromDataverse'],
   rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
@@ -111,7 +271,7 @@ export const flagGroups = {
 } as const satisfies Record<string, readonly FlagName[]>;
 
 type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
-type RunGroup = 'read' | 'write' | 'verify' | 'remove' | 'export' | 'demo';
+type RunGroup = 'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo';
 /** deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults). */
 const runFlagNames = [
   ...new Set([
@@ -119,6 +279,9 @@ const runFlagNames = [
     ...flagGroups.read,
     ...flagGroups.verify,
     ...flagGroups.remove,
+    ...flagGroups.deploy,
+    ...flagGroups.preflight,
+    ...flagGroups.probe,
     ...flagGroups.export,
     ...flagGroups.demo,
     ...flagGroups.global,
@@ -147,7 +310,8 @@ function yargsOption(flag: FlagDeclaration, group: string): YargsOption {
   const text = flag.describeIn?.[group] ?? flag.describe;
   const describe = flag.env ? `${text} [env ${flag.env}]` : text;
   if (inner instanceof z.ZodBoolean) return { type: 'boolean', describe };
-  if (inner instanceof z.ZodArray && inner.element instanceof z.ZodEnum) return { type: 'array', choices: inner.element.options as string[], describe };
+  if (inner instanceof z.ZodArray && inner.element instanceof z.ZodEnum)
+    return { type: 'array', choices: inner.element.options as string[], describe };
   if (inner instanceof z.ZodEnum) return { choices: inner.options as string[], describe };
   if (inner instanceof z.ZodNumber) return { type: 'number', describe, demandOption: required };
   return { type: 'string', describe, demandOption: required };
@@ -172,7 +336,10 @@ export function parseRunFlags(argv: Record<string, unknown>, env: NodeJS.Process
 
 export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): RollbackFlags {
   const parsed = parseFlags([...flagGroups.rollback, ...flagGroups.global], argv, env) as RollbackFlags;
-  if (!parsed.report) throw new InputError(['command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401']);
+  if (!parsed.report)
+    throw new InputError([
+      'command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401',
+    ]);
   return parsed;
 }
 
@@ -181,14 +348,19 @@ export function parseAuditFlags(argv: Record<string, unknown>, env: NodeJS.Proce
 }
 
 /** Validates the named flags (flag, else environment variable, else default). */
-export function parseFlags<K extends FlagName>(names: readonly K[], argv: Record<string, unknown>, env: NodeJS.ProcessEnv): z.infer<z.ZodObject<Shape<K>>> {
+export function parseFlags<K extends FlagName>(
+  names: readonly K[],
+  argv: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): z.infer<z.ZodObject<Shape<K>>> {
   const input: Record<string, unknown> = {};
   const fromEnvironment = new Map<string, string>();
   for (const name of names) {
     const flag: FlagDeclaration = flags[name];
     input[name] = argv[name];
     if (input[name] === undefined && flag.env && env[flag.env]) {
-      input[name] = unwrap(flag.schema) instanceof z.ZodBoolean ? /^(1|true|yes)$/i.test(env[flag.env]!) : env[flag.env];
+      input[name] =
+        unwrap(flag.schema) instanceof z.ZodBoolean ? /^(1|true|yes)$/i.test(env[flag.env]!) : env[flag.env];
       fromEnvironment.set(name, flag.env);
     }
   }
@@ -198,7 +370,13 @@ export function parseFlags<K extends FlagName>(names: readonly K[], argv: Record
     throw new InputError(
       parsed.error.issues.flatMap((issue) => {
         const variable = fromEnvironment.get(String(issue.path[0]));
-        return variable ? [`environment: ${variable}: ${issue.message}`] : formatIssues('command line', [{ ...issue, path: issue.path.map((key, i) => (i === 0 ? kebab(String(key)) : key)) }], '--');
+        return variable
+          ? [`environment: ${variable}: ${issue.message}`]
+          : formatIssues(
+              'command line',
+              [{ ...issue, path: issue.path.map((key, i) => (i === 0 ? kebab(String(key)) : key)) }],
+              '--',
+            );
       }),
     );
   }
@@ -224,20 +402,26 @@ export function earlyGlobalFlags(argv: readonly string[], env: NodeJS.ProcessEnv
   }
 }
 
+/** Every command that works on a users file. */
+export type CommandName = Mode | 'probe' | 'preflight';
+
 /** What a run works with: the config with every flag and environment override applied. */
 export interface RunSettings extends RunFlags {
-  command: Mode;
+  command: CommandName;
   /** The config file's values, overridden by flags and environment (never mutated afterwards). */
   effective: Config;
 }
 
 /** Applies the overrides to the config: flag > environment > config file > default. */
-export function resolveSettings(command: Mode, runFlags: RunFlags, config: Config): RunSettings {
+export function resolveSettings(command: CommandName, runFlags: RunFlags, config: Config): RunSettings {
   return { ...runFlags, command, effective: effectiveConfig(runFlags, config) };
 }
 
 /** The config with the flags that override it applied (deploy, verify, remove and rollback). */
-export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob'>>, config: Config): Config {
+export function effectiveConfig(
+  runFlags: Partial<Pick<RunFlags, 'sink' | 'concurrency' | 'removeOutlookRuleBlob' | 'timeoutS'>>,
+  config: Config,
+): Config {
   const concurrency = runFlags.concurrency;
   return {
     ...config,
@@ -248,5 +432,6 @@ export function effectiveConfig(runFlags: Partial<Pick<RunFlags, 'sink' | 'concu
       concurrency: concurrency ?? config.ews.concurrency,
       removeOutlookRuleBlob: Boolean(runFlags.removeOutlookRuleBlob) || config.ews.removeOutlookRuleBlob,
     },
+    probe: config.probe && { ...config.probe, timeoutInS: runFlags.timeoutS ?? config.probe.timeoutInS },
   };
 }

@@ -15,14 +15,23 @@ export async function internalDomainsFor(providers: ProviderSet, config: Config,
     if (provider.kind !== 'api' || !provider.verifiedDomains) continue;
     try {
       const verified = await provider.verifiedDomains(io.signal);
-      return { domains: [...new Set([...verified, ...fromConfig])].sort(), source: `verified domains of the directory (${provider.target})${fromConfig.length ? ' and config internalDomains' : ''}` };
+      return {
+        domains: [...new Set([...verified, ...fromConfig])].sort(),
+        source: `verified domains of the directory (${provider.target})${fromConfig.length ? ' and config internalDomains' : ''}`,
+      };
     } catch (error) {
       io.stderr.write(
         `Warning: cannot read the directory's verified domains (${describeError(error)}); grant the app Domain.Read.All for them. ` +
           `${fromConfig.length ? 'Using config internalDomains instead.' : 'No config internalDomains either: every target is marked "unknown".'}\n`,
       );
-      return { domains: fromConfig, source: `config internalDomains (the directory's domains could not be read: ${describeError(error)})` };
+      return {
+        domains: fromConfig,
+        source: `config internalDomains (the directory's domains could not be read: ${describeError(error)})`,
+      };
     }
   }
-  return { domains: fromConfig, source: fromConfig.length ? 'config internalDomains' : 'none: set internalDomains in the config' };
+  return {
+    domains: fromConfig,
+    source: fromConfig.length ? 'config internalDomains' : 'none: set internalDomains in the config',
+  };
 }

@@ -18,10 +18,20 @@ export const exportColumns = ['email', 'displayName', 'target', 'sink', 'dynamic
  * duplicates) are left out and listed on stderr with their fix; the exit code is then 2.
  */
 export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
-  if (!flags.fromDataverse) throw new InputError(['command line: export writes the users CSV from Dynamics 365: pass --from-dataverse']);
+  if (!flags.fromDataverse)
+    throw new InputError(['command line: export writes the users CSV from Dynamics 365: pass --from-dataverse']);
   const config = resolveSettings('verify', flags, await loadConfig(flags.config)).effective;
-  const source = await openMailboxSource({ fromDataverse: true, config, supportedTargets, env: io.env, clock: io.clock, sleep: io.sleep, signal: io.signal });
-  for (const warning of source.forwardMailbox?.warnings ?? []) io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
+  const source = await openMailboxSource({
+    fromDataverse: true,
+    config,
+    supportedTargets,
+    env: io.env,
+    clock: io.clock,
+    sleep: io.sleep,
+    signal: io.signal,
+  });
+  for (const warning of source.forwardMailbox?.warnings ?? [])
+    io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
   const csv = stringify({ header: true, columns: [...exportColumns] });
   const out = flags.out ? createWriteStream(flags.out) : io.stdout;
   csv.pipe(out, { end: Boolean(flags.out) });
@@ -31,12 +41,23 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
     for await (const mailbox of source.read()) {
       if (mailbox.problem) {
         skipped++;
-        io.stderr.write(`Left out: "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ${mailbox.problem.fix}\n`);
+        io.stderr.write(
+          `Left out: "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ${mailbox.problem.fix}\n`,
+        );
         continue;
       }
       exported++;
       // Back-pressure: a full buffer waits for the file before the next page is read.
-      if (!csv.write([mailbox.email, mailbox.displayName ?? '', mailbox.target, mailbox.sink, mailbox.dynamicsMailboxId ?? ''])) await new Promise((resolve) => csv.once('drain', resolve));
+      if (
+        !csv.write([
+          mailbox.email,
+          mailbox.displayName ?? '',
+          mailbox.target,
+          mailbox.sink,
+          mailbox.dynamicsMailboxId ?? '',
+        ])
+      )
+        await new Promise((resolve) => csv.once('drain', resolve));
     }
   } finally {
     csv.end();
@@ -44,7 +65,12 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
     if (flags.out) await finished(out);
   }
   const input = source.describe();
-  const where = input.source === 'dataverse' ? `${input.url} ($filter ${input.filter}; ${input.rows} rows read, SHA-256 ${input.sha256})` : '';
-  io.stderr.write(`Exported ${exported} mailboxes from ${where}${flags.out ? ` to ${flags.out}` : ''}${skipped ? `; ${skipped} records left out (see above)` : ''}.\n`);
+  const where =
+    input.source === 'dataverse'
+      ? `${input.url} ($filter ${input.filter}; ${input.rows} rows read, SHA-256 ${input.sha256})`
+      : '';
+  io.stderr.write(
+    `Exported ${exported} mailboxes from ${where}${flags.out ? ` to ${flags.out}` : ''}${skipped ? `; ${skipped} records left out (see above)` : ''}.\n`,
+  );
   return exitCodeFor({ counts: { failed: skipped } });
 }

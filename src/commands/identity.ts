@@ -13,7 +13,10 @@ export async function sha256OfFile(file: string): Promise<string> {
 }
 
 /** Who runs this, where, with which tool, config and app (as the back ends' tokens state it). */
-export function runIdentity(run: { providers: ProviderSet; commandLine: string[]; configSha256: string; config: { file: string } }, io: Pick<CliIO, 'env'>): RunIdentity {
+export function runIdentity(
+  run: { providers: ProviderSet; commandLine: string[]; configSha256: string; config: { file: string } },
+  io: Pick<CliIO, 'env'>,
+): RunIdentity {
   const signedIn: Record<string, SignedInApp> = {};
   for (const [target, provider] of run.providers.providers) {
     const app = provider.signedInApp?.();

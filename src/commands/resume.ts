@@ -34,9 +34,11 @@ interface RunToResume {
 export async function loadResume(dir: string, current: RunToResume): Promise<ResumePoint> {
   const refuse = (problem: string) => new InputError([`--resume ${dir}: ${problem}`]);
   if (current.dryRun) throw refuse('a dry run cannot resume a run: drop --dry-run');
-  if (current.report && path.resolve(current.report) !== path.resolve(dir)) throw refuse('a resumed run continues in its own folder: drop --report');
+  if (current.report && path.resolve(current.report) !== path.resolve(dir))
+    throw refuse('a resumed run continues in its own folder: drop --report');
   const file = path.join(dir, journalFileName);
-  if (!existsSync(file)) throw refuse(`no ${journalFileName} in this folder: name the report folder of the interrupted run`);
+  if (!existsSync(file))
+    throw refuse(`no ${journalFileName} in this folder: name the report folder of the interrupted run`);
   let run: JournalRunRecord | undefined;
   const finished = new Set<string>();
   const resumedAt: string[] = [];
@@ -45,19 +47,33 @@ export async function loadResume(dir: string, current: RunToResume): Promise<Res
     if (entry?.type === 'start') run ??= entry.run;
     if (entry?.type === 'done') finished.add(entry.row.email.toLowerCase());
   });
-  if (walk.problem) throw refuse(`the journal was changed (${walk.problem}): it cannot be continued; check it with sinkrule audit verify`);
+  if (walk.problem)
+    throw refuse(
+      `the journal was changed (${walk.problem}): it cannot be continued; check it with sinkrule audit verify`,
+    );
   if (!run) throw refuse('the journal does not begin with the run it records');
   if (run.command !== current.command) throw refuse(`that folder records a ${run.command} run, not ${current.command}`);
   if (run.dryRun) throw refuse('that folder records a dry run: there is nothing to resume');
-  if (run.input.sha256 !== current.inputSha256) throw refuse(`the users file differs from the run's (SHA-256 ${run.input.sha256}, now ${current.inputSha256}): resume with the same --users file`);
+  if (run.input.sha256 !== current.inputSha256)
+    throw refuse(
+      `the users file differs from the run's (SHA-256 ${run.input.sha256}, now ${current.inputSha256}): resume with the same --users file`,
+    );
   const configSha256 = run.identity?.config.sha256;
-  if (configSha256 !== current.configSha256) throw refuse(`the config differs from the run's (SHA-256 ${configSha256}, now ${current.configSha256}): resume with the same --config file`);
+  if (configSha256 !== current.configSha256)
+    throw refuse(
+      `the config differs from the run's (SHA-256 ${configSha256}, now ${current.configSha256}): resume with the same --config file`,
+    );
   // A torn last line was being written when the process died: never synced, nothing depended on it.
   const tail = await journalTail(file);
   if (tail.torn) await dropTornTail(file, tail.complete);
-  return { dir, finished, chain: { entries: walk.entries, lastHash: walk.lastHash }, resumedAt, rows: () => finishedRows(dir, walk.entries) };
+  return {
+    dir,
+    finished,
+    chain: { entries: walk.entries, lastHash: walk.lastHash },
+    resumedAt,
+    rows: () => finishedRows(dir, walk.entries),
+  };
 }
-
 
 /** The rows the journal records as finished, streamed again for the final report. */
 async function* finishedRows(dir: string, entries: number): AsyncIterable<MailboxOutcome> {

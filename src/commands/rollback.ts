@@ -41,12 +41,22 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
   const source = await readSource(flags.report);
   const config = effectiveConfig(flags, await loadConfig(flags.config));
   const template = await loadRuleTemplate(config.templatePath);
-  const desiredRuleFor = (mailbox: Mailbox): RuleSpec => template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: source.ruleName });
-  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: 'deploy', desiredRuleFor });
+  const desiredRuleFor = (mailbox: Mailbox): RuleSpec =>
+    template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: source.ruleName });
+  const providers = createProviders({
+    config,
+    env: io.env,
+    clock: io.clock,
+    sleep: io.sleep,
+    mode: 'deploy',
+    desiredRuleFor,
+  });
   for await (const mailbox of recordedMailboxes(source)) providers.get(mailbox.target);
   const mustAsk = !flags.dryRun && !flags.yes;
   if (mustAsk && !io.stdinIsTTY) {
-    throw new InputError([`refusing to roll back ${source.input.rows} mailboxes without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`]);
+    throw new InputError([
+      `refusing to roll back ${source.input.rows} mailboxes without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
+    ]);
   }
   await Promise.all([...providers.providers.values()].map((provider) => provider.open(io.signal)));
   const context = { source, flags, providers, config, commandLine, configSha256: await sha256OfFile(flags.config) };
@@ -60,7 +70,10 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
     }
   }
   const result = await pass(context, io, flags.dryRun, flags.out ?? defaultReportDir('rollback', new Date(io.clock())));
-  if (flags.output === 'json') io.stdout.write(`${JSON.stringify({ command: 'rollback', dryRun: flags.dryRun, of: source.dir, ...result }, null, 2)}\n`);
+  if (flags.output === 'json')
+    io.stdout.write(
+      `${JSON.stringify({ command: 'rollback', dryRun: flags.dryRun, of: source.dir, ...result }, null, 2)}\n`,
+    );
   else if (!io.quiet) {
     io.stdout.write(
       [
@@ -79,15 +92,29 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
 
 /** The run to undo, from its journal, after checking the folder was not changed. */
 async function readSource(dir: string): Promise<SourceRun> {
-  if (!existsSync(path.join(dir, journalFileName))) throw new InputError([`--report ${dir}: no ${journalFileName}: name the report folder of the run to undo`]);
+  if (!existsSync(path.join(dir, journalFileName)))
+    throw new InputError([`--report ${dir}: no ${journalFileName}: name the report folder of the run to undo`]);
   const audit = await auditReportFolder(dir);
-  if (!audit.intact) throw new InputError([`--report ${dir}: the folder was changed after the run (${audit.problem}): rollback acts only on an intact record`]);
+  if (!audit.intact)
+    throw new InputError([
+      `--report ${dir}: the folder was changed after the run (${audit.problem}): rollback acts only on an intact record`,
+    ]);
   for await (const { entry } of journalLines(dir)) {
     if (entry?.type !== 'start') break;
     const run = entry.run;
-    if (run.dryRun || run.command === 'verify') throw new InputError([`--report ${dir}: that ${run.command}${run.dryRun ? ' --dry-run' : ''} run changed nothing: there is nothing to roll back`]);
+    if (run.dryRun || run.command === 'verify')
+      throw new InputError([
+        `--report ${dir}: that ${run.command}${run.dryRun ? ' --dry-run' : ''} run changed nothing: there is nothing to roll back`,
+      ]);
     if (!run.ruleName) throw new InputError([`--report ${dir}: the journal does not record the rule name`]);
-    return { dir, command: run.command, startedAt: run.startedAt, ruleName: run.ruleName, lastHash: audit.lastHash, input: run.input };
+    return {
+      dir,
+      command: run.command,
+      startedAt: run.startedAt,
+      ruleName: run.ruleName,
+      lastHash: audit.lastHash,
+      input: run.input,
+    };
   }
   throw new InputError([`--report ${dir}: the journal does not begin with the run it records`]);
 }
@@ -130,10 +157,24 @@ interface RollbackContext {
 async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: string): Promise<PassResult> {
   const { source, providers, config } = context;
   const startedAt = new Date(io.clock());
-  const identity = runIdentity({ providers, commandLine: context.commandLine, configSha256: context.configSha256, config }, io);
+  const identity = runIdentity(
+    { providers, commandLine: context.commandLine, configSha256: context.configSha256, config },
+    io,
+  );
   if (dir) await mkdir(dir, { recursive: true });
   const journal = dir ? await Journal.open(dir, io.clock) : undefined;
-  await journal?.append({ type: 'start', run: { command: 'rollback', dryRun, startedAt: startedAt.toISOString(), ruleName: source.ruleName, identity, rollbackOf: { dir: path.resolve(source.dir), lastHash: source.lastHash }, input: source.input } });
+  await journal?.append({
+    type: 'start',
+    run: {
+      command: 'rollback',
+      dryRun,
+      startedAt: startedAt.toISOString(),
+      ruleName: source.ruleName,
+      identity,
+      rollbackOf: { dir: path.resolve(source.dir), lastHash: source.lastHash },
+      input: source.input,
+    },
+  });
   const report = dir ? await ReportWriter.open(dir, { journal }) : undefined;
   const progress = new Progress(io, dryRun ? 'reading' : 'rollback', source.input.rows, providers.gates);
   let stoppedBy: unknown;
@@ -168,7 +209,12 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
   const mailboxes = Object.values(progress.counts).reduce((a, b) => a + b, 0);
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
   if (journal && report) {
-    await journal.append({ type: 'end', counts: progress.counts as Record<string, number>, exitCode, stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy) });
+    await journal.append({
+      type: 'end',
+      counts: progress.counts as Record<string, number>,
+      exitCode,
+      stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy),
+    });
     await journal.close();
     const info: RunInfo = {
       command: 'rollback',
@@ -189,19 +235,30 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
       exitCode,
       stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy),
       journal: { file: journalFileName, entries: journal.entries, lastHash: journal.lastHash },
-      rollbackOf: { dir: path.resolve(source.dir), command: source.command, startedAt: source.startedAt, lastHash: source.lastHash },
+      rollbackOf: {
+        dir: path.resolve(source.dir),
+        command: source.command,
+        startedAt: source.startedAt,
+        lastHash: source.lastHash,
+      },
     };
     await report.close(info);
   }
   if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) throw stoppedBy;
   if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
-  return { mailboxes, counts: progress.counts, exitCode, report: dir, journal: journal && { entries: journal.entries, lastHash: journal.lastHash } };
+  return {
+    mailboxes,
+    counts: progress.counts,
+    exitCode,
+    report: dir,
+    journal: journal && { entries: journal.entries, lastHash: journal.lastHash },
+  };
 }
 
 /** A mailbox no API reaches: the person who made the rule by hand undoes it by hand. */
 function manualRow(mailbox: Mailbox): MailboxOutcome {
   const outcome = emptyOutcome(mailbox);
   outcome.outcome = 'manual';
-  outcome.notes = ['no API reaches this mailbox: undo the change by hand (the run\'s instructions say what was done)'];
+  outcome.notes = ["no API reaches this mailbox: undo the change by hand (the run's instructions say what was done)"];
   return outcome;
 }

@@ -17,7 +17,8 @@ import type { RunInfo } from '../report/run-info.js';
 import type { CliIO } from '../cli/io.js';
 import { Progress } from '../cli/progress.js';
 import { exitCodeFor } from '../cli/exit-code.js';
-import { resolveSettings, type RunFlags, type RunSettings } from '../cli/settings.js';
+import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../cli/settings.js';
+import { probeStep, requireProbeSettings } from './probe-step.js';
 import { Journal } from '../report/journal.js';
 import { ForwardingInventory } from '../report/inventory.js';
 import { runIdentity, sha256OfFile } from './identity.js';
@@ -43,10 +44,22 @@ export interface PreparedRun {
 }
 
 /** deploy, verify and remove: validate everything, (confirm), run, report. Returns the exit code. */
-export async function runCommand(command: Mode, flags: RunFlags, io: CliIO, commandLine: string[] = []): Promise<number> {
+export async function runCommand(
+  command: Mode,
+  flags: RunFlags,
+  io: CliIO,
+  commandLine: string[] = [],
+): Promise<number> {
   eventLoopDelay.enable();
   const run = await prepare(command, flags, io, commandLine);
   const options = run.settings;
+  const canary = command === 'deploy' ? options.canary : undefined;
+  const probing = canary !== undefined || (command === 'verify' && options.probe);
+  if (canary !== undefined && options.dryRun)
+    throw new InputError([
+      'command line: --canary with --dry-run: a dry run writes nothing, so there is nothing to probe: drop one of them',
+    ]);
+  const probeSettings = probing ? requireProbeSettings(run.config, sinksOf(run)) : undefined;
   const mutating = options.command !== 'verify';
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
@@ -57,14 +70,27 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO, comm
   await Promise.all([...run.providers.providers.values()].map((provider) => provider.open(io.signal)));
   if (mustAsk) {
     const plan = await execute(options, run, io, { dryRun: true, label: 'reading' });
-    const pending = (plan.counts['would-create'] ?? 0) + (plan.counts['would-update'] ?? 0) + (plan.counts['would-remove'] ?? 0);
+    const pending =
+      (plan.counts['would-create'] ?? 0) + (plan.counts['would-update'] ?? 0) + (plan.counts['would-remove'] ?? 0);
     io.stderr.write(`Plan for ${plan.mailboxes} mailboxes: ${formatCounts(plan.counts)}\n`);
-    if (pending > 0 && !(await io.confirm(`Apply these changes to ${pending} mailboxes?`))) {
+    if (
+      pending > 0 &&
+      !(await io.confirm(
+        `Apply these changes to ${pending} mailboxes${canary ? `, the first ${canary} Graph mailboxes as a canary wave` : ''}?`,
+      ))
+    ) {
       io.stderr.write('Cancelled: nothing was changed.\n');
       return 0;
     }
   }
-  const result = await execute(options, run, io, { dryRun: options.dryRun, label: options.command, report: true });
+  const probe = probeSettings ? probeStep(run, probeSettings, io) : undefined;
+  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ afterEach: probe }];
+  const result = await execute(options, run, io, {
+    dryRun: options.dryRun,
+    label: options.command,
+    report: true,
+    waves,
+  });
   printSummary(options, run, result, io);
   return result.exitCode;
 }
@@ -73,7 +99,12 @@ export async function runCommand(command: Mode, flags: RunFlags, io: CliIO, comm
  * Every check that runs before the first request (config, rule template, users file, routes,
  * manual instruction placeholders), with no network: `sinkrule validate` runs exactly this.
  */
-export async function prepare(command: Mode, flags: RunFlags, io: CliIO, commandLine: string[]): Promise<PreparedRun> {
+export async function prepare(
+  command: CommandName,
+  flags: RunFlags,
+  io: CliIO,
+  commandLine: string[] = [],
+): Promise<PreparedRun> {
   const settings = resolveSettings(command, flags, await loadConfig(flags.config));
   const configSha256 = await sha256OfFile(flags.config);
   const config = settings.effective;
@@ -82,10 +113,20 @@ export async function prepare(command: Mode, flags: RunFlags, io: CliIO, command
   const desiredRuleFor = (mailbox: Mailbox) => {
     const key = mailbox.sink.toLowerCase();
     let rule = rendered.get(key);
-    if (!rule) rendered.set(key, (rule = template.render({ sink: mailbox.sink, sinkName: config.sinkDisplayName, ruleName: config.rule.displayName })));
+    if (!rule)
+      rendered.set(
+        key,
+        (rule = template.render({
+          sink: mailbox.sink,
+          sinkName: config.sinkDisplayName,
+          ruleName: config.rule.displayName,
+        })),
+      );
     return rule;
   };
-  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode: command, desiredRuleFor });
+  // probe and preflight only read: manual rows get verify's instructions.
+  const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
+  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode, desiredRuleFor });
   const source = await openMailboxSource({
     users: flags.users,
     fromDataverse: flags.fromDataverse,
@@ -97,12 +138,22 @@ export async function prepare(command: Mode, flags: RunFlags, io: CliIO, command
     clock: io.clock,
     sleep: io.sleep,
     signal: io.signal,
-    onRetry: (error, delayInMs) => io.stderr.write(`${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
+    onRetry: (error, delayInMs) =>
+      io.stderr.write(`${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
   });
-  for (const warning of source.forwardMailbox?.warnings ?? []) io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
+  for (const warning of source.forwardMailbox?.warnings ?? [])
+    io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
   for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox
   // A Dataverse read has no SHA-256 before it is read: a resumed run reads Dynamics 365 again and skips what was finished.
-  const resume = flags.resume ? await loadResume(flags.resume, { command, dryRun: flags.dryRun, report: flags.report, inputSha256: source.describe().sha256, configSha256 }) : undefined;
+  const resume = flags.resume
+    ? await loadResume(flags.resume, {
+        command,
+        dryRun: flags.dryRun,
+        report: flags.report,
+        inputSha256: source.describe().sha256,
+        configSha256,
+      })
+    : undefined;
   if (resume) settings.report = resume.dir;
   return { settings, config, template, source, providers, desiredRuleFor, configSha256, commandLine, resume };
 }
@@ -118,7 +169,7 @@ async function* pendingMailboxes(run: PreparedRun): AsyncIterable<Mailbox> {
   }
 }
 
-interface ExecuteResult {
+export interface ExecuteResult {
   counts: Partial<Record<OutcomeName, number>>;
   mailboxes: number;
   exitCode: number;
@@ -127,11 +178,19 @@ interface ExecuteResult {
   journal?: { entries: number; lastHash: string };
 }
 
+/** A part of the run: the rows it covers, what happens after each mailbox, whether the next wave may start. */
+export interface Wave {
+  include?: (mailbox: Mailbox) => boolean;
+  afterEach?: (outcome: MailboxOutcome) => Promise<void>;
+  /** After the wave: undefined to go on, or why the run stops here. */
+  verdict?: () => string | undefined;
+}
+
 async function execute(
   options: RunSettings,
   run: PreparedRun,
   io: CliIO,
-  pass: { dryRun: boolean; label: string; report?: boolean },
+  pass: { dryRun: boolean; label: string; report?: boolean; waves?: Wave[] },
 ): Promise<ExecuteResult> {
   const startedAt = new Date(io.clock());
   const dir = options.report ?? defaultReportDir(options.command, startedAt);
@@ -142,9 +201,17 @@ async function execute(
   if (pass.report) {
     await mkdir(dir, { recursive: true });
     journal = await Journal.open(dir, io.clock, run.resume?.chain);
-    const runEntry = { command: options.command, dryRun: pass.dryRun, startedAt: startedAt.toISOString(), ruleName: run.config.rule.displayName, identity, input: run.source.describe() };
+    const runEntry = {
+      command: options.command,
+      dryRun: pass.dryRun,
+      startedAt: startedAt.toISOString(),
+      ruleName: run.config.rule.displayName,
+      identity,
+      input: run.source.describe(),
+    };
     await journal.append({ type: run.resume ? 'resume' : 'start', run: runEntry });
-    if (options.inventory && options.command === 'verify') inventory = new ForwardingInventory(dir, await internalDomainsFor(run.providers, run.config, io));
+    if (options.inventory && options.command === 'verify')
+      inventory = new ForwardingInventory(dir, await internalDomainsFor(run.providers, run.config, io));
     report = await ReportWriter.open(dir, { journal, inventory });
   }
   const progress = new Progress(io, pass.label, run.source.rows, run.providers.gates);
@@ -153,53 +220,151 @@ async function execute(
     await report?.replay(row);
   }
   let stoppedBy: unknown;
+  let stopReason: string | undefined;
   try {
-    await runMailboxes(pendingMailboxes(run), {
-      mode: options.command,
-      dryRun: pass.dryRun,
-      providerFor: (mailbox) => run.providers.get(mailbox.target),
-      concurrencyFor: run.providers.concurrencyFor,
-      desiredRuleFor: run.desiredRuleFor,
-      retry: { ...run.config.retry, sleep: io.sleep },
-      clock: io.clock,
-      signal: io.signal,
-      journal,
-      onOutcome: async (outcome: MailboxOutcome) => {
-        progress.record(outcome);
-        await report?.add(outcome);
-      },
-    });
+    for (const wave of pass.waves ?? [{}]) {
+      await runMailboxes(selectMailboxes(run, wave.include), {
+        mode: options.command as Mode,
+        dryRun: pass.dryRun,
+        providerFor: (mailbox) => run.providers.get(mailbox.target),
+        concurrencyFor: run.providers.concurrencyFor,
+        desiredRuleFor: run.desiredRuleFor,
+        retry: { ...run.config.retry, sleep: io.sleep },
+        clock: io.clock,
+        signal: io.signal,
+        journal,
+        onOutcome: async (outcome: MailboxOutcome) => {
+          await wave.afterEach?.(outcome);
+          progress.record(outcome);
+          await report?.add(outcome);
+        },
+      });
+      stopReason = wave.verdict?.();
+      if (stopReason) break;
+    }
   } catch (error) {
     stoppedBy = error;
   } finally {
     progress.finish();
   }
-  const mailboxes = Object.values(progress.counts).reduce((a, b) => a + b, 0);
-  const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
+  const mailboxes = progress.mailboxes;
+  const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy, stoppedEarly: stopReason !== undefined });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
+  if (stopReason) io.stderr.write(`Run stopped: ${stopReason}\n`);
   let files: ReportFiles | undefined;
   if (report && journal) {
-    await journal.append({ type: 'end', counts: progress.counts as Record<string, number>, exitCode, stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy) });
+    await journal.append({
+      type: 'end',
+      counts: progress.counts as Record<string, number>,
+      exitCode,
+      stoppedBy: stoppedBy === undefined ? (stopReason ?? null) : describeError(stoppedBy),
+    });
     await journal.close();
-    const info = runInfo(options, run, pass, startedAt, durationInMs, progress.counts, exitCode, stoppedBy, io);
+    const info = runInfo(
+      options,
+      run,
+      pass,
+      startedAt,
+      durationInMs,
+      progress.counts,
+      mailboxes,
+      exitCode,
+      stoppedBy ?? stopReason,
+      io,
+    );
     info.journal = { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash };
     if (run.resume) info.resumed = [...run.resume.resumedAt, startedAt.toISOString()];
-    if (inventory) info.inventory = { file: inventory.file, rows: inventory.rows, internalDomains: inventory.domains.domains, domainsSource: inventory.domains.source };
+    if (inventory)
+      info.inventory = {
+        file: inventory.file,
+        rows: inventory.rows,
+        internalDomains: inventory.domains.domains,
+        domainsSource: inventory.domains.source,
+      };
     // Reports are written whenever a mailbox was reached, even when the run stopped early.
     if (mailboxes > 0 || stoppedBy === undefined) files = await report.close(info);
   }
   if (stoppedBy instanceof AccessError || stoppedBy instanceof InputError) throw stoppedBy;
   if (stoppedBy !== undefined) io.stderr.write(`Run stopped: ${describeError(stoppedBy)}\n`);
-  return { counts: progress.counts, mailboxes, exitCode, files, durationInMs, journal: journal && { entries: journal.entries, lastHash: journal.lastHash } };
+  return {
+    counts: progress.counts,
+    mailboxes,
+    exitCode,
+    files,
+    durationInMs,
+    journal: journal && { entries: journal.entries, lastHash: journal.lastHash },
+  };
 }
 
-function runInfo(
+/** The run's mailboxes, read afresh from their source (nothing is kept in memory). */
+export function readRows(run: PreparedRun): AsyncIterable<Mailbox> {
+  return run.source.read();
+}
+
+/** Every forward mailbox of the run, lower case: the config's and the rows' own. */
+export function sinksOf(run: PreparedRun): string[] {
+  return [
+    ...new Set(
+      [run.config.sink, ...run.source.sinks()]
+        .filter((sink): sink is string => Boolean(sink))
+        .map((sink) => sink.toLowerCase()),
+    ),
+  ];
+}
+
+/** The rows a wave covers that a resumed run has not finished yet (read again for each wave). */
+async function* selectMailboxes(run: PreparedRun, include?: (mailbox: Mailbox) => boolean): AsyncGenerator<Mailbox> {
+  for await (const mailbox of pendingMailboxes(run)) {
+    if (!include || include(mailbox)) yield mailbox;
+  }
+}
+
+/**
+ * deploy --canary N: the first N Graph mailboxes of the file are deployed and probed; the rest
+ * follow only when every canary probe succeeded, otherwise nothing else is written.
+ */
+async function canaryWaves(
+  run: PreparedRun,
+  size: number,
+  probe: (outcome: MailboxOutcome) => Promise<void>,
+): Promise<Wave[]> {
+  const lines = new Set<number>();
+  for await (const mailbox of readRows(run)) {
+    if (mailbox.target !== 'graph') continue;
+    lines.add(mailbox.line);
+    if (lines.size >= size) break;
+  }
+  if (lines.size === 0)
+    throw new InputError([
+      `--canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`,
+    ]);
+  const failures: string[] = [];
+  const canary: Wave = {
+    include: (mailbox) => lines.has(mailbox.line),
+    afterEach: async (outcome) => {
+      outcome.canary = true;
+      await probe(outcome);
+      if (outcome.probe?.outcome !== 'probe-success')
+        failures.push(
+          `${outcome.email} (${outcome.outcome === 'failed' ? `deploy failed: ${outcome.error?.code}` : `${outcome.probe?.outcome}: ${outcome.probe?.reason}`})`,
+        );
+    },
+    verdict: () =>
+      failures.length === 0
+        ? undefined
+        : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other mailboxes were not touched`,
+  };
+  return [canary, { include: (mailbox) => !lines.has(mailbox.line) }];
+}
+
+export function runInfo(
   options: RunSettings,
   run: PreparedRun,
   pass: { dryRun: boolean },
   startedAt: Date,
   durationInMs: number,
   counts: Partial<Record<OutcomeName, number>>,
+  mailboxes: number,
   exitCode: number,
   stoppedBy: unknown,
   io: CliIO,
@@ -218,18 +383,51 @@ function runInfo(
     template: { file: run.template.file, sha256: run.template.sha256 },
     input: run.source.describe(),
     ...(run.source.forwardMailbox ? { forwardMailbox: run.source.forwardMailbox } : {}),
-    backEnds: Object.fromEntries([...run.providers.providers].map(([target, provider]) => [target, provider.describe()])),
-    mailboxes: Object.values(counts).reduce((a, b) => a + b, 0),
+    backEnds: Object.fromEntries(
+      [...run.providers.providers].map(([target, provider]) => [target, provider.describe()]),
+    ),
+    mailboxes,
     counts,
     exitCode,
     stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy),
+    ...probeFacts(options, run),
   };
 }
 
-function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
+/** The run section's probe settings (probe, verify --probe, deploy --canary) and canary size. */
+function probeFacts(options: RunSettings, run: PreparedRun): Pick<RunInfo, 'probe' | 'canary'> {
+  const canary = options.command === 'deploy' ? options.canary : undefined;
+  const probed = options.command === 'probe' || (options.command === 'verify' && options.probe) || canary !== undefined;
+  return {
+    ...(probed && run.config.probe
+      ? { probe: { from: run.config.probe.from, timeoutInS: run.config.probe.timeoutInS } }
+      : {}),
+    ...(canary !== undefined ? { canary } : {}),
+  };
+}
+
+export function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteResult, io: CliIO): void {
   if (options.output === 'json') {
-    const backEnds = Object.fromEntries([...run.providers.gates].map(([target, gate]) => [target, { ...gate.stats, pacing: gate.pacingState, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) }]));
-    const summary = { command: options.command, dryRun: options.dryRun, exitCode: result.exitCode, mailboxes: result.mailboxes, counts: result.counts, durationInMs: result.durationInMs, journal: result.journal ?? null, backEnds, peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024), cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10, eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6), report: result.files ?? null };
+    const backEnds = Object.fromEntries(
+      [...run.providers.gates].map(([target, gate]) => [
+        target,
+        { ...gate.stats, pacing: gate.pacingState, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) },
+      ]),
+    );
+    const summary = {
+      command: options.command,
+      dryRun: options.dryRun,
+      exitCode: result.exitCode,
+      mailboxes: result.mailboxes,
+      counts: result.counts,
+      durationInMs: result.durationInMs,
+      journal: result.journal ?? null,
+      backEnds,
+      peakRssInMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      cpuInS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10,
+      eventLoopDelayP99InMs: Math.round(eventLoopDelay.percentile(99) / 1e6),
+      report: result.files ?? null,
+    };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }
@@ -238,7 +436,9 @@ function printSummary(options: RunSettings, run: PreparedRun, result: ExecuteRes
     `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes}${run.source.rows === undefined ? '' : ` of ${run.source.rows}`} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
     `  ${formatCounts(result.counts)}`,
     result.files ? `  report: ${result.files.html}` : '',
-    result.journal ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash} (keep it with the change record; sinkrule audit verify checks the folder against it)` : '',
+    result.journal
+      ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash} (keep it with the change record; sinkrule audit verify checks the folder against it)`
+      : '',
     `  exit code ${result.exitCode}${result.exitCode === 2 ? ' (some mailboxes are not in the desired state: see the report)' : ''}`,
   ];
   io.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);

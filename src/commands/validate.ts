@@ -25,7 +25,10 @@ export async function runValidate(options: RunFlags, io: CliIO): Promise<number>
   const sinks = run.source.sinks();
   if (options.output === 'json') {
     const peakRssInMb = Math.round(process.resourceUsage().maxRSS / 1024);
-    const users = input.source === 'file' ? { file: input.file, sha256, rows, byTarget } : { dataverse: input.url, filter: input.filter, sha256, rows, byTarget };
+    const users =
+      input.source === 'file'
+        ? { file: input.file, sha256, rows, byTarget }
+        : { dataverse: input.url, filter: input.filter, sha256, rows, byTarget };
     io.stdout.write(
       `${JSON.stringify({ command: 'validate', valid: true, users, ...(run.source.forwardMailbox ? { forwardMailbox: run.source.forwardMailbox } : {}), sinks, template: run.template.file, durationInMs, peakRssInMb }, null, 2)}\n`,
     );
@@ -43,7 +46,10 @@ async function readAll(source: MailboxSource): Promise<Partial<Record<Target, nu
   const byTarget: Partial<Record<Target, number>> = {};
   const problems: string[] = [];
   for await (const mailbox of source.read()) {
-    if (mailbox.problem) problems.push(`Dataverse record "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ${mailbox.problem.fix}`);
+    if (mailbox.problem)
+      problems.push(
+        `Dataverse record "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ${mailbox.problem.fix}`,
+      );
     else byTarget[mailbox.target] = (byTarget[mailbox.target] ?? 0) + 1;
   }
   if (problems.length > 0) throw new InputError(problems);

@@ -21,10 +21,41 @@ export type OutcomeName =
   | 'conflict'
   /** verify --include-stale: sinkrule's rule in a mailbox Dynamics 365 no longer tracks by forwarding. */
   | 'stale'
-  | 'failed';
+  | 'failed'
+  | ProbeOutcomeName;
+
+/** The live probe's verdict on a mailbox (Dynamics 365's Incoming Email Status: Success / Failure / Not Run). */
+export type ProbeOutcomeName = 'probe-success' | 'probe-failure' | 'probe-not-run';
+/** Why a probe failed. */
+export type ProbeReason = 'not-arrived' | 'not-as-attachment' | 'ndr' | 'error';
+
+/** What the probe did and found for one mailbox; `completedAt` is the "Mailbox Test Completed On". */
+export interface ProbeRecord {
+  outcome: ProbeOutcomeName;
+  reason: ProbeReason | null;
+  /** The NDR's enhanced status code (e.g. 5.7.520) when reason is ndr. */
+  ndrStatus: string | null;
+  /** The unique text in the test message's subject. */
+  marker: string | null;
+  sentAt: string | null;
+  completedAt: string;
+  /** What was found, in words, and what to do. */
+  detail: string;
+  /** Every copy of the test message found was deleted again. */
+  cleanedUp: boolean;
+}
 
 /** Outcomes that leave a mailbox not in the desired state: any of them makes the run exit 2. */
-export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set(['missing', 'disabled', 'drifted', 'duplicate', 'conflict', 'stale', 'failed']);
+export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set([
+  'missing',
+  'disabled',
+  'drifted',
+  'duplicate',
+  'conflict',
+  'stale',
+  'failed',
+  'probe-failure',
+]);
 
 export interface OutcomeError {
   code: string;
@@ -65,6 +96,10 @@ export interface MailboxOutcome {
   instructions: (Partial<ManualWork> & { template: string; server: string; file?: string }) | null;
   attempts: number;
   durationInMs: number;
+  /** The live probe, when one ran for this mailbox (probe, verify --probe, deploy --canary). */
+  probe: ProbeRecord | null;
+  /** deploy --canary: this mailbox was in the canary wave. */
+  canary: boolean;
 }
 
 /** The outcome word for a mailbox whose plan was carried out (or, in a dry run, shown). */
@@ -82,7 +117,8 @@ export function outcomeFor(mode: Mode, plan: MailboxPlan, dryRun: boolean): Outc
 
 /** Turns whatever stopped a mailbox into the report's error with a fix. AccessError never gets here. */
 export function outcomeError(error: unknown): OutcomeError {
-  if (error instanceof MailboxError) return { code: error.code, message: error.message, fix: error.fix, details: error.details };
+  if (error instanceof MailboxError)
+    return { code: error.code, message: error.message, fix: error.fix, details: error.details };
   if (error instanceof ThrottledError) {
     return {
       code: error.code,
@@ -100,7 +136,12 @@ export function outcomeError(error: unknown): OutcomeError {
     };
   }
   if (error instanceof AccessError) throw error;
-  return { code: 'UnexpectedError', message: describeError(error), fix: 'This is a sinkrule bug: report it with report.json attached.', details: [] };
+  return {
+    code: 'UnexpectedError',
+    message: describeError(error),
+    fix: 'This is a sinkrule bug: report it with report.json attached.',
+    details: [],
+  };
 }
 
 export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
@@ -123,5 +164,7 @@ export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
     instructions: null,
     attempts: 0,
     durationInMs: 0,
+    probe: null,
+    canary: false,
   };
 }

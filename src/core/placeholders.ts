@@ -22,5 +22,8 @@ export function findPlaceholders(text: string): Placeholder[] {
 
 /** Replaces placeholders; a missing value takes the fallback, or stays empty. */
 export function fillPlaceholders(text: string, values: Readonly<Record<string, string | undefined>>): string {
-  return text.replace(pattern, (_, name: string | undefined, fallback: string | undefined) => (name && values[name]) || fallback || '');
+  return text.replace(
+    pattern,
+    (_, name: string | undefined, fallback: string | undefined) => (name && values[name]) || fallback || '',
+  );
 }

@@ -35,7 +35,10 @@ export function planMailbox(mode: Mode, rules: readonly MailboxRule[], desired: 
   const ours = named.filter((rule) => !rule.isReadOnly);
   const notes = named
     .filter((rule) => rule.isReadOnly)
-    .map((rule) => `rule "${rule.displayName}" (${rule.id}) carries sinkrule's name but is read-only for this API: not touched; check it in Outlook or Exchange admin`);
+    .map(
+      (rule) =>
+        `rule "${rule.displayName}" (${rule.id}) carries sinkrule's name but is read-only for this API: not touched; check it in Outlook or Exchange admin`,
+    );
   const ranked = ours
     .map((rule) => ({ rule, drift: ruleDifferences(rule, desired) }))
     .sort((a, b) => a.drift.length - b.drift.length || a.rule.sequence - b.rule.sequence);
@@ -57,8 +60,13 @@ function classify(count: number, drift: string[], keeper: MailboxRule | undefine
 function deployChanges(ranked: Array<{ rule: MailboxRule; drift: string[] }>, desired: RuleSpec): RuleChange[] {
   const [keep, ...extra] = ranked;
   if (!keep) return [{ kind: 'create', rule: desired }];
-  const changes: RuleChange[] = extra.map(({ rule }) => ({ kind: 'delete', ruleId: rule.id, reason: `duplicate of ${keep.rule.id}` }));
-  if (keep.drift.length > 0) changes.unshift({ kind: 'update', ruleId: keep.rule.id, rule: desired, reasons: keep.drift });
+  const changes: RuleChange[] = extra.map(({ rule }) => ({
+    kind: 'delete',
+    ruleId: rule.id,
+    reason: `duplicate of ${keep.rule.id}`,
+  }));
+  if (keep.drift.length > 0)
+    changes.unshift({ kind: 'update', ruleId: keep.rule.id, rule: desired, reasons: keep.drift });
   return changes;
 }
 

@@ -75,12 +75,49 @@ export interface ApiProvider extends ProviderBase {
   /** All inbox rules of the mailbox. Never returns "no rules" for an error. */
   readRules(mailbox: Mailbox, signal?: AbortSignal): Promise<MailboxState>;
   /** Performs the changes the plan computed from `state`, in order. */
-  applyChanges(mailbox: Mailbox, changes: readonly RuleChange[], state: MailboxState, signal?: AbortSignal): Promise<ApplyResult>;
+  applyChanges(
+    mailbox: Mailbox,
+    changes: readonly RuleChange[],
+    state: MailboxState,
+    signal?: AbortSignal,
+  ): Promise<ApplyResult>;
+  /** Present when the back end can send and read test mail (the probe). */
+  readonly mail?: MailAccess;
   /**
    * The directory's verified domain names (Graph `GET /domains`), for telling internal forwarding
    * targets from external ones; throws MailboxError when the app may not read them.
    */
   verifiedDomains?(signal?: AbortSignal): Promise<string[]>;
+}
+
+/** A message as a probe sees it (any folder). */
+export interface FoundMessage {
+  id: string;
+  subject: string;
+  /** Sender address, lower case. */
+  from: string;
+  receivedAt: string;
+  bodyText: string;
+  attachments: Array<{ id: string; kind: 'item' | 'file' | 'reference'; name: string }>;
+}
+
+/** Mail in the tenant's mailboxes, for the live probe (Graph: Mail.Send, Mail.ReadWrite). */
+export interface MailAccess {
+  /** Sends a text message from one mailbox to another; resolves once the service accepted it. */
+  send(from: string, to: string, subject: string, body: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Every message received since `filter.since` (with exactly `filter.subject`, if given), in all
+   * folders, newest first, with attachment names.
+   */
+  findMessages(
+    mailbox: string,
+    filter: { since: Date; subject?: string },
+    signal?: AbortSignal,
+  ): Promise<FoundMessage[]>;
+  /** The subject of the message an item attachment holds. */
+  attachedItemSubject(mailbox: string, messageId: string, attachmentId: string, signal?: AbortSignal): Promise<string>;
+  /** Deletes a message; one already gone counts as deleted. */
+  deleteMessage(mailbox: string, messageId: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** A back end no API reaches (POP3 and other servers): it writes instructions for a person. */

@@ -63,7 +63,10 @@ function retryDelayFor(error: unknown, attempt: number, options: RetryOptions, r
  * `x-ms-retry-after-ms` (milliseconds), then `Retry-After` as seconds (Graph sends fractions such
  * as `2.128`) or as an HTTP date. Returns undefined when none is usable.
  */
-export function parseRetryAfter(getHeader: (name: string) => string | null | undefined, now: number): number | undefined {
+export function parseRetryAfter(
+  getHeader: (name: string) => string | null | undefined,
+  now: number,
+): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
     const value = Number(getHeader(name));
     if (getHeader(name) && Number.isFinite(value) && value >= 0) return Math.ceil(value);

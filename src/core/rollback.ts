@@ -34,9 +34,14 @@ export interface RecordedRun {
  */
 export function planRollback(run: RecordedRun, rules: readonly MailboxRule[], ruleName: string): RollbackDecision {
   const now = rules.filter((rule) => hasRuleName(rule, ruleName) && !rule.isReadOnly);
-  if (run.before === null) return conflict(['the run could not read this mailbox: there is no recorded state to go back to']);
+  if (run.before === null)
+    return conflict(['the run could not read this mailbox: there is no recorded state to go back to']);
   if (run.after === null) {
-    return sameContent(now, run.before) ? unchanged() : conflict(['the run failed part-way on this mailbox, so what it left is unknown, and the mailbox differs from the recorded before-state']);
+    return sameContent(now, run.before)
+      ? unchanged()
+      : conflict([
+          'the run failed part-way on this mailbox, so what it left is unknown, and the mailbox differs from the recorded before-state',
+        ]);
   }
   const beforeById = new Map(run.before.map((rule) => [rule.id, rule]));
   const afterById = new Map(run.after.map((rule) => [rule.id, rule]));
@@ -48,19 +53,27 @@ export function planRollback(run: RecordedRun, rules: readonly MailboxRule[], ru
     const old = beforeById.get(rule.id);
     if (left && same(rule, left)) {
       if (!old) changes.push({ kind: 'delete', ruleId: rule.id, reason: 'created by the run' });
-      else if (!same(left, old)) changes.push({ kind: 'update', ruleId: rule.id, rule: specOf(old), reasons: ['put back the content before the run'] });
+      else if (!same(left, old))
+        changes.push({
+          kind: 'update',
+          ruleId: rule.id,
+          rule: specOf(old),
+          reasons: ['put back the content before the run'],
+        });
     } else if (left && old && same(rule, old)) {
       // Already put back.
     } else if (left) {
       reasons.push(`rule ${rule.id} was changed after the run: ${differences(rule, left).join('; ')}`);
     } else {
       const copy = toRecreate.findIndex((deleted) => same(rule, deleted));
-      if (copy >= 0) toRecreate.splice(copy, 1); // a rule the run deleted, already recreated
+      if (copy >= 0)
+        toRecreate.splice(copy, 1); // a rule the run deleted, already recreated
       else reasons.push(`rule ${rule.id} ("${rule.displayName}") was added after the run`);
     }
   }
   const nowIds = new Set(now.map((rule) => rule.id));
-  for (const rule of run.after) if (!nowIds.has(rule.id) && beforeById.has(rule.id)) reasons.push(`rule ${rule.id} that the run left is gone`);
+  for (const rule of run.after)
+    if (!nowIds.has(rule.id) && beforeById.has(rule.id)) reasons.push(`rule ${rule.id} that the run left is gone`);
   if (reasons.length > 0) return conflict(reasons);
   changes.push(...toRecreate.map((rule): RuleChange => ({ kind: 'create', rule: specOf(rule) })));
   return changes.length > 0 ? { kind: 'restore', changes, reasons: [] } : unchanged();
@@ -70,14 +83,26 @@ const unchanged = (): RollbackDecision => ({ kind: 'unchanged', changes: [], rea
 const conflict = (reasons: string[]): RollbackDecision => ({ kind: 'conflict', changes: [], reasons });
 
 function differences(actual: MailboxRule, expected: MailboxRule): string[] {
-  return [...(actual.displayName === expected.displayName ? [] : [`displayName: ${actual.displayName} → ${expected.displayName}`]), ...ruleDifferences(actual, expected)];
+  return [
+    ...(actual.displayName === expected.displayName
+      ? []
+      : [`displayName: ${actual.displayName} → ${expected.displayName}`]),
+    ...ruleDifferences(actual, expected),
+  ];
 }
 
 const same = (a: MailboxRule, b: MailboxRule) => differences(a, b).length === 0;
 
 /** The writable part of a recorded rule, exactly as it was (recipient names included). */
 function specOf(rule: MailboxRule): RuleSpec {
-  return { displayName: rule.displayName, sequence: rule.sequence, isEnabled: rule.isEnabled, conditions: rule.conditions, actions: rule.actions, exceptions: rule.exceptions };
+  return {
+    displayName: rule.displayName,
+    sequence: rule.sequence,
+    isEnabled: rule.isEnabled,
+    conditions: rule.conditions,
+    actions: rule.actions,
+    exceptions: rule.exceptions,
+  };
 }
 
 /** Same rules by content, ids and positions aside (a recreated rule gets a new id). */
@@ -100,7 +125,11 @@ export interface RollbackMailbox extends Mailbox {
  * One mailbox of a rollback: read, decide (planRollback), write; a retryable error starts again
  * from a fresh read, so a restore interrupted part-way continues where it stopped.
  */
-export async function rollbackMailbox(mailbox: RollbackMailbox, provider: ApiProvider, options: RunnerOptions): Promise<MailboxOutcome> {
+export async function rollbackMailbox(
+  mailbox: RollbackMailbox,
+  provider: ApiProvider,
+  options: RunnerOptions,
+): Promise<MailboxOutcome> {
   const started = options.clock();
   const outcome = emptyOutcome(mailbox);
   let first: RollbackDecision | undefined;
@@ -119,9 +148,20 @@ export async function rollbackMailbox(mailbox: RollbackMailbox, provider: ApiPro
         const result = await writeJournaled(provider, mailbox, decision.changes, state, attempt, options);
         outcome.after = restoredRules(mailbox.recorded.before!, ours, decision.changes, result.createdRuleIds);
       },
-      { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
+      {
+        ...options.retry,
+        signal: options.signal,
+        onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay),
+      },
     );
-    outcome.outcome = first!.kind === 'conflict' ? 'conflict' : first!.kind === 'unchanged' ? 'unchanged' : options.dryRun ? 'would-restore' : 'restored';
+    outcome.outcome =
+      first!.kind === 'conflict'
+        ? 'conflict'
+        : first!.kind === 'unchanged'
+          ? 'unchanged'
+          : options.dryRun
+            ? 'would-restore'
+            : 'restored';
     outcome.changes = first!.changes.map(describeChange);
     outcome.drift = first!.reasons;
     outcome.ruleIds = (outcome.after ?? []).map((rule) => rule.id);
@@ -136,9 +176,18 @@ export async function rollbackMailbox(mailbox: RollbackMailbox, provider: ApiPro
 }
 
 /** sinkrule's rules after a restore: the recorded before-state, recreated rules under their new ids. */
-function restoredRules(before: readonly MailboxRule[], now: readonly MailboxRule[], changes: readonly RuleChange[], createdIds: string[]): MailboxRule[] {
+function restoredRules(
+  before: readonly MailboxRule[],
+  now: readonly MailboxRule[],
+  changes: readonly RuleChange[],
+  createdIds: string[],
+): MailboxRule[] {
   const deleted = new Set(changes.flatMap((change) => (change.kind === 'delete' ? [change.ruleId] : [])));
-  const kept = now.filter((rule) => !deleted.has(rule.id)).map((rule) => before.find((old) => old.id === rule.id) ?? rule);
-  const created = changes.filter((change) => change.kind === 'create').map((change, i) => ({ ...change.rule, id: createdIds[i] ?? '', isReadOnly: false, hasError: false }));
+  const kept = now
+    .filter((rule) => !deleted.has(rule.id))
+    .map((rule) => before.find((old) => old.id === rule.id) ?? rule);
+  const created = changes
+    .filter((change) => change.kind === 'create')
+    .map((change, i) => ({ ...change.rule, id: createdIds[i] ?? '', isReadOnly: false, hasError: false }));
   return [...kept, ...created];
 }

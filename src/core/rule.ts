@@ -74,7 +74,9 @@ function canonicalValue(value: unknown): unknown {
   if (value === null || value === undefined || value === false) return undefined;
   if (Array.isArray(value)) {
     if (value.length === 0) return undefined;
-    return value.map((item) => (isRecipient(item) ? item.emailAddress.address.toLowerCase() : canonicalValue(item))).sort();
+    return value
+      .map((item) => (isRecipient(item) ? item.emailAddress.address.toLowerCase() : canonicalValue(item)))
+      .sort();
   }
   if (typeof value === 'object') {
     const nested = canonicalSection(value as Record<string, unknown>);
@@ -134,7 +136,9 @@ export function summarizeRule(rule: RuleSpec & { id?: string; isReadOnly?: boole
 /** `fromAddresses=sink@contoso.com; isNonDeliveryReport` — compact, stable, readable in a CSV cell. */
 export function describeSection(section: Record<string, unknown> | undefined): string {
   return Object.entries(canonicalSection(section))
-    .map(([key, value]) => (value === true ? key : `${key}=${Array.isArray(value) ? value.join(',') : JSON.stringify(value)}`))
+    .map(([key, value]) =>
+      value === true ? key : `${key}=${Array.isArray(value) ? value.join(',') : JSON.stringify(value)}`,
+    )
     .join('; ');
 }
 
@@ -145,6 +149,11 @@ export function describeForwarding(rule: RuleSummary): string {
     ...rule.forwardTo.map((a) => `forwardTo ${a}`),
     ...rule.redirectTo.map((a) => `redirectTo ${a}`),
   ];
-  const state = [rule.enabled ? 'enabled' : 'disabled', rule.readOnly ? 'read-only: actions not visible through the API' : ''].filter(Boolean).join(', ');
+  const state = [
+    rule.enabled ? 'enabled' : 'disabled',
+    rule.readOnly ? 'read-only: actions not visible through the API' : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
   return `"${rule.displayName}" (${state}) → ${targets.join('; ') || 'no forwarding visible'}`;
 }

@@ -55,7 +55,9 @@ export async function runMailboxes(mailboxes: AsyncIterable<Mailbox>, options: R
   try {
     for await (const mailbox of mailboxes) {
       if (controller.signal.aborted) break;
-      const limit = limits.get(mailbox.target) ?? limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
+      const limit =
+        limits.get(mailbox.target) ??
+        limits.set(mailbox.target, pLimit(options.concurrencyFor(mailbox.target))).get(mailbox.target)!;
       running++;
       void limit(() => (options.processMailbox ?? processMailbox)(mailbox, inner))
         .then((outcome) => options.onOutcome(outcome))
@@ -105,7 +107,12 @@ export async function processMailbox(mailbox: Mailbox, options: RunnerOptions): 
  * outcome word comes from the first plan (what had to change), because a later attempt may find
  * the earlier write already done.
  */
-async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: MailboxOutcome, options: RunnerOptions): Promise<void> {
+async function converge(
+  provider: ApiProvider,
+  mailbox: Mailbox,
+  outcome: MailboxOutcome,
+  options: RunnerOptions,
+): Promise<void> {
   const desired = options.desiredRuleFor(mailbox);
   let first: { state: MailboxState; plan: MailboxPlan } | undefined;
   try {
@@ -125,7 +132,11 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
         }
         return { plan, result };
       },
-      { ...options.retry, signal: options.signal, onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay) },
+      {
+        ...options.retry,
+        signal: options.signal,
+        onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay),
+      },
     );
     describeSuccess(mailbox, outcome, first!, final, options, desired);
   } catch (error) {
@@ -141,9 +152,17 @@ async function converge(provider: ApiProvider, mailbox: Mailbox, outcome: Mailbo
  * mailbox once more, so the report records the rule as it now is, id included (an auditor tells
  * sinkrule's rules by id, and rollback deletes by id).
  */
-async function readBackCreated(provider: ApiProvider, mailbox: Mailbox, before: MailboxState, desired: RuleSpec, signal?: AbortSignal): Promise<ApplyResult> {
+async function readBackCreated(
+  provider: ApiProvider,
+  mailbox: Mailbox,
+  before: MailboxState,
+  desired: RuleSpec,
+  signal?: AbortSignal,
+): Promise<ApplyResult> {
   const known = new Set(before.rules.map((rule) => rule.id));
-  const ours = (await provider.readRules(mailbox, signal)).rules.filter((rule) => hasRuleName(rule, desired.displayName) && !rule.isReadOnly);
+  const ours = (await provider.readRules(mailbox, signal)).rules.filter(
+    (rule) => hasRuleName(rule, desired.displayName) && !rule.isReadOnly,
+  );
   return { createdRuleIds: ours.filter((rule) => !known.has(rule.id)).map((rule) => rule.id), writtenRules: ours };
 }
 
@@ -175,8 +194,19 @@ export async function writeJournaled(
 function describeManual(outcome: MailboxOutcome, work: ManualWork, mode: Mode): void {
   outcome.outcome = work.confirmed && mode !== 'remove' ? 'confirmed-manually' : 'manual';
   outcome.instructions = work;
-  outcome.facts = { ...outcome.facts, server: work.server, instructions: work.template, ...(work.confirmed ? { confirmed: work.confirmed } : {}) };
-  outcome.changes = [mode === 'remove' ? 'remove the rule by hand (see the instructions)' : work.confirmed ? `confirmed by hand: ${work.confirmed}` : 'create the rule by hand (see the instructions)'];
+  outcome.facts = {
+    ...outcome.facts,
+    server: work.server,
+    instructions: work.template,
+    ...(work.confirmed ? { confirmed: work.confirmed } : {}),
+  };
+  outcome.changes = [
+    mode === 'remove'
+      ? 'remove the rule by hand (see the instructions)'
+      : work.confirmed
+        ? `confirmed by hand: ${work.confirmed}`
+        : 'create the rule by hand (see the instructions)',
+  ];
 }
 
 function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: MailboxPlan): void {
@@ -194,7 +224,9 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
 /** A mailbox Dynamics 365 no longer tracks by forwarding: any rule of ours there is stale. */
 function staleOutcome(outcome: MailboxOutcome, plan: MailboxPlan, deliveryMethod: string): OutcomeName {
   if (plan.ours.length === 0) return 'absent';
-  outcome.notes.push(`Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message to the sink: remove it (sinkrule remove --from-dataverse --stale)`);
+  outcome.notes.push(
+    `Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message to the sink: remove it (sinkrule remove --from-dataverse --stale)`,
+  );
   return 'stale';
 }
 
@@ -207,7 +239,10 @@ function describeSuccess(
   desired: RuleSpec,
 ): void {
   describeFound(outcome, first.state, first.plan);
-  outcome.outcome = mailbox.staleBecause && options.mode === 'verify' ? staleOutcome(outcome, first.plan, mailbox.staleBecause) : outcomeFor(options.mode, first.plan, options.dryRun);
+  outcome.outcome =
+    mailbox.staleBecause && options.mode === 'verify'
+      ? staleOutcome(outcome, first.plan, mailbox.staleBecause)
+      : outcomeFor(options.mode, first.plan, options.dryRun);
   outcome.changes = first.plan.changes.map(describeChange);
   if (options.dryRun || options.mode === 'verify') {
     outcome.ruleIds = first.plan.ours.map((rule) => rule.id);
@@ -225,9 +260,20 @@ function describeSuccess(
 }
 
 /** The rule as the service answered the write, else the written template with the rule's id. */
-function afterRule(id: string, desired: RuleSpec, keeper: MailboxRule | undefined, written: MailboxRule[] | undefined): MailboxRule {
+function afterRule(
+  id: string,
+  desired: RuleSpec,
+  keeper: MailboxRule | undefined,
+  written: MailboxRule[] | undefined,
+): MailboxRule {
   const answered = written?.find((rule) => rule.id === id);
   if (answered) return answered;
   if (keeper?.id === id && ruleDifferencesEmpty(keeper, desired)) return keeper;
-  return { ...desired, id, sequence: keeper?.id === id ? keeper.sequence : desired.sequence, isReadOnly: false, hasError: false };
+  return {
+    ...desired,
+    id,
+    sequence: keeper?.id === id ? keeper.sequence : desired.sequence,
+    isReadOnly: false,
+    hasError: false,
+  };
 }

@@ -129,7 +129,11 @@ export class ThrottleGate {
    * window must not go out inside it.
    */
   async appWindowClosed(signal?: AbortSignal): Promise<void> {
-    for (let waitInMs = this.appClosedUntil - this.options.clock(); waitInMs > 0; waitInMs = this.appClosedUntil - this.options.clock()) {
+    for (
+      let waitInMs = this.appClosedUntil - this.options.clock();
+      waitInMs > 0;
+      waitInMs = this.appClosedUntil - this.options.clock()
+    ) {
       await this.options.sleep(waitInMs, signal);
     }
   }
@@ -204,7 +208,11 @@ export class ThrottleGate {
     if (this.state === 'learning' || this.estimateAt !== undefined) {
       this.firstAcceptedAt ??= sentAt;
       this.accepted.push(sentAt);
-      if (this.accepted.length > 4096 && this.accepted[0]! < now - 1000) this.accepted.splice(0, this.accepted.findIndex((t) => t >= now - 1000));
+      if (this.accepted.length > 4096 && this.accepted[0]! < now - 1000)
+        this.accepted.splice(
+          0,
+          this.accepted.findIndex((t) => t >= now - 1000),
+        );
       if (this.state === 'learning') this.rate = Math.min(this.maxRate, this.rate + slowStartStep);
       return;
     }
@@ -236,7 +244,11 @@ export class ThrottleGate {
     const spanInMs = Math.min(1000, at - (this.firstAcceptedAt ?? at));
     const accepted = this.accepted.filter((t) => t >= at - spanInMs && t < at).length;
     this.accepted.length = 0;
-    if (accepted > 0) this.rate = Math.max(this.minRate, Math.min(this.maxRate, ((accepted * 1000) / Math.max(minEstimateSpanInMs, spanInMs)) * holdShare));
+    if (accepted > 0)
+      this.rate = Math.max(
+        this.minRate,
+        Math.min(this.maxRate, ((accepted * 1000) / Math.max(minEstimateSpanInMs, spanInMs)) * holdShare),
+      );
     this.lastGoodRate = undefined;
   }
 
@@ -303,7 +315,8 @@ export class ThrottleGate {
         const paced = this.nextSendAt >= now - catchUpInMs;
         this.releases.total++;
         if (paced) this.releases.paced++;
-        this.nextSendAt = Math.max(this.nextSendAt, now - catchUpInMs) + (Number.isFinite(this.rate) ? 1000 / this.rate : 0);
+        this.nextSendAt =
+          Math.max(this.nextSendAt, now - catchUpInMs) + (Number.isFinite(this.rate) ? 1000 / this.rate : 0);
         this.paceQueue.shift()!.resolve();
       }
     } finally {

@@ -21,34 +21,60 @@ const concurrency = (fallback: number) => z.number().int().min(1).max(256).defau
  * where requests are sent: a proxy or private endpoint (graph.baseUrl) does not change it.
  */
 export const clouds = {
-  global: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com', graphResource: 'https://graph.microsoft.com' },
-  usgov: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us', graphResource: 'https://graph.microsoft.us' },
-  usgovdod: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us', graphResource: 'https://dod-graph.microsoft.us' },
-  china: { authorityHost: 'https://login.chinacloudapi.cn', graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn', graphResource: 'https://microsoftgraph.chinacloudapi.cn' },
+  global: {
+    authorityHost: 'https://login.microsoftonline.com',
+    graphBaseUrl: 'https://graph.microsoft.com',
+    graphResource: 'https://graph.microsoft.com',
+  },
+  usgov: {
+    authorityHost: 'https://login.microsoftonline.us',
+    graphBaseUrl: 'https://graph.microsoft.us',
+    graphResource: 'https://graph.microsoft.us',
+  },
+  usgovdod: {
+    authorityHost: 'https://login.microsoftonline.us',
+    graphBaseUrl: 'https://dod-graph.microsoft.us',
+    graphResource: 'https://dod-graph.microsoft.us',
+  },
+  china: {
+    authorityHost: 'https://login.chinacloudapi.cn',
+    graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn',
+    graphResource: 'https://microsoftgraph.chinacloudapi.cn',
+  },
 } as const;
 
-const graphSchema = z.strictObject({
-  ...appCredentialFields,
-  cloud: z.enum(Object.keys(clouds) as [keyof typeof clouds]).default('global'),
-  authorityHost: httpsUrl.optional(),
-  baseUrl: httpsUrl.refine((url) => !/\/v1\.0\/?$|\/beta\/?$/.test(url), { error: 'is the service root without /v1.0, e.g. https://graph.microsoft.com' }).optional(),
-  // Enough mailboxes in flight to reach the service's pace at ~50 ms per request; the shared
-  // gate, not this number, keeps the request rate under what the service accepts.
-  concurrency: concurrency(256),
-  /**
-   * Requests per Graph JSON batch ($batch); 1 turns batching off. 4 by default: Exchange Online
-   * runs at most 4 requests of a batch at once, so a batch of 4 costs one round trip, and a
-   * quarter of the HTTP work.
-   */
-  batchSize: z.number().int().min(1).max(20).default(4),
-}).superRefine(checkAppCredential);
+const graphSchema = z
+  .strictObject({
+    ...appCredentialFields,
+    cloud: z.enum(Object.keys(clouds) as [keyof typeof clouds]).default('global'),
+    authorityHost: httpsUrl.optional(),
+    baseUrl: httpsUrl
+      .refine((url) => !/\/v1\.0\/?$|\/beta\/?$/.test(url), {
+        error: 'is the service root without /v1.0, e.g. https://graph.microsoft.com',
+      })
+      .optional(),
+    // Enough mailboxes in flight to reach the service's pace at ~50 ms per request; the shared
+    // gate, not this number, keeps the request rate under what the service accepts.
+    concurrency: concurrency(256),
+    /**
+     * Requests per Graph JSON batch ($batch); 1 turns batching off. 4 by default: Exchange Online
+     * runs at most 4 requests of a batch at once, so a batch of 4 costs one round trip, and a
+     * quarter of the HTTP work.
+     */
+    batchSize: z.number().int().min(1).max(20).default(4),
+  })
+  .superRefine(checkAppCredential);
 
 const ewsSchema = z
   .strictObject({
-    url: httpsUrl.refine((url) => /\/ews\/exchange\.asmx$/i.test(url), { error: 'is the EWS endpoint, e.g. https://mail.contoso.com/EWS/Exchange.asmx' }),
+    url: httpsUrl.refine((url) => /\/ews\/exchange\.asmx$/i.test(url), {
+      error: 'is the EWS endpoint, e.g. https://mail.contoso.com/EWS/Exchange.asmx',
+    }),
     username: z.string().min(1).optional(),
     auth: z.enum(['ntlm', 'basic', 'oauth']).default('ntlm'),
-    version: z.enum(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2016']).default('Exchange2013_SP1'),
+    version: z
+      .enum(['Exchange2010_SP2', 'Exchange2013', 'Exchange2013_SP1', 'Exchange2016'])
+      .default('Exchange2013_SP1'),
     caFile: z.string().min(1).optional(),
     concurrency: concurrency(8),
     removeOutlookRuleBlob: z.boolean().default(false),
@@ -61,15 +87,23 @@ const ewsSchema = z
       .superRefine(checkAppCredential)
       .optional(),
   })
-  .refine((ews) => ews.auth === 'oauth' || ews.username, { error: 'ews.username is required for ntlm and basic authentication (DOMAIN\\user or user@domain)', path: ['username'] })
-  .refine((ews) => ews.auth !== 'oauth' || ews.oauth, { error: 'ews.oauth (tenantId, clientId) is required when ews.auth is oauth', path: ['oauth'] });
+  .refine((ews) => ews.auth === 'oauth' || ews.username, {
+    error: 'ews.username is required for ntlm and basic authentication (DOMAIN\\user or user@domain)',
+    path: ['username'],
+  })
+  .refine((ews) => ews.auth !== 'oauth' || ews.oauth, {
+    error: 'ews.oauth (tenantId, clientId) is required when ews.auth is oauth',
+    path: ['oauth'],
+  });
 
 /**
  * Dynamics 365 (Dataverse) as the source of the forward-mailbox users and the sink. The app
  * defaults to the graph section's; the token's resource is the organisation URL.
  */
 const dataverseSchema = z.strictObject({
-  url: httpsUrl.refine((url) => !/\/api\/data/i.test(url), { error: 'is the organisation URL without /api/data, e.g. https://contoso.crm.dynamics.com' }),
+  url: httpsUrl.refine((url) => !/\/api\/data/i.test(url), {
+    error: 'is the organisation URL without /api/data, e.g. https://contoso.crm.dynamics.com',
+  }),
   // The same sign-in keys as graph; what is left out is taken from graph (checked in resolveDataverse).
   ...appCredentialFields,
   authorityHost: httpsUrl.optional(),
@@ -97,14 +131,32 @@ export const configSchema = z.strictObject({
    * verified domains (Graph); the only source when the app may not read domains or for EWS.
    */
   internalDomains: z
-    .array(z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, { error: 'must be a domain name such as contoso.com' }))
+    .array(
+      z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, {
+        error: 'must be a domain name such as contoso.com',
+      }),
+    )
     .default([]),
   manual: z
     .strictObject({
       instructionsDir: z.string().min(1).optional(),
-      defaultInstructions: z.string().regex(/^[\w.-]+$/, { error: 'is a template name without .md, e.g. server-rule' }).default('server-rule'),
+      defaultInstructions: z
+        .string()
+        .regex(/^[\w.-]+$/, { error: 'is a template name without .md, e.g. server-rule' })
+        .default('server-rule'),
     })
     .prefault({}),
+  /** The live mail probe (probe, verify --probe, deploy --canary). */
+  probe: z
+    .strictObject({
+      from: z.email({
+        error:
+          'must be the address of a mailbox the app may send as (Mail.Send), e.g. sinkrule-probe@contoso.com; never the sink',
+      }),
+      timeoutInS: z.number().int().min(1).max(3600).default(120),
+      pollIntervalInMs: z.number().int().min(100).max(60_000).default(5000),
+    })
+    .optional(),
   retry: z
     .strictObject({
       maxRetries: z.number().int().min(0).max(20).default(defaultRetrySettings.maxRetries),
@@ -114,7 +166,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type GraphConfig = z.infer<typeof graphSchema> & { authorityHost: string; baseUrl: string; customEndpoints: boolean; tokenScope: string };
+export type GraphConfig = z.infer<typeof graphSchema> & {
+  authorityHost: string;
+  baseUrl: string;
+  customEndpoints: boolean;
+  tokenScope: string;
+};
 export type EwsConfig = z.infer<typeof ewsSchema> & { oauthScope: string; oauthClientId?: string };
 /** The dataverse section with the app, authority and secret variable resolved (defaults from graph). */
 export type DataverseConfig = z.infer<typeof dataverseSchema> & {
@@ -139,13 +196,19 @@ export async function readJsonFile(file: string): Promise<unknown> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new InputError([`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? error}): check the path`], { cause: error });
+    throw new InputError(
+      [`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? error}): check the path`],
+      { cause: error },
+    );
   }
   try {
     return JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     const offset = Number(/position (\d+)/.exec(String(error))?.[1] ?? 0);
-    throw new InputError([`${file}:${lineAt(text, offset)}: not valid JSON (${(error as Error).message}): fix the syntax`], { cause: error });
+    throw new InputError(
+      [`${file}:${lineAt(text, offset)}: not valid JSON (${(error as Error).message}): fix the syntax`],
+      { cause: error },
+    );
   }
 }
 
@@ -157,8 +220,15 @@ export async function loadConfig(file: string): Promise<Config> {
   const { graph, ews, dataverse, ...rest } = parsed.data;
   const here = path.dirname(path.resolve(file));
   const template = rest.rule.template;
-  const templatePath = path.isAbsolute(template) ? template : template.includes('/') || template.includes('\\') ? path.resolve(here, template) : path.join(templatesDir, template);
-  const manual = { ...rest.manual, instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir) };
+  const templatePath = path.isAbsolute(template)
+    ? template
+    : template.includes('/') || template.includes('\\')
+      ? path.resolve(here, template)
+      : path.join(templatesDir, template);
+  const manual = {
+    ...rest.manual,
+    instructionsDir: rest.manual.instructionsDir && path.resolve(here, rest.manual.instructionsDir),
+  };
   const resolvedGraph = graph && resolveGraph(graph, here);
   const config: Config = {
     ...rest,
@@ -176,12 +246,36 @@ export async function loadConfig(file: string): Promise<Config> {
 /** Every file or folder a config key names must be there and readable; the error names the file and the key. */
 function checkConfiguredPaths(config: Config): void {
   const paths: Array<[string | undefined, string, Omit<InputPath, 'namedBy'>]> = [
-    [config.templatePath, 'rule.template', { what: 'a rule template JSON file (a bare name is looked up in templates/)' }],
-    [config.graph?.certificatePath, 'graph.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
-    [config.ews?.caFile, 'ews.caFile', { what: 'the PEM certificate of the CA that issued the Exchange server certificate' }],
-    [config.ews?.oauth?.certificatePath, 'ews.oauth.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
-    [config.dataverse?.certificatePath, 'dataverse.certificatePath', { what: 'a PEM or PFX file with the certificate and its private key' }],
-    [config.manual.instructionsDir, 'manual.instructionsDir', { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' }],
+    [
+      config.templatePath,
+      'rule.template',
+      { what: 'a rule template JSON file (a bare name is looked up in templates/)' },
+    ],
+    [
+      config.graph?.certificatePath,
+      'graph.certificatePath',
+      { what: 'a PEM or PFX file with the certificate and its private key' },
+    ],
+    [
+      config.ews?.caFile,
+      'ews.caFile',
+      { what: 'the PEM certificate of the CA that issued the Exchange server certificate' },
+    ],
+    [
+      config.ews?.oauth?.certificatePath,
+      'ews.oauth.certificatePath',
+      { what: 'a PEM or PFX file with the certificate and its private key' },
+    ],
+    [
+      config.dataverse?.certificatePath,
+      'dataverse.certificatePath',
+      { what: 'a PEM or PFX file with the certificate and its private key' },
+    ],
+    [
+      config.manual.instructionsDir,
+      'manual.instructionsDir',
+      { what: 'a folder of instruction templates (NAME.md)', kind: 'folder' },
+    ],
   ];
   const problems = paths
     .filter(([value]) => value)
@@ -196,16 +290,31 @@ function checkConfiguredPaths(config: Config): void {
   if (problems.length > 0) throw new InputError(problems);
 }
 
-function resolveDataverse(dataverse: z.infer<typeof dataverseSchema>, graph: GraphConfig | undefined, here: string, file: string): DataverseConfig {
+function resolveDataverse(
+  dataverse: z.infer<typeof dataverseSchema>,
+  graph: GraphConfig | undefined,
+  here: string,
+  file: string,
+): DataverseConfig {
   const tenantId = dataverse.tenantId ?? graph?.tenantId;
   const clientId = dataverse.clientId ?? graph?.clientId;
-  const sameApp = graph !== undefined && graph.tenantId === tenantId && graph.clientId === clientId && (dataverse.auth ?? graph.auth) === graph.auth;
+  const sameApp =
+    graph !== undefined &&
+    graph.tenantId === tenantId &&
+    graph.clientId === clientId &&
+    (dataverse.auth ?? graph.auth) === graph.auth;
   const auth = dataverse.auth ?? (sameApp ? graph.auth : undefined);
   const needsApp = auth === undefined || auth === 'secret' || auth === 'certificate';
   if (needsApp && (!tenantId || !clientId)) {
-    throw new InputError([`${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the Dataverse application user), or a graph section whose app it shares, or dataverse.auth "managed-identity"`]);
+    throw new InputError([
+      `${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the Dataverse application user), or a graph section whose app it shares, or dataverse.auth "managed-identity"`,
+    ]);
   }
-  const certificatePath = dataverse.certificatePath ? path.resolve(here, dataverse.certificatePath) : sameApp ? graph.certificatePath : undefined;
+  const certificatePath = dataverse.certificatePath
+    ? path.resolve(here, dataverse.certificatePath)
+    : sameApp
+      ? graph.certificatePath
+      : undefined;
   return {
     ...dataverse,
     url: dataverse.url.replace(/\/+$/, ''),
@@ -237,7 +346,10 @@ function resolveEws(ews: z.infer<typeof ewsSchema>, here: string): EwsConfig {
   return {
     ...ews,
     caFile: ews.caFile && path.resolve(here, ews.caFile),
-    oauth: ews.oauth && { ...ews.oauth, certificatePath: ews.oauth.certificatePath && path.resolve(here, ews.oauth.certificatePath) },
+    oauth: ews.oauth && {
+      ...ews.oauth,
+      certificatePath: ews.oauth.certificatePath && path.resolve(here, ews.oauth.certificatePath),
+    },
     // On-premises modern auth: the token's audience is the Exchange server's own URL.
     oauthScope: ews.oauth?.scope ?? `${new URL(ews.url).origin}/.default`,
     oauthClientId: ews.oauth?.clientId,

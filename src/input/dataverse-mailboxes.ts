@@ -10,7 +10,17 @@ import { labelOf, type DataverseReader, type DataverseRow } from './dataverse.js
  * page; option values: incomingemaildeliverymethod 3 = Forward Mailbox, statecode 0 = Active,
  * incomingemailstatus 1 = Success, outgoingemaildeliverymethod 0 = None).
  */
-const columns = ['mailboxid', 'name', 'emailaddress', 'incomingemaildeliverymethod', 'incomingemailstatus', 'outgoingemaildeliverymethod', 'isforwardmailbox', 'statecode', 'testmailboxaccesscompletedon'] as const;
+const columns = [
+  'mailboxid',
+  'name',
+  'emailaddress',
+  'incomingemaildeliverymethod',
+  'incomingemailstatus',
+  'outgoingemaildeliverymethod',
+  'isforwardmailbox',
+  'statecode',
+  'testmailboxaccesscompletedon',
+] as const;
 const forwardMailbox = 3;
 
 /** The queries, written once: the report names them. */
@@ -26,26 +36,39 @@ const query = (filter: string) => ({ entitySet: 'mailboxes', select: columns, fi
  * Reads the active forward mailbox records and picks the sink: the only one, or the one the
  * config's `sink` / `--sink` names. Anything else stops the run before any mailbox is read.
  */
-export async function readForwardMailbox(reader: DataverseReader, configuredSink: string | undefined, configFile: string, signal?: AbortSignal): Promise<ForwardMailboxRecord> {
+export async function readForwardMailbox(
+  reader: DataverseReader,
+  configuredSink: string | undefined,
+  configFile: string,
+  signal?: AbortSignal,
+): Promise<ForwardMailboxRecord> {
   const records: ForwardMailboxRecord[] = [];
   for await (const row of reader.query(query(mailboxFilters.sink), signal)) records.push(toForwardMailbox(row));
   const where = `Dataverse ${reader.url}`;
   const list = () => records.map((r) => `"${r.name}" <${r.address || 'no email address'}>`).join(', ');
   if (records.length === 0) {
-    throw new InputError([`${where}: no active mailbox record has Is Forward Mailbox = Yes: create the forward mailbox in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes), test and enable it, then run again`]);
+    throw new InputError([
+      `${where}: no active mailbox record has Is Forward Mailbox = Yes: create the forward mailbox in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes), test and enable it, then run again`,
+    ]);
   }
   const wanted = configuredSink?.toLowerCase();
   if (records.length === 1) {
     const only = records[0]!;
     if (wanted && only.address.toLowerCase() !== wanted) {
-      throw new InputError([`${configFile}: sink ${configuredSink} differs from the forward mailbox in Dynamics 365, ${list()}: remove "sink" (and --sink) to use Dynamics 365's, or correct it`]);
+      throw new InputError([
+        `${configFile}: sink ${configuredSink} differs from the forward mailbox in Dynamics 365, ${list()}: remove "sink" (and --sink) to use Dynamics 365's, or correct it`,
+      ]);
     }
     return checkAddress(only, where);
   }
   const chosen = wanted && records.find((r) => r.address.toLowerCase() === wanted);
   if (!chosen) {
-    const why = configuredSink ? `sink ${configuredSink} is none of them` : 'neither the config\'s "sink" nor --sink names one';
-    throw new InputError([`${where}: ${records.length} active forward mailboxes, ${list()}, and ${why}: set "sink" (or --sink) to the one the rules must forward to`]);
+    const why = configuredSink
+      ? `sink ${configuredSink} is none of them`
+      : 'neither the config\'s "sink" nor --sink names one';
+    throw new InputError([
+      `${where}: ${records.length} active forward mailboxes, ${list()}, and ${why}: set "sink" (or --sink) to the one the rules must forward to`,
+    ]);
   }
   return checkAddress(chosen, where);
 }
@@ -53,7 +76,9 @@ export async function readForwardMailbox(reader: DataverseReader, configuredSink
 function checkAddress(record: ForwardMailboxRecord, where: string): ForwardMailboxRecord {
   const problem = addressProblem(record.address);
   if (problem) {
-    throw new InputError([`${where}: the forward mailbox record "${record.name}" has no valid email address ("${record.address}": ${problem}): enter it in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes)`]);
+    throw new InputError([
+      `${where}: the forward mailbox record "${record.name}" has no valid email address ("${record.address}": ${problem}): enter it in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes)`,
+    ]);
   }
   return record;
 }
@@ -63,10 +88,14 @@ function toForwardMailbox(row: DataverseRow): ForwardMailboxRecord {
   const incoming = labelOf(row, 'incomingemailstatus');
   const outgoing = labelOf(row, 'outgoingemaildeliverymethod');
   if (row.incomingemailstatus !== 1) {
-    warnings.push(`incoming email status is "${incoming}", not Success: test and enable the forward mailbox in Dynamics 365 (Forward Mailboxes → Test & Enable Mailbox); until it succeeds, nothing forwarded to it is tracked`);
+    warnings.push(
+      `incoming email status is "${incoming}", not Success: test and enable the forward mailbox in Dynamics 365 (Forward Mailboxes → Test & Enable Mailbox); until it succeeds, nothing forwarded to it is tracked`,
+    );
   }
   if (row.outgoingemaildeliverymethod !== 0) {
-    warnings.push(`outgoing email is "${outgoing}", not None: the forward mailbox is dedicated to receiving; set Outgoing Email to None`);
+    warnings.push(
+      `outgoing email is "${outgoing}", not None: the forward mailbox is dedicated to receiving; set Outgoing Email to None`,
+    );
   }
   return {
     mailboxId: String(row.mailboxid ?? ''),
@@ -106,11 +135,17 @@ export function filterOf(select: DataverseMailboxesOptions['select']): string {
  * worked on (no or invalid address, listed twice, the sink itself) is still a row: it ends
  * `failed` with the fix, so the report accounts for every forward-mailbox user.
  */
-export async function* readDataverseMailboxes(reader: DataverseReader, options: DataverseMailboxesOptions, summary: DataverseReadSummary, signal?: AbortSignal): AsyncGenerator<Mailbox> {
+export async function* readDataverseMailboxes(
+  reader: DataverseReader,
+  options: DataverseMailboxesOptions,
+  summary: DataverseReadSummary,
+  signal?: AbortSignal,
+): AsyncGenerator<Mailbox> {
   const hash = createHash('sha256');
   const seen = new Map<string, number>();
   summary.rows = 0;
-  const sets: Array<'targets' | 'stale'> = options.select === 'targets-and-stale' ? ['targets', 'stale'] : [options.select];
+  const sets: Array<'targets' | 'stale'> =
+    options.select === 'targets-and-stale' ? ['targets', 'stale'] : [options.select];
   for (const set of sets) {
     for await (const row of reader.query(query(mailboxFilters[set]), signal)) {
       summary.rows++;
@@ -122,10 +157,23 @@ export async function* readDataverseMailboxes(reader: DataverseReader, options: 
   summary.sha256 = hash.digest('hex');
 }
 
-function toMailbox(row: DataverseRow, line: number, set: 'targets' | 'stale', seen: Map<string, number>, options: DataverseMailboxesOptions): Mailbox | undefined {
+function toMailbox(
+  row: DataverseRow,
+  line: number,
+  set: 'targets' | 'stale',
+  seen: Map<string, number>,
+  options: DataverseMailboxesOptions,
+): Mailbox | undefined {
   const email = typeof row.emailaddress === 'string' ? row.emailaddress.trim() : '';
   const name = typeof row.name === 'string' ? row.name : '';
-  const mailbox: Mailbox = { email, displayName: name, target: options.defaultTarget, sink: options.sink, line, dynamicsMailboxId: String(row.mailboxid ?? '') };
+  const mailbox: Mailbox = {
+    email,
+    displayName: name,
+    target: options.defaultTarget,
+    sink: options.sink,
+    line,
+    dynamicsMailboxId: String(row.mailboxid ?? ''),
+  };
   const record = `the mailbox record "${name}" (${mailbox.dynamicsMailboxId})`;
   if (set === 'stale') {
     // Not tracked by forwarding: only a mailbox with an address can hold a leftover rule.
@@ -133,14 +181,38 @@ function toMailbox(row: DataverseRow, line: number, set: 'targets' | 'stale', se
     mailbox.staleBecause = labelOf(row, 'incomingemaildeliverymethod');
   }
   const fixIn = 'in Dynamics 365 (Settings → Email Configuration → Mailboxes)';
-  if (!email) return failed(mailbox, 'NoEmailAddress', `${record} has Incoming Email = Forward Mailbox but no email address`, `Enter the user's email address ${fixIn}, or set Incoming Email to None if the user's mail is not to be tracked.`);
+  if (!email)
+    return failed(
+      mailbox,
+      'NoEmailAddress',
+      `${record} has Incoming Email = Forward Mailbox but no email address`,
+      `Enter the user's email address ${fixIn}, or set Incoming Email to None if the user's mail is not to be tracked.`,
+    );
   const invalid = addressProblem(email);
-  if (invalid) return failed(mailbox, 'InvalidEmailAddress', `${record} has the email address "${email}", which is not valid (${invalid})`, `Correct the email address ${fixIn}.`);
+  if (invalid)
+    return failed(
+      mailbox,
+      'InvalidEmailAddress',
+      `${record} has the email address "${email}", which is not valid (${invalid})`,
+      `Correct the email address ${fixIn}.`,
+    );
   const key = email.toLowerCase();
   const first = seen.get(key);
-  if (first !== undefined) return failed(mailbox, 'DuplicateMailboxRecord', `${email} has a second active mailbox record (first seen as row ${first})`, `Deactivate the duplicate mailbox record ${fixIn}; sinkrule worked on the first one.`);
+  if (first !== undefined)
+    return failed(
+      mailbox,
+      'DuplicateMailboxRecord',
+      `${email} has a second active mailbox record (first seen as row ${first})`,
+      `Deactivate the duplicate mailbox record ${fixIn}; sinkrule worked on the first one.`,
+    );
   seen.set(key, line);
-  if (key === options.sink.toLowerCase()) return failed(mailbox, 'SinkIsUser', `${email} is the forward mailbox (sink) itself`, `Set Incoming Email of ${record} to something other than Forward Mailbox: the sink must not forward to itself.`);
+  if (key === options.sink.toLowerCase())
+    return failed(
+      mailbox,
+      'SinkIsUser',
+      `${email} is the forward mailbox (sink) itself`,
+      `Set Incoming Email of ${record} to something other than Forward Mailbox: the sink must not forward to itself.`,
+    );
   const problem = options.checkRow?.(mailbox);
   return problem ? failed(mailbox, 'InvalidRow', problem, 'Correct the route in the config (defaultTarget).') : mailbox;
 }

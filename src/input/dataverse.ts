@@ -58,7 +58,8 @@ export class DataverseReader {
 
   async *query(query: DataverseQuery, signal?: AbortSignal): AsyncGenerator<DataverseRow> {
     const params = new URLSearchParams({ $select: query.select.join(','), $filter: query.filter });
-    let next: string | undefined = `${this.url}${dataverseApiPath}/${query.entitySet}?${params.toString().replace(/\+/g, '%20')}`;
+    let next: string | undefined =
+      `${this.url}${dataverseApiPath}/${query.entitySet}?${params.toString().replace(/\+/g, '%20')}`;
     while (next) {
       const url: string = next;
       const page = await withRetry(() => this.getPage(url, signal), {
@@ -69,7 +70,10 @@ export class DataverseReader {
       yield* page.value;
       next = page['@odata.nextLink'];
       // The token goes with the next request: only ever to the organisation itself.
-      if (next && new URL(next).origin !== new URL(this.url).origin) throw new AccessError(`Dataverse sent a next-page link to another host (${new URL(next).origin}); sinkrule sends its token only to ${this.url}`);
+      if (next && new URL(next).origin !== new URL(this.url).origin)
+        throw new AccessError(
+          `Dataverse sent a next-page link to another host (${new URL(next).origin}); sinkrule sends its token only to ${this.url}`,
+        );
     }
   }
 
@@ -83,7 +87,10 @@ export class DataverseReader {
     }
   }
 
-  private async getPage(url: string, signal?: AbortSignal): Promise<{ value: DataverseRow[]; '@odata.nextLink'?: string }> {
+  private async getPage(
+    url: string,
+    signal?: AbortSignal,
+  ): Promise<{ value: DataverseRow[]; '@odata.nextLink'?: string }> {
     const token = await this.token(signal);
     const timeout = AbortSignal.timeout(this.options.requestTimeoutInMs ?? 120_000);
     let response: Response;
@@ -101,8 +108,15 @@ export class DataverseReader {
     } catch (error) {
       if (signal?.aborted) throw error;
       const cause = describeCause(error);
-      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(cause)) throw new AccessError(`Cannot trust Dataverse's certificate at ${this.url} (${cause}): check dataverse.url`, { cause: error });
-      throw new TransientError(`Dataverse did not answer (${timeout.aborted ? 'timeout' : cause})`, timeout.aborted ? 'Timeout' : 'NetworkError', { cause: error });
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(cause))
+        throw new AccessError(`Cannot trust Dataverse's certificate at ${this.url} (${cause}): check dataverse.url`, {
+          cause: error,
+        });
+      throw new TransientError(
+        `Dataverse did not answer (${timeout.aborted ? 'timeout' : cause})`,
+        timeout.aborted ? 'Timeout' : 'NetworkError',
+        { cause: error },
+      );
     }
     const text = await response.text();
     if (response.ok) return JSON.parse(text);
@@ -115,7 +129,12 @@ export class DataverseReader {
     const said = `${response.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
     if (response.status === 429) {
       // Service protection (0x80072322 requests, 0x80072321 execution time, 0x80072326 concurrency): per user, so app-wide.
-      return new ThrottledError(`Dataverse service protection limit (${said})`, parseRetryAfter((name) => response.headers.get(name), this.options.clock()), 'app', code || 'TooManyRequests');
+      return new ThrottledError(
+        `Dataverse service protection limit (${said})`,
+        parseRetryAfter((name) => response.headers.get(name), this.options.clock()),
+        'app',
+        code || 'TooManyRequests',
+      );
     }
     if (response.status === 401) {
       const challenge = response.headers.get('www-authenticate') ?? '';
@@ -129,9 +148,12 @@ export class DataverseReader {
       );
     }
     if (response.status === 404) {
-      return new InputError([`${this.options.configFile}: dataverse.url: ${this.url} has no Dataverse Web API ${dataverseApiPath} (${said}): use the organisation URL, e.g. https://contoso.crm.dynamics.com`]);
+      return new InputError([
+        `${this.options.configFile}: dataverse.url: ${this.url} has no Dataverse Web API ${dataverseApiPath} (${said}): use the organisation URL, e.g. https://contoso.crm.dynamics.com`,
+      ]);
     }
-    if (response.status >= 500) return new TransientError(`Dataverse answered ${said}`, code || `Http${response.status}`);
+    if (response.status >= 500)
+      return new TransientError(`Dataverse answered ${said}`, code || `Http${response.status}`);
     // Any other 4xx is a query this version of sinkrule got wrong: no retry helps.
     return new AccessError(`Dataverse refused sinkrule's query (${said}): report this as a sinkrule bug.`);
   }
@@ -140,7 +162,10 @@ export class DataverseReader {
 function odataError(text: string): { code: string; message: string } {
   try {
     const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
-    return { code: typeof error?.code === 'string' ? error.code : '', message: typeof error?.message === 'string' ? error.message : '' };
+    return {
+      code: typeof error?.code === 'string' ? error.code : '',
+      message: typeof error?.message === 'string' ? error.message : '',
+    };
   } catch {
     return { code: '', message: text.slice(0, 200) };
   }

@@ -6,7 +6,12 @@ import type { Clock, Sleep } from '../core/retry.js';
 import type { ForwardMailboxRecord, InputInfo } from '../report/run-info.js';
 import type { Config } from './config.js';
 import { DataverseReader } from './dataverse.js';
-import { filterOf, readDataverseMailboxes, readForwardMailbox, type DataverseReadSummary } from './dataverse-mailboxes.js';
+import {
+  filterOf,
+  readDataverseMailboxes,
+  readForwardMailbox,
+  type DataverseReadSummary,
+} from './dataverse-mailboxes.js';
 import { readMailboxes, validateUsersFile } from './users-csv.js';
 
 /** Where the mailboxes come from: `--users FILE` or `--from-dataverse` (exactly one). */
@@ -59,15 +64,25 @@ export interface MailboxSource {
  */
 export async function openMailboxSource(request: MailboxSourceRequest): Promise<MailboxSource> {
   if (request.fromDataverse === Boolean(request.users)) {
-    throw new InputError([`command line: ${request.users ? '--users and --from-dataverse exclude each other' : 'no mailboxes: pass --users FILE or --from-dataverse'}: pass exactly one`]);
+    throw new InputError([
+      `command line: ${request.users ? '--users and --from-dataverse exclude each other' : 'no mailboxes: pass --users FILE or --from-dataverse'}: pass exactly one`,
+    ]);
   }
-  if (request.stale && !request.fromDataverse) throw new InputError([`command line: --${request.stale === 'only' ? 'stale' : 'include-stale'} needs --from-dataverse: only Dynamics 365 knows which mailboxes are no longer forward-mailbox users`]);
+  if (request.stale && !request.fromDataverse)
+    throw new InputError([
+      `command line: --${request.stale === 'only' ? 'stale' : 'include-stale'} needs --from-dataverse: only Dynamics 365 knows which mailboxes are no longer forward-mailbox users`,
+    ]);
   return request.users ? openUsersFile(request.users, request) : openDataverse(request);
 }
 
 async function openUsersFile(file: string, request: MailboxSourceRequest): Promise<MailboxSource> {
   // Without a config sink every row must name its own (an exported file does).
-  const options = { sink: request.config.sink, defaultTarget: request.config.defaultTarget, supportedTargets: request.supportedTargets, checkRow: request.checkRow };
+  const options = {
+    sink: request.config.sink,
+    defaultTarget: request.config.defaultTarget,
+    supportedTargets: request.supportedTargets,
+    checkRow: request.checkRow,
+  };
   const summary = await validateUsersFile(file, options);
   return {
     sink: request.config.sink ?? summary.sinks.join(', '),
@@ -83,21 +98,44 @@ async function openUsersFile(file: string, request: MailboxSourceRequest): Promi
 async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSource> {
   const { config } = request;
   if (!config.dataverse) {
-    throw new InputError([`${config.file}: dataverse: missing, but --from-dataverse reads the mailboxes from Dynamics 365: add "dataverse": {"url": "https://<org>.crm.dynamics.com"}`]);
+    throw new InputError([
+      `${config.file}: dataverse: missing, but --from-dataverse reads the mailboxes from Dynamics 365: add "dataverse": {"url": "https://<org>.crm.dynamics.com"}`,
+    ]);
   }
-  const credential = cachingCredential(createDataverseCredential(config.dataverse, request.env, config.file), request.clock);
-  const reader = new DataverseReader({ config: config.dataverse, configFile: config.file, credential, retry: { ...config.retry, sleep: request.sleep }, clock: request.clock, onRetry: request.onRetry });
+  const credential = cachingCredential(
+    createDataverseCredential(config.dataverse, request.env, config.file),
+    request.clock,
+  );
+  const reader = new DataverseReader({
+    config: config.dataverse,
+    configFile: config.file,
+    credential,
+    retry: { ...config.retry, sleep: request.sleep },
+    clock: request.clock,
+    onRetry: request.onRetry,
+  });
   await reader.open(request.signal);
   const forwardMailbox = await readForwardMailbox(reader, config.sink, config.file, request.signal);
   const select = request.stale === 'only' ? 'stale' : request.stale === 'include' ? 'targets-and-stale' : 'targets';
   const summary: DataverseReadSummary = { filter: filterOf(select), rows: 0, sha256: '' };
-  const options = { sink: forwardMailbox.address, defaultTarget: config.defaultTarget, select, checkRow: request.checkRow } as const;
+  const options = {
+    sink: forwardMailbox.address,
+    defaultTarget: config.defaultTarget,
+    select,
+    checkRow: request.checkRow,
+  } as const;
   return {
     sink: forwardMailbox.address,
     forwardMailbox,
     targets: [config.defaultTarget],
     sinks: () => [forwardMailbox.address],
     read: () => readDataverseMailboxes(reader, options, summary, request.signal),
-    describe: () => ({ source: 'dataverse', url: reader.url, filter: summary.filter, rows: summary.rows, sha256: summary.sha256 }),
+    describe: () => ({
+      source: 'dataverse',
+      url: reader.url,
+      filter: summary.filter,
+      rows: summary.rows,
+      sha256: summary.sha256,
+    }),
   };
 }

@@ -27,10 +27,18 @@ export interface UsersFileSummary {
   sinks: string[];
 }
 
-const columns = ['email', 'displayName', 'target', 'sink', 'server', 'instructions', 'confirmed', 'dynamicsMailboxId'] as const;
+const columns = [
+  'email',
+  'displayName',
+  'target',
+  'sink',
+  'server',
+  'instructions',
+  'confirmed',
+  'dynamicsMailboxId',
+] as const;
 type Column = (typeof columns)[number];
 const maxProblemsShown = 200;
-
 
 /**
  * Reads the whole users file and returns its summary, or throws one InputError listing every
@@ -58,7 +66,10 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
     const key = mailbox.email.toLowerCase();
     const seen = firstLineOf.get(key);
     if (seen !== undefined) {
-      problems.push({ line: mailbox.line, text: `${mailbox.email} is listed twice (first on line ${seen}): keep one row per mailbox` });
+      problems.push({
+        line: mailbox.line,
+        text: `${mailbox.email} is listed twice (first on line ${seen}): keep one row per mailbox`,
+      });
       continue;
     }
     firstLineOf.set(key, mailbox.line);
@@ -68,10 +79,19 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
   }
   for (const sink of sinks.keys()) {
     const line = firstLineOf.get(sink);
-    if (line !== undefined) problems.push({ line, text: `${sinks.get(sink)} is the forward mailbox (sink) itself: remove this row; the sink must not forward to itself` });
+    if (line !== undefined)
+      problems.push({
+        line,
+        text: `${sinks.get(sink)} is the forward mailbox (sink) itself: remove this row; the sink must not forward to itself`,
+      });
   }
-  if (rows === 0 && problems.length === 0 && routeProblems.size === 0) problems.push({ line: 1, text: 'no users: add one row per mailbox under the header line (email,displayName,target,sink)' });
-  if (problems.length > 0 || routeProblems.size > 0) throw new InputError([...routeProblems, ...(problems.length > 0 ? formatProblems(file, problems) : [])]);
+  if (rows === 0 && problems.length === 0 && routeProblems.size === 0)
+    problems.push({
+      line: 1,
+      text: 'no users: add one row per mailbox under the header line (email,displayName,target,sink)',
+    });
+  if (problems.length > 0 || routeProblems.size > 0)
+    throw new InputError([...routeProblems, ...(problems.length > 0 ? formatProblems(file, problems) : [])]);
   return { file, sha256: await hashFile(file), rows, byTarget, sinks: [...sinks.values()] };
 }
 
@@ -79,12 +99,16 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
 export async function* readMailboxes(file: string, options: UsersFileOptions): AsyncGenerator<Mailbox> {
   for await (const row of parseUsersFile(file, options)) {
     if ('routeProblems' in row) throw new InputError(row.routeProblems);
-    if ('problem' in row) throw new InputError([`${file}:${row.line}: ${row.problem} (the file changed after it was validated)`]);
+    if ('problem' in row)
+      throw new InputError([`${file}:${row.line}: ${row.problem} (the file changed after it was validated)`]);
     yield row.mailbox;
   }
 }
 
-type ParsedRow = { line: number; mailbox: Mailbox } | { line: number; problem: string } | { line: number; routeProblems: readonly string[] };
+type ParsedRow =
+  | { line: number; mailbox: Mailbox }
+  | { line: number; problem: string }
+  | { line: number; routeProblems: readonly string[] };
 
 async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGenerator<ParsedRow> {
   const delimiter = await sniffDelimiter(file);
@@ -99,7 +123,11 @@ async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGe
       skip_records_with_empty_values: true,
       skip_records_with_error: true,
       on_skip: (error: CsvError | undefined) => {
-        if (error) skipped.push({ line: lineOfCsvError(error), problem: `${error.message.replace(/ on line \d+/, '')}: check quotes and the number of columns` });
+        if (error)
+          skipped.push({
+            line: lineOfCsvError(error),
+            problem: `${error.message.replace(/ on line \d+/, '')}: check quotes and the number of columns`,
+          });
         return undefined;
       },
     }),
@@ -126,26 +154,54 @@ function readHeader(record: string[]): { header: Array<Column | undefined> } | {
   const lower = new Map(columns.map((column) => [column.toLowerCase(), column]));
   const header = record.map((name) => lower.get(name.trim().toLowerCase()));
   const unknown = record.filter((_, i) => header[i] === undefined);
-  if (unknown.length > 0) return { problem: `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in the header: use ${columns.join(', ')}` };
-  if (!header.includes('email')) return { problem: `the header has no "email" column: the first line must name the columns, e.g. email,displayName,target,sink` };
+  if (unknown.length > 0)
+    return {
+      problem: `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in the header: use ${columns.join(', ')}`,
+    };
+  if (!header.includes('email'))
+    return {
+      problem: `the header has no "email" column: the first line must name the columns, e.g. email,displayName,target,sink`,
+    };
   return { header };
 }
 
-function toMailbox(record: string[], header: Array<Column | undefined>, line: number, options: UsersFileOptions): ParsedRow {
+function toMailbox(
+  record: string[],
+  header: Array<Column | undefined>,
+  line: number,
+  options: UsersFileOptions,
+): ParsedRow {
   const row: Partial<Record<Column, string>> = {};
   header.forEach((column, i) => {
     if (column && record[i]) row[column] = record[i];
   });
   const problems: string[] = [];
   if (!row.email) problems.push('email is empty: every row needs the mailbox address');
-  else if (addressProblem(row.email)) problems.push(`"${row.email}" is not a valid email address (${addressProblem(row.email)}): fix the email column`);
-  if (row.sink && addressProblem(row.sink)) problems.push(`sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it empty to use the config's sink`);
-  if (!row.sink && !options.sink) problems.push('sink is empty and the config has no "sink": fill in the sink column, or set "sink" in the config (or pass --sink)');
+  else if (addressProblem(row.email))
+    problems.push(`"${row.email}" is not a valid email address (${addressProblem(row.email)}): fix the email column`);
+  if (row.sink && addressProblem(row.sink))
+    problems.push(
+      `sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it empty to use the config's sink`,
+    );
+  if (!row.sink && !options.sink)
+    problems.push(
+      'sink is empty and the config has no "sink": fill in the sink column, or set "sink" in the config (or pass --sink)',
+    );
   const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
-  if (!targets.includes(target)) problems.push(`target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`);
-  else if (!options.supportedTargets.includes(target)) problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);
-  if (row.confirmed && !isConfirmation(row.confirmed)) problems.push(`confirmed "${row.confirmed}" is not a date: write YYYY-MM-DD, optionally followed by who confirmed (e.g. 2026-11-23 j.doe)`);
-  if ((row.confirmed || row.instructions) && !manualTargets.has(target)) problems.push(`the confirmed and instructions columns apply to pop3 and manual rows only: clear them for target ${target}`);
+  if (!targets.includes(target))
+    problems.push(
+      `target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`,
+    );
+  else if (!options.supportedTargets.includes(target))
+    problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);
+  if (row.confirmed && !isConfirmation(row.confirmed))
+    problems.push(
+      `confirmed "${row.confirmed}" is not a date: write YYYY-MM-DD, optionally followed by who confirmed (e.g. 2026-11-23 j.doe)`,
+    );
+  if ((row.confirmed || row.instructions) && !manualTargets.has(target))
+    problems.push(
+      `the confirmed and instructions columns apply to pop3 and manual rows only: clear them for target ${target}`,
+    );
   if (problems.length > 0) return { line, problem: problems.join('; ') };
   const mailbox: Mailbox = {
     email: row.email!,
@@ -183,7 +239,10 @@ async function sniffDelimiter(file: string): Promise<string> {
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    throw new InputError([`${file}: cannot read the users file (${(error as NodeJS.ErrnoException).code}): check the path`], { cause: error });
+    throw new InputError(
+      [`${file}: cannot read the users file (${(error as NodeJS.ErrnoException).code}): check the path`],
+      { cause: error },
+    );
   }
   try {
     const buffer = Buffer.alloc(64 * 1024);

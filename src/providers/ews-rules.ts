@@ -72,7 +72,9 @@ function readSection(ews: EwsModule, source: Bag, map: typeof predicateMap): Rec
         break;
       }
       case 'addresses': {
-        const list = (value.GetEnumerator() as Array<{ Address: string; Name?: string }>).map((a) => ({ emailAddress: { address: a.Address, ...(a.Name ? { name: a.Name } : {}) } }));
+        const list = (value.GetEnumerator() as Array<{ Address: string; Name?: string }>).map((a) => ({
+          emailAddress: { address: a.Address, ...(a.Name ? { name: a.Name } : {}) },
+        }));
         if (list.length) result[graphName] = list;
         break;
       }
@@ -86,7 +88,12 @@ function readSection(ews: EwsModule, source: Bag, map: typeof predicateMap): Rec
   return result;
 }
 
-function writeSection(ews: EwsModule, target: Bag, source: Record<string, unknown> | undefined, map: typeof predicateMap): void {
+function writeSection(
+  ews: EwsModule,
+  target: Bag,
+  source: Record<string, unknown> | undefined,
+  map: typeof predicateMap,
+): void {
   const byGraphName = new Map(map.map(([g, e, k]) => [g, [e, k] as const]));
   for (const [graphName, value] of Object.entries(source ?? {})) {
     const entry = byGraphName.get(graphName);
@@ -102,7 +109,11 @@ function writeSection(ews: EwsModule, target: Bag, source: Record<string, unknow
         break;
       case 'addresses':
         for (const { emailAddress } of value as Array<{ emailAddress: { address: string; name?: string } }>) {
-          target[ewsName].Add(emailAddress.name ? new ews.EmailAddress(emailAddress.name, emailAddress.address) : new ews.EmailAddress(emailAddress.address));
+          target[ewsName].Add(
+            emailAddress.name
+              ? new ews.EmailAddress(emailAddress.name, emailAddress.address)
+              : new ews.EmailAddress(emailAddress.address),
+          );
         }
         break;
       case 'importance':

@@ -26,10 +26,20 @@ export interface EwsProviderOptions {
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
 }
 
-let ewsModules: Promise<{ ews: EwsModule; XhrApi: typeof import('@ewsjs/xhr').XhrApi; NtlmProvider: typeof import('@ewsjs/xhr').NtlmProvider }> | undefined;
+let ewsModules:
+  | Promise<{
+      ews: EwsModule;
+      XhrApi: typeof import('@ewsjs/xhr').XhrApi;
+      NtlmProvider: typeof import('@ewsjs/xhr').NtlmProvider;
+    }>
+  | undefined;
 /** ews-javascript-api takes ~0.6 s to load (old MSAL, moment): only when EWS is used. */
 function loadEws() {
-  return (ewsModules ??= Promise.all([import('ews-javascript-api'), import('@ewsjs/xhr')]).then(([ews, xhr]) => ({ ews: (ews.default ?? ews) as EwsModule, XhrApi: xhr.XhrApi, NtlmProvider: xhr.NtlmProvider })));
+  return (ewsModules ??= Promise.all([import('ews-javascript-api'), import('@ewsjs/xhr')]).then(([ews, xhr]) => ({
+    ews: (ews.default ?? ews) as EwsModule,
+    XhrApi: xhr.XhrApi,
+    NtlmProvider: xhr.NtlmProvider,
+  })));
 }
 
 const fixes = {
@@ -38,9 +48,9 @@ const fixes = {
   noMailbox:
     'Exchange has no mailbox for this address: if the user is in Exchange Online, set target=graph for this row; otherwise correct the address.',
   validation: 'Exchange rejected the rule (details above): correct the rule template or the sink address, then re-run.',
-  quota: "The mailbox's rules quota is full (256 KB by default, 64 KB on Exchange 2010): have the user delete old rules, or raise it with Set-Mailbox <user> -RulesQuota 256KB, then re-run.",
-  blob:
-    "This mailbox has Outlook client-only rules (the Outlook rule blob). Writing any rule through EWS deletes them. sinkrule did not write. Ask the user to recreate client-only rules as server rules, or accept the loss and re-run with --remove-outlook-rule-blob (or ews.removeOutlookRuleBlob: true).",
+  quota:
+    "The mailbox's rules quota is full (256 KB by default, 64 KB on Exchange 2010): have the user delete old rules, or raise it with Set-Mailbox <user> -RulesQuota 256KB, then re-run.",
+  blob: 'This mailbox has Outlook client-only rules (the Outlook rule blob). Writing any rule through EWS deletes them. sinkrule did not write. Ask the user to recreate client-only rules as server rules, or accept the loss and re-run with --remove-outlook-rule-blob (or ews.removeOutlookRuleBlob: true).',
   other: 'Check the Exchange message above; re-running is safe because sinkrule re-reads every mailbox before writing.',
 };
 
@@ -59,7 +69,8 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
     } else {
       // The library wants WebCredentials even when NTLM runs in the XHR layer.
       svc.Credentials = new ews.WebCredentials(config.username!, options.password!);
-      if (config.auth === 'ntlm') inner.setAuthProvider(afterHandshake(new NtlmProvider(config.username!, options.password!), gate));
+      if (config.auth === 'ntlm')
+        inner.setAuthProvider(afterHandshake(new NtlmProvider(config.username!, options.password!), gate));
     }
     svc.XHRApi = observe(inner, seen, gate);
     if (mailbox) {
@@ -70,7 +81,13 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
     return { ews, svc, seen };
   }
 
-  const send = <T>(mailbox: Mailbox, operation: string, seen: SeenResponse, call: () => Promise<T>, signal?: AbortSignal) =>
+  const send = <T>(
+    mailbox: Mailbox,
+    operation: string,
+    seen: SeenResponse,
+    call: () => Promise<T>,
+    signal?: AbortSignal,
+  ) =>
     gate.send(
       mailbox.email,
       async () => {
@@ -95,7 +112,10 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
     signedInApp: () => signedIn,
     checkMailbox(mailbox) {
       const unsupported = unsupportedByEws(options.desiredRuleFor(mailbox));
-      return unsupported && `the rule template uses "${unsupported}", which EWS rules cannot express: remove it from the template or route this row to graph`;
+      return (
+        unsupported &&
+        `the rule template uses "${unsupported}", which EWS rules cannot express: remove it from the template or route this row to graph`
+      );
     },
     async readRules(mailbox, signal): Promise<MailboxState> {
       const { ews, svc, seen } = await service(mailbox);
@@ -103,8 +123,18 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
       const blob = collection.OutlookRuleBlobExists === true;
       return {
         rules: collection.GetEnumerator().map((rule) => fromEwsRule(ews, rule)),
-        facts: { outlookRuleBlobExists: blob, ...(blob && options.removeOutlookRuleBlob ? { outlookRuleBlobRemovalAllowed: true } : {}) },
-        writeBlockedBy: blob && !options.removeOutlookRuleBlob ? new MailboxError('OutlookRuleBlobExists', 'EWS: the mailbox has an Outlook rule blob (client-only rules)', fixes.blob) : undefined,
+        facts: {
+          outlookRuleBlobExists: blob,
+          ...(blob && options.removeOutlookRuleBlob ? { outlookRuleBlobRemovalAllowed: true } : {}),
+        },
+        writeBlockedBy:
+          blob && !options.removeOutlookRuleBlob
+            ? new MailboxError(
+                'OutlookRuleBlobExists',
+                'EWS: the mailbox has an Outlook rule blob (client-only rules)',
+                fixes.blob,
+              )
+            : undefined,
       };
     },
     async applyChanges(mailbox, changes: readonly RuleChange[], state, signal): Promise<ApplyResult> {
@@ -112,16 +142,34 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
       const existing = new Map(state.rules.map((rule) => [rule.id, rule.sequence]));
       const operations = changes.map((change) => {
         if (change.kind === 'create') return new ews.CreateRuleOperation(toEwsRule(ews, change.rule));
-        if (change.kind === 'update') return new ews.SetRuleOperation(toEwsRule(ews, change.rule, { id: change.ruleId, priority: existing.get(change.ruleId) ?? change.rule.sequence }));
+        if (change.kind === 'update')
+          return new ews.SetRuleOperation(
+            toEwsRule(ews, change.rule, {
+              id: change.ruleId,
+              priority: existing.get(change.ruleId) ?? change.rule.sequence,
+            }),
+          );
         return new ews.DeleteRuleOperation(change.ruleId);
       });
       // One call for all of a mailbox's changes: Exchange applies them all or none.
       const removeBlob = state.facts.outlookRuleBlobExists === true && options.removeOutlookRuleBlob;
-      await send(mailbox, 'UpdateInboxRules', seen, () => svc.UpdateInboxRules(operations, removeBlob, mailbox.email), signal);
+      await send(
+        mailbox,
+        'UpdateInboxRules',
+        seen,
+        () => svc.UpdateInboxRules(operations, removeBlob, mailbox.email),
+        signal,
+      );
       if (removeBlob) state.facts.outlookRuleBlobRemoved = true;
       return { createdRuleIds: [] }; // UpdateInboxRules does not return new rule ids
     },
-    describe: () => ({ ewsUrl: config.url, auth: config.auth, account: config.username ?? config.oauthClientId ?? '', version: config.version, removeOutlookRuleBlob: String(options.removeOutlookRuleBlob) }),
+    describe: () => ({
+      ewsUrl: config.url,
+      auth: config.auth,
+      account: config.username ?? config.oauthClientId ?? '',
+      version: config.version,
+      removeOutlookRuleBlob: String(options.removeOutlookRuleBlob),
+    }),
     async close() {},
   };
 
@@ -129,11 +177,23 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
   async function checkPassword(): Promise<void> {
     const { svc } = await service(undefined);
     try {
-      await svc.XHRApi.xhr({ type: 'GET', url: config.url, headers: config.auth === 'basic' ? { Authorization: `Basic ${Buffer.from(`${config.username}:${options.password}`).toString('base64')}` } : {} } as never);
+      await svc.XHRApi.xhr({
+        type: 'GET',
+        url: config.url,
+        headers:
+          config.auth === 'basic'
+            ? { Authorization: `Basic ${Buffer.from(`${config.username}:${options.password}`).toString('base64')}` }
+            : {},
+      } as never);
     } catch (error) {
       const status = (error as { status?: number }).status;
-      if (status === 401) throw new AccessError(`EWS rejected ${config.username} (HTTP 401): check ews.username (DOMAIN\\user or UPN), ${ewsPasswordVariable} and ews.auth (${config.auth}); the virtual directory must allow ${config.auth === 'ntlm' ? 'Windows (NTLM)' : 'Basic'} authentication.`, { cause: error });
-      if (status === undefined || status >= 500) throw new AccessError(`Cannot reach EWS at ${config.url}: ${describeError(error)}`, { cause: error });
+      if (status === 401)
+        throw new AccessError(
+          `EWS rejected ${config.username} (HTTP 401): check ews.username (DOMAIN\\user or UPN), ${ewsPasswordVariable} and ews.auth (${config.auth}); the virtual directory must allow ${config.auth === 'ntlm' ? 'Windows (NTLM)' : 'Basic'} authentication.`,
+          { cause: error },
+        );
+      if (status === undefined || status >= 500)
+        throw new AccessError(`Cannot reach EWS at ${config.url}: ${describeError(error)}`, { cause: error });
     }
   }
 }
@@ -151,7 +211,8 @@ type XhrLike = Pick<InstanceType<typeof import('@ewsjs/xhr').XhrApi>, 'xhr' | 'x
 function observe(inner: XhrLike, seen: SeenResponse, gate: ThrottleGate): XhrLike {
   // On errors @ewsjs/xhr throws the axios error with the axios response under `responseText`.
   const keep = (answer: { responseText?: unknown; status?: number; headers?: Record<string, string> } | undefined) => {
-    const raw = answer?.responseText as { data?: unknown; status?: number; headers?: Record<string, string> } | string | undefined;
+    const raw = answer?.responseText as
+      { data?: unknown; status?: number; headers?: Record<string, string> } | string | undefined;
     const response = typeof raw === 'object' && raw !== null ? raw : undefined;
     seen.body = typeof raw === 'string' ? raw : typeof response?.data === 'string' ? response.data : undefined;
     seen.status = response?.status ?? answer?.status;
@@ -164,13 +225,16 @@ function observe(inner: XhrLike, seen: SeenResponse, gate: ThrottleGate): XhrLik
     // The gate let this call through, but a ServerBusy may have paused the account since (the
     // call's XML and its NTLM handshake take a while): nothing goes out inside that window.
     xhr: async (options, progress) =>
-      gate.appWindowClosed().then(() => inner.xhr(options, progress)).then(
-        (answer) => (keep(answer as never), answer),
-        (error: unknown) => {
-          keep(error as never);
-          throw error;
-        },
-      ),
+      gate
+        .appWindowClosed()
+        .then(() => inner.xhr(options, progress))
+        .then(
+          (answer) => (keep(answer as never), answer),
+          (error: unknown) => {
+            keep(error as never);
+            throw error;
+          },
+        ),
     xhrStream: (options, progress) => inner.xhrStream(options, progress),
     disconnect: () => inner.disconnect(),
   };
@@ -181,7 +245,10 @@ function observe(inner: XhrLike, seen: SeenResponse, gate: ThrottleGate): XhrLik
  * ServerBusy window takes to open: the call itself (the request Exchange charges to the budget)
  * waits for the window after the handshake, not only before it.
  */
-function afterHandshake(ntlm: InstanceType<typeof import('@ewsjs/xhr').NtlmProvider>, gate: ThrottleGate): InstanceType<typeof import('@ewsjs/xhr').NtlmProvider> {
+function afterHandshake(
+  ntlm: InstanceType<typeof import('@ewsjs/xhr').NtlmProvider>,
+  gate: ThrottleGate,
+): InstanceType<typeof import('@ewsjs/xhr').NtlmProvider> {
   return Object.assign(Object.create(ntlm) as typeof ntlm, {
     preCall: async (request: Parameters<typeof ntlm.preCall>[0]) => {
       const authenticated = await ntlm.preCall(request);
@@ -214,25 +281,47 @@ function checkTls(url: string): Promise<void> {
   });
 }
 
-type Fault = { faultCode?: string | null; responseCode?: number; HttpStatusCode?: number; message?: string; errorDetails?: { objects?: Record<string, string> } };
+type Fault = {
+  faultCode?: string | null;
+  responseCode?: number;
+  HttpStatusCode?: number;
+  message?: string;
+  errorDetails?: { objects?: Record<string, string> };
+};
 /** What ews-javascript-api throws: SOAP faults and HTTP errors (Fault), or error responses (ResponseError). */
-type ResponseError = { ErrorCode?: number; message?: string; serviceResponse?: { ErrorDetails?: { objects?: Record<string, string> } } };
+type ResponseError = {
+  ErrorCode?: number;
+  message?: string;
+  serviceResponse?: { ErrorDetails?: { objects?: Record<string, string> } };
+};
 
 /** Maps what ews-javascript-api throws (not Error instances) to sinkrule's error classes. */
 export async function translateEwsError(error: unknown, operation: string, seen: SeenResponse = {}): Promise<Error> {
   if (error instanceof AccessError) return error;
   const { ews } = await loadEws();
   const fault = error as Fault & ResponseError;
-  const code = (fault.faultCode ? fault.faultCode.replace(/^\w+:/, '') : undefined) ?? (fault.ErrorCode ? ews.ServiceError[fault.ErrorCode] : undefined) ?? (fault.responseCode !== undefined ? ews.ServiceError[fault.responseCode] : 'Unknown');
+  const code =
+    (fault.faultCode ? fault.faultCode.replace(/^\w+:/, '') : undefined) ??
+    (fault.ErrorCode ? ews.ServiceError[fault.ErrorCode] : undefined) ??
+    (fault.responseCode !== undefined ? ews.ServiceError[fault.responseCode] : 'Unknown');
   const message = `EWS ${operation}: ${code}: ${fault.message ?? describeError(error)}`;
   const details = fault.errorDetails?.objects ?? fault.serviceResponse?.ErrorDetails?.objects ?? {};
-  if (fault.HttpStatusCode === 401) return new AccessError(`EWS rejected the credentials (HTTP 401) during the run: check ews.username and ${ewsPasswordVariable}.`, { cause: error });
+  if (fault.HttpStatusCode === 401)
+    return new AccessError(
+      `EWS rejected the credentials (HTTP 401) during the run: check ews.username and ${ewsPasswordVariable}.`,
+      { cause: error },
+    );
   if (fault.HttpStatusCode === 503 || seen.status === 503) {
     // IIS's request queue was full for this request. That says nothing about the account's
     // budget (ErrorServerBusy does), so only this mailbox backs off, honouring any Retry-After.
-    const retryAfterInMs = parseRetryAfter((name) => (name === 'retry-after' ? seen.retryAfter : undefined), Date.now());
+    const retryAfterInMs = parseRetryAfter(
+      (name) => (name === 'retry-after' ? seen.retryAfter : undefined),
+      Date.now(),
+    );
     const text = `EWS ${operation}: HTTP 503: the server's request queue is full`;
-    return retryAfterInMs === undefined ? new TransientError(text, 'HTTP503', { cause: error }) : new ThrottledError(text, retryAfterInMs, 'mailbox', 'HTTP503', { cause: error });
+    return retryAfterInMs === undefined
+      ? new TransientError(text, 'HTTP503', { cause: error })
+      : new ThrottledError(text, retryAfterInMs, 'mailbox', 'HTTP503', { cause: error });
   }
   switch (code) {
     case 'ErrorServerBusy':
@@ -248,7 +337,10 @@ export async function translateEwsError(error: unknown, operation: string, seen:
     case 'ErrorImpersonationDenied':
       return new MailboxError(code, message, fixes.impersonation, { cause: error });
     case 'ErrorInboxRulesValidationError':
-      return new MailboxError(code, message, fixes.validation, { cause: error, details: await validationDetails(seen.body) });
+      return new MailboxError(code, message, fixes.validation, {
+        cause: error,
+        details: await validationDetails(seen.body),
+      });
     case 'ErrorRulesOverQuota':
       return new MailboxError(code, message, fixes.quota, { cause: error });
     case 'ErrorOutlookRuleBlobExists':
@@ -260,7 +352,11 @@ export async function translateEwsError(error: unknown, operation: string, seen:
   }
   if (!fault.faultCode && !fault.ErrorCode && fault.HttpStatusCode === undefined) {
     // No SOAP answer at all: a network failure (NTLM surfaces it as "reading 'headers'").
-    return new TransientError(`EWS ${operation}: no answer from the server (${fault.message ?? describeError(error)})`, 'NetworkError', { cause: error });
+    return new TransientError(
+      `EWS ${operation}: no answer from the server (${fault.message ?? describeError(error)})`,
+      'NetworkError',
+      { cause: error },
+    );
   }
   return new MailboxError(code, message, fixes.other, { cause: error });
 }
@@ -282,7 +378,9 @@ async function validationDetails(body: string | undefined): Promise<string[]> {
     const errors = operationError.getElementsByTagNameNS(ewsTypes, 'Error');
     for (let j = 0; j < errors.length; j++) {
       const text = (name: string) => errors[j]!.getElementsByTagNameNS(ewsTypes, name)[0]?.textContent?.trim() ?? '';
-      lines.push(`operation ${index}: ${text('FieldURI')}: ${text('ErrorCode')}: ${text('ErrorMessage')}${text('FieldValue') ? ` (value "${text('FieldValue')}")` : ''}`);
+      lines.push(
+        `operation ${index}: ${text('FieldURI')}: ${text('ErrorCode')}: ${text('ErrorMessage')}${text('FieldValue') ? ` (value "${text('FieldValue')}")` : ''}`,
+      );
     }
   }
   return lines;

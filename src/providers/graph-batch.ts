@@ -16,7 +16,9 @@ export interface BatchItemResponse {
 }
 
 /** Posts one JSON batch; rejects when the batch as a whole fails. */
-export type PostBatch = (requests: object[]) => Promise<{ responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body?: unknown }> }>;
+export type PostBatch = (
+  requests: object[],
+) => Promise<{ responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body?: unknown }> }>;
 
 /** Graph's limit per batch. */
 export const maxBatchItems = 20;
@@ -30,7 +32,12 @@ const maxItemsPerMailbox = 4;
  * retried alone by the worker that sent it; a batch that fails as a whole fails all its items.
  */
 export class GraphBatcher {
-  private queue: Array<{ mailbox: string; request: BatchItemRequest; resolve: (r: BatchItemResponse) => void; reject: (e: unknown) => void }> = [];
+  private queue: Array<{
+    mailbox: string;
+    request: BatchItemRequest;
+    resolve: (r: BatchItemResponse) => void;
+    reject: (e: unknown) => void;
+  }> = [];
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -61,7 +68,8 @@ export class GraphBatcher {
       return;
     }
     const items = this.take();
-    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), this.queue.length >= this.batchSize ? 0 : this.lingerInMs);
+    if (this.queue.length > 0)
+      this.timer = setTimeout(() => this.flush(), this.queue.length >= this.batchSize ? 0 : this.lingerInMs);
     if (items.length === 0) return;
     const requests = items.map(({ request }, i) => ({
       id: String(i + 1),
@@ -74,8 +82,16 @@ export class GraphBatcher {
         const byId = new Map(responses.map((response) => [response.id, response]));
         items.forEach((item, i) => {
           const response = byId.get(String(i + 1));
-          if (response) item.resolve({ status: response.status, headers: lowerCaseKeys(response.headers ?? {}), body: response.body });
-          else item.reject(new TransientError('Graph $batch: no answer for this request in the batch', 'BatchItemMissing'));
+          if (response)
+            item.resolve({
+              status: response.status,
+              headers: lowerCaseKeys(response.headers ?? {}),
+              body: response.body,
+            });
+          else
+            item.reject(
+              new TransientError('Graph $batch: no answer for this request in the batch', 'BatchItemMissing'),
+            );
         });
       },
       (error: unknown) => items.forEach((item) => item.reject(error)),

@@ -11,6 +11,7 @@ import type { ThrottleGate } from '../core/throttle-gate.js';
 import type { GraphConfig } from '../input/config.js';
 import type { ApiProvider, ApplyResult, MailboxState, SignedInApp } from '../core/provider.js';
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
+import { createGraphMail } from './graph-mail.js';
 
 const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;
 const { TokenCredentialAuthenticationProvider } = authProviders;
@@ -27,9 +28,20 @@ export interface GraphProviderOptions {
 }
 
 /** Codes Graph answers with when the user has no Exchange Online mailbox Graph can reach. */
-const noMailboxCodes = new Set(['MailboxNotEnabledForRESTAPI', 'MailboxNotSupportedForRESTAPI', 'ResourceNotFound', 'ErrorInvalidUser', 'ErrorNonExistentMailbox']);
+const noMailboxCodes = new Set([
+  'MailboxNotEnabledForRESTAPI',
+  'MailboxNotSupportedForRESTAPI',
+  'ResourceNotFound',
+  'ErrorInvalidUser',
+  'ErrorNonExistentMailbox',
+]);
 /** Codes the identity library's errors surface as, once the Graph client has wrapped them. */
-const credentialCodes = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'AccessError']);
+const credentialCodes = new Set([
+  'AuthenticationError',
+  'AuthenticationRequiredError',
+  'CredentialUnavailableError',
+  'AccessError',
+]);
 
 /** Exchange Online through Microsoft Graph v1.0: /users/{upn}/mailFolders/inbox/messageRules. */
 export function createGraphProvider(options: GraphProviderOptions): ApiProvider {
@@ -52,15 +64,18 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   });
 
   const rulesPath = (mailbox: Mailbox) => `/users/${encodeURIComponent(mailbox.email)}/mailFolders/inbox/messageRules`;
-  const batcher = (options.batchSize ?? 1) > 1 ? new GraphBatcher(postBatch, Math.min(options.batchSize!, maxBatchItems), () => gate.pausedUntil, clock) : undefined;
+  const batcher =
+    (options.batchSize ?? 1) > 1
+      ? new GraphBatcher(postBatch, Math.min(options.batchSize!, maxBatchItems), () => gate.pausedUntil, clock)
+      : undefined;
 
-  /** One request to the mailbox's rules: through the gate, alone or in a batch, errors translated. */
-  const call = <T>(mailbox: Mailbox, operation: string, request: BatchItemRequest, signal?: AbortSignal): Promise<T> =>
+  /** One request for a mailbox (the gate's key): through the gate, alone or in a batch, errors translated. */
+  const call = <T>(key: string, operation: string, request: BatchItemRequest, signal?: AbortSignal): Promise<T> =>
     gate.send(
-      mailbox.email,
+      key,
       async () => {
         if (batcher) {
-          const item = await batcher.send(mailbox.email, request); // a failed batch rejects with a translated error
+          const item = await batcher.send(key, request); // a failed batch rejects with a translated error
           if (item.status >= 400) throw translateGraphError(itemError(item), operation, clock);
           return item.body as T;
         }
@@ -69,7 +84,8 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
         const timeout = AbortSignal.timeout(timeoutInMs);
         const api = client.api(request.url).options({ signal: timeout } as never);
         try {
-          const method = request.method === 'DELETE' ? 'delete' : (request.method.toLowerCase() as 'get' | 'post' | 'patch');
+          const method =
+            request.method === 'DELETE' ? 'delete' : (request.method.toLowerCase() as 'get' | 'post' | 'patch');
           return (await (method === 'get' || method === 'delete' ? api[method]() : api[method](request.body))) as T;
         } catch (error) {
           throw translateGraphError(error, operation, clock, timeout.aborted);
@@ -82,7 +98,10 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   async function postBatch(requests: object[]) {
     const timeout = AbortSignal.timeout(timeoutInMs);
     try {
-      return await client.api('/$batch').options({ signal: timeout } as never).post({ requests });
+      return await client
+        .api('/$batch')
+        .options({ signal: timeout } as never)
+        .post({ requests });
     } catch (error) {
       throw translateGraphError(error, 'batch', clock, timeout.aborted);
     }
@@ -118,7 +137,12 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       const rules: MailboxRule[] = [];
       let next: string | undefined = rulesPath(mailbox);
       while (next) {
-        const page: { value: GraphRule[]; '@odata.nextLink'?: string } = await call(mailbox, 'read', { method: 'GET', url: next }, signal);
+        const page: { value: GraphRule[]; '@odata.nextLink'?: string } = await call(
+          mailbox.email,
+          'read',
+          { method: 'GET', url: next },
+          signal,
+        );
         rules.push(...page.value.map(fromGraph));
         // Next pages come as absolute URLs; requests (and batch items) take the part after /v1.0.
         next = page['@odata.nextLink']?.replace(/^https?:\/\/[^/]+\/v1\.0/i, '');
@@ -130,11 +154,25 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       const writtenRules: MailboxRule[] = [];
       for (const change of changes) {
         if (change.kind === 'create') {
-          const created: GraphRule = await call(mailbox, 'create', { method: 'POST', url: rulesPath(mailbox), body: toGraph(change.rule, true) }, signal);
+          const created: GraphRule = await call(
+            mailbox.email,
+            'create',
+            { method: 'POST', url: rulesPath(mailbox), body: toGraph(change.rule, true) },
+            signal,
+          );
           createdRuleIds.push(created.id);
           writtenRules.push(fromGraph(created));
         } else if (change.kind === 'update') {
-          const updated: GraphRule | undefined = await call(mailbox, 'update', { method: 'PATCH', url: `${rulesPath(mailbox)}/${encodeURIComponent(change.ruleId)}`, body: toGraph(change.rule, false) }, signal);
+          const updated: GraphRule | undefined = await call(
+            mailbox.email,
+            'update',
+            {
+              method: 'PATCH',
+              url: `${rulesPath(mailbox)}/${encodeURIComponent(change.ruleId)}`,
+              body: toGraph(change.rule, false),
+            },
+            signal,
+          );
           // PATCH answers 200 with the rule (some deployments 204 without a body).
           if (updated?.id) writtenRules.push(fromGraph(updated));
         } else {
@@ -143,6 +181,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       }
       return { createdRuleIds, writtenRules };
     },
+    mail: createGraphMail(call),
     describe: () => ({
       graphEndpoint: config.baseUrl,
       tokenScope: config.tokenScope,
@@ -157,7 +196,12 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
 
   async function deleteRule(mailbox: Mailbox, ruleId: string, signal?: AbortSignal): Promise<void> {
     try {
-      await call(mailbox, 'delete', { method: 'DELETE', url: `${rulesPath(mailbox)}/${encodeURIComponent(ruleId)}` }, signal);
+      await call(
+        mailbox.email,
+        'delete',
+        { method: 'DELETE', url: `${rulesPath(mailbox)}/${encodeURIComponent(ruleId)}` },
+        signal,
+      );
     } catch (error) {
       // Deleting a rule that is already gone has the effect we wanted.
       if (!(error instanceof MailboxError && error.code === 'ErrorItemNotFound')) throw error;
@@ -168,7 +212,12 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
 /** A failed batch item in the shape of the Graph client's GraphError, for one translation path. */
 function itemError(item: BatchItemResponse): { statusCode: number; code?: string; message: string; headers: Headers } {
   const error = (item.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-  return { statusCode: item.status, code: error?.code, message: error?.message ?? `HTTP ${item.status}`, headers: new Headers(item.headers) };
+  return {
+    statusCode: item.status,
+    code: error?.code,
+    message: error?.message ?? `HTTP ${item.status}`,
+    headers: new Headers(item.headers),
+  };
 }
 
 interface GraphRule extends RuleSpec {
@@ -208,20 +257,34 @@ const fixes = {
     'The user has no Exchange Online mailbox Graph can reach (on-premises, unlicensed, inactive or soft-deleted?). If the mailbox is on-premises, set target=ews for this row; if it was just licensed, wait 15 minutes and re-run; otherwise correct the address.',
   accessDenied:
     'Grant the app the application permission MailboxSettings.ReadWrite (admin consent). If RBAC for Applications scopes the app, add this mailbox to the scope (New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>) and check with Test-ServicePrincipalAuthorization; with a legacy application access policy, add the user to its group.',
-  rejected: 'Exchange rejected the rule as sent: check the rule template (rule.template) against the Graph messageRule reference, then re-run.',
+  mailAccessDenied:
+    'The probe needs the application permissions Mail.Send and Mail.ReadWrite (admin consent). If RBAC for Applications scopes the app, assign "Application Mail.Send" and "Application Mail.ReadWrite" with the same -CustomResourceScope as the rules permission, and make sure the scope includes the sink and probe.from.',
+  directoryDenied:
+    "Grant the app the application permission Domain.Read.All (admin consent) so sinkrule can read the tenant's verified domains.",
+  rejected:
+    'Exchange rejected the rule as sent: check the rule template (rule.template) against the Graph messageRule reference, then re-run.',
   other: 'Check the service message above; re-running is safe because sinkrule re-reads every mailbox before writing.',
 };
 
 /** Maps a Graph client error to sinkrule's error classes. Never turns an error into "no rules". */
 export function translateGraphError(error: unknown, operation: string, clock: Clock, timedOut = false): Error {
-  if (error instanceof AccessError || error instanceof ThrottledError || error instanceof TransientError || error instanceof MailboxError) return error;
+  if (
+    error instanceof AccessError ||
+    error instanceof ThrottledError ||
+    error instanceof TransientError ||
+    error instanceof MailboxError
+  )
+    return error;
   const graphError = error as Partial<GraphError>;
   const status = graphError.statusCode ?? -1;
   const code = graphError.code ?? `HTTP${status}`;
   const message = graphError.message || `HTTP ${status}`;
   const what = `Graph ${operation}: ${code}: ${message}`;
   if (credentialCodes.has(code)) return credentialFailure(error);
-  if (timedOut) return new TransientError(`Graph ${operation}: no answer in time; the request's effect is unknown`, 'Timeout', { cause: error });
+  if (timedOut)
+    return new TransientError(`Graph ${operation}: no answer in time; the request's effect is unknown`, 'Timeout', {
+      cause: error,
+    });
   if (status === 429 || (status === 503 && graphError.headers?.get('retry-after'))) {
     const retryAfterInMs = parseRetryAfter((name) => graphError.headers?.get(name), clock());
     // A 503 or a MailboxConcurrency 429 concerns this request's mailbox; any other 429 the app.
@@ -230,13 +293,26 @@ export function translateGraphError(error: unknown, operation: string, clock: Cl
   }
   if (status <= 0 || status >= 500) return new TransientError(what, code, { cause: error });
   if (status === 401) {
-    return new AccessError(`${what}. Graph rejected the app's token: grant admin consent for the application permission MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`, { cause: error });
+    return new AccessError(
+      `${what}. Graph rejected the app's token: grant admin consent for the application permission MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`,
+      { cause: error },
+    );
   }
-  if (status === 403) return new MailboxError(code, what, fixes.accessDenied, { cause: error });
+  if (status === 403) return new MailboxError(code, what, accessFix(operation), { cause: error });
   if (status === 404 && code === 'ErrorItemNotFound' && operation === 'update') {
-    return new TransientError(`${what} (the rule changed while sinkrule worked; it re-reads the mailbox)`, code, { cause: error });
+    return new TransientError(`${what} (the rule changed while sinkrule worked; it re-reads the mailbox)`, code, {
+      cause: error,
+    });
   }
-  if (status === 404 && noMailboxCodes.has(code)) return new MailboxError(code, what, fixes.noMailbox, { cause: error });
+  if (status === 404 && noMailboxCodes.has(code))
+    return new MailboxError(code, what, fixes.noMailbox, { cause: error });
   if (status === 400) return new MailboxError(code, what, fixes.rejected, { cause: error });
   return new MailboxError(code, what, fixes.other, { cause: error });
+}
+
+/** The permission behind a 403 depends on what was asked: rules, mail (the probe) or the directory. */
+function accessFix(operation: string): string {
+  if (/mail|attachment/.test(operation)) return fixes.mailAccessDenied;
+  if (/domains/.test(operation)) return fixes.directoryDenied;
+  return fixes.accessDenied;
 }

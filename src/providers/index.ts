@@ -62,7 +62,11 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
   };
 }
 
-function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDependencies): { provider: Provider; maxMailboxes: number } {
+function createProvider(
+  target: Target,
+  gate: ThrottleGate,
+  deps: ProviderDependencies,
+): { provider: Provider; maxMailboxes: number } {
   const { config } = deps;
   switch (target) {
     case 'graph': {
@@ -70,20 +74,50 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
       const { credential, kind } = createGraphCredential(config.graph, deps.env, config.file);
       // The kind actually used (also when chosen from the environment) goes into the report.
       const graph = { ...config.graph, auth: kind };
-      return { provider: createGraphProvider({ config: graph, credential: cachingCredential(credential, deps.clock), gate, clock: deps.clock, batchSize: graph.batchSize }), maxMailboxes: graph.concurrency };
+      return {
+        provider: createGraphProvider({
+          config: graph,
+          credential: cachingCredential(credential, deps.clock),
+          gate,
+          clock: deps.clock,
+          batchSize: graph.batchSize,
+        }),
+        maxMailboxes: graph.concurrency,
+      };
     }
     case 'ews': {
       const ews = config.ews;
-      if (!ews) throw missingSection(config, 'ews', 'ews', '{"url": "https://mail.contoso.com/EWS/Exchange.asmx", "username": "CONTOSO\\\\svc-sinkrule"}');
+      if (!ews)
+        throw missingSection(
+          config,
+          'ews',
+          'ews',
+          '{"url": "https://mail.contoso.com/EWS/Exchange.asmx", "username": "CONTOSO\\\\svc-sinkrule"}',
+        );
       const password = deps.env[ewsPasswordVariable];
-      if (ews.auth !== 'oauth' && !password) throw new InputError([`${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the password of ${ews.username}`]);
-      const credential = ews.auth === 'oauth' ? cachingCredential(createEwsCredential(ews, deps.env, config.file), deps.clock) : undefined;
-      const provider = createEwsProvider({ config: ews, password, credential, gate, removeOutlookRuleBlob: ews.removeOutlookRuleBlob, desiredRuleFor: deps.desiredRuleFor });
+      if (ews.auth !== 'oauth' && !password)
+        throw new InputError([
+          `${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the password of ${ews.username}`,
+        ]);
+      const credential =
+        ews.auth === 'oauth'
+          ? cachingCredential(createEwsCredential(ews, deps.env, config.file), deps.clock)
+          : undefined;
+      const provider = createEwsProvider({
+        config: ews,
+        password,
+        credential,
+        gate,
+        removeOutlookRuleBlob: ews.removeOutlookRuleBlob,
+        desiredRuleFor: deps.desiredRuleFor,
+      });
       return { provider, maxMailboxes: ews.concurrency };
     }
     case 'pop3':
     case 'manual': {
-      const instructionDirs = [config.manual.instructionsDir, path.join(templatesDir, 'instructions')].filter((d): d is string => Boolean(d));
+      const instructionDirs = [config.manual.instructionsDir, path.join(templatesDir, 'instructions')].filter(
+        (d): d is string => Boolean(d),
+      );
       const provider = createManualProvider({
         target,
         mode: deps.mode,
@@ -102,5 +136,7 @@ function createProvider(target: Target, gate: ThrottleGate, deps: ProviderDepend
 }
 
 function missingSection(config: Config, section: string, target: Target, example: string): InputError {
-  return new InputError([`${config.file}: ${section}: missing, but the users file routes mailboxes to target "${target}": add "${section}": ${example}`]);
+  return new InputError([
+    `${config.file}: ${section}: missing, but the users file routes mailboxes to target "${target}": add "${section}": ${example}`,
+  ]);
 }

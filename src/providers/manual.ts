@@ -45,7 +45,9 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
   function load(name: string): Template | string {
     const cached = cache.get(name);
     if (cached) return cached;
-    const file = options.instructionDirs.map((dir) => path.join(dir, `${name}.md`)).find((candidate) => existsSync(candidate));
+    const file = options.instructionDirs
+      .map((dir) => path.join(dir, `${name}.md`))
+      .find((candidate) => existsSync(candidate));
     let result: Template | string;
     if (!/^[\w.-]+$/.test(name) || !file) {
       result = `instructions "${name}" not found (looked for ${name}.md in ${options.instructionDirs.join(', ')}): fix the instructions column or add the file to manual.instructionsDir`;
@@ -54,7 +56,9 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
     } else {
       const text = readFileSync(file, 'utf8');
       const unknown = findPlaceholders(text).find((p) => !known.has(p.name));
-      result = unknown ? `instruction template ${file}:${unknown.line}: unknown placeholder {{${unknown.name}}}: use ${variables.map((v) => `{{${v}}}`).join(', ')}` : { name, file, text };
+      result = unknown
+        ? `instruction template ${file}:${unknown.line}: unknown placeholder {{${unknown.name}}}: use ${variables.map((v) => `{{${v}}}`).join(', ')}`
+        : { name, file, text };
     }
     cache.set(name, result);
     return result;
@@ -63,7 +67,10 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
   /** The documents for this command: creation (+ check) or removal. */
   function documentsFor(mailbox: Mailbox): Template[] | string {
     const name = mailbox.instructions ?? options.defaultInstructions;
-    const names = options.mode === 'remove' ? [typeof load(`${name}-remove`) === 'string' ? 'remove-rule' : `${name}-remove`] : [name, 'check'];
+    const names =
+      options.mode === 'remove'
+        ? [typeof load(`${name}-remove`) === 'string' ? 'remove-rule' : `${name}-remove`]
+        : [name, 'check'];
     const templates = names.map(load);
     const problem = templates.find((t): t is string => typeof t === 'string');
     return problem ?? (templates as Template[]);
@@ -90,7 +97,9 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
       if (typeof documents === 'string') return documents;
       const values = valuesFor(mailbox);
       for (const template of documents) {
-        const lacking = findPlaceholders(template.text).find((p) => p.fallback === undefined && !values[p.name as Variable]);
+        const lacking = findPlaceholders(template.text).find(
+          (p) => p.fallback === undefined && !values[p.name as Variable],
+        );
         if (lacking) {
           return `instruction template ${template.file}:${lacking.line} uses {{${lacking.name}}}, but the row has no ${optionalFromRow[lacking.name as Variable] ?? lacking.name}: fill that column or give the placeholder a fallback ({{${lacking.name}|…}})`;
         }
@@ -101,12 +110,24 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
       const documents = documentsFor(mailbox);
       if (typeof documents === 'string') throw new Error(documents); // checkMailbox ran before: a bug
       const values = valuesFor(mailbox);
-      const escaped = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v === undefined ? undefined : escapeHtml(v)]));
-      const join = (vals: Record<string, string | undefined>) => documents.map((t) => fillPlaceholders(t.text, vals)).join('\n');
+      const escaped = Object.fromEntries(
+        Object.entries(values).map(([k, v]) => [k, v === undefined ? undefined : escapeHtml(v)]),
+      );
+      const join = (vals: Record<string, string | undefined>) =>
+        documents.map((t) => fillPlaceholders(t.text, vals)).join('\n');
       const server = mailbox.server ?? '(server not named)';
-      return { template: documents[0]!.name, server, confirmed: mailbox.confirmed, markdown: join(values), markdownForHtml: join(escaped) };
+      return {
+        template: documents[0]!.name,
+        server,
+        confirmed: mailbox.confirmed,
+        markdown: join(values),
+        markdownForHtml: join(escaped),
+      };
     },
-    describe: () => ({ instructions: options.instructionDirs.join(', '), defaultInstructions: options.defaultInstructions }),
+    describe: () => ({
+      instructions: options.instructionDirs.join(', '),
+      defaultInstructions: options.defaultInstructions,
+    }),
     async close() {},
   };
 }

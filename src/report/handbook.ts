@@ -24,7 +24,10 @@ export async function renderHandbook(entries: HandbookEntry[], command: string):
   }
   const anchor = (email: string) => `m-${email.replace(/[^A-Za-z0-9]/g, '-')}`;
   const toc = [...byServer]
-    .map(([server, list]) => `<h3>${escapeHtml(server)}</h3><ul class="toc">${list.map((e) => `<li><a href="#${anchor(e.email)}">${escapeHtml(e.email)}</a> (${escapeHtml(e.outcome)})</li>`).join('')}</ul>`)
+    .map(
+      ([server, list]) =>
+        `<h3>${escapeHtml(server)}</h3><ul class="toc">${list.map((e) => `<li><a href="#${anchor(e.email)}">${escapeHtml(e.email)}</a> (${escapeHtml(e.outcome)})</li>`).join('')}</ul>`,
+    )
     .join('');
   const content = [...byServer]
     .map(
@@ -41,7 +44,9 @@ export async function renderHandbook(entries: HandbookEntry[], command: string):
     .join('');
   return fillHtmlTemplate('manual-instructions.html', {
     title: escapeHtml(`Manual ${command === 'remove' ? 'removal ' : ''}instructions: ${entries.length} mailboxes`),
-    intro: escapeHtml('These mailboxes are on servers no API reaches. Follow each procedure, then record the date and your name in the confirmed column of the users file.'),
+    intro: escapeHtml(
+      'These mailboxes are on servers no API reaches. Follow each procedure, then record the date and your name in the confirmed column of the users file.',
+    ),
     toc,
     content,
   });

@@ -17,15 +17,23 @@ export type OutcomeCounts = Map<string, Map<string, number>>;
  * off, and printable. The script adds filters by outcome and route, a search box and sortable
  * columns.
  */
-export async function renderReportPage(run: RunInfo, counts: OutcomeCounts, links: Array<{ href: string; label: string }>): Promise<{ head: string; tail: string }> {
+export async function renderReportPage(
+  run: RunInfo,
+  counts: OutcomeCounts,
+  links: Array<{ href: string; label: string }>,
+): Promise<{ head: string; tail: string }> {
   const title = `sinkrule ${run.command}${run.dryRun ? ' (dry run)' : ''}: ${run.mailboxes} mailboxes`;
   const script = await readFile(path.join(templatesDir, 'report.js'), 'utf8');
   const page = await fillHtmlTemplate('report.html', {
     title: escapeHtml(title),
     scriptHash: `sha256-${createHash('sha256').update(script).digest('base64')}`,
     script,
-    subtitle: escapeHtml(`Started ${run.startedAt}, finished ${run.finishedAt}. Exit code ${run.exitCode}.${run.stoppedBy ? ` Stopped early: ${run.stoppedBy}` : ''}`),
-    links: links.length ? `<ul>${links.map((l) => `<li><a href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a></li>`).join('')}</ul>` : '',
+    subtitle: escapeHtml(
+      `Started ${run.startedAt}, finished ${run.finishedAt}. Exit code ${run.exitCode}.${run.stoppedBy ? ` Stopped early: ${run.stoppedBy}` : ''}`,
+    ),
+    links: links.length
+      ? `<ul>${links.map((l) => `<li><a href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a></li>`).join('')}</ul>`
+      : '',
     chart: chartSvg(counts),
     summary: summaryTable(counts),
     run: runList(run),
@@ -63,7 +71,9 @@ const palette: Record<string, string> = {
 /** Stacked horizontal bars, one per route, one segment per outcome; numbers written out too. */
 function chartSvg(counts: OutcomeCounts): string {
   const routes = [...counts.keys()].sort();
-  const outcomes = [...new Set(routes.flatMap((route) => [...counts.get(route)!.keys()]))].sort((a, b) => severity(a) - severity(b) || a.localeCompare(b));
+  const outcomes = [...new Set(routes.flatMap((route) => [...counts.get(route)!.keys()]))].sort(
+    (a, b) => severity(a) - severity(b) || a.localeCompare(b),
+  );
   const max = Math.max(1, ...routes.map((route) => [...counts.get(route)!.values()].reduce((a, b) => a + b, 0)));
   const width = 640;
   const barWidth = 440;
@@ -109,7 +119,8 @@ function summaryTable(counts: OutcomeCounts): string {
 function controls(counts: OutcomeCounts): string {
   const routes = [...counts.keys()].sort();
   const outcomes = [...new Set(routes.flatMap((route) => [...counts.get(route)!.keys()]))].sort();
-  const options = (values: string[]) => values.map((v) => `<option value="${escapeHtml(v)}">${escapeHtml(v)}</option>`).join('');
+  const options = (values: string[]) =>
+    values.map((v) => `<option value="${escapeHtml(v)}">${escapeHtml(v)}</option>`).join('');
   return (
     `<label>Outcome <select id="f-outcome"><option value="">all</option>${options(outcomes)}</select></label> ` +
     `<label>Route <select id="f-route"><option value="">all</option>${options(routes)}</select></label> ` +
@@ -136,8 +147,20 @@ function runList(run: RunInfo): string {
     ['Rule template', `${run.template.file} (SHA-256 ${run.template.sha256})`],
     inputEntry(run),
     ...(run.forwardMailbox ? [forwardMailboxEntry(run.forwardMailbox)] : []),
-    ...Object.entries(run.backEnds).map(([name, facts]): [string, unknown] => [`Back end ${name}`, Object.entries(facts).map(([k, v]) => `${k}: ${v}`).join(', ')]),
-    ...(run.journal ? [['Journal', `${run.journal.file}: ${run.journal.entries} entries, last SHA-256 ${run.journal.lastHash}`] as [string, unknown]] : []),
+    ...Object.entries(run.backEnds).map(([name, facts]): [string, unknown] => [
+      `Back end ${name}`,
+      Object.entries(facts)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', '),
+    ]),
+    ...(run.journal
+      ? [
+          ['Journal', `${run.journal.file}: ${run.journal.entries} entries, last SHA-256 ${run.journal.lastHash}`] as [
+            string,
+            unknown,
+          ],
+        ]
+      : []),
     ...(run.resumed?.length ? [['Resumed', run.resumed.join(', ')] as [string, unknown]] : []),
     ['Started', run.startedAt],
     ['Finished', run.finishedAt],
@@ -148,7 +171,10 @@ function runList(run: RunInfo): string {
 function inputEntry(run: RunInfo): [string, unknown] {
   const input = run.input;
   if (input.source === 'file') return ['Users file', `${input.file} (SHA-256 ${input.sha256}, ${input.rows} rows)`];
-  return ['Dynamics 365 (Dataverse)', `${input.url}/api/data/v9.2/mailboxes, $filter ${input.filter}: ${input.rows} rows read (SHA-256 of the rows ${input.sha256})`];
+  return [
+    'Dynamics 365 (Dataverse)',
+    `${input.url}/api/data/v9.2/mailboxes, $filter ${input.filter}: ${input.rows} rows read (SHA-256 of the rows ${input.sha256})`,
+  ];
 }
 
 function forwardMailboxEntry(record: ForwardMailboxRecord): [string, unknown] {
@@ -163,7 +189,8 @@ function forwardMailboxEntry(record: ForwardMailboxRecord): [string, unknown] {
   return ['Forward mailbox record (Dynamics 365)', facts.join('; ')];
 }
 
-const colgroup = '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:8%"><col style="width:13%"><col style="width:13%"><col style="width:18%"><col style="width:13%"><col style="width:15%"></colgroup>';
+const colgroup =
+  '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:8%"><col style="width:13%"><col style="width:13%"><col style="width:18%"><col style="width:13%"><col style="width:15%"></colgroup>';
 
 /** Rows per table of report.html's row section (see the page's style: each is laid out only near the screen). */
 export const rowsPerChunk = 500;
@@ -189,13 +216,24 @@ export function rowHtml(o: MailboxOutcome): string {
 
 function rowCells(o: MailboxOutcome): string {
   return (
-    `<tr class="${rowClass(o.outcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}"><td><span class="mono">${escapeHtml(o.email)}</span>${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
-    `<td>${escapeHtml(o.target)}</td><td><strong>${escapeHtml(o.outcome)}</strong></td>` +
+    `<tr class="${rowClass(o.probe?.outcome === 'probe-failure' && o.outcome !== 'failed' ? o.probe.outcome : o.outcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}"><td><span class="mono">${escapeHtml(o.email)}</span>${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
+    `<td>${escapeHtml(o.target)}${o.canary ? '<br><strong>canary</strong>' : ''}</td><td><strong>${escapeHtml(o.outcome)}</strong>${probeCell(o)}</td>` +
     `<td>${ruleCell(o.before)}</td><td>${ruleCell(o.after)}</td>` +
     `<td>${list([...o.changes, ...o.drift.map((d) => `drift: ${d}`), ...o.notes])}</td>` +
     `<td>${list(o.otherForwardingRules.map(describeForwarding))}</td>` +
     `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>`
   );
+}
+
+/** The live probe's verdict, when it is not already the row's outcome, and when the test completed. */
+function probeCell(o: MailboxOutcome): string {
+  const probe = o.probe;
+  if (!probe) return '';
+  const verdict = probe.outcome === o.outcome ? '' : `<br><strong>${escapeHtml(probe.outcome)}</strong>`;
+  const reason = probe.reason
+    ? ` ${escapeHtml(probe.reason)}${probe.ndrStatus ? ` ${escapeHtml(probe.ndrStatus)}` : ''}`
+    : '';
+  return `${verdict}${reason}<br><span class="note">test completed ${escapeHtml(probe.completedAt)}</span><br><span class="note">${escapeHtml(probe.detail)}</span>`;
 }
 
 function ruleCell(rules: MailboxRule[] | null): string {
@@ -213,6 +251,6 @@ function list(items: string[]): string {
 function rowClass(outcome: string): string {
   if (outcome === 'failed' || outcome === 'conflict') return 'bad';
   if (nonCompliantOutcomes.has(outcome as never) || outcome.startsWith('would-')) return 'warn';
-  if (outcome === 'manual' || outcome === 'confirmed-manually') return 'manual';
+  if (outcome === 'manual' || outcome === 'confirmed-manually' || outcome === 'probe-not-run') return 'manual';
   return 'good';
 }

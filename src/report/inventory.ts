@@ -8,7 +8,18 @@ import { neutralizeFormula } from './report-writer.js';
 
 export const inventoryFileName = 'forwarding-inventory.csv';
 
-const columns = ['mailbox', 'route', 'ruleId', 'ruleName', 'enabled', 'sinkrule', 'action', 'target', 'scope', 'note'] as const;
+const columns = [
+  'mailbox',
+  'route',
+  'ruleId',
+  'ruleName',
+  'enabled',
+  'sinkrule',
+  'action',
+  'target',
+  'scope',
+  'note',
+] as const;
 const actions = ['forwardAsAttachmentTo', 'forwardTo', 'redirectTo'] as const;
 
 /** Where the internal domains came from, for the report. */
@@ -48,7 +59,10 @@ export class ForwardingInventory {
   async add(outcome: MailboxOutcome): Promise<void> {
     const base = { mailbox: outcome.email, route: outcome.target };
     if (outcome.outcome === 'manual' || outcome.outcome === 'confirmed-manually') {
-      await this.write({ ...base, note: 'no API reaches this mailbox: its rules cannot be listed here; check them on the mail server' });
+      await this.write({
+        ...base,
+        note: 'no API reaches this mailbox: its rules cannot be listed here; check them on the mail server',
+      });
       return;
     }
     if (outcome.outcome === 'failed' && outcome.before === null) {
@@ -60,8 +74,18 @@ export class ForwardingInventory {
       ...outcome.otherForwardingRules.map((rule) => ({ rule, ours: false })),
     ];
     for (const { rule, ours } of rules) {
-      const common = { ...base, ruleId: rule.id ?? '', ruleName: rule.displayName, enabled: String(rule.enabled), sinkrule: ours ? 'yes' : 'no' };
-      if (rule.readOnly) await this.write({ ...common, note: 'read-only for the API: its actions cannot be shown; check it in Outlook or Exchange admin' });
+      const common = {
+        ...base,
+        ruleId: rule.id ?? '',
+        ruleName: rule.displayName,
+        enabled: String(rule.enabled),
+        sinkrule: ours ? 'yes' : 'no',
+      };
+      if (rule.readOnly)
+        await this.write({
+          ...common,
+          note: 'read-only for the API: its actions cannot be shown; check it in Outlook or Exchange admin',
+        });
       for (const action of actions) {
         for (const target of rule[action]) await this.write({ ...common, action, target, scope: this.scopeOf(target) });
       }

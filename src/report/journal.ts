@@ -65,7 +65,11 @@ export class Journal implements WriteJournal {
   ) {}
 
   /** A new journal in `dir`, or the continuation of the chain `previous` (resume). */
-  static async open(dir: string, clock: () => number, previous?: { entries: number; lastHash: string }): Promise<Journal> {
+  static async open(
+    dir: string,
+    clock: () => number,
+    previous?: { entries: number; lastHash: string },
+  ): Promise<Journal> {
     const file = path.join(dir, journalFileName);
     const handle = await open(file, previous ? 'a' : 'w');
     return new Journal(file, handle, previous?.entries ?? 0, previous?.lastHash ?? genesisHash, clock);
@@ -82,7 +86,12 @@ export class Journal implements WriteJournal {
   /** Adds an entry to the chain now (order = call order) and resolves when it is durable. */
   append(event: JournalEvent): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    const text = JSON.stringify({ seq: ++this.seq, at: new Date(this.clock()).toISOString(), prev: this.last, ...event });
+    const text = JSON.stringify({
+      seq: ++this.seq,
+      at: new Date(this.clock()).toISOString(),
+      prev: this.last,
+      ...event,
+    });
     this.last = sha256(text);
     return new Promise((done, failed) => {
       this.queue.push({ text: `${text}\n`, done, failed });
@@ -95,7 +104,11 @@ export class Journal implements WriteJournal {
   }
 
   afterWrite(mailbox: Mailbox, answer: { result: ApplyResult } | { error: unknown }): Promise<void> {
-    return this.append('result' in answer ? { type: 'written', email: mailbox.email, createdRuleIds: answer.result.createdRuleIds } : { type: 'write-failed', email: mailbox.email, error: describeError(answer.error) });
+    return this.append(
+      'result' in answer
+        ? { type: 'written', email: mailbox.email, createdRuleIds: answer.result.createdRuleIds }
+        : { type: 'write-failed', email: mailbox.email, error: describeError(answer.error) },
+    );
   }
 
   async close(): Promise<void> {
@@ -139,7 +152,10 @@ export async function* journalLines(dir: string): AsyncIterable<JournalLine> {
   const { complete } = await journalTail(file);
   if (complete === 0) return;
   let number = 0;
-  for await (const text of createInterface({ input: createReadStream(file, { end: complete - 1 }), crlfDelay: Infinity })) {
+  for await (const text of createInterface({
+    input: createReadStream(file, { end: complete - 1 }),
+    crlfDelay: Infinity,
+  })) {
     number++;
     yield { number, text, entry: parseEntry(text) };
   }
@@ -177,7 +193,12 @@ export async function dropTornTail(file: string, complete: number): Promise<void
 function parseEntry(text: string): JournalEntry | undefined {
   try {
     const value = JSON.parse(text) as JournalEntry;
-    return typeof value === 'object' && value !== null && typeof value.seq === 'number' && typeof value.prev === 'string' ? value : undefined;
+    return typeof value === 'object' &&
+      value !== null &&
+      typeof value.seq === 'number' &&
+      typeof value.prev === 'string'
+      ? value
+      : undefined;
   } catch {
     return undefined;
   }

@@ -23,11 +23,38 @@ export interface ReportFiles {
 }
 
 export const csvHeader = [
-  'email', 'displayName', 'target', 'sink', 'line', 'outcome', 'ruleIds',
-  'beforeEnabled', 'beforeForwardAsAttachmentTo', 'beforeConditions', 'beforeExceptions',
-  'afterEnabled', 'afterForwardAsAttachmentTo', 'afterConditions', 'afterExceptions',
-  'changes', 'drift', 'otherForwardingRules', 'facts', 'notes',
-  'errorCode', 'errorMessage', 'fix', 'instructionsFile', 'attempts', 'durationInMs',
+  'email',
+  'displayName',
+  'target',
+  'sink',
+  'line',
+  'outcome',
+  'ruleIds',
+  'beforeEnabled',
+  'beforeForwardAsAttachmentTo',
+  'beforeConditions',
+  'beforeExceptions',
+  'afterEnabled',
+  'afterForwardAsAttachmentTo',
+  'afterConditions',
+  'afterExceptions',
+  'changes',
+  'drift',
+  'otherForwardingRules',
+  'facts',
+  'notes',
+  'errorCode',
+  'errorMessage',
+  'fix',
+  'instructionsFile',
+  'attempts',
+  'durationInMs',
+  'canary',
+  'probeOutcome',
+  'probeReason',
+  'probeNdrStatus',
+  'probeCompletedAt',
+  'probeDetail',
 ] as const;
 
 export interface ReportWriterOptions {
@@ -61,13 +88,28 @@ export class ReportWriter {
 
   static async open(dir: string, options: ReportWriterOptions = {}): Promise<ReportWriter> {
     await mkdir(dir, { recursive: true });
-    const files: ReportFiles = { dir, json: path.join(dir, 'report.json'), csv: path.join(dir, 'report.csv'), html: path.join(dir, 'report.html'), journal: options.journal?.file, inventory: options.inventory?.file };
+    const files: ReportFiles = {
+      dir,
+      json: path.join(dir, 'report.json'),
+      csv: path.join(dir, 'report.csv'),
+      html: path.join(dir, 'report.html'),
+      journal: options.journal?.file,
+      inventory: options.inventory?.file,
+    };
     const csv = stringify({ header: true, columns: [...csvHeader], bom: true });
     const csvFile = createWriteStream(files.csv);
     csv.pipe(csvFile);
     const rowsFile = path.join(dir, '.mailboxes.jsonl');
     const htmlParts = [0, 1, 2, 3].map((level) => createWriteStream(path.join(dir, `.rows-${level}.html`)));
-    return new ReportWriter(files, csv, once(csvFile, 'close'), rowsFile, createWriteStream(rowsFile), htmlParts, options);
+    return new ReportWriter(
+      files,
+      csv,
+      once(csvFile, 'close'),
+      rowsFile,
+      createWriteStream(rowsFile),
+      htmlParts,
+      options,
+    );
   }
 
   /**
@@ -88,7 +130,10 @@ export class ReportWriter {
     await this.writing;
   }
 
-  private async write(outcome: MailboxOutcome, journaled = true): Promise<{ row: MailboxOutcome; durable: Promise<void> }> {
+  private async write(
+    outcome: MailboxOutcome,
+    journaled = true,
+  ): Promise<{ row: MailboxOutcome; durable: Promise<void> }> {
     if (outcome.instructions?.markdown !== undefined) outcome = await this.saveInstructions(outcome);
     // The journal entry takes its place in the chain now; its sync is awaited by the worker only.
     const durable = (journaled && this.options.journal?.append({ type: 'done', row: outcome })) || Promise.resolve();
@@ -109,7 +154,15 @@ export class ReportWriter {
     const file = `manual/${outcome.email.replace(/[^A-Za-z0-9@._+-]/g, '_')}.md`;
     await mkdir(path.join(this.files.dir, 'manual'), { recursive: true });
     await writeFile(path.join(this.files.dir, file), markdown!);
-    this.handbook.push({ email: outcome.email, displayName: outcome.displayName, server: reference.server, outcome: outcome.outcome, confirmed: reference.confirmed, markdownForHtml: markdownForHtml!, file });
+    this.handbook.push({
+      email: outcome.email,
+      displayName: outcome.displayName,
+      server: reference.server,
+      outcome: outcome.outcome,
+      confirmed: reference.confirmed,
+      markdownForHtml: markdownForHtml!,
+      file,
+    });
     return { ...outcome, instructions: { ...reference, file } };
   }
 
@@ -117,12 +170,21 @@ export class ReportWriter {
     await this.writing;
     const links: Array<{ href: string; label: string }> = [];
     if (this.handbook.length > 0) {
-      await writeFile(path.join(this.files.dir, 'manual-instructions.html'), await renderHandbook(this.handbook, run.command));
-      links.push({ href: 'manual-instructions.html', label: `Manual instructions for ${this.handbook.length} mailboxes no API reaches (grouped by server)` });
+      await writeFile(
+        path.join(this.files.dir, 'manual-instructions.html'),
+        await renderHandbook(this.handbook, run.command),
+      );
+      links.push({
+        href: 'manual-instructions.html',
+        label: `Manual instructions for ${this.handbook.length} mailboxes no API reaches (grouped by server)`,
+      });
     }
     if (this.options.inventory) {
       await this.options.inventory.close();
-      links.push({ href: 'forwarding-inventory.csv', label: `Forwarding inventory: ${this.options.inventory.rows} forwarding targets in every rule that forwards or redirects` });
+      links.push({
+        href: 'forwarding-inventory.csv',
+        label: `Forwarding inventory: ${this.options.inventory.rows} forwarding targets in every rule that forwards or redirects`,
+      });
     }
     this.csv.end();
     this.rows.end();
@@ -187,7 +249,9 @@ export function csvRow(o: MailboxOutcome): Record<(typeof csvHeader)[number], st
     changes: o.changes.join(' | '),
     drift: o.drift.join(' | '),
     otherForwardingRules: o.otherForwardingRules.map(describeForwarding).join(' | '),
-    facts: Object.entries(o.facts).map(([k, v]) => `${k}=${v}`).join('; '),
+    facts: Object.entries(o.facts)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('; '),
     notes: o.notes.join(' | '),
     errorCode: o.error?.code ?? '',
     errorMessage: [o.error?.message, ...(o.error?.details ?? [])].filter(Boolean).join(' | '),
@@ -195,8 +259,16 @@ export function csvRow(o: MailboxOutcome): Record<(typeof csvHeader)[number], st
     instructionsFile: o.instructions?.file ?? '',
     attempts: o.attempts,
     durationInMs: o.durationInMs,
+    canary: o.canary ? 'yes' : '',
+    probeOutcome: o.probe?.outcome ?? '',
+    probeReason: o.probe?.reason ?? '',
+    probeNdrStatus: o.probe?.ndrStatus ?? '',
+    probeCompletedAt: o.probe?.completedAt ?? '',
+    probeDetail: o.probe?.detail ?? '',
   };
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'string' ? neutralizeFormula(v) : v])) as typeof row;
+  return Object.fromEntries(
+    Object.entries(row).map(([k, v]) => [k, typeof v === 'string' ? neutralizeFormula(v) : v]),
+  ) as typeof row;
 }
 
 /** The first rule (the one deploy keeps) in words. */

@@ -37,6 +37,10 @@ export interface RunInfo {
   counts: Partial<Record<OutcomeName, number>>;
   exitCode: number;
   stoppedBy: string | null;
+  /** probe, verify --probe, deploy --canary: where test mail came from and how long sinkrule waited. */
+  probe?: { from: string; timeoutInS: number };
+  /** deploy --canary: the size of the canary wave. */
+  canary?: number;
   /** The journal's length and the SHA-256 of its last entry (the value to keep in the change ticket). */
   journal?: { file: string; entries: number; lastHash: string };
   /** When the run was resumed (--resume), in order. */
@@ -51,15 +55,28 @@ export interface RunInfo {
 export function recordedCommandLine(argv: readonly string[]): string[] {
   const secret = /secret|password|token|key|credential/i;
   return argv.map((arg, i) => {
-    if (/^--[^=]+=/.test(arg) && secret.test(arg.slice(0, arg.indexOf('=')))) return `${arg.slice(0, arg.indexOf('=') + 1)}***`;
-    return i > 0 && /^--/.test(argv[i - 1]!) && !argv[i - 1]!.includes('=') && secret.test(argv[i - 1]!) && !arg.startsWith('--') ? '***' : arg;
+    if (/^--[^=]+=/.test(arg) && secret.test(arg.slice(0, arg.indexOf('='))))
+      return `${arg.slice(0, arg.indexOf('=') + 1)}***`;
+    return i > 0 &&
+      /^--/.test(argv[i - 1]!) &&
+      !argv[i - 1]!.includes('=') &&
+      secret.test(argv[i - 1]!) &&
+      !arg.startsWith('--')
+      ? '***'
+      : arg;
   });
 }
 
 /** Where the mailboxes came from: the users file, or the Dataverse query and the rows it returned. */
 export type InputInfo =
   | { source: 'file'; file: string; sha256: string; rows: number }
-  | { source: 'dataverse'; url: string; filter: string; rows: number; /** SHA-256 of the rows read, one JSON line each, in order. */ sha256: string };
+  | {
+      source: 'dataverse';
+      url: string;
+      filter: string;
+      rows: number;
+      /** SHA-256 of the rows read, one JSON line each, in order. */ sha256: string;
+    };
 
 /** The Dynamics 365 mailbox record marked Is Forward Mailbox, as the report shows it. */
 export interface ForwardMailboxRecord {

@@ -7,7 +7,11 @@ import { ewsMailbox, ewsRuleView } from '../helpers/ews-scenarios.js';
 
 contractSuite('Exchange Web Services (on-premises)', async (mailboxes): Promise<ContractWorld> => {
   const seeded = mailboxes.map(ewsMailbox).filter((m): m is EwsSimulatedMailbox => m !== undefined);
-  const world = await startEwsWorld(seeded, { latencyInMs: 5 }, mailboxes.map((m) => m.email));
+  const world = await startEwsWorld(
+    seeded,
+    { latencyInMs: 5 },
+    mailboxes.map((m) => m.email),
+  );
   return {
     sink,
     ruleName: sinkRuleName,
@@ -19,8 +23,10 @@ contractSuite('Exchange Web Services (on-premises)', async (mailboxes): Promise<
     writes: () => world.sim.stats.writes,
     insideRetryAfterWindow: () => world.sim.stats.insideBackOffWindow,
     close: async () => {
-      if (world.sim.stats.schemaInvalid > 0) throw new Error(`EWS requests failed schema validation: ${world.sim.stats.schemaErrors.join('; ')}`);
-      if (world.sim.stats.withoutAnchorMailbox > 0) throw new Error('impersonated EWS requests without X-AnchorMailbox');
+      if (world.sim.stats.schemaInvalid > 0)
+        throw new Error(`EWS requests failed schema validation: ${world.sim.stats.schemaErrors.join('; ')}`);
+      if (world.sim.stats.withoutAnchorMailbox > 0)
+        throw new Error('impersonated EWS requests without X-AnchorMailbox');
       await world.close();
     },
   };

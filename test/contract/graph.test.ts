@@ -5,7 +5,10 @@ import { sink, startGraphWorld } from '../helpers/graph-world.js';
 import { graphMailbox, graphRuleView } from '../helpers/graph-scenarios.js';
 
 contractSuite('Microsoft Graph', async (mailboxes): Promise<ContractWorld> => {
-  const world = await startGraphWorld(mailboxes.map(graphMailbox).filter((m): m is SimulatedMailbox => m !== undefined), { latencyInMs: 5 });
+  const world = await startGraphWorld(
+    mailboxes.map(graphMailbox).filter((m): m is SimulatedMailbox => m !== undefined),
+    { latencyInMs: 5 },
+  );
   await world.writeUsers(`email\n${mailboxes.map((m) => m.email).join('\n')}\n`);
   return {
     sink,

@@ -8,8 +8,14 @@ import { certificate, startGraphWorld, type GraphWorld } from '../helpers/graph-
  * Runs sinkrule on a real pseudo-terminal (util-linux `script`), answers the confirmation
  * question with `answer`, and returns everything the terminal showed plus the exit code.
  */
-async function onTerminal(world: GraphWorld, args: string[], answer: string): Promise<{ code: number; screen: string }> {
-  const command = [process.execPath, cliPath, ...args, '--users', world.usersFile, '--config', world.configFile].join(' ');
+async function onTerminal(
+  world: GraphWorld,
+  args: string[],
+  answer: string,
+): Promise<{ code: number; screen: string }> {
+  const command = [process.execPath, cliPath, ...args, '--users', world.usersFile, '--config', world.configFile].join(
+    ' ',
+  );
   const child = spawn('script', ['-qec', command, '/dev/null'], {
     cwd: world.dir,
     env: { ...process.env, NODE_EXTRA_CA_CERTS: (await certificate()).caFile, SINKRULE_CLIENT_SECRET: world.secret },

@@ -17,8 +17,21 @@ const id = (n: number) => `00000000-0000-0000-0000-${String(n).padStart(12, '0')
 const forwardMethod = 3;
 
 /** The forward mailbox record: never tested, and with an outgoing method it should not have. */
-const sinkRecord: SimulatedMailboxRecord = { mailboxid: id(900), name: 'CRM forward mailbox', emailaddress: sink, incomingemaildeliverymethod: 2, incomingemailstatus: 0, outgoingemaildeliverymethod: 2, isforwardmailbox: true };
-const user = (n: number, method: 0 | 1 | 2 | 3, email: string | null, extra: Partial<SimulatedMailboxRecord> = {}): SimulatedMailboxRecord => ({
+const sinkRecord: SimulatedMailboxRecord = {
+  mailboxid: id(900),
+  name: 'CRM forward mailbox',
+  emailaddress: sink,
+  incomingemaildeliverymethod: 2,
+  incomingemailstatus: 0,
+  outgoingemaildeliverymethod: 2,
+  isforwardmailbox: true,
+};
+const user = (
+  n: number,
+  method: 0 | 1 | 2 | 3,
+  email: string | null,
+  extra: Partial<SimulatedMailboxRecord> = {},
+): SimulatedMailboxRecord => ({
   mailboxid: id(n),
   name: email ? email.split('@')[0]! : `Record ${n}`,
   emailaddress: email,
@@ -49,7 +62,11 @@ const graphMailboxes: SimulatedMailbox[] = [
   { email: 'inactive@contoso.com', kind: 'exchange-online' },
   { email: 'stale-sss@contoso.com', kind: 'exchange-online', rules: [correctSinkRule(sink)] },
   { email: 'clean-sss@contoso.com', kind: 'exchange-online' },
-  { email: 'stale-outlook@contoso.com', kind: 'exchange-online', rules: [foreignRules.fromPartner, correctSinkRule(sink)] },
+  {
+    email: 'stale-outlook@contoso.com',
+    kind: 'exchange-online',
+    rules: [foreignRules.fromPartner, correctSinkRule(sink)],
+  },
   { email: 'none@contoso.com', kind: 'exchange-online' },
   { email: 'old-inactive@contoso.com', kind: 'exchange-online', rules: [correctSinkRule(sink)] },
 ];
@@ -63,8 +80,12 @@ async function inWorld(options: Partial<DataverseWorldOptions>, body: (world: Da
   }
 }
 
-const ours = (world: DataverseWorld, email: string) => world.graph.rulesOf(email).filter((rule) => rule.displayName === sinkRuleName);
-const forwardsTo = (rule: { actions?: Record<string, unknown> }) => (rule.actions?.forwardAsAttachmentTo as Array<{ emailAddress: { address: string } }>).map((r) => r.emailAddress.address);
+const ours = (world: DataverseWorld, email: string) =>
+  world.graph.rulesOf(email).filter((rule) => rule.displayName === sinkRuleName);
+const forwardsTo = (rule: { actions?: Record<string, unknown> }) =>
+  (rule.actions?.forwardAsAttachmentTo as Array<{ emailAddress: { address: string } }>).map(
+    (r) => r.emailAddress.address,
+  );
 
 describe('Dynamics 365 (Dataverse) as the source', () => {
   it('deploy, verify --include-stale, remove --stale and export end in the exact expected state (pages of 3, 429s)', async () => {
@@ -73,11 +94,21 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       const deploy = await world.run(['deploy', '--from-dataverse', '--yes', '--report', 'deploy']);
       assert.equal(deploy.code, 2, `one record has no address: ${deploy.stderr}`);
       assert.match(deploy.stderr, /Warning: forward mailbox crm-sink@contoso.com: incoming email status is "Not Run"/);
-      assert.match(deploy.stderr, /Warning: forward mailbox crm-sink@contoso.com: outgoing email is "Server-Side Synchronization or Email Router", not None/);
+      assert.match(
+        deploy.stderr,
+        /Warning: forward mailbox crm-sink@contoso.com: outgoing email is "Server-Side Synchronization or Email Router", not None/,
+      );
       assert.equal(world.dataverse.stats.throttled, 2);
       assert.equal(world.dataverse.stats.insideRetryAfterWindow, 0, 'nothing was sent inside a Retry-After window');
-      assert.deepEqual(world.dataverse.stats.pageSizes, [3, 3], 'server-driven paging was asked for (sink query, users query)');
-      assert.deepEqual(world.dataverse.stats.filters, ['statecode eq 0 and isforwardmailbox eq true', 'statecode eq 0 and incomingemaildeliverymethod eq 3 and isforwardmailbox eq false']);
+      assert.deepEqual(
+        world.dataverse.stats.pageSizes,
+        [3, 3],
+        'server-driven paging was asked for (sink query, users query)',
+      );
+      assert.deepEqual(world.dataverse.stats.filters, [
+        'statecode eq 0 and isforwardmailbox eq true',
+        'statecode eq 0 and incomingemaildeliverymethod eq 3 and isforwardmailbox eq false',
+      ]);
       for (let i = 0; i < 7; i++) {
         const rules = ours(world, `user${i}@contoso.com`);
         assert.equal(rules.length, 1, `user${i}`);
@@ -85,14 +116,19 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
         assert.deepEqual(forwardsTo(rules[0]!), [sink], `user${i} forwards to the forward mailbox record's address`);
       }
       assert.equal(world.graph.rulesOf('user1@contoso.com').length, 2, "user1's own rule is kept");
-      for (const untouched of ['inactive@contoso.com', 'clean-sss@contoso.com', 'none@contoso.com']) assert.equal(world.graph.rulesOf(untouched).length, 0, untouched);
-      for (const stale of ['stale-sss@contoso.com', 'stale-outlook@contoso.com', 'old-inactive@contoso.com']) assert.equal(ours(world, stale).length, 1, `deploy leaves ${stale} alone`);
+      for (const untouched of ['inactive@contoso.com', 'clean-sss@contoso.com', 'none@contoso.com'])
+        assert.equal(world.graph.rulesOf(untouched).length, 0, untouched);
+      for (const stale of ['stale-sss@contoso.com', 'stale-outlook@contoso.com', 'old-inactive@contoso.com'])
+        assert.equal(ours(world, stale).length, 1, `deploy leaves ${stale} alone`);
 
       const deployed = await world.report('deploy');
       assert.deepEqual(deployed.run.counts, { created: 4, unchanged: 1, updated: 2, failed: 1 });
       assert.equal(deployed.run.input.source, 'dataverse');
       assert.equal(deployed.run.input.url, world.dataverse.url);
-      assert.equal(deployed.run.input.filter, 'statecode eq 0 and incomingemaildeliverymethod eq 3 and isforwardmailbox eq false');
+      assert.equal(
+        deployed.run.input.filter,
+        'statecode eq 0 and incomingemaildeliverymethod eq 3 and isforwardmailbox eq false',
+      );
       assert.equal(deployed.run.input.rows, 8);
       assert.match(deployed.run.input.sha256, /^[0-9a-f]{64}$/);
       assert.deepEqual(deployed.run.forwardMailbox, {
@@ -112,7 +148,11 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.match(noAddress.error.fix, /Enter the user's email address/);
       assert.equal(noAddress.facts.dynamicsMailboxId, id(20));
       const audit = await runCli(['audit', 'verify', path.join(world.dir, 'deploy')]);
-      assert.equal(audit.code, 0, `the report folder of a --from-dataverse run passes the audit: ${audit.stdout}${audit.stderr}`);
+      assert.equal(
+        audit.code,
+        0,
+        `the report folder of a --from-dataverse run passes the audit: ${audit.stdout}${audit.stderr}`,
+      );
       const html = await readFile(path.join(world.dir, 'deploy', 'report.html'), 'utf8');
       assert.match(html, /Forward mailbox record \(Dynamics 365\)/);
       assert.match(html, /Mailbox Test Completed On never/);
@@ -129,15 +169,24 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.equal(rows.get('none@contoso.com')!.outcome, 'absent');
       assert.equal(rows.has('old-inactive@contoso.com'), false, 'inactive records are not read');
       assert.equal(verified.run.input.rows, 12);
-      assert.equal(verified.run.input.sha256 === deployed.run.input.sha256, false, 'the stale rows are part of what was read');
+      assert.equal(
+        verified.run.input.sha256 === deployed.run.input.sha256,
+        false,
+        'the stale rows are part of what was read',
+      );
 
       const remove = await world.run(['remove', '--from-dataverse', '--stale', '--yes', '--report', 'remove']);
       assert.equal(remove.code, 0, remove.stderr);
       assert.deepEqual((await world.report('remove')).run.counts, { removed: 2, absent: 2 });
       assert.equal(ours(world, 'stale-sss@contoso.com').length, 0);
-      assert.deepEqual(world.graph.rulesOf('stale-outlook@contoso.com').map((r) => r.displayName), [foreignRules.fromPartner.displayName], 'only sinkrule\'s rule went');
+      assert.deepEqual(
+        world.graph.rulesOf('stale-outlook@contoso.com').map((r) => r.displayName),
+        [foreignRules.fromPartner.displayName],
+        "only sinkrule's rule went",
+      );
       assert.equal(ours(world, 'old-inactive@contoso.com').length, 1, 'an inactive record is not touched');
-      for (let i = 0; i < 7; i++) assert.equal(ours(world, `user${i}@contoso.com`).length, 1, `remove --stale keeps user${i}'s rule`);
+      for (let i = 0; i < 7; i++)
+        assert.equal(ours(world, `user${i}@contoso.com`).length, 1, `remove --stale keeps user${i}'s rule`);
 
       const again = await world.run(['verify', '--from-dataverse', '--include-stale', '--report', 'verify2']);
       assert.equal(again.code, 2, 'the record without an address still fails');
@@ -145,9 +194,15 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
 
       const exported = await world.run(['export', '--from-dataverse', '--out', 'users.csv']);
       assert.equal(exported.code, 2, 'a record was left out');
-      assert.match(exported.stderr, /Left out: "Nora No-Address" \(00000000-0000-0000-0000-000000000020\): .*no email address/);
+      assert.match(
+        exported.stderr,
+        /Left out: "Nora No-Address" \(00000000-0000-0000-0000-000000000020\): .*no email address/,
+      );
       const csv = await readFile(path.join(world.dir, 'users.csv'), 'utf8');
-      const expected = ['email,displayName,target,sink,dynamicsMailboxId', ...Array.from({ length: 7 }, (_, i) => `user${i}@contoso.com,user${i},graph,${sink},${id(i + 1)}`)];
+      const expected = [
+        'email,displayName,target,sink,dynamicsMailboxId',
+        ...Array.from({ length: 7 }, (_, i) => `user${i}@contoso.com,user${i},graph,${sink},${id(i + 1)}`),
+      ];
       assert.equal(csv, `${expected.join('\n')}\n`);
 
       // The exported file round-trips through validate and deploy: a config without a sink works from the rows' sink column.
@@ -156,8 +211,18 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.match(validated.stdout, /7 mailboxes, no problems \(graph 7\)/);
       const fromDataverse = await world.run(['validate', '--from-dataverse']);
       assert.equal(fromDataverse.code, 1, 'validate names the record without an address');
-      assert.match(fromDataverse.stderr, /Dataverse record "Nora No-Address" \(00000000-0000-0000-0000-000000000020\): .*no email address/);
-      const roundTrip = await world.run(['deploy', '--users', path.join(world.dir, 'users.csv'), '--dry-run', '--report', 'round-trip']);
+      assert.match(
+        fromDataverse.stderr,
+        /Dataverse record "Nora No-Address" \(00000000-0000-0000-0000-000000000020\): .*no email address/,
+      );
+      const roundTrip = await world.run([
+        'deploy',
+        '--users',
+        path.join(world.dir, 'users.csv'),
+        '--dry-run',
+        '--report',
+        'round-trip',
+      ]);
       assert.equal(roundTrip.code, 0, roundTrip.stderr);
       const trip = await world.report('round-trip');
       assert.deepEqual(trip.run.counts, { unchanged: 7 });
@@ -167,26 +232,52 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
   });
 
   it('the sink: one record must match the config; of several, the config or --sink picks one', async () => {
-    const second: SimulatedMailboxRecord = { mailboxid: id(901), name: 'EU forward mailbox', emailaddress: 'eu-sink@contoso.com', incomingemaildeliverymethod: 2, incomingemailstatus: 1, outgoingemaildeliverymethod: 0, isforwardmailbox: true };
+    const second: SimulatedMailboxRecord = {
+      mailboxid: id(901),
+      name: 'EU forward mailbox',
+      emailaddress: 'eu-sink@contoso.com',
+      incomingemaildeliverymethod: 2,
+      incomingemailstatus: 1,
+      outgoingemaildeliverymethod: 0,
+      isforwardmailbox: true,
+    };
     await inWorld({}, async (world) => {
       await world.writeConfig({ ...world.baseConfig, sink: 'other-sink@contoso.com' });
       const differs = await world.run(['verify', '--from-dataverse']);
       assert.equal(differs.code, 1);
-      assert.match(differs.stderr, /sink other-sink@contoso.com differs from the forward mailbox in Dynamics 365, "CRM forward mailbox" <crm-sink@contoso.com>/);
+      assert.match(
+        differs.stderr,
+        /sink other-sink@contoso.com differs from the forward mailbox in Dynamics 365, "CRM forward mailbox" <crm-sink@contoso.com>/,
+      );
       assert.equal(world.graph.stats.requests, 0, 'no mailbox was read');
     });
     await inWorld({ records: [...records, second] }, async (world) => {
       const none = await world.run(['verify', '--from-dataverse']);
       assert.equal(none.code, 1);
-      assert.match(none.stderr, /2 active forward mailboxes, "CRM forward mailbox" <crm-sink@contoso.com>, "EU forward mailbox" <eu-sink@contoso.com>/);
-      const picked = await world.run(['deploy', '--from-dataverse', '--sink', 'EU-sink@contoso.com', '--yes', '--report', 'r']);
+      assert.match(
+        none.stderr,
+        /2 active forward mailboxes, "CRM forward mailbox" <crm-sink@contoso.com>, "EU forward mailbox" <eu-sink@contoso.com>/,
+      );
+      const picked = await world.run([
+        'deploy',
+        '--from-dataverse',
+        '--sink',
+        'EU-sink@contoso.com',
+        '--yes',
+        '--report',
+        'r',
+      ]);
       assert.equal(picked.code, 2, picked.stderr);
       const report = await world.report('r');
       assert.equal(report.run.forwardMailbox.name, 'EU forward mailbox');
       assert.deepEqual(report.run.forwardMailbox.warnings, [], 'tested successfully, outgoing None');
       assert.deepEqual(forwardsTo(ours(world, 'user0@contoso.com')[0]!), ['eu-sink@contoso.com']);
       const toStdout = await world.run(['export', '--from-dataverse', '--sink', 'eu-sink@contoso.com']);
-      assert.equal(toStdout.stdout.split('\n')[1], `user0@contoso.com,user0,graph,eu-sink@contoso.com,${id(1)}`, 'without --out the CSV is the data on stdout');
+      assert.equal(
+        toStdout.stdout.split('\n')[1],
+        `user0@contoso.com,user0,graph,eu-sink@contoso.com,${id(1)}`,
+        'without --out the CSV is the data on stdout',
+      );
     });
   });
 
@@ -215,42 +306,86 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
     });
     await inWorld({}, async (world) => {
       // Dataverse takes its own variable first; Graph's (wrong) secret stops the run before any mailbox.
-      const result = await world.run(['deploy', '--from-dataverse', '--yes'], { SINKRULE_DATAVERSE_CLIENT_SECRET: world.secret, SINKRULE_CLIENT_SECRET: 'wrong-secret-value' });
+      const result = await world.run(['deploy', '--from-dataverse', '--yes'], {
+        SINKRULE_DATAVERSE_CLIENT_SECRET: world.secret,
+        SINKRULE_CLIENT_SECRET: 'wrong-secret-value',
+      });
       assert.equal(result.code, 1);
       assert.match(result.stderr, /AADSTS7000215/);
       assert.ok(world.dataverse.stats.requests > 0, 'Dataverse was read with its own secret');
       assert.equal(world.graph.stats.requests, 0, 'no mailbox was touched');
     });
     await inWorld({}, async (world) => {
-      await world.writeConfig({ ...world.baseConfig, dataverse: { url: world.dataverse.url, clientId: '22222222-2222-2222-2222-222222222222', tenantId: '33333333-3333-3333-3333-333333333333' } });
+      await world.writeConfig({
+        ...world.baseConfig,
+        dataverse: {
+          url: world.dataverse.url,
+          clientId: '22222222-2222-2222-2222-222222222222',
+          tenantId: '33333333-3333-3333-3333-333333333333',
+        },
+      });
       const result = await world.run(['verify', '--from-dataverse']);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /dataverse\.auth: no credential: set the environment variable SINKRULE_DATAVERSE_CLIENT_SECRET /, "another app never gets graph's secret");
+      assert.match(
+        result.stderr,
+        /dataverse\.auth: no credential: set the environment variable SINKRULE_DATAVERSE_CLIENT_SECRET /,
+        "another app never gets graph's secret",
+      );
     });
   });
 
   it('dataverse.auth: a managed identity shared with graph reads Dynamics 365 and Exchange with no secret anywhere', async () => {
     const identityHeader = `hdr-${randomUUID()}`;
     const hostIdentity = randomUUID();
-    const managedIdentity = { identityHeader, tenantId: randomUUID(), identities: [{ clientId: hostIdentity, userAssigned: false, roles: ['MailboxSettings.ReadWrite'] }] };
-    await inWorld({ managedIdentity, applicationUsers: (appId) => [{ appId, canReadMailboxes: true }, { appId: hostIdentity, canReadMailboxes: true }] }, async (world) => {
-      const graph = world.baseConfig.graph as Record<string, unknown>;
-      await world.writeConfig({ ...world.baseConfig, graph: { authorityHost: graph.authorityHost, baseUrl: graph.baseUrl, auth: 'managed-identity' } });
-      const env = { SINKRULE_CLIENT_SECRET: '', IDENTITY_ENDPOINT: `${world.graph.url}${managedIdentityPath}`, IDENTITY_HEADER: identityHeader };
-      const result = await world.run(['verify', '--from-dataverse', '--report', 'mi'], env);
-      assert.equal(result.code, 2, result.stderr); // the forward-mailbox users have no rule yet
-      assert.ok(world.dataverse.stats.requests > 0, 'Dataverse was read with the managed identity');
-      // The same verify as the app with its secret: every row the same outcome.
-      await world.writeConfig(world.baseConfig);
-      const withSecret = await world.run(['verify', '--from-dataverse', '--report', 'secret'], { IDENTITY_ENDPOINT: '', IDENTITY_HEADER: '' });
-      assert.equal(withSecret.code, 2, withSecret.stderr);
-      const outcomes = async (dir: string) => (await world.report(dir)).mailboxes.map((row) => `${row.email} ${row.outcome}`).sort();
-      assert.deepEqual(await outcomes('mi'), await outcomes('secret'));
-      assert.ok((await outcomes('mi')).some((row) => row.endsWith(' missing')));
-      await world.writeConfig({ ...world.baseConfig, graph: { authorityHost: graph.authorityHost, baseUrl: graph.baseUrl, auth: 'managed-identity' } });
-      const wrongHeader = await world.run(['verify', '--from-dataverse'], { ...env, IDENTITY_HEADER: 'not-the-header' });
-      assert.equal(wrongHeader.code, 1);
-    });
+    const managedIdentity = {
+      identityHeader,
+      tenantId: randomUUID(),
+      identities: [{ clientId: hostIdentity, userAssigned: false, roles: ['MailboxSettings.ReadWrite'] }],
+    };
+    await inWorld(
+      {
+        managedIdentity,
+        applicationUsers: (appId) => [
+          { appId, canReadMailboxes: true },
+          { appId: hostIdentity, canReadMailboxes: true },
+        ],
+      },
+      async (world) => {
+        const graph = world.baseConfig.graph as Record<string, unknown>;
+        await world.writeConfig({
+          ...world.baseConfig,
+          graph: { authorityHost: graph.authorityHost, baseUrl: graph.baseUrl, auth: 'managed-identity' },
+        });
+        const env = {
+          SINKRULE_CLIENT_SECRET: '',
+          IDENTITY_ENDPOINT: `${world.graph.url}${managedIdentityPath}`,
+          IDENTITY_HEADER: identityHeader,
+        };
+        const result = await world.run(['verify', '--from-dataverse', '--report', 'mi'], env);
+        assert.equal(result.code, 2, result.stderr); // the forward-mailbox users have no rule yet
+        assert.ok(world.dataverse.stats.requests > 0, 'Dataverse was read with the managed identity');
+        // The same verify as the app with its secret: every row the same outcome.
+        await world.writeConfig(world.baseConfig);
+        const withSecret = await world.run(['verify', '--from-dataverse', '--report', 'secret'], {
+          IDENTITY_ENDPOINT: '',
+          IDENTITY_HEADER: '',
+        });
+        assert.equal(withSecret.code, 2, withSecret.stderr);
+        const outcomes = async (dir: string) =>
+          (await world.report(dir)).mailboxes.map((row) => `${row.email} ${row.outcome}`).sort();
+        assert.deepEqual(await outcomes('mi'), await outcomes('secret'));
+        assert.ok((await outcomes('mi')).some((row) => row.endsWith(' missing')));
+        await world.writeConfig({
+          ...world.baseConfig,
+          graph: { authorityHost: graph.authorityHost, baseUrl: graph.baseUrl, auth: 'managed-identity' },
+        });
+        const wrongHeader = await world.run(['verify', '--from-dataverse'], {
+          ...env,
+          IDENTITY_HEADER: 'not-the-header',
+        });
+        assert.equal(wrongHeader.code, 1);
+      },
+    );
   });
 
   it('takes exactly one of --users and --from-dataverse; stale needs Dataverse', async () => {
@@ -272,7 +407,10 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.equal(world.dataverse.stats.requests + world.graph.stats.requests, 0);
       const unconfirmed = await world.run(['deploy', '--from-dataverse']);
       assert.equal(unconfirmed.code, 1);
-      assert.match(unconfirmed.stderr, /refusing to deploy rules in the mailboxes Dynamics 365 lists without confirmation/);
+      assert.match(
+        unconfirmed.stderr,
+        /refusing to deploy rules in the mailboxes Dynamics 365 lists without confirmation/,
+      );
       assert.equal(world.graph.stats.requests, 0, 'no mailbox was read');
     });
   });

@@ -9,8 +9,14 @@ import { runCli } from '../helpers/cli.js';
 
 const estate = (): EwsSimulatedMailbox[] => [
   { email: 'missing@contoso.com', rules: [ews.foreignRules.removeSpam] },
-  { email: 'drifted@contoso.com', rules: [ews.foreignRules.fromPartner, ews.correctSinkRule('old-sink@contoso.com', { IsEnabled: false })] },
-  { email: 'duplicate@contoso.com', rules: [ews.correctSinkRule('old-sink@contoso.com'), ews.foreignRules.removeSpam, ews.correctSinkRule(sink)] },
+  {
+    email: 'drifted@contoso.com',
+    rules: [ews.foreignRules.fromPartner, ews.correctSinkRule('old-sink@contoso.com', { IsEnabled: false })],
+  },
+  {
+    email: 'duplicate@contoso.com',
+    rules: [ews.correctSinkRule('old-sink@contoso.com'), ews.foreignRules.removeSpam, ews.correctSinkRule(sink)],
+  },
   { email: 'ok@contoso.com', rules: [ews.correctSinkRule(sink), ews.foreignRules.externalRedirect] },
 ];
 
@@ -20,7 +26,11 @@ const estate = (): EwsSimulatedMailbox[] => [
  */
 const content = (rules: EwsRule[]) =>
   rules.map(({ RuleId: _id, Priority: _priority, ...rest }) =>
-    Object.fromEntries(Object.entries(JSON.parse(JSON.stringify(rest)) as Record<string, unknown>).filter(([, v]) => !(typeof v === 'object' && v !== null && Object.keys(v).length === 0))),
+    Object.fromEntries(
+      Object.entries(JSON.parse(JSON.stringify(rest)) as Record<string, unknown>).filter(
+        ([, v]) => !(typeof v === 'object' && v !== null && Object.keys(v).length === 0),
+      ),
+    ),
   );
 
 describe('rollback through EWS (on-premises)', () => {
@@ -36,13 +46,25 @@ describe('rollback through EWS (on-premises)', () => {
       const created = (await world.report('r')).mailboxes.find((m) => m.email === 'missing@contoso.com')!;
       const stored = world.sim.rulesOf('missing@contoso.com').find((r) => r.DisplayName.includes('sinkrule'))!;
       assert.deepEqual([created.ruleIds, created.after[0].id], [[stored.RuleId], stored.RuleId]);
-      const env = { NODE_EXTRA_CA_CERTS: (await import('../helpers/graph-world.js').then((m) => m.certificate())).caFile, SINKRULE_EWS_PASSWORD: world.password };
-      const rollback = await runCli(['rollback', '--report', 'r', '--config', world.configFile, '--yes', '--out', 'rb'], { cwd: world.dir, env });
+      const env = {
+        NODE_EXTRA_CA_CERTS: (await import('../helpers/graph-world.js').then((m) => m.certificate())).caFile,
+        SINKRULE_EWS_PASSWORD: world.password,
+      };
+      const rollback = await runCli(
+        ['rollback', '--report', 'r', '--config', world.configFile, '--yes', '--out', 'rb'],
+        { cwd: world.dir, env },
+      );
       assert.equal(rollback.code, 0, rollback.stderr + rollback.stdout);
       const rows = new Map((await world.report('rb')).mailboxes.map((m) => [m.email, m]));
-      for (const email of ['missing@contoso.com', 'drifted@contoso.com', 'duplicate@contoso.com']) assert.equal(rows.get(email)!.outcome, 'restored', email);
+      for (const email of ['missing@contoso.com', 'drifted@contoso.com', 'duplicate@contoso.com'])
+        assert.equal(rows.get(email)!.outcome, 'restored', email);
       assert.equal(rows.get('ok@contoso.com')!.outcome, 'unchanged');
-      for (const email of emails) assert.deepEqual(content(world.sim.rulesOf(email)), before.get(email), `${email}: back to its rules before the deploy`);
+      for (const email of emails)
+        assert.deepEqual(
+          content(world.sim.rulesOf(email)),
+          before.get(email),
+          `${email}: back to its rules before the deploy`,
+        );
     } finally {
       await world.close();
     }

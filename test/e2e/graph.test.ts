@@ -8,9 +8,14 @@ import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js
 import { byEmail, sink, startGraphWorld, type GraphWorld, type WorldOptions } from '../helpers/graph-world.js';
 import { httpsCall, requestToken } from '../helpers/https.js';
 
-const fresh = (n: number, prefix = 'user'): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `${prefix}${i}@contoso.com`, kind: 'exchange-online' }));
+const fresh = (n: number, prefix = 'user'): SimulatedMailbox[] =>
+  Array.from({ length: n }, (_, i) => ({ email: `${prefix}${i}@contoso.com`, kind: 'exchange-online' }));
 
-async function inWorld(mailboxes: SimulatedMailbox[], options: WorldOptions, body: (world: GraphWorld) => Promise<void>) {
+async function inWorld(
+  mailboxes: SimulatedMailbox[],
+  options: WorldOptions,
+  body: (world: GraphWorld) => Promise<void>,
+) {
   const world = await startGraphWorld(mailboxes, options);
   try {
     await body(world);
@@ -22,7 +27,9 @@ async function inWorld(mailboxes: SimulatedMailbox[], options: WorldOptions, bod
 describe('Graph back end', () => {
   it('a wrong client secret stops the run before any mailbox is touched, with the AADSTS message', async () => {
     await inWorld(fresh(3), {}, async (world) => {
-      const result = await world.run(['deploy', '--yes', '--report', 'r'], { SINKRULE_CLIENT_SECRET: 'wrong-secret-value' });
+      const result = await world.run(['deploy', '--yes', '--report', 'r'], {
+        SINKRULE_CLIENT_SECRET: 'wrong-secret-value',
+      });
       assert.equal(result.code, 1);
       assert.match(result.stderr, /AADSTS7000215: Invalid client secret/);
       assert.match(result.stderr, /SINKRULE_CLIENT_SECRET/, 'the message names the fix');
@@ -41,12 +48,25 @@ describe('Graph back end', () => {
   });
 
   it('authenticates with a certificate (signed client assertion) and gets one token per run', async () => {
-    const pems = await generate([{ name: 'commonName', value: 'sinkrule-app' }], { keyType: 'rsa', keySize: 2048, algorithm: 'sha256' });
+    const pems = await generate([{ name: 'commonName', value: 'sinkrule-app' }], {
+      keyType: 'rsa',
+      keySize: 2048,
+      algorithm: 'sha256',
+    });
     await inWorld(fresh(5), { app: { clientSecret: undefined, certificatePem: pems.cert } }, async (world) => {
       const certificatePath = path.join(world.dir, 'app.pem');
       await writeFile(certificatePath, `${pems.private}\n${pems.cert}`);
       const url = world.sim.url;
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: url, baseUrl: url, certificatePath: 'app.pem' } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          authorityHost: url,
+          baseUrl: url,
+          certificatePath: 'app.pem',
+        },
+      });
       const result = await world.run(['deploy', '--yes', '--report', 'r'], { SINKRULE_CLIENT_SECRET: '' });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(world.sim.identity.tokenRequests, 1, 'the token is cached for the whole run');
@@ -92,7 +112,16 @@ describe('Graph back end', () => {
 
   it('converges through random 503s', async () => {
     await inWorld(fresh(20), { serviceUnavailableRate: 0.2, seed: 7 }, async (world) => {
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url }, retry: { retryDelayInMs: 50, maxRetries: 10 } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          authorityHost: world.sim.url,
+          baseUrl: world.sim.url,
+        },
+        retry: { retryDelayInMs: 50, maxRetries: 10 },
+      });
       const result = await world.run(['deploy', '--yes', '--report', 'r']);
       assert.equal(result.code, 0, result.stderr);
       assert.ok((world.sim.stats.byStatus[503] ?? 0) > 0);
@@ -101,21 +130,34 @@ describe('Graph back end', () => {
   });
 
   it('batches requests; a throttled batch item waits its own Retry-After and is retried alone', async () => {
-    await inWorld(fresh(12), { throttleFirstRequests: { 'user3@contoso.com': 1 }, retryAfterSeconds: 1 }, async (world) => {
-      const result = await world.run(['deploy', '--yes', '--report', 'r']);
-      assert.equal(result.code, 0, result.stderr);
-      assert.ok(world.sim.stats.batches > 0, 'requests went out as $batch');
-      assert.ok(world.sim.stats.httpRequests < world.sim.stats.requests, 'fewer HTTP requests than Graph requests');
-      assert.equal(world.sim.stats.throttled, 1);
-      assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
-      assert.equal(byEmail((await world.report('r')).mailboxes).get('user3@contoso.com')!.attempts, 2);
-      for (let i = 0; i < 12; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 1);
-    });
+    await inWorld(
+      fresh(12),
+      { throttleFirstRequests: { 'user3@contoso.com': 1 }, retryAfterSeconds: 1 },
+      async (world) => {
+        const result = await world.run(['deploy', '--yes', '--report', 'r']);
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(world.sim.stats.batches > 0, 'requests went out as $batch');
+        assert.ok(world.sim.stats.httpRequests < world.sim.stats.requests, 'fewer HTTP requests than Graph requests');
+        assert.equal(world.sim.stats.throttled, 1);
+        assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
+        assert.equal(byEmail((await world.report('r')).mailboxes).get('user3@contoso.com')!.attempts, 2);
+        for (let i = 0; i < 12; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 1);
+      },
+    );
   });
 
   it('with graph.batchSize 1 every request goes on its own', async () => {
     await inWorld(fresh(4), {}, async (world) => {
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url, batchSize: 1 } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          authorityHost: world.sim.url,
+          baseUrl: world.sim.url,
+          batchSize: 1,
+        },
+      });
       assert.equal((await world.run(['deploy', '--yes', '--report', 'r'])).code, 0);
       assert.equal(world.sim.stats.batches, 0);
       assert.equal(world.sim.stats.httpRequests, world.sim.stats.requests);
@@ -126,19 +168,65 @@ describe('Graph back end', () => {
     await inWorld(fresh(1), {}, async (world) => {
       const token = await simToken(world);
       const rules = `${world.sim.url}/v1.0/users/user0@contoso.com/mailFolders/inbox/messageRules`;
-      const call = async (method: string, url: string, body?: string, contentType = 'application/json', authorization = `Bearer ${token}`) => {
+      const call = async (
+        method: string,
+        url: string,
+        body?: string,
+        contentType = 'application/json',
+        authorization = `Bearer ${token}`,
+      ) => {
         const answer = await httpsCall(method, url, { body, headers: { 'content-type': contentType, authorization } });
-        return { status: answer.status, code: answer.text ? (JSON.parse(answer.text).error?.code as string | undefined) : undefined };
+        return {
+          status: answer.status,
+          code: answer.text ? (JSON.parse(answer.text).error?.code as string | undefined) : undefined,
+        };
       };
-      const rule = { displayName: 'r', sequence: 1, isEnabled: true, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: sink } }] } };
-      assert.deepEqual(await call('GET', rules, undefined, 'application/json', ''), { status: 401, code: 'InvalidAuthenticationToken' });
-      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, forwardTo: [] })), { status: 400, code: 'RequestBodyRead' }, 'a property messageRule does not have');
-      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, isEnabled: 'yes' })), { status: 400, code: 'RequestBodyRead' }, 'a wrong type');
-      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, sequence: undefined })), { status: 400, code: 'ErrorInvalidRequest' }, 'sequence is required');
-      assert.deepEqual(await call('POST', rules, JSON.stringify({ ...rule, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: 'nobody' } }] } })), { status: 400, code: 'ErrorInvalidRecipients' });
-      assert.deepEqual(await call('POST', rules, '{"displayName":'), { status: 400, code: 'BadRequest' }, 'malformed JSON');
-      assert.deepEqual(await call('POST', rules, JSON.stringify(rule), 'text/plain'), { status: 415, code: 'UnsupportedMediaType' });
-      assert.deepEqual(await call('PATCH', `${rules}/AQAAAJ5dZp8=`, JSON.stringify({ isEnabled: false })), { status: 404, code: 'ErrorItemNotFound' });
+      const rule = {
+        displayName: 'r',
+        sequence: 1,
+        isEnabled: true,
+        actions: { forwardAsAttachmentTo: [{ emailAddress: { address: sink } }] },
+      };
+      assert.deepEqual(await call('GET', rules, undefined, 'application/json', ''), {
+        status: 401,
+        code: 'InvalidAuthenticationToken',
+      });
+      assert.deepEqual(
+        await call('POST', rules, JSON.stringify({ ...rule, forwardTo: [] })),
+        { status: 400, code: 'RequestBodyRead' },
+        'a property messageRule does not have',
+      );
+      assert.deepEqual(
+        await call('POST', rules, JSON.stringify({ ...rule, isEnabled: 'yes' })),
+        { status: 400, code: 'RequestBodyRead' },
+        'a wrong type',
+      );
+      assert.deepEqual(
+        await call('POST', rules, JSON.stringify({ ...rule, sequence: undefined })),
+        { status: 400, code: 'ErrorInvalidRequest' },
+        'sequence is required',
+      );
+      assert.deepEqual(
+        await call(
+          'POST',
+          rules,
+          JSON.stringify({ ...rule, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: 'nobody' } }] } }),
+        ),
+        { status: 400, code: 'ErrorInvalidRecipients' },
+      );
+      assert.deepEqual(
+        await call('POST', rules, '{"displayName":'),
+        { status: 400, code: 'BadRequest' },
+        'malformed JSON',
+      );
+      assert.deepEqual(await call('POST', rules, JSON.stringify(rule), 'text/plain'), {
+        status: 415,
+        code: 'UnsupportedMediaType',
+      });
+      assert.deepEqual(await call('PATCH', `${rules}/AQAAAJ5dZp8=`, JSON.stringify({ isEnabled: false })), {
+        status: 404,
+        code: 'ErrorItemNotFound',
+      });
       assert.equal(world.sim.stats.writes, 0);
       assert.deepEqual(await call('POST', rules, JSON.stringify(rule)), { status: 201, code: undefined });
     });
@@ -148,14 +236,35 @@ describe('Graph back end', () => {
     await inWorld(fresh(2), {}, async (world) => {
       const token = await simToken(world);
       const post = (body: unknown) => httpsJson(`${world.sim.url}/v1.0/$batch`, token, body);
-      const list = (id: string, user = 'user0') => ({ id, method: 'GET', url: `/users/${user}@contoso.com/mailFolders/inbox/messageRules` });
-      const ok = await post({ requests: [list('1'), list('2', 'user1'), { id: '3', method: 'GET', url: '/users/ghost@contoso.com/mailFolders/inbox/messageRules' }, { ...list('4'), dependsOn: ['3'] }] });
+      const list = (id: string, user = 'user0') => ({
+        id,
+        method: 'GET',
+        url: `/users/${user}@contoso.com/mailFolders/inbox/messageRules`,
+      });
+      const ok = await post({
+        requests: [
+          list('1'),
+          list('2', 'user1'),
+          { id: '3', method: 'GET', url: '/users/ghost@contoso.com/mailFolders/inbox/messageRules' },
+          { ...list('4'), dependsOn: ['3'] },
+        ],
+      });
       assert.equal(ok.status, 200);
-      const statuses = Object.fromEntries((ok.body as { responses: Array<{ id: string; status: number }> }).responses.map((r) => [r.id, r.status]));
+      const statuses = Object.fromEntries(
+        (ok.body as { responses: Array<{ id: string; status: number }> }).responses.map((r) => [r.id, r.status]),
+      );
       assert.deepEqual(statuses, { '1': 200, '2': 200, '3': 404, '4': 424 });
-      assert.equal((await post({ requests: Array.from({ length: 21 }, (_, i) => list(String(i))) })).status, 400, 'more than 20 requests');
+      assert.equal(
+        (await post({ requests: Array.from({ length: 21 }, (_, i) => list(String(i))) })).status,
+        400,
+        'more than 20 requests',
+      );
       assert.equal((await post({ requests: [list('1'), list('1')] })).status, 400, 'duplicate ids');
-      const noContentType = await post({ requests: [{ id: '1', method: 'POST', url: '/users/user0@contoso.com/mailFolders/inbox/messageRules', body: {} }] });
+      const noContentType = await post({
+        requests: [
+          { id: '1', method: 'POST', url: '/users/user0@contoso.com/mailFolders/inbox/messageRules', body: {} },
+        ],
+      });
       assert.equal(noContentType.status, 400, 'a body needs a Content-Type header');
     });
   });
@@ -165,7 +274,19 @@ describe('Graph back end', () => {
       const result = await world.run(['deploy', '--yes', '--report', 'r']);
       assert.equal(result.code, 0);
       const report = await world.report('r');
-      for (const key of ['command', 'startedAt', 'finishedAt', 'toolVersion', 'sink', 'ruleName', 'template', 'input', 'backEnds', 'counts']) assert.ok(key in report.run, key);
+      for (const key of [
+        'command',
+        'startedAt',
+        'finishedAt',
+        'toolVersion',
+        'sink',
+        'ruleName',
+        'template',
+        'input',
+        'backEnds',
+        'counts',
+      ])
+        assert.ok(key in report.run, key);
       assert.match(report.run.template.sha256, /^[0-9a-f]{64}$/);
       assert.match(report.run.input.sha256, /^[0-9a-f]{64}$/);
       assert.equal(report.run.backEnds.graph.tenantId, world.tenantId);
@@ -177,11 +298,18 @@ describe('Graph back end', () => {
 
 /** A token from the simulator's Entra endpoint, as the app would get it (for Graph's resource). */
 async function simToken(world: GraphWorld): Promise<string> {
-  const answer = await requestToken(world.sim.url, world.tenantId, { client_id: world.clientId, client_secret: world.secret, scope: `${world.sim.resource}/.default` });
+  const answer = await requestToken(world.sim.url, world.tenantId, {
+    client_id: world.clientId,
+    client_secret: world.secret,
+    scope: `${world.sim.resource}/.default`,
+  });
   return answer.body.access_token as string;
 }
 
 async function httpsJson(url: string, token: string, body: unknown): Promise<{ status: number; body: unknown }> {
-  const answer = await httpsCall('POST', url, { body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  const answer = await httpsCall('POST', url, {
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+  });
   return { status: answer.status, body: answer.text ? JSON.parse(answer.text) : undefined };
 }

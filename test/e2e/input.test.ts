@@ -24,7 +24,11 @@ describe('input validation at the edge', () => {
     assert.equal(result.code, 1, result.stderr);
     for (const pattern of patterns) assert.match(result.stderr, pattern);
     assert.match(result.stderr, /Nothing was changed/);
-    assert.equal(world.sim.stats.requests + world.sim.identity.tokenRequests, requestsBefore, 'no request reached the service');
+    assert.equal(
+      world.sim.stats.requests + world.sim.identity.tokenRequests,
+      requestsBefore,
+      'no request reached the service',
+    );
     return result;
   }
 
@@ -42,25 +46,36 @@ describe('input validation at the edge', () => {
         ',No address,,x@contoso.com',
       ].join('\n'),
     );
-    const result = await rejects(['deploy', '--yes'], [
-      /users\.csv:3: "not-an-address" is not a valid email address/,
-      /users\.csv:5: ALEX@contoso\.com is listed twice \(first on line 2\)/,
-      /users\.csv:6: crm-sink@contoso\.com is the forward mailbox \(sink\) itself/,
-      /users\.csv:7: target "exchange" is not one of/,
-      /users\.csv:8: sink "not-a-sink" is not a valid email address/,
-      /users\.csv:9: email is empty/,
-    ]);
+    const result = await rejects(
+      ['deploy', '--yes'],
+      [
+        /users\.csv:3: "not-an-address" is not a valid email address/,
+        /users\.csv:5: ALEX@contoso\.com is listed twice \(first on line 2\)/,
+        /users\.csv:6: crm-sink@contoso\.com is the forward mailbox \(sink\) itself/,
+        /users\.csv:7: target "exchange" is not one of/,
+        /users\.csv:8: sink "not-a-sink" is not a valid email address/,
+        /users\.csv:9: email is empty/,
+      ],
+    );
     assert.ok(!/users\.csv:2:/.test(result.stderr), 'a good row is not reported');
   });
 
   it('rejects a domain label that ends with a hyphen, and other labels RFC 1035 does not allow', async () => {
-    await world.writeUsers('email,sink\nuser@contoso-.test,\nlee@contoso.com,sink@crm_sink.contoso.com\nmegan@10.0.0.1,\n');
-    await rejects(['deploy', '--yes'], [
-      /users\.csv:2: "user@contoso-\.test" is not a valid email address \(the domain label "contoso-" .*hyphen\): fix the email column/,
-      /users\.csv:3: sink "sink@crm_sink\.contoso\.com" is not a valid email address/,
-      /users\.csv:4: "megan@10\.0\.0\.1" .*all digits/,
-    ]);
-    await rejects(['deploy', '--yes', '--sink', 'crm@contoso-.com'], [/--sink: must be the forward mailbox address.*domain label "contoso-"/]);
+    await world.writeUsers(
+      'email,sink\nuser@contoso-.test,\nlee@contoso.com,sink@crm_sink.contoso.com\nmegan@10.0.0.1,\n',
+    );
+    await rejects(
+      ['deploy', '--yes'],
+      [
+        /users\.csv:2: "user@contoso-\.test" is not a valid email address \(the domain label "contoso-" .*hyphen\): fix the email column/,
+        /users\.csv:3: sink "sink@crm_sink\.contoso\.com" is not a valid email address/,
+        /users\.csv:4: "megan@10\.0\.0\.1" .*all digits/,
+      ],
+    );
+    await rejects(
+      ['deploy', '--yes', '--sink', 'crm@contoso-.com'],
+      [/--sink: must be the forward mailbox address.*domain label "contoso-"/],
+    );
   });
 
   it('rejects an unknown column, naming the known ones', async () => {
@@ -85,7 +100,12 @@ describe('input validation at the edge', () => {
 
   describe('config file', () => {
     before(() => world.writeUsers('email\nalex@contoso.com\n'));
-    const graph = () => ({ tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url });
+    const graph = () => ({
+      tenantId: world.tenantId,
+      clientId: world.clientId,
+      authorityHost: world.sim.url,
+      baseUrl: world.sim.url,
+    });
 
     it('names an unknown key', async () => {
       await world.writeConfig({ sink, graph: { ...graph(), tenantID: 'x' } });
@@ -94,7 +114,14 @@ describe('input validation at the edge', () => {
 
     it('names a wrong value with what is allowed', async () => {
       await world.writeConfig({ sink: 'crm-sink', graph: { ...graph(), cloud: 'germany', tenantId: 'contoso' } });
-      await rejects(['verify'], [/sink: must be the forward mailbox address/, /graph\.cloud: Invalid option: expected one of "global"\|"usgov"\|"usgovdod"\|"china"/, /graph\.tenantId: must be a GUID/]);
+      await rejects(
+        ['verify'],
+        [
+          /sink: must be the forward mailbox address/,
+          /graph\.cloud: Invalid option: expected one of "global"\|"usgov"\|"usgovdod"\|"china"/,
+          /graph\.tenantId: must be a GUID/,
+        ],
+      );
     });
 
     it('gives the line of a JSON syntax error', async () => {
@@ -107,12 +134,20 @@ describe('input validation at the edge', () => {
       const pipe = path.join(world.dir, 'a-pipe');
       await mkdir(folder, { recursive: true });
       if (!existsSync(pipe)) execFileSync('mkfifo', [pipe]);
-      await world.writeConfig({ sink, rule: { template: './a-folder' }, graph: { ...graph(), certificatePath: 'a-pipe' }, manual: { instructionsDir: 'no-such-folder' } });
-      const result = await rejects(['verify'], [
-        /sinkrule\.config\.json: rule\.template: .*a-folder: is a folder, not a file: point rule\.template at a rule template JSON file/,
-        /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or device\): point graph\.certificatePath at a PEM or PFX file/,
-        /sinkrule\.config\.json: manual\.instructionsDir: .*no-such-folder: not found: point manual\.instructionsDir at a folder/,
-      ]);
+      await world.writeConfig({
+        sink,
+        rule: { template: './a-folder' },
+        graph: { ...graph(), certificatePath: 'a-pipe' },
+        manual: { instructionsDir: 'no-such-folder' },
+      });
+      const result = await rejects(
+        ['verify'],
+        [
+          /sinkrule\.config\.json: rule\.template: .*a-folder: is a folder, not a file: point rule\.template at a rule template JSON file/,
+          /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or device\): point graph\.certificatePath at a PEM or PFX file/,
+          /sinkrule\.config\.json: manual\.instructionsDir: .*no-such-folder: not found: point manual\.instructionsDir at a folder/,
+        ],
+      );
       assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
       await world.writeConfig({ sink, graph: graph() });
     });
@@ -123,10 +158,13 @@ describe('input validation at the edge', () => {
       if (!existsSync(path.join(instructions, 'pop.md'))) execFileSync('mkfifo', [path.join(instructions, 'pop.md')]);
       await world.writeConfig({ sink, graph: graph(), manual: { instructionsDir: 'instructions' } });
       await world.writeUsers('email,target,instructions\nben@contoso.com,pop3,\npatti@contoso.com,pop3,pop\n');
-      const result = await rejects(['deploy', '--yes'], [
-        /users\.csv:2: instruction template .*server-rule\.md is a folder, not a file: replace it/,
-        /users\.csv:3: instruction template .*pop\.md is not a regular file \(a pipe, socket or device\)/,
-      ]);
+      const result = await rejects(
+        ['deploy', '--yes'],
+        [
+          /users\.csv:2: instruction template .*server-rule\.md is a folder, not a file: replace it/,
+          /users\.csv:3: instruction template .*pop\.md is not a regular file \(a pipe, socket or device\)/,
+        ],
+      );
       assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
       await world.writeConfig({ sink, graph: graph() });
       await world.writeUsers('email\nalex@contoso.com\n');
@@ -136,7 +174,12 @@ describe('input validation at the edge', () => {
       const template = path.join(world.dir, 'not-json.json');
       await writeFile(template, '{ "sequence": 1,');
       await world.writeConfig({ sink, rule: { template: './not-json.json' }, graph: graph() });
-      await rejects(['verify'], [/not-json\.json: the rule template is not valid JSON .*: fix the file .*sinkrule\.config\.json: rule\.template names/]);
+      await rejects(
+        ['verify'],
+        [
+          /not-json\.json: the rule template is not valid JSON .*: fix the file .*sinkrule\.config\.json: rule\.template names/,
+        ],
+      );
       await world.writeConfig({ sink, graph: graph() });
     });
 
@@ -147,15 +190,33 @@ describe('input validation at the edge', () => {
 
     it('rejects a broken rule template before any work', async () => {
       const template = path.join(world.dir, 'bad-template.json');
-      await writeFile(template, JSON.stringify({ sequence: 1, isEnabled: true, actions: { forwardTo: [{ emailAddress: { address: '{{sinc}}' } }], stopProcessingRules: false } }));
+      await writeFile(
+        template,
+        JSON.stringify({
+          sequence: 1,
+          isEnabled: true,
+          actions: { forwardTo: [{ emailAddress: { address: '{{sinc}}' } }], stopProcessingRules: false },
+        }),
+      );
       await world.writeConfig({ sink, rule: { template: './bad-template.json' }, graph: graph() });
-      await rejects(['deploy', '--yes'], [/unknown placeholder \{\{sinc\}\}/, /actions: unknown key "forwardTo"/, /actions\.forwardAsAttachmentTo/]);
+      await rejects(
+        ['deploy', '--yes'],
+        [/unknown placeholder \{\{sinc\}\}/, /actions: unknown key "forwardTo"/, /actions\.forwardAsAttachmentTo/],
+      );
       await world.writeConfig({ sink, graph: graph() });
     });
   });
 
   it('validates command-line options', async () => {
-    await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url } });
+    await world.writeConfig({
+      sink,
+      graph: {
+        tenantId: world.tenantId,
+        clientId: world.clientId,
+        authorityHost: world.sim.url,
+        baseUrl: world.sim.url,
+      },
+    });
     await rejects(['deploy', '--yes', '--concurrency', '0'], [/command line: --concurrency: Too small/]);
     await rejects(['deploy', '--yes', '--sink', 'nobody'], [/--sink: must be the forward mailbox address/]);
     await rejects(['deploy', '--yes', '--bogus'], [/Unknown argument: bogus/]);
@@ -180,33 +241,70 @@ describe('paths given on the command line', () => {
   it('a folder, a pipe or a missing file for --users or --config: one line with the path and the fix, exit 1', async () => {
     const pipe = path.join(world.dir, 'pipe.csv');
     execFileSync('mkfifo', [pipe]);
-    await rejectsPath(['verify', '--users', world.dir, '--config', world.configFile], /--users: .*: is a folder, not a file: point --users at the users CSV/);
-    await rejectsPath(['verify', '--users', pipe, '--config', world.configFile], /--users: .*pipe\.csv: is not a regular file \(a pipe, socket or device\)/);
-    await rejectsPath(['verify', '--users', world.usersFile, '--config', pipe], /--config: .*pipe\.csv: is not a regular file/);
-    await rejectsPath(['verify', '--users', world.usersFile, '--config', world.dir], /--config: .*: is a folder, not a file: point --config at the JSON config/);
-    await rejectsPath(['verify', '--users', path.join(world.dir, 'nope.csv'), '--config', world.configFile], /--users: .*nope\.csv: not found/);
+    await rejectsPath(
+      ['verify', '--users', world.dir, '--config', world.configFile],
+      /--users: .*: is a folder, not a file: point --users at the users CSV/,
+    );
+    await rejectsPath(
+      ['verify', '--users', pipe, '--config', world.configFile],
+      /--users: .*pipe\.csv: is not a regular file \(a pipe, socket or device\)/,
+    );
+    await rejectsPath(
+      ['verify', '--users', world.usersFile, '--config', pipe],
+      /--config: .*pipe\.csv: is not a regular file/,
+    );
+    await rejectsPath(
+      ['verify', '--users', world.usersFile, '--config', world.dir],
+      /--config: .*: is a folder, not a file: point --config at the JSON config/,
+    );
+    await rejectsPath(
+      ['verify', '--users', path.join(world.dir, 'nope.csv'), '--config', world.configFile],
+      /--users: .*nope\.csv: not found/,
+    );
   });
 
-  it('an unreadable file: names the path and the fix', { skip: process.getuid?.() === 0 ? 'runs as root, who can read every file' : false }, async () => {
-    const locked = path.join(world.dir, 'locked.csv');
-    await writeFile(locked, 'email\nalex@contoso.com\n');
-    await chmod(locked, 0o000);
-    await rejectsPath(['verify', '--users', locked, '--config', world.configFile], /--users: .*locked\.csv: is not readable by this user \(EACCES\): give this user read access/);
-  });
+  it(
+    'an unreadable file: names the path and the fix',
+    { skip: process.getuid?.() === 0 ? 'runs as root, who can read every file' : false },
+    async () => {
+      const locked = path.join(world.dir, 'locked.csv');
+      await writeFile(locked, 'email\nalex@contoso.com\n');
+      await chmod(locked, 0o000);
+      await rejectsPath(
+        ['verify', '--users', locked, '--config', world.configFile],
+        /--users: .*locked\.csv: is not readable by this user \(EACCES\): give this user read access/,
+      );
+    },
+  );
 });
 
 describe('command line', () => {
   it('--help names every command, with examples', async () => {
     const result = await runCli(['--help']);
     assert.equal(result.code, 0);
-    for (const text of ['deploy', 'verify', 'remove', 'export', 'demo', 'Examples:', '--dry-run', '--from-dataverse']) assert.ok(result.stdout.includes(text), text);
+    for (const text of ['deploy', 'verify', 'remove', 'export', 'demo', 'Examples:', '--dry-run', '--from-dataverse'])
+      assert.ok(result.stdout.includes(text), text);
     const deploy = await runCli(['deploy', '--help']);
-    for (const text of ['--users', '--from-dataverse', '--config', '--sink', '--report', '--dry-run', '--yes', '--concurrency', '--output']) assert.ok(deploy.stdout.includes(text), text);
+    for (const text of [
+      '--users',
+      '--from-dataverse',
+      '--config',
+      '--sink',
+      '--report',
+      '--dry-run',
+      '--yes',
+      '--concurrency',
+      '--output',
+    ])
+      assert.ok(deploy.stdout.includes(text), text);
   });
 
   it('without a command, says which ones exist and exits 1', async () => {
     const result = await runCli([]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /init, validate, deploy, verify, remove, export, rollback, audit, demo or completion/);
+    assert.match(
+      result.stderr,
+      /init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion/,
+    );
   });
 });

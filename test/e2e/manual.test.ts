@@ -18,9 +18,27 @@ const rule: RuleSpec = {
   actions: { forwardAsAttachmentTo: [{ emailAddress: { address: sink } }] },
   exceptions: { fromAddresses: [{ emailAddress: { address: sink } }], isNonDeliveryReport: true, isReadReceipt: true },
 };
-const mailbox = (overrides: Partial<Mailbox> = {}): Mailbox => ({ email: 'ben@contoso.com', displayName: 'Ben <Walters>', target: 'pop3', sink, line: 2, ...overrides });
-const provider = (mode: 'deploy' | 'verify' | 'remove', instructionDirs = [path.join(samplesDir, 'instructions'), path.join(templatesDir, 'instructions')]) =>
-  createManualProvider({ target: 'pop3', mode, instructionDirs, defaultInstructions: 'server-rule', ruleName: 'CRM rule', sinkName: 'CRM sink', desiredRuleFor: () => rule });
+const mailbox = (overrides: Partial<Mailbox> = {}): Mailbox => ({
+  email: 'ben@contoso.com',
+  displayName: 'Ben <Walters>',
+  target: 'pop3',
+  sink,
+  line: 2,
+  ...overrides,
+});
+const provider = (
+  mode: 'deploy' | 'verify' | 'remove',
+  instructionDirs = [path.join(samplesDir, 'instructions'), path.join(templatesDir, 'instructions')],
+) =>
+  createManualProvider({
+    target: 'pop3',
+    mode,
+    instructionDirs,
+    defaultInstructions: 'server-rule',
+    ruleName: 'CRM rule',
+    sinkName: 'CRM sink',
+    desiredRuleFor: () => rule,
+  });
 
 describe('manual instructions: rendering', () => {
   it('fills every value, adds the check procedure, and escapes row values for the HTML page', () => {
@@ -29,7 +47,10 @@ describe('manual instructions: rendering', () => {
     assert.match(markdown, /\| Mailbox \| `ben@contoso\.com` \|/);
     assert.match(markdown, /\*\*Name:\*\* `CRM rule`/);
     assert.match(markdown, /forward as attachment\* to `crm-sink@contoso\.com`/);
-    assert.match(markdown, /\*\*Except:\*\* messages from crm-sink@contoso\.com; non-delivery reports \(bounces\); read receipts/);
+    assert.match(
+      markdown,
+      /\*\*Except:\*\* messages from crm-sink@contoso\.com; non-delivery reports \(bounces\); read receipts/,
+    );
     assert.match(markdown, /pop\.fabrikam\.net/);
     assert.match(markdown, /## Check that it works/);
     assert.doesNotMatch(markdown, /\{\{/);
@@ -47,11 +68,20 @@ describe('manual instructions: rendering', () => {
 
   it('names a missing template, an unknown placeholder and a lacking row value, with file and line', async () => {
     assert.match(provider('deploy').checkMailbox!(mailbox({ instructions: 'nope' }))!, /instructions "nope" not found/);
-    assert.match(provider('deploy').checkMailbox!(mailbox({ instructions: 'contoso-pop3' }))!, /contoso-pop3\.md:\d+ uses \{\{server\}\}, but the row has no server/);
-    assert.equal(provider('deploy').checkMailbox!(mailbox({ instructions: 'contoso-pop3', server: 'mail.contoso.local' })), undefined);
+    assert.match(
+      provider('deploy').checkMailbox!(mailbox({ instructions: 'contoso-pop3' }))!,
+      /contoso-pop3\.md:\d+ uses \{\{server\}\}, but the row has no server/,
+    );
+    assert.equal(
+      provider('deploy').checkMailbox!(mailbox({ instructions: 'contoso-pop3', server: 'mail.contoso.local' })),
+      undefined,
+    );
     const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-templates-'));
     await writeFile(path.join(dir, 'broken.md'), '# Rule\n\nsend to {{sinkAddress}}\n');
-    assert.match(provider('deploy', [dir]).checkMailbox!(mailbox({ instructions: 'broken' }))!, /broken\.md:3: unknown placeholder \{\{sinkAddress\}\}/);
+    assert.match(
+      provider('deploy', [dir]).checkMailbox!(mailbox({ instructions: 'broken' }))!,
+      /broken\.md:3: unknown placeholder \{\{sinkAddress\}\}/,
+    );
     await rm(dir, { recursive: true });
   });
 });
@@ -60,7 +90,16 @@ describe('manual instructions: end to end', () => {
   it('a mixed Graph + POP3 CSV gives automated outcomes and instructions in one run and one report', async () => {
     const world = await startGraphWorld([{ email: 'alex@contoso.com', kind: 'exchange-online' }]);
     try {
-      await world.writeConfig({ sink, graph: { tenantId: world.tenantId, clientId: world.clientId, authorityHost: world.sim.url, baseUrl: world.sim.url }, manual: { instructionsDir: path.join(samplesDir, 'instructions') } });
+      await world.writeConfig({
+        sink,
+        graph: {
+          tenantId: world.tenantId,
+          clientId: world.clientId,
+          authorityHost: world.sim.url,
+          baseUrl: world.sim.url,
+        },
+        manual: { instructionsDir: path.join(samplesDir, 'instructions') },
+      });
       await world.writeUsers(
         [
           'email,displayName,target,server,instructions,confirmed',
@@ -79,13 +118,28 @@ describe('manual instructions: end to end', () => {
       assert.equal(rows.get('ben@contoso.com')!.outcome, 'manual');
       assert.equal(rows.get('miriam@contoso.com')!.outcome, 'confirmed-manually');
       assert.equal(rows.get('patti@contoso.com')!.instructions.file, 'manual/patti@contoso.com.md');
-      assert.equal(rows.get('patti@contoso.com')!.instructions.markdown, undefined, 'report.json keeps a reference, not the text');
-      for (const email of ['ben', 'patti', 'miriam', 'hen']) assert.ok(existsSync(path.join(world.dir, 'd', 'manual', `${email}@contoso.com.md`)));
-      assert.match(await readFile(path.join(world.dir, 'd', 'manual', 'hen@contoso.com.md'), 'utf8'), /runs only while\s+Outlook is running/);
+      assert.equal(
+        rows.get('patti@contoso.com')!.instructions.markdown,
+        undefined,
+        'report.json keeps a reference, not the text',
+      );
+      for (const email of ['ben', 'patti', 'miriam', 'hen'])
+        assert.ok(existsSync(path.join(world.dir, 'd', 'manual', `${email}@contoso.com.md`)));
+      assert.match(
+        await readFile(path.join(world.dir, 'd', 'manual', 'hen@contoso.com.md'), 'utf8'),
+        /runs only while\s+Outlook is running/,
+      );
       const handbook = await readFile(path.join(world.dir, 'd', 'manual-instructions.html'), 'utf8');
-      assert.ok(handbook.indexOf('Lotus Domino') < handbook.indexOf('mail.contoso.local') && handbook.indexOf('mail.contoso.local') < handbook.indexOf('pop.fabrikam.net'), 'grouped by server');
+      assert.ok(
+        handbook.indexOf('Lotus Domino') < handbook.indexOf('mail.contoso.local') &&
+          handbook.indexOf('mail.contoso.local') < handbook.indexOf('pop.fabrikam.net'),
+        'grouped by server',
+      );
       assert.doesNotMatch(handbook, /<script|<link|\ssrc=/i, 'self-contained: opens offline');
-      assert.match(await readFile(path.join(world.dir, 'd', 'report.html'), 'utf8'), /href="manual-instructions\.html"/);
+      assert.match(
+        await readFile(path.join(world.dir, 'd', 'report.html'), 'utf8'),
+        /href="manual-instructions\.html"/,
+      );
       const csv = await readFile(path.join(world.dir, 'd', 'report.csv'), 'utf8');
       assert.match(csv, /ben@contoso\.com,Ben,pop3,.*,manual,.*manual\/ben@contoso\.com\.md/);
       assert.equal(world.sim.stats.requests, 2, 'only the Graph mailbox was contacted (list + create)');
@@ -96,7 +150,10 @@ describe('manual instructions: end to end', () => {
 
       const remove = await world.run(['remove', '--yes', '--report', 'x']);
       assert.equal(remove.code, 0);
-      assert.match(await readFile(path.join(world.dir, 'x', 'manual', 'miriam@contoso.com.md'), 'utf8'), /# Remove the forward-mailbox rule/);
+      assert.match(
+        await readFile(path.join(world.dir, 'x', 'manual', 'miriam@contoso.com.md'), 'utf8'),
+        /# Remove the forward-mailbox rule/,
+      );
       assert.equal(byEmail((await world.report('x')).mailboxes).get('miriam@contoso.com')!.outcome, 'manual');
     } finally {
       await world.close();
@@ -108,7 +165,10 @@ describe('manual instructions: end to end', () => {
     try {
       await writeFile(path.join(dir, 'users.csv'), 'email,target,server\nben@contoso.com,pop3,pop.fabrikam.net\n');
       await writeFile(path.join(dir, 'config.json'), JSON.stringify({ sink }));
-      const result = await runCli(['deploy', '--users', 'users.csv', '--config', 'config.json', '--yes', '--report', 'r'], { cwd: dir });
+      const result = await runCli(
+        ['deploy', '--users', 'users.csv', '--config', 'config.json', '--yes', '--report', 'r'],
+        { cwd: dir },
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /manual 1/);
     } finally {
@@ -124,11 +184,17 @@ describe('manual instructions: end to end', () => {
         'email,target,server,instructions,confirmed\nben@contoso.com,pop3,,nope,\npatti@contoso.com,pop3,,,yesterday\nalex@contoso.com,graph,,,2026-11-20\n',
       );
       await writeFile(path.join(dir, 'config.json'), JSON.stringify({ sink }));
-      const result = await runCli(['deploy', '--users', 'users.csv', '--config', 'config.json', '--yes', '--report', 'r'], { cwd: dir });
+      const result = await runCli(
+        ['deploy', '--users', 'users.csv', '--config', 'config.json', '--yes', '--report', 'r'],
+        { cwd: dir },
+      );
       assert.equal(result.code, 1);
       assert.match(result.stderr, /users\.csv:2: instructions "nope" not found/);
       assert.match(result.stderr, /users\.csv:3: confirmed "yesterday" is not a date/);
-      assert.match(result.stderr, /users\.csv:4: the confirmed and instructions columns apply to pop3 and manual rows only/);
+      assert.match(
+        result.stderr,
+        /users\.csv:4: the confirmed and instructions columns apply to pop3 and manual rows only/,
+      );
       assert.equal(existsSync(path.join(dir, 'r')), false);
     } finally {
       await rm(dir, { recursive: true, force: true });

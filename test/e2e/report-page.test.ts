@@ -10,12 +10,23 @@ import { startGraphWorld } from '../helpers/graph-world.js';
  * Debian's chromium (installed by .ci/run); SINKRULE_CHROMIUM points elsewhere. A fresh clone on a
  * machine without it skips this test and says why.
  */
-const chromiumPath = [process.env.SINKRULE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate): candidate is string => Boolean(candidate && existsSync(candidate)));
-const skip = chromiumPath ? false : 'no Chromium found (/usr/bin/chromium or SINKRULE_CHROMIUM): install Debian\'s chromium to run the report page test';
+const chromiumPath = [process.env.SINKRULE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+  (candidate): candidate is string => Boolean(candidate && existsSync(candidate)),
+);
+const skip = chromiumPath
+  ? false
+  : "no Chromium found (/usr/bin/chromium or SINKRULE_CHROMIUM): install Debian's chromium to run the report page test";
 
 const estate: SimulatedMailbox[] = [
-  ...Array.from({ length: 40 }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' })),
-  ...Array.from({ length: 4 }, (_, i): SimulatedMailbox => ({ email: `denied${i}@contoso.com`, kind: 'exchange-online', outOfScope: true })),
+  ...Array.from({ length: 40 }, (_, i): SimulatedMailbox => ({
+    email: `user${i}@contoso.com`,
+    kind: 'exchange-online',
+  })),
+  ...Array.from({ length: 4 }, (_, i): SimulatedMailbox => ({
+    email: `denied${i}@contoso.com`,
+    kind: 'exchange-online',
+    outOfScope: true,
+  })),
 ];
 
 /** Waits for the search (debounced) to apply; the page's CSP forbids Playwright's string evaluation. */
@@ -35,10 +46,22 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
     const browser = await chromium.launch({
       executablePath: chromiumPath!,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     try {
-      const rows = ['email,displayName,target,server', ...estate.map((m) => `${m.email},,graph,`), 'ben@contoso.com,Ben,pop3,pop.fabrikam.net', 'patti@contoso.com,Patti,pop3,mail.contoso.local'];
+      const rows = [
+        'email,displayName,target,server',
+        ...estate.map((m) => `${m.email},,graph,`),
+        'ben@contoso.com,Ben,pop3,pop.fabrikam.net',
+        'patti@contoso.com,Patti,pop3,mail.contoso.local',
+      ];
       await world.writeUsers(`${rows.join('\n')}\n`);
       const result = await world.run(['deploy', '--yes', '--report', 'r']);
       assert.equal(result.code, 2, result.stderr);
@@ -61,7 +84,13 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
 
       await page.selectOption('#f-outcome', 'failed');
       assert.equal(await visible(), 4);
-      assert.equal(await page.locator('#mailboxes tbody tr:visible td:nth-child(3)').allTextContents().then((t) => t.every((x) => x === 'failed')), true);
+      assert.equal(
+        await page
+          .locator('#mailboxes tbody tr:visible td:nth-child(3)')
+          .allTextContents()
+          .then((t) => t.every((x) => x === 'failed')),
+        true,
+      );
       await page.selectOption('#f-outcome', '');
       await page.selectOption('#f-route', 'pop3');
       assert.equal(await visible(), 2);
@@ -75,10 +104,16 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       await page.click('#mailboxes thead th:nth-child(1)');
       assert.equal(await page.getAttribute('#mailboxes thead th:nth-child(1)', 'aria-sort'), 'ascending');
       const ascending = await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').allTextContents();
-      assert.deepEqual(ascending, [...ascending].sort((a, b) => a.localeCompare(b, undefined, { numeric: true, sensitivity: 'base' })));
+      assert.deepEqual(
+        ascending,
+        [...ascending].sort((a, b) => a.localeCompare(b, undefined, { numeric: true, sensitivity: 'base' })),
+      );
       assert.equal(ascending[0], 'ben@contoso.com');
       await page.click('#mailboxes thead th:nth-child(1)');
-      assert.equal(await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').first().textContent(), 'user39@contoso.com');
+      assert.equal(
+        await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').first().textContent(),
+        'user39@contoso.com',
+      );
 
       await page.selectOption('#f-outcome', 'failed');
       await page.emulateMedia({ media: 'print' });
@@ -92,7 +127,11 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       const noScripts = await browser.newContext({ javaScriptEnabled: false });
       const plain = await noScripts.newPage();
       await plain.goto(url);
-      assert.equal(await plain.locator('table.mailboxes tbody tr:visible').count(), 46, 'every row is readable with scripts off');
+      assert.equal(
+        await plain.locator('table.mailboxes tbody tr:visible').count(),
+        46,
+        'every row is readable with scripts off',
+      );
       assert.equal(await plain.locator('#controls').isVisible(), false, 'controls that would not work are not shown');
       const first = await plain.locator('table.mailboxes tbody tr td:nth-child(3)').first().textContent();
       assert.equal(first, 'failed', 'failures first');
@@ -105,9 +144,23 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
 
   it('shows many rows a page at a time; filters and sorting cover every row, not just the page', async () => {
     const { chromium } = await import('playwright-core');
-    const many = Array.from({ length: 1200 }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: i % 300 === 0 ? 'on-premises' : 'exchange-online' }));
+    const many = Array.from({ length: 1200 }, (_, i): SimulatedMailbox => ({
+      email: `user${i}@contoso.com`,
+      kind: i % 300 === 0 ? 'on-premises' : 'exchange-online',
+    }));
     const world = await startGraphWorld(many);
-    const browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const browser = await chromium.launch({
+      executablePath: chromiumPath!,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
     try {
       const result = await world.run(['verify', '--report', 'r']);
       assert.equal(result.code, 2, result.stderr);
@@ -126,7 +179,11 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
       await page.selectOption('#f-outcome', 'missing');
       await page.click('#mailboxes thead th:nth-child(1)');
       await page.click('#mailboxes thead th:nth-child(1)');
-      assert.equal(await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').first().textContent(), 'user1199@contoso.com', 'sorted over every row, descending');
+      assert.equal(
+        await page.locator('#mailboxes tbody tr td:nth-child(1) .mono').first().textContent(),
+        'user1199@contoso.com',
+        'sorted over every row, descending',
+      );
       await page.click('#f-all');
       assert.equal(await visible(), 1196);
     } finally {

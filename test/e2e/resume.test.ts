@@ -9,7 +9,8 @@ import { packageRoot } from '../../src/paths.js';
 import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
 import { correctSinkRule } from '../../simulators/scenarios.js';
 
-const mailboxes = (n: number): SimulatedMailbox[] => Array.from({ length: n }, (_, i) => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
+const mailboxes = (n: number): SimulatedMailbox[] =>
+  Array.from({ length: n }, (_, i) => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
 
 const journalOf = async (world: GraphWorld, dir: string) =>
   (await readFile(path.join(world.dir, dir, 'journal.jsonl'), 'utf8'))
@@ -21,20 +22,50 @@ const journalOf = async (world: GraphWorld, dir: string) =>
  * Starts a deploy as its own process (the CLI itself, not the launcher, so the kill reaches the
  * process that writes) and kills it with SIGKILL once `doneBeforeKill` mailboxes are in the journal.
  */
-async function deployAndKill(world: GraphWorld, dir: string, doneBeforeKill: number, command = 'deploy'): Promise<void> {
-  const child = spawn(process.execPath, [path.join(packageRoot, 'dist/src/cli.js'), command, '--yes', '--concurrency', '4', '--report', dir, '--users', world.usersFile, '--config', world.configFile], {
-    cwd: world.dir,
-    env: { ...process.env, ...world.env },
-    stdio: 'ignore',
-  });
+async function deployAndKill(
+  world: GraphWorld,
+  dir: string,
+  doneBeforeKill: number,
+  command = 'deploy',
+): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(packageRoot, 'dist/src/cli.js'),
+      command,
+      '--yes',
+      '--concurrency',
+      '4',
+      '--report',
+      dir,
+      '--users',
+      world.usersFile,
+      '--config',
+      world.configFile,
+    ],
+    {
+      cwd: world.dir,
+      env: { ...process.env, ...world.env },
+      stdio: 'ignore',
+    },
+  );
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   for (;;) {
     await delay(20);
-    const done = await journalOf(world, dir).then((entries) => entries.filter((e) => e.type === 'done').length, () => 0);
+    const done = await journalOf(world, dir).then(
+      (entries) => entries.filter((e) => e.type === 'done').length,
+      () => 0,
+    );
     if (done >= doneBeforeKill) break;
   }
   child.kill('SIGKILL');
   await exited;
+  // Requests the process sent just before it died are still being answered (the simulator's
+  // latency): wait until the service is quiet, so a test's snapshot is taken after they land.
+  for (let last = -1; last !== world.sim.stats.requests;) {
+    last = world.sim.stats.requests;
+    await delay(300);
+  }
 }
 
 describe('resume after kill -9', () => {
@@ -44,7 +75,12 @@ describe('resume after kill -9', () => {
       await deployAndKill(world, 'r', 30);
       const killed = await journalOf(world, 'r');
       const finished = new Set(killed.filter((e) => e.type === 'done').map((e) => e.row!.email));
-      const inFlight = new Set(killed.filter((e) => e.type === 'write').map((e) => e.email!).filter((email) => !finished.has(email)));
+      const inFlight = new Set(
+        killed
+          .filter((e) => e.type === 'write')
+          .map((e) => e.email!)
+          .filter((email) => !finished.has(email)),
+      );
       assert.ok(finished.size >= 30 && finished.size < 120, `killed part-way (${finished.size} finished)`);
       assert.equal(killed.at(-1)!.type === 'end', false, 'the run never ended');
       const requestsBefore = world.sim.stats.requests;
@@ -58,15 +94,27 @@ describe('resume after kill -9', () => {
       for (let i = 0; i < 120; i++) {
         const ours = world.sim.rulesOf(`user${i}@contoso.com`).filter((r) => r.displayName.includes('sinkrule'));
         assert.equal(ours.length, 1, `user${i}: exactly one rule`);
-        assert.equal((ours[0]!.actions!.forwardAsAttachmentTo as Array<{ emailAddress: { address: string } }>)[0]!.emailAddress.address, sink);
+        assert.equal(
+          (ours[0]!.actions!.forwardAsAttachmentTo as Array<{ emailAddress: { address: string } }>)[0]!.emailAddress
+            .address,
+          sink,
+        );
       }
       // Finished mailboxes: neither read nor written again (2 requests per remaining mailbox: read + create).
       const remaining = 120 - finished.size;
-      assert.ok(world.sim.stats.requests - requestsBefore <= remaining * 2, `${world.sim.stats.requests - requestsBefore} requests for ${remaining} remaining mailboxes`);
+      assert.ok(
+        world.sim.stats.requests - requestsBefore <= remaining * 2,
+        `${world.sim.stats.requests - requestsBefore} requests for ${remaining} remaining mailboxes`,
+      );
       // A mailbox whose create was in flight at the kill is re-read, found done, not duplicated.
-      for (const email of inFlight) assert.match(report.mailboxes.find((m) => m.email === email)!.outcome, /^(created|unchanged)$/);
+      for (const email of inFlight)
+        assert.match(report.mailboxes.find((m) => m.email === email)!.outcome, /^(created|unchanged)$/);
       const after = await journalOf(world, 'r');
-      assert.deepEqual(after.slice(0, killed.length), killed, 'the chain continues after the entries of the killed run');
+      assert.deepEqual(
+        after.slice(0, killed.length),
+        killed,
+        'the chain continues after the entries of the killed run',
+      );
       assert.equal(after[killed.length]!.type, 'resume');
       assert.equal(report.run.counts.created + (report.run.counts.unchanged ?? 0), 120);
       const audit = await world.runPlain(['audit', 'verify', 'r']);
@@ -97,14 +145,22 @@ describe('resume after kill -9', () => {
       assert.equal(remove.code, 1);
       assert.match(remove.stderr, /records a deploy run, not remove/);
       assert.equal(world.sim.stats.writes, writes, 'nothing was written');
-      assert.equal(await readFile(path.join(world.dir, 'r', 'journal.jsonl'), 'utf8'), journal, 'the journal is untouched');
+      assert.equal(
+        await readFile(path.join(world.dir, 'r', 'journal.jsonl'), 'utf8'),
+        journal,
+        'the journal is untouched',
+      );
     } finally {
       await world.close();
     }
   });
 
   it('remove --resume finishes a killed remove: no sinkrule rule left, every row once', async () => {
-    const withRule = Array.from({ length: 60 }, (_, i): SimulatedMailbox => ({ email: `user${i}@contoso.com`, kind: 'exchange-online', rules: [correctSinkRule(sink)] }));
+    const withRule = Array.from({ length: 60 }, (_, i): SimulatedMailbox => ({
+      email: `user${i}@contoso.com`,
+      kind: 'exchange-online',
+      rules: [correctSinkRule(sink)],
+    }));
     const world = await startGraphWorld(withRule, { latencyInMs: 25 });
     try {
       await deployAndKill(world, 'r', 10, 'remove');

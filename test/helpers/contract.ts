@@ -51,11 +51,29 @@ export interface ContractWorld {
 
 export type WorldFactory = (mailboxes: ScenarioMailbox[]) => Promise<ContractWorld>;
 
-const scenarios: Scenario[] = ['missing', 'disabled', 'drifted', 'duplicate', 'readonly', 'foreign', 'ok', 'no-mailbox', 'unknown', 'denied'];
-export const population: ScenarioMailbox[] = scenarios.map((scenario) => ({ email: `${scenario}@contoso.com`, scenario }));
+const scenarios: Scenario[] = [
+  'missing',
+  'disabled',
+  'drifted',
+  'duplicate',
+  'readonly',
+  'foreign',
+  'ok',
+  'no-mailbox',
+  'unknown',
+  'denied',
+];
+export const population: ScenarioMailbox[] = scenarios.map((scenario) => ({
+  email: `${scenario}@contoso.com`,
+  scenario,
+}));
 const reachable = population.filter((m) => !['no-mailbox', 'unknown', 'denied'].includes(m.scenario));
 
-async function withWorld(factory: WorldFactory, mailboxes: ScenarioMailbox[], body: (world: ContractWorld) => Promise<void>): Promise<void> {
+async function withWorld(
+  factory: WorldFactory,
+  mailboxes: ScenarioMailbox[],
+  body: (world: ContractWorld) => Promise<void>,
+): Promise<void> {
   const world = await factory(mailboxes);
   try {
     await body(world);
@@ -68,7 +86,10 @@ function ours(world: ContractWorld, email: string): RuleView[] {
   return world.rules(email).filter((r) => !r.readOnly && r.displayName.toLowerCase() === world.ruleName.toLowerCase());
 }
 function foreign(world: ContractWorld, email: string): unknown[] {
-  return world.rules(email).filter((r) => r.readOnly || r.displayName.toLowerCase() !== world.ruleName.toLowerCase()).map((r) => r.raw);
+  return world
+    .rules(email)
+    .filter((r) => r.readOnly || r.displayName.toLowerCase() !== world.ruleName.toLowerCase())
+    .map((r) => r.raw);
 }
 
 function assertDesired(world: ContractWorld, email: string): void {
@@ -76,8 +97,16 @@ function assertDesired(world: ContractWorld, email: string): void {
   assert.equal(found.length, 1, `${email}: exactly one sinkrule rule`);
   const rule = found[0]!;
   assert.equal(rule.isEnabled, true, `${email}: enabled`);
-  assert.deepEqual(rule.forwardAsAttachmentTo.map((a) => a.toLowerCase()), [world.sink], `${email}: forwards as attachment to the sink`);
-  assert.deepEqual(rule.exceptionFrom.map((a) => a.toLowerCase()), [world.sink], `${email}: loop guard for mail from the sink`);
+  assert.deepEqual(
+    rule.forwardAsAttachmentTo.map((a) => a.toLowerCase()),
+    [world.sink],
+    `${email}: forwards as attachment to the sink`,
+  );
+  assert.deepEqual(
+    rule.exceptionFrom.map((a) => a.toLowerCase()),
+    [world.sink],
+    `${email}: loop guard for mail from the sink`,
+  );
   assert.equal(rule.exceptNonDeliveryReports, true, `${email}: NDRs excepted`);
   assert.equal(rule.exceptReadReceipts, true, `${email}: read receipts excepted`);
 }
@@ -85,8 +114,10 @@ function assertDesired(world: ContractWorld, email: string): void {
 /** Files of a report folder must not contain any secret. */
 async function assertNoSecrets(world: ContractWorld, result: CliResult, reportDir: string): Promise<void> {
   const texts = [result.stdout, result.stderr];
-  for (const file of await readdir(path.join(world.dir, reportDir))) texts.push(await readFile(path.join(world.dir, reportDir, file), 'utf8'));
-  for (const secret of world.secrets) for (const text of texts) assert.ok(!text.includes(secret), 'a secret leaked into output or report');
+  for (const file of await readdir(path.join(world.dir, reportDir)))
+    texts.push(await readFile(path.join(world.dir, reportDir, file), 'utf8'));
+  for (const secret of world.secrets)
+    for (const text of texts) assert.ok(!text.includes(secret), 'a secret leaked into output or report');
 }
 
 /**
@@ -104,8 +135,16 @@ export function contractSuite(name: string, factory: WorldFactory): void {
         const report = await world.report('r1');
         const outcomes = Object.fromEntries(report.mailboxes.map((m) => [m.email.split('@')[0], m.outcome]));
         assert.deepEqual(outcomes, {
-          missing: 'created', disabled: 'updated', drifted: 'updated', duplicate: 'updated', readonly: 'created',
-          foreign: 'created', ok: 'unchanged', 'no-mailbox': 'failed', unknown: 'failed', denied: 'failed',
+          missing: 'created',
+          disabled: 'updated',
+          drifted: 'updated',
+          duplicate: 'updated',
+          readonly: 'created',
+          foreign: 'created',
+          ok: 'unchanged',
+          'no-mailbox': 'failed',
+          unknown: 'failed',
+          denied: 'failed',
         });
         for (const { email } of reachable) {
           assertDesired(world, email);
@@ -117,8 +156,14 @@ export function contractSuite(name: string, factory: WorldFactory): void {
           assert.ok(row.error.code && row.error.fix.length > 20, `${email}: error code and fix in the report`);
         }
         assert.match(rows.get('denied@contoso.com')!.error.fix, /ApplicationImpersonation|MailboxSettings\.ReadWrite/);
-        assert.ok(rows.get('foreign@contoso.com')!.otherForwardingRules.length >= 2, 'foreign forwarding rules are listed for auditors');
-        assert.ok(rows.get('readonly@contoso.com')!.notes.some((n: string) => /read-only/.test(n)), 'read-only rule with our name is reported');
+        assert.ok(
+          rows.get('foreign@contoso.com')!.otherForwardingRules.length >= 2,
+          'foreign forwarding rules are listed for auditors',
+        );
+        assert.ok(
+          rows.get('readonly@contoso.com')!.notes.some((n: string) => /read-only/.test(n)),
+          'read-only rule with our name is reported',
+        );
         // Full rule objects, ids included, as the service returned them (before) and as left (after).
         const drifted = rows.get('drifted@contoso.com')!;
         assert.equal(drifted.before.length, 1);
@@ -151,28 +196,46 @@ export function contractSuite(name: string, factory: WorldFactory): void {
         const result = await world.run(['verify', '--report', 'v1']);
         assert.equal(result.code, 2);
         assert.equal(world.writes(), 0);
-        const outcomes = Object.fromEntries((await world.report('v1')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]));
+        const outcomes = Object.fromEntries(
+          (await world.report('v1')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]),
+        );
         assert.deepEqual(outcomes, {
-          missing: 'missing', disabled: 'disabled', drifted: 'drifted', duplicate: 'duplicate', readonly: 'missing',
-          foreign: 'missing', ok: 'ok', 'no-mailbox': 'failed', unknown: 'failed', denied: 'failed',
+          missing: 'missing',
+          disabled: 'disabled',
+          drifted: 'drifted',
+          duplicate: 'duplicate',
+          readonly: 'missing',
+          foreign: 'missing',
+          ok: 'ok',
+          'no-mailbox': 'failed',
+          unknown: 'failed',
+          denied: 'failed',
         });
       });
-      await withWorld(factory, population.filter((m) => m.scenario === 'ok'), async (world) => {
-        assert.equal((await world.run(['verify', '--report', 'v2'])).code, 0, 'a compliant estate exits 0');
-      });
+      await withWorld(
+        factory,
+        population.filter((m) => m.scenario === 'ok'),
+        async (world) => {
+          assert.equal((await world.run(['verify', '--report', 'v2'])).code, 0, 'a compliant estate exits 0');
+        },
+      );
     });
 
     it('dry runs read everything and write nothing', async () => {
       await withWorld(factory, reachable, async (world) => {
         const deploy = await world.run(['deploy', '--dry-run', '--report', 'd1']);
         assert.equal(deploy.code, 0, deploy.stderr);
-        const outcomes = Object.fromEntries((await world.report('d1')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]));
+        const outcomes = Object.fromEntries(
+          (await world.report('d1')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]),
+        );
         assert.equal(outcomes.missing, 'would-create');
         assert.equal(outcomes.drifted, 'would-update');
         assert.equal(outcomes.ok, 'unchanged');
         const remove = await world.run(['remove', '--dry-run', '--report', 'd2']);
         assert.equal(remove.code, 0);
-        const removeOutcomes = Object.fromEntries((await world.report('d2')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]));
+        const removeOutcomes = Object.fromEntries(
+          (await world.report('d2')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]),
+        );
         assert.equal(removeOutcomes.ok, 'would-remove');
         assert.equal(removeOutcomes.missing, 'absent');
         assert.equal(world.writes(), 0);
@@ -189,7 +252,9 @@ export function contractSuite(name: string, factory: WorldFactory): void {
           assert.equal(ours(world, email).length, 0, `${email}: no sinkrule rule left`);
           assert.deepEqual(foreign(world, email), foreignBefore.get(email), `${email}: foreign rules unchanged`);
         }
-        const outcomes = Object.fromEntries((await world.report('x1')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]));
+        const outcomes = Object.fromEntries(
+          (await world.report('x1')).mailboxes.map((m) => [m.email.split('@')[0], m.outcome]),
+        );
         assert.equal(outcomes.duplicate, 'removed');
         assert.equal(outcomes.missing, 'absent');
         assert.equal(outcomes.readonly, 'absent');

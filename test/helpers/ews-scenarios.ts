@@ -15,11 +15,22 @@ export function ewsMailbox({ email, scenario }: ScenarioMailbox): EwsSimulatedMa
     case 'drifted':
       return { email, rules: [correctSinkRule('old-sink@contoso.com')] };
     case 'duplicate':
-      return { email, rules: [correctSinkRule('old-sink@contoso.com'), foreignRules.removeSpam, correctSinkRule(sink)] };
+      return {
+        email,
+        rules: [correctSinkRule('old-sink@contoso.com'), foreignRules.removeSpam, correctSinkRule(sink)],
+      };
     case 'readonly':
       return { email, rules: [foreignRules.unsupported, { ...correctSinkRule(sink), IsNotSupported: true }] };
     case 'foreign':
-      return { email, rules: [foreignRules.removeSpam, foreignRules.fromPartner, foreignRules.externalRedirect, foreignRules.moveNewsletters] };
+      return {
+        email,
+        rules: [
+          foreignRules.removeSpam,
+          foreignRules.fromPartner,
+          foreignRules.externalRedirect,
+          foreignRules.moveNewsletters,
+        ],
+      };
     case 'ok':
       return { email, rules: [foreignRules.removeSpam, correctSinkRule(sink)] };
     case 'denied':
@@ -44,4 +55,3 @@ export function ewsRuleView(rule: EwsRule): RuleView {
     raw,
   };
 }
-

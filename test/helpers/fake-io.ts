@@ -3,7 +3,15 @@ import type { CliIO } from '../../src/cli/io.js';
 import { VirtualTime } from './virtual-time.js';
 
 /** A CliIO for in-process tests: captured stdout/stderr, a virtual clock, scripted answers. */
-export function fakeIO(options: { env?: NodeJS.ProcessEnv; answers?: boolean[]; replies?: string[]; stdinIsTTY?: boolean; stderrIsTTY?: boolean } = {}) {
+export function fakeIO(
+  options: {
+    env?: NodeJS.ProcessEnv;
+    answers?: boolean[];
+    replies?: string[];
+    stdinIsTTY?: boolean;
+    stderrIsTTY?: boolean;
+  } = {},
+) {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';

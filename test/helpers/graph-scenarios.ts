@@ -13,11 +13,23 @@ export function graphMailbox({ email, scenario }: ScenarioMailbox): SimulatedMai
     case 'drifted':
       return { email, kind: 'exchange-online', rules: [correctSinkRule('old-sink@contoso.com')] };
     case 'duplicate':
-      return { email, kind: 'exchange-online', rules: [correctSinkRule('old-sink@contoso.com'), foreignRules.removeSpam, correctSinkRule(sink)] };
+      return {
+        email,
+        kind: 'exchange-online',
+        rules: [correctSinkRule('old-sink@contoso.com'), foreignRules.removeSpam, correctSinkRule(sink)],
+      };
     case 'readonly':
-      return { email, kind: 'exchange-online', rules: [foreignRules.readOnly, { ...correctSinkRule(sink), isReadOnly: true }] };
+      return {
+        email,
+        kind: 'exchange-online',
+        rules: [foreignRules.readOnly, { ...correctSinkRule(sink), isReadOnly: true }],
+      };
     case 'foreign':
-      return { email, kind: 'exchange-online', rules: [foreignRules.removeSpam, foreignRules.fromPartner, foreignRules.externalRedirect] };
+      return {
+        email,
+        kind: 'exchange-online',
+        rules: [foreignRules.removeSpam, foreignRules.fromPartner, foreignRules.externalRedirect],
+      };
     case 'ok':
       return { email, kind: 'exchange-online', rules: [foreignRules.removeSpam, correctSinkRule(sink)] };
     case 'no-mailbox':
@@ -30,7 +42,8 @@ export function graphMailbox({ email, scenario }: ScenarioMailbox): SimulatedMai
 }
 
 export function graphRuleView(rule: SimulatedRule): RuleView {
-  const addresses = (list: unknown) => ((list as Array<{ emailAddress: { address: string } }> | undefined) ?? []).map((r) => r.emailAddress.address);
+  const addresses = (list: unknown) =>
+    ((list as Array<{ emailAddress: { address: string } }> | undefined) ?? []).map((r) => r.emailAddress.address);
   const { sequence: _position, ...raw } = rule;
   return {
     displayName: rule.displayName,
@@ -43,4 +56,3 @@ export function graphRuleView(rule: SimulatedRule): RuleView {
     raw,
   };
 }
-

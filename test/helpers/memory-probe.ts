@@ -10,7 +10,11 @@ import { ReportWriter } from '../../src/report/report-writer.js';
 
 const [file, reportDir] = process.argv.slice(2) as [string, string];
 const gc = (globalThis as { gc?: () => void }).gc!;
-const usersOptions = { sink: 'crm-sink@contoso.com', defaultTarget: 'graph' as const, supportedTargets: ['graph' as const] };
+const usersOptions = {
+  sink: 'crm-sink@contoso.com',
+  defaultTarget: 'graph' as const,
+  supportedTargets: ['graph' as const],
+};
 const summary = await validateUsersFile(file, usersOptions);
 const provider: Provider = {
   kind: 'api',
@@ -33,7 +37,12 @@ await runMailboxes(readMailboxes(file, usersOptions), {
   dryRun: false,
   providerFor: () => provider,
   concurrencyFor: () => 64,
-  desiredRuleFor: () => ({ displayName: 'x', sequence: 1, isEnabled: true, actions: { forwardAsAttachmentTo: [{ emailAddress: { address: 'crm-sink@contoso.com' } }] } }),
+  desiredRuleFor: () => ({
+    displayName: 'x',
+    sequence: 1,
+    isEnabled: true,
+    actions: { forwardAsAttachmentTo: [{ emailAddress: { address: 'crm-sink@contoso.com' } }] },
+  }),
   retry: { maxRetries: 0, retryDelayInMs: 1, maxRetryDelayInMs: 1000, sleep: async () => {} },
   clock: Date.now,
   onOutcome: async (outcome) => {

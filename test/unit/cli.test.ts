@@ -19,22 +19,40 @@ describe('cli main, in-process', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-cli-'));
     config = path.join(dir, 'sinkrule.config.json');
     users = path.join(dir, 'users.csv');
-    await writeFile(config, JSON.stringify({ sink: 'crm-sink@contoso.com', graph: { tenantId: '00000000-0000-0000-0000-000000000000', clientId: '11111111-1111-1111-1111-111111111111', concurrency: 16 } }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        sink: 'crm-sink@contoso.com',
+        graph: {
+          tenantId: '00000000-0000-0000-0000-000000000000',
+          clientId: '11111111-1111-1111-1111-111111111111',
+          concurrency: 16,
+        },
+      }),
+    );
     // POP3 rows only: the whole run happens without any network.
-    await writeFile(users, 'email,displayName,target,server\nben@contoso.com,Ben,pop3,pop.contoso.com\nana@contoso.com,Ana,pop3,pop.contoso.com\n');
+    await writeFile(
+      users,
+      'email,displayName,target,server\nben@contoso.com,Ben,pop3,pop.contoso.com\nana@contoso.com,Ana,pop3,pop.contoso.com\n',
+    );
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('runs a deploy of manual mailboxes end to end and writes the report', async () => {
     const { io, stdout, stderr } = fakeIO();
     const report = path.join(dir, 'report');
-    const code = await main(['deploy', '--users', users, '--config', config, '--yes', '--report', report, '--output', 'json'], io);
+    const code = await main(
+      ['deploy', '--users', users, '--config', config, '--yes', '--report', report, '--output', 'json'],
+      io,
+    );
     assert.equal(code, 0, stderr());
     const summary = JSON.parse(stdout());
     assert.deepEqual(summary.counts, { manual: 2 });
     const written = JSON.parse(await readFile(path.join(report, 'report.json'), 'utf8'));
     assert.equal(written.mailboxes.length, 2);
-    assert.ok(written.mailboxes.every((row: { instructions: { file: string } }) => row.instructions.file.startsWith('manual/')));
+    assert.ok(
+      written.mailboxes.every((row: { instructions: { file: string } }) => row.instructions.file.startsWith('manual/')),
+    );
   });
 
   it('refuses a mutating command without a terminal and without --yes, before any work', async () => {
@@ -65,7 +83,18 @@ describe('settings precedence: flag > environment > config file > default', () =
   it('applies each layer without changing the loaded config', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-settings-'));
     const file = path.join(dir, 'c.json');
-    await writeFile(file, JSON.stringify({ sink: 'config-sink@contoso.com', graph: { tenantId: '00000000-0000-0000-0000-000000000000', clientId: '11111111-1111-1111-1111-111111111111', concurrency: 16 }, ews: { url: 'https://mail.contoso.com/EWS/Exchange.asmx', username: 'u' } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        sink: 'config-sink@contoso.com',
+        graph: {
+          tenantId: '00000000-0000-0000-0000-000000000000',
+          clientId: '11111111-1111-1111-1111-111111111111',
+          concurrency: 16,
+        },
+        ews: { url: 'https://mail.contoso.com/EWS/Exchange.asmx', username: 'u' },
+      }),
+    );
     const config = await loadConfig(file);
     const base = { users: 'u.csv', config: file };
     const fromConfig = resolveSettings('verify', parseRunFlags(base, {}), config);
@@ -76,7 +105,11 @@ describe('settings precedence: flag > environment > config file > default', () =
     const fromEnv = resolveSettings('verify', parseRunFlags(base, env), config);
     assert.equal(fromEnv.effective.sink, 'env-sink@contoso.com');
     assert.equal(fromEnv.effective.graph!.concurrency, 3);
-    const fromFlag = resolveSettings('verify', parseRunFlags({ ...base, sink: 'flag-sink@contoso.com', concurrency: 5 }, env), config);
+    const fromFlag = resolveSettings(
+      'verify',
+      parseRunFlags({ ...base, sink: 'flag-sink@contoso.com', concurrency: 5 }, env),
+      config,
+    );
     assert.equal(fromFlag.effective.sink, 'flag-sink@contoso.com');
     assert.equal(fromFlag.effective.ews!.concurrency, 5);
     assert.equal(config.sink, 'config-sink@contoso.com', 'the loaded config is never mutated');

@@ -20,7 +20,11 @@ describe('journal', () => {
   it('chains every entry to the one before, in call order, even when appends overlap a flush', async () => {
     await inFolder(async (dir) => {
       const journal = await Journal.open(dir, () => Date.UTC(2026, 10, 29));
-      await Promise.all(Array.from({ length: 500 }, (_, i) => journal.append({ type: 'written', email: `user${i}@contoso.com`, createdRuleIds: [String(i)] })));
+      await Promise.all(
+        Array.from({ length: 500 }, (_, i) =>
+          journal.append({ type: 'written', email: `user${i}@contoso.com`, createdRuleIds: [String(i)] }),
+        ),
+      );
       await journal.close();
       const lines = (await readFile(journal.file, 'utf8')).split('\n').slice(0, -1);
       assert.equal(lines.length, 500);
@@ -55,6 +59,13 @@ describe('journal', () => {
   });
 
   it('masks values of secret-looking flags on the recorded command line', () => {
-    assert.deepEqual(recordedCommandLine(['deploy', '--client-secret', 'abc', '--users', 'u.csv', '--token=xyz']), ['deploy', '--client-secret', '***', '--users', 'u.csv', '--token=***']);
+    assert.deepEqual(recordedCommandLine(['deploy', '--client-secret', 'abc', '--users', 'u.csv', '--token=xyz']), [
+      'deploy',
+      '--client-secret',
+      '***',
+      '--users',
+      'u.csv',
+      '--token=***',
+    ]);
   });
 });

@@ -14,7 +14,9 @@ async function liveHeapFor(rows: number, dir: string): Promise<number> {
   const lines = ['email,displayName'];
   for (let i = 0; i < rows; i++) lines.push(`user${i}@contoso.com,User ${i}`);
   await writeFile(file, `${lines.join('\n')}\n`);
-  const { stdout } = await run(process.execPath, ['--expose-gc', probe, file, path.join(dir, `report-${rows}`)], { maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, ['--expose-gc', probe, file, path.join(dir, `report-${rows}`)], {
+    maxBuffer: 1 << 20,
+  });
   const result = JSON.parse(stdout) as { maxHeapUsedInMb: number; done: number };
   assert.equal(result.done, rows, 'every row became an outcome');
   return result.maxHeapUsedInMb;

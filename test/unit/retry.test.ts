@@ -33,10 +33,15 @@ describe('withRetry', () => {
     const { time, sleep } = virtualTime();
     let calls = 0;
     await assert.rejects(
-      withRetry(async () => {
-        calls++;
-        throw calls === 1 ? new ThrottledError('429', 7000, 'mailbox', 'TooManyRequests') : new TransientError('503', 'ServiceUnavailable');
-      }, { ...base, sleep }),
+      withRetry(
+        async () => {
+          calls++;
+          throw calls === 1
+            ? new ThrottledError('429', 7000, 'mailbox', 'TooManyRequests')
+            : new TransientError('503', 'ServiceUnavailable');
+        },
+        { ...base, sleep },
+      ),
       TransientError,
     );
     assert.equal(calls, 4);
@@ -45,26 +50,50 @@ describe('withRetry', () => {
 
   it('never retries what a retry cannot fix', async () => {
     const { sleep } = virtualTime();
-    for (const error of [new MailboxError('ErrorAccessDenied', 'no', 'grant'), new AccessError('bad secret'), new Error('bug')]) {
+    for (const error of [
+      new MailboxError('ErrorAccessDenied', 'no', 'grant'),
+      new AccessError('bad secret'),
+      new Error('bug'),
+    ]) {
       let calls = 0;
-      await assert.rejects(withRetry(async () => { calls++; throw error; }, { ...base, sleep }), error);
+      await assert.rejects(
+        withRetry(
+          async () => {
+            calls++;
+            throw error;
+          },
+          { ...base, sleep },
+        ),
+        error,
+      );
       assert.equal(calls, 1);
     }
   });
 
   it('gives up rather than wait longer than maxRetryDelayInMs', async () => {
     const { time, sleep } = virtualTime();
-    await assert.rejects(withRetry(async () => { throw new ThrottledError('busy', 297_749, 'mailbox', 'ErrorServerBusy'); }, { ...base, maxRetryDelayInMs: 60_000, sleep }), ThrottledError);
+    await assert.rejects(
+      withRetry(
+        async () => {
+          throw new ThrottledError('busy', 297_749, 'mailbox', 'ErrorServerBusy');
+        },
+        { ...base, maxRetryDelayInMs: 60_000, sleep },
+      ),
+      ThrottledError,
+    );
     assert.deepEqual(time.slept, []);
   });
 
   it("does not charge app-wide throttling to the mailbox's retry budget", async () => {
     const { sleep } = virtualTime();
     let calls = 0;
-    const result = await withRetry(async () => {
-      if (++calls <= 10) throw new ThrottledError('app', 100, 'app', 'TooManyRequests');
-      return 'done';
-    }, { ...base, sleep });
+    const result = await withRetry(
+      async () => {
+        if (++calls <= 10) throw new ThrottledError('app', 100, 'app', 'TooManyRequests');
+        return 'done';
+      },
+      { ...base, sleep },
+    );
     assert.equal(result, 'done');
   });
 });
@@ -74,11 +103,21 @@ describe('ThrottleGate', () => {
     const { time, clock, sleep } = virtualTime();
     const gate = new ThrottleGate({ clock, sleep, initialRequestsPerSecond: Infinity });
     const start = time.now;
-    await assert.rejects(gate.send('a@x', async () => { throw new ThrottledError('429', 5000, 'app', 'TooManyRequests'); }), ThrottledError);
+    await assert.rejects(
+      gate.send('a@x', async () => {
+        throw new ThrottledError('429', 5000, 'app', 'TooManyRequests');
+      }),
+      ThrottledError,
+    );
     const sentAt: number[] = [];
     await gate.send('b@x', async () => sentAt.push(time.now));
     assert.ok(sentAt[0]! >= start + 5000, 'app window holds every mailbox');
-    await assert.rejects(gate.send('c@x', async () => { throw new ThrottledError('429', 2000, 'mailbox', 'ApplicationThrottled'); }), ThrottledError);
+    await assert.rejects(
+      gate.send('c@x', async () => {
+        throw new ThrottledError('429', 2000, 'mailbox', 'ApplicationThrottled');
+      }),
+      ThrottledError,
+    );
     const before = time.now;
     await gate.send('d@x', async () => sentAt.push(time.now));
     assert.equal(sentAt[1], before, 'another mailbox is not held by a mailbox window');
@@ -112,7 +151,11 @@ describe('ThrottleGate', () => {
     const gate = new ThrottleGate({ clock, sleep, initialRequestsPerSecond: 10 });
     for (let i = 0; i < 5; i++) await gate.send('a@x', async () => undefined);
     assert.equal(gate.requestsPerSecond, 15, 'slow start: every accepted request raises the pace');
-    await assert.rejects(gate.send('a@x', async () => { throw new ThrottledError('429', 100, 'app', 'TooManyRequests'); }));
+    await assert.rejects(
+      gate.send('a@x', async () => {
+        throw new ThrottledError('429', 100, 'app', 'TooManyRequests');
+      }),
+    );
     assert.ok(gate.requestsPerSecond < 15, 'the first app-wide 429 ends learning');
     assert.equal(gate.pacingState, 'holding');
   });
@@ -123,21 +166,46 @@ describe('Graph error translation', () => {
     Object.assign(new Error(message), { statusCode, code, headers: new Headers(headers) });
 
   it('maps each status to one decision', () => {
-    const throttled = translateGraphError(graphError(429, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', { 'Retry-After': '3' }), 'read', () => 0);
-    assert.ok(throttled instanceof ThrottledError && throttled.retryAfterInMs === 3000 && throttled.scope === 'mailbox');
-    const appWide = translateGraphError(graphError(429, 'TooManyRequests', 'Please retry again later.', { 'Retry-After': '1' }), 'read', () => 0);
+    const throttled = translateGraphError(
+      graphError(429, 'ApplicationThrottled', 'Application is over its MailboxConcurrency limit.', {
+        'Retry-After': '3',
+      }),
+      'read',
+      () => 0,
+    );
+    assert.ok(
+      throttled instanceof ThrottledError && throttled.retryAfterInMs === 3000 && throttled.scope === 'mailbox',
+    );
+    const appWide = translateGraphError(
+      graphError(429, 'TooManyRequests', 'Please retry again later.', { 'Retry-After': '1' }),
+      'read',
+      () => 0,
+    );
     assert.ok(appWide instanceof ThrottledError && appWide.scope === 'app');
     assert.ok(translateGraphError(graphError(503, 'ServiceUnavailable'), 'create', () => 0) instanceof TransientError);
-    assert.ok(translateGraphError(graphError(-1, 'TypeError', 'fetch failed'), 'create', () => 0) instanceof TransientError);
-    assert.ok(translateGraphError(graphError(401, 'InvalidAuthenticationToken'), 'read', () => 0) instanceof AccessError);
-    assert.ok(translateGraphError(graphError(-1, 'AuthenticationRequiredError', 'AADSTS7000215: Invalid client secret'), 'read', () => 0) instanceof AccessError);
+    assert.ok(
+      translateGraphError(graphError(-1, 'TypeError', 'fetch failed'), 'create', () => 0) instanceof TransientError,
+    );
+    assert.ok(
+      translateGraphError(graphError(401, 'InvalidAuthenticationToken'), 'read', () => 0) instanceof AccessError,
+    );
+    assert.ok(
+      translateGraphError(
+        graphError(-1, 'AuthenticationRequiredError', 'AADSTS7000215: Invalid client secret'),
+        'read',
+        () => 0,
+      ) instanceof AccessError,
+    );
     const denied = translateGraphError(graphError(403, 'ErrorAccessDenied'), 'read', () => 0);
     assert.ok(denied instanceof MailboxError && /MailboxSettings\.ReadWrite/.test(denied.fix));
     for (const code of ['MailboxNotEnabledForRESTAPI', 'ResourceNotFound', 'ErrorInvalidUser']) {
       const error = translateGraphError(graphError(404, code), 'read', () => 0);
       assert.ok(error instanceof MailboxError && /no Exchange Online mailbox/.test(error.fix), code);
     }
-    assert.ok(translateGraphError(graphError(404, 'ErrorItemNotFound'), 'update', () => 0) instanceof TransientError, 'a vanished rule means re-read');
+    assert.ok(
+      translateGraphError(graphError(404, 'ErrorItemNotFound'), 'update', () => 0) instanceof TransientError,
+      'a vanished rule means re-read',
+    );
     assert.ok(translateGraphError(graphError(400, 'RequestBodyRead'), 'create', () => 0) instanceof MailboxError);
   });
 });

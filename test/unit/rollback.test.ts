@@ -4,7 +4,9 @@ import { planRollback } from '../../src/core/rollback.js';
 import type { MailboxRule } from '../../src/core/rule.js';
 
 const name = 'Dynamics 365 forward mailbox (sinkrule)';
-const to = (address: string, display?: string) => ({ emailAddress: { address, ...(display ? { name: display } : {}) } });
+const to = (address: string, display?: string) => ({
+  emailAddress: { address, ...(display ? { name: display } : {}) },
+});
 const rule = (id: string, sink: string, overrides: Partial<MailboxRule> = {}): MailboxRule => ({
   id,
   displayName: name,
@@ -24,11 +26,18 @@ describe('planRollback', () => {
   it('deletes the rule the run created', () => {
     const created = rule('new', 'crm@contoso.com');
     const decision = planRollback({ before: [], after: [created] }, [foreign, created], name);
-    assert.deepEqual(decision, { kind: 'restore', changes: [{ kind: 'delete', ruleId: 'new', reason: 'created by the run' }], reasons: [] });
+    assert.deepEqual(decision, {
+      kind: 'restore',
+      changes: [{ kind: 'delete', ruleId: 'new', reason: 'created by the run' }],
+      reasons: [],
+    });
   });
 
   it('puts back the exact content of the rule the run updated (recipient names included)', () => {
-    const old = rule('a', 'old@contoso.com', { isEnabled: false, actions: { forwardAsAttachmentTo: [to('old@contoso.com', 'Old sink')] } });
+    const old = rule('a', 'old@contoso.com', {
+      isEnabled: false,
+      actions: { forwardAsAttachmentTo: [to('old@contoso.com', 'Old sink')] },
+    });
     const updated = rule('a', 'crm@contoso.com');
     const decision = planRollback({ before: [old], after: [updated] }, [updated], name);
     assert.equal(decision.kind, 'restore');
@@ -45,7 +54,19 @@ describe('planRollback', () => {
     const dropped = rule('d', 'old@contoso.com', { sequence: 3 });
     const decision = planRollback({ before: [keep, dropped], after: [keep] }, [keep, foreign], name);
     assert.equal(decision.kind, 'restore');
-    assert.deepEqual(decision.changes, [{ kind: 'create', rule: { displayName: name, sequence: 3, isEnabled: true, conditions: {}, actions: dropped.actions, exceptions: dropped.exceptions } }]);
+    assert.deepEqual(decision.changes, [
+      {
+        kind: 'create',
+        rule: {
+          displayName: name,
+          sequence: 3,
+          isEnabled: true,
+          conditions: {},
+          actions: dropped.actions,
+          exceptions: dropped.exceptions,
+        },
+      },
+    ]);
   });
 
   it('recreates what remove deleted', () => {
@@ -58,7 +79,12 @@ describe('planRollback', () => {
   it('conflict, nothing written, when a rule the run left was changed, deleted, or another was added', () => {
     const left = rule('a', 'crm@contoso.com');
     const old = rule('a', 'old@contoso.com');
-    const cases: MailboxRule[][] = [[{ ...left, isEnabled: false }], [], [left, rule('b', 'crm@contoso.com')], [{ ...left, actions: { forwardTo: [to('evil@example.net')] } }]];
+    const cases: MailboxRule[][] = [
+      [{ ...left, isEnabled: false }],
+      [],
+      [left, rule('b', 'crm@contoso.com')],
+      [{ ...left, actions: { forwardTo: [to('evil@example.net')] } }],
+    ];
     for (const now of cases) {
       // The run updated rule a (it existed before): gone, changed, or joined by another is a conflict.
       const decision = planRollback({ before: [old], after: [left] }, now, name);
@@ -66,13 +92,19 @@ describe('planRollback', () => {
       assert.deepEqual(decision.changes, []);
       assert.ok(decision.reasons.length > 0);
     }
-    assert.match(planRollback({ before: [], after: [left] }, [{ ...left, isEnabled: false }], name).reasons[0]!, /rule a was changed after the run: isEnabled: false → true/);
+    assert.match(
+      planRollback({ before: [], after: [left] }, [{ ...left, isEnabled: false }], name).reasons[0]!,
+      /rule a was changed after the run: isEnabled: false → true/,
+    );
   });
 
   it('never looks at other rules or read-only ones with the name', () => {
     const created = rule('new', 'crm@contoso.com');
     const decision = planRollback({ before: [], after: [created] }, [foreign, readOnlyNamed, created], name);
-    assert.deepEqual(decision.changes.map((c) => c.kind === 'delete' && c.ruleId), ['new']);
+    assert.deepEqual(
+      decision.changes.map((c) => c.kind === 'delete' && c.ruleId),
+      ['new'],
+    );
   });
 
   it('unchanged when the mailbox already holds the before-state (a second rollback), ids of recreated rules aside', () => {
@@ -80,7 +112,10 @@ describe('planRollback', () => {
     const dropped = rule('d', 'old@contoso.com');
     const recreated = { ...dropped, id: 'd2', sequence: 7 };
     assert.equal(planRollback({ before: [keep, dropped], after: [keep] }, [keep, recreated], name).kind, 'unchanged');
-    assert.equal(planRollback({ before: [], after: [rule('new', 'crm@contoso.com')] }, [foreign], name).kind, 'unchanged');
+    assert.equal(
+      planRollback({ before: [], after: [rule('new', 'crm@contoso.com')] }, [foreign], name).kind,
+      'unchanged',
+    );
   });
 
   it('continues a restore that stopped part-way (some changes made, the rest still to do)', () => {
@@ -88,7 +123,10 @@ describe('planRollback', () => {
     const dropped = rule('d', 'old@contoso.com');
     // The run deleted d and created new; the first rollback attempt deleted new, then failed.
     const decision = planRollback({ before: [dropped], after: [created] }, [], name);
-    assert.deepEqual(decision.changes.map((c) => c.kind), ['create']);
+    assert.deepEqual(
+      decision.changes.map((c) => c.kind),
+      ['create'],
+    );
   });
 
   it('a mailbox the run failed on: unchanged if it is as before, otherwise a conflict (what the run left is unknown)', () => {

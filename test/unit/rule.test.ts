@@ -13,7 +13,14 @@ const desired: RuleSpec = {
   actions: { forwardAsAttachmentTo: [to(sink, 'Sink')], stopProcessingRules: false },
   exceptions: { fromAddresses: [to(sink)], isNonDeliveryReport: true, isReadReceipt: true },
 };
-const rule = (id: string, overrides: Partial<MailboxRule> = {}): MailboxRule => ({ ...structuredClone(desired), id, sequence: 2, isReadOnly: false, hasError: false, ...overrides });
+const rule = (id: string, overrides: Partial<MailboxRule> = {}): MailboxRule => ({
+  ...structuredClone(desired),
+  id,
+  sequence: 2,
+  isReadOnly: false,
+  hasError: false,
+  ...overrides,
+});
 
 describe('rule comparison', () => {
   it('treats absent, null, false and empty as the same, and ignores names, case and order of recipients', () => {
@@ -21,13 +28,22 @@ describe('rule comparison', () => {
       displayName: 'dynamics 365 FORWARD mailbox (sinkrule)',
       conditions: { bodyContains: [], hasAttachments: false, importance: null as never },
       actions: { forwardAsAttachmentTo: [to('CRM-Sink@Contoso.com')], stopProcessingRules: false, delete: false },
-      exceptions: { isReadReceipt: true, fromAddresses: [to(sink, 'Other name')], isNonDeliveryReport: true, isSigned: false },
+      exceptions: {
+        isReadReceipt: true,
+        fromAddresses: [to(sink, 'Other name')],
+        isNonDeliveryReport: true,
+        isSigned: false,
+      },
     });
     assert.deepEqual(ruleDifferences(fromServer, desired), []);
   });
 
   it('names each difference as field: actual → desired', () => {
-    const drifted = rule('a', { isEnabled: false, actions: { forwardAsAttachmentTo: [to('old@contoso.com')], stopProcessingRules: true }, exceptions: {} });
+    const drifted = rule('a', {
+      isEnabled: false,
+      actions: { forwardAsAttachmentTo: [to('old@contoso.com')], stopProcessingRules: true },
+      exceptions: {},
+    });
     assert.deepEqual(ruleDifferences(drifted, desired), [
       'isEnabled: false → true',
       'actions.forwardAsAttachmentTo: ["old@contoso.com"] → ["crm-sink@contoso.com"]',
@@ -39,8 +55,12 @@ describe('rule comparison', () => {
   });
 
   it('counts an added condition and a server error flag as drift', () => {
-    assert.deepEqual(ruleDifferences(rule('a', { conditions: { subjectContains: ['invoice'] } }), desired), ['conditions.subjectContains: ["invoice"] → null']);
-    assert.deepEqual(ruleDifferences(rule('a', { hasError: true }), desired), ['hasError: the server marks the rule as broken']);
+    assert.deepEqual(ruleDifferences(rule('a', { conditions: { subjectContains: ['invoice'] } }), desired), [
+      'conditions.subjectContains: ["invoice"] → null',
+    ]);
+    assert.deepEqual(ruleDifferences(rule('a', { hasError: true }), desired), [
+      'hasError: the server marks the rule as broken',
+    ]);
   });
 
   it('canonical form sorts keys and lists', () => {
@@ -59,13 +79,26 @@ describe('plan per mailbox', () => {
 
   it('disabled is its own verdict; any other difference is drift', () => {
     assert.equal(planMailbox('verify', [rule('a', { isEnabled: false })], desired).compliance, 'disabled');
-    assert.equal(planMailbox('verify', [rule('a', { isEnabled: false, exceptions: {} })], desired).compliance, 'drifted');
+    assert.equal(
+      planMailbox('verify', [rule('a', { isEnabled: false, exceptions: {} })], desired).compliance,
+      'drifted',
+    );
     const plan = planMailbox('deploy', [rule('a', { isEnabled: false })], desired);
-    assert.deepEqual(plan.changes, [{ kind: 'update', ruleId: 'a', rule: desired, reasons: ['isEnabled: false → true'] }]);
+    assert.deepEqual(plan.changes, [
+      { kind: 'update', ruleId: 'a', rule: desired, reasons: ['isEnabled: false → true'] },
+    ]);
   });
 
   it('duplicates: keeps the best match, deletes the others, never touches foreign rules', () => {
-    const plan = planMailbox('deploy', [rule('old', { sequence: 1, actions: { forwardAsAttachmentTo: [to('old@contoso.com')] } }), foreign, rule('good', { sequence: 3 })], desired);
+    const plan = planMailbox(
+      'deploy',
+      [
+        rule('old', { sequence: 1, actions: { forwardAsAttachmentTo: [to('old@contoso.com')] } }),
+        foreign,
+        rule('good', { sequence: 3 }),
+      ],
+      desired,
+    );
     assert.equal(plan.compliance, 'duplicate');
     assert.equal(plan.keeper?.id, 'good');
     assert.deepEqual(plan.changes, [{ kind: 'delete', ruleId: 'old', reason: 'duplicate of good' }]);
@@ -81,6 +114,11 @@ describe('plan per mailbox', () => {
 
   it('equal rule: deploy writes nothing; remove deletes only ours', () => {
     assert.deepEqual(planMailbox('deploy', [rule('a'), foreign], desired).changes, []);
-    assert.deepEqual(planMailbox('remove', [rule('a'), foreign, rule('b')], desired).changes.map((c) => c.kind === 'delete' && c.ruleId), ['a', 'b']);
+    assert.deepEqual(
+      planMailbox('remove', [rule('a'), foreign, rule('b')], desired).changes.map(
+        (c) => c.kind === 'delete' && c.ruleId,
+      ),
+      ['a', 'b'],
+    );
   });
 });

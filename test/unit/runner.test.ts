@@ -18,10 +18,22 @@ const desired: RuleSpec = {
   exceptions: { fromAddresses: [{ emailAddress: { address: sink } }] },
 };
 const mailbox = (email: string, target: Mailbox['target'] = 'graph'): Mailbox => ({ email, target, sink, line: 2 });
-const rule = (id: string, overrides: Partial<MailboxRule> = {}): MailboxRule => ({ ...desired, id, isReadOnly: false, hasError: false, ...overrides });
+const rule = (id: string, overrides: Partial<MailboxRule> = {}): MailboxRule => ({
+  ...desired,
+  id,
+  isReadOnly: false,
+  hasError: false,
+  ...overrides,
+});
 
 /** An in-memory API back end; `failures` lets a test script what the service answers. */
-function fakeApi(rules: Record<string, MailboxRule[]>, failures: { read?: (email: string, attempt: number) => unknown; write?: (email: string, change: RuleChange) => unknown } = {}) {
+function fakeApi(
+  rules: Record<string, MailboxRule[]>,
+  failures: {
+    read?: (email: string, attempt: number) => unknown;
+    write?: (email: string, change: RuleChange) => unknown;
+  } = {},
+) {
   const reads = new Map<string, number>();
   const writes: Array<{ email: string; change: RuleChange }> = [];
   let nextId = 1;
@@ -45,7 +57,11 @@ function fakeApi(rules: Record<string, MailboxRule[]>, failures: { read?: (email
           const id = `r${nextId++}`;
           list.push(rule(id));
           createdRuleIds.push(id);
-        } else if (change.kind === 'update') Object.assign(list.find((r) => r.id === change.ruleId)!, change.rule);
+        } else if (change.kind === 'update')
+          Object.assign(
+            list.find((r) => r.id === change.ruleId)!,
+            change.rule,
+          );
         else rules[m.email] = list.filter((r) => r.id !== change.ruleId);
         const error = failures.write?.(m.email, change);
         if (error) throw error;
@@ -58,7 +74,12 @@ function fakeApi(rules: Record<string, MailboxRule[]>, failures: { read?: (email
   return { provider, reads, writes, rules };
 }
 
-async function run(mode: Mode, mailboxes: Mailbox[], providers: Record<string, Provider>, dryRun = false): Promise<Map<string, MailboxOutcome>> {
+async function run(
+  mode: Mode,
+  mailboxes: Mailbox[],
+  providers: Record<string, Provider>,
+  dryRun = false,
+): Promise<Map<string, MailboxOutcome>> {
   const outcomes = new Map<string, MailboxOutcome>();
   const time = new VirtualTime();
   async function* rows() {
@@ -94,24 +115,55 @@ describe('runner, in-process with a fake back end', () => {
       'twice@contoso.com': [rule('c'), rule('d', { sequence: 5 })],
     });
     const emails = ['new@contoso.com', 'ok@contoso.com', 'off@contoso.com', 'twice@contoso.com'];
-    const outcomes = await run('deploy', emails.map((e) => mailbox(e)), { graph: api.provider });
-    assert.deepEqual(emails.map((e) => outcomes.get(e)!.outcome), ['created', 'unchanged', 'updated', 'updated']);
+    const outcomes = await run(
+      'deploy',
+      emails.map((e) => mailbox(e)),
+      { graph: api.provider },
+    );
+    assert.deepEqual(
+      emails.map((e) => outcomes.get(e)!.outcome),
+      ['created', 'unchanged', 'updated', 'updated'],
+    );
     assert.deepEqual(api.rules['ok@contoso.com'], [rule('a'), foreign], 'compliant mailbox untouched');
-    assert.deepEqual(api.rules['twice@contoso.com']!.map((r) => r.id), ['c'], 'the duplicate was deleted, the best match kept');
+    assert.deepEqual(
+      api.rules['twice@contoso.com']!.map((r) => r.id),
+      ['c'],
+      'the duplicate was deleted, the best match kept',
+    );
     assert.ok(api.writes.every((w) => !('ruleId' in w.change) || w.change.ruleId !== 'f1'));
-    const again = await run('deploy', emails.map((e) => mailbox(e)), { graph: api.provider });
-    assert.ok([...again.values()].every((o) => o.outcome === 'unchanged'), 'deploy is idempotent');
+    const again = await run(
+      'deploy',
+      emails.map((e) => mailbox(e)),
+      { graph: api.provider },
+    );
+    assert.ok(
+      [...again.values()].every((o) => o.outcome === 'unchanged'),
+      'deploy is idempotent',
+    );
   });
 
   it('a dry run reads and plans but writes nothing', async () => {
     const api = fakeApi({ 'off@contoso.com': [rule('b', { isEnabled: false })] });
-    const outcomes = await run('deploy', [mailbox('new@contoso.com'), mailbox('off@contoso.com')], { graph: api.provider }, true);
+    const outcomes = await run(
+      'deploy',
+      [mailbox('new@contoso.com'), mailbox('off@contoso.com')],
+      { graph: api.provider },
+      true,
+    );
     assert.deepEqual([...outcomes.values()].map((o) => o.outcome).sort(), ['would-create', 'would-update']);
     assert.equal(api.writes.length, 0);
   });
 
   it('after a write whose fate is unknown it re-reads instead of replaying: one rule, not two', async () => {
-    const api = fakeApi({}, { write: (_e, change) => (change.kind === 'create' ? new TransientError('timed out after the create was committed', 'Timeout') : undefined) });
+    const api = fakeApi(
+      {},
+      {
+        write: (_e, change) =>
+          change.kind === 'create'
+            ? new TransientError('timed out after the create was committed', 'Timeout')
+            : undefined,
+      },
+    );
     const outcomes = await run('deploy', [mailbox('new@contoso.com')], { graph: api.provider });
     assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
     assert.equal(outcomes.get('new@contoso.com')!.attempts, 2);
@@ -120,13 +172,26 @@ describe('runner, in-process with a fake back end', () => {
   });
 
   it('records a mailbox error as failed with its fix and goes on; an access error stops the run', async () => {
-    const api = fakeApi({}, { read: (email) => (email === 'gone@contoso.com' ? new MailboxError('ErrorInvalidUser', 'no such user', 'correct the address') : undefined) });
-    const outcomes = await run('verify', [mailbox('gone@contoso.com'), mailbox('new@contoso.com')], { graph: api.provider });
+    const api = fakeApi(
+      {},
+      {
+        read: (email) =>
+          email === 'gone@contoso.com'
+            ? new MailboxError('ErrorInvalidUser', 'no such user', 'correct the address')
+            : undefined,
+      },
+    );
+    const outcomes = await run('verify', [mailbox('gone@contoso.com'), mailbox('new@contoso.com')], {
+      graph: api.provider,
+    });
     assert.equal(outcomes.get('gone@contoso.com')!.outcome, 'failed');
     assert.equal(outcomes.get('gone@contoso.com')!.error!.fix, 'correct the address');
     assert.equal(outcomes.get('new@contoso.com')!.outcome, 'missing');
     const denied = fakeApi({}, { read: () => new AccessError('token rejected') });
-    await assert.rejects(run('verify', [mailbox('a@contoso.com'), mailbox('b@contoso.com')], { graph: denied.provider }), AccessError);
+    await assert.rejects(
+      run('verify', [mailbox('a@contoso.com'), mailbox('b@contoso.com')], { graph: denied.provider }),
+      AccessError,
+    );
   });
 
   it('hands manual mailboxes to their back end explicitly: instructions, no reads or writes', async () => {
@@ -135,11 +200,21 @@ describe('runner, in-process with a fake back end', () => {
       kind: 'manual',
       target: 'pop3',
       open: async () => {},
-      instructionsFor: (m) => ({ template: 'server-rule', server: 'pop.contoso.com', confirmed: m.email.startsWith('done') ? '2026-11-01 by admin' : undefined, markdown: '# do it', markdownForHtml: '# do it' }),
+      instructionsFor: (m) => ({
+        template: 'server-rule',
+        server: 'pop.contoso.com',
+        confirmed: m.email.startsWith('done') ? '2026-11-01 by admin' : undefined,
+        markdown: '# do it',
+        markdownForHtml: '# do it',
+      }),
       describe: () => ({}),
       close: async () => {},
     };
-    const outcomes = await run('deploy', [mailbox('ben@contoso.com', 'pop3'), mailbox('done@contoso.com', 'pop3'), mailbox('new@contoso.com')], { graph: api.provider, pop3: manual });
+    const outcomes = await run(
+      'deploy',
+      [mailbox('ben@contoso.com', 'pop3'), mailbox('done@contoso.com', 'pop3'), mailbox('new@contoso.com')],
+      { graph: api.provider, pop3: manual },
+    );
     assert.equal(outcomes.get('ben@contoso.com')!.outcome, 'manual');
     assert.equal(outcomes.get('done@contoso.com')!.outcome, 'confirmed-manually');
     assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
@@ -148,16 +223,30 @@ describe('runner, in-process with a fake back end', () => {
 
   it('stale mailboxes (verify --include-stale): our rule is "stale", none is "absent"; a row with a problem fails without a request', async () => {
     const api = fakeApi({ 'sss@contoso.com': [rule('a')] });
-    const stale = (email: string): Mailbox => ({ ...mailbox(email), staleBecause: 'Server-Side Synchronization or Email Router' });
-    const noAddress: Mailbox = { ...mailbox(''), displayName: 'Nora', dynamicsMailboxId: 'id-1', problem: { code: 'NoEmailAddress', message: 'no address', fix: 'enter it' } };
-    const outcomes = await run('verify', [stale('sss@contoso.com'), stale('clean@contoso.com'), noAddress], { graph: api.provider });
+    const stale = (email: string): Mailbox => ({
+      ...mailbox(email),
+      staleBecause: 'Server-Side Synchronization or Email Router',
+    });
+    const noAddress: Mailbox = {
+      ...mailbox(''),
+      displayName: 'Nora',
+      dynamicsMailboxId: 'id-1',
+      problem: { code: 'NoEmailAddress', message: 'no address', fix: 'enter it' },
+    };
+    const outcomes = await run('verify', [stale('sss@contoso.com'), stale('clean@contoso.com'), noAddress], {
+      graph: api.provider,
+    });
     assert.equal(outcomes.get('sss@contoso.com')!.outcome, 'stale');
     assert.match(outcomes.get('sss@contoso.com')!.notes.join(), /Server-Side Synchronization/);
     assert.equal(outcomes.get('clean@contoso.com')!.outcome, 'absent');
     assert.equal(outcomes.get('')!.outcome, 'failed');
     assert.equal(outcomes.get('')!.error!.code, 'NoEmailAddress');
     assert.deepEqual(outcomes.get('')!.facts, { dynamicsMailboxId: 'id-1' });
-    assert.deepEqual([...api.reads.keys()].sort(), ['clean@contoso.com', 'sss@contoso.com'], 'no request for the row without an address');
+    assert.deepEqual(
+      [...api.reads.keys()].sort(),
+      ['clean@contoso.com', 'sss@contoso.com'],
+      'no request for the row without an address',
+    );
   });
 
   it('a source that fails part-way stops the run after the mailboxes under way finish', async () => {
@@ -187,6 +276,10 @@ describe('runner, in-process with a fake back end', () => {
     const settled = stopped.catch((error: unknown) => error);
     await time.run();
     assert.match(String(await settled), /Dataverse refused access/);
-    assert.equal(outcomesWhenStopped, 2, 'the run ended only after both rows read before the failure had their outcome');
+    assert.equal(
+      outcomesWhenStopped,
+      2,
+      'the run ended only after both rows read before the failure had their outcome',
+    );
   });
 });
