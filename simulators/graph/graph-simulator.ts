@@ -344,7 +344,7 @@ export class GraphSimulator {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
       return this.count(
         await this.withMailboxSlot(email, () =>
-          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail),
+          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail, arrivedAt),
         ),
       );
     }
@@ -372,8 +372,9 @@ export class GraphSimulator {
     rest: string,
     query: URLSearchParams,
     fail: (status: number, code: string, message: string, headers?: Record<string, string>) => Reply,
+    arrivedAt: number,
   ): Promise<Reply> {
-    const throttled = this.throttle(email);
+    const throttled = this.throttle(email, arrivedAt);
     if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
     await this.latency();
     const problem = this.mailboxProblem(email, fail);
