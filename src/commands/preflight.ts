@@ -7,6 +7,7 @@ import { exitCodeFor } from '../cli/exit-code.js';
 import type { RunFlags } from '../cli/settings.js';
 import { prepare, readRows, sinksOf, type PreparedRun } from './run-command.js';
 import { spread } from './probe-step.js';
+import { noMailboxCodes } from '../providers/graph.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -19,13 +20,6 @@ export interface CheckResult {
 
 /** Mailboxes whose rules preflight reads when --sample is not given. */
 const defaultSample = 5;
-const noMailboxCodes = new Set([
-  'MailboxNotEnabledForRESTAPI',
-  'MailboxNotSupportedForRESTAPI',
-  'ResourceNotFound',
-  'ErrorInvalidUser',
-  'ErrorNonExistentMailbox',
-]);
 const scopeFix =
   'Add the mailbox to the app\'s RBAC for Applications scope (New-ManagementScope / New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>; check with Test-ServicePrincipalAuthorization), or remove it from the users file.';
 

@@ -28,7 +28,7 @@ export interface GraphProviderOptions {
 }
 
 /** Codes Graph answers with when the user has no Exchange Online mailbox Graph can reach. */
-const noMailboxCodes = new Set([
+export const noMailboxCodes: ReadonlySet<string> = new Set([
   'MailboxNotEnabledForRESTAPI',
   'MailboxNotSupportedForRESTAPI',
   'ResourceNotFound',
