@@ -216,6 +216,9 @@ export class GraphSimulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The service meters requests as they reach it: the simulator's own work on them (reading the
+    // body, checking the token, a busy event loop) must not bunch paced requests into a burst.
+    const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', this.url);
     if (await this.identity.handle(req, res, url.pathname)) return;
     this.stats.httpRequests++;
@@ -226,19 +229,22 @@ export class GraphSimulator {
     let reply: Reply;
     if (authProblem) reply = this.count(errorReply(401, 'InvalidAuthenticationToken', authProblem, clientRequestId));
     else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST')
-      reply = await this.batch(bodyText, roles, clientRequestId);
+      reply = await this.batch(bodyText, roles, clientRequestId, arrivedAt);
     else {
       const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
       reply =
         'error' in parsed
           ? this.count(parsed.error)
-          : await this.execute({
-              method: req.method ?? 'GET',
-              path: `${url.pathname.replace(/^\/v1\.0/i, '')}${url.search}`,
-              body: parsed.body,
-              roles,
-              clientRequestId,
-            });
+          : await this.execute(
+              {
+                method: req.method ?? 'GET',
+                path: `${url.pathname.replace(/^\/v1\.0/i, '')}${url.search}`,
+                body: parsed.body,
+                roles,
+                clientRequestId,
+              },
+              arrivedAt,
+            );
     }
     sendJson(res, reply.status, reply.body, {
       'request-id': randomUUID(),
@@ -252,7 +258,7 @@ export class GraphSimulator {
    * own (throttling included: a 429 item carries its own Retry-After), at most 4 run at once, the
    * outer status 200; a request whose dependsOn failed gets 424.
    */
-  private async batch(bodyText: string, roles: string[], clientRequestId: string): Promise<Reply> {
+  private async batch(bodyText: string, roles: string[], clientRequestId: string, arrivedAt: number): Promise<Reply> {
     const parsed = parseJsonBody(bodyText, 'application/json');
     const requests = 'body' in parsed ? (parsed.body as { requests?: unknown } | undefined)?.requests : undefined;
     if (!Array.isArray(requests))
@@ -296,13 +302,18 @@ export class GraphSimulator {
       );
     }
     this.stats.batches++;
+    // Items reach Outlook when the batch arrived, later groups of 4 as the earlier ones finish.
+    const lagInMs = Date.now() - arrivedAt;
     const results = new Map<string, Reply>();
     const run = async (item: BatchItem) => {
       const failedDependency = (item.dependsOn ?? []).some((id) => (results.get(id)?.status ?? 424) >= 400);
       const path = `/${item.url.replace(/^\/+/, '').replace(/^v1\.0\//i, '')}`;
       const reply = failedDependency
         ? this.count(errorReply(424, 'FailedDependency', 'A request this one depends on failed.', clientRequestId))
-        : await this.execute({ method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId });
+        : await this.execute(
+            { method: item.method.toUpperCase(), path, body: item.body, roles, clientRequestId },
+            Date.now() - lagInMs,
+          );
       results.set(item.id, reply);
     };
     const independent = items.filter((item) => !item.dependsOn?.length);
@@ -322,7 +333,7 @@ export class GraphSimulator {
   }
 
   /** One Graph request (alone or a batch item): throttling, latency, failures, then the operation. */
-  private async execute(request: ServiceRequest): Promise<Reply> {
+  private async execute(request: ServiceRequest, arrivedAt = Date.now()): Promise<Reply> {
     this.stats.requests++;
     const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
       errorReply(status, code, message, request.clientRequestId, headers);
@@ -333,7 +344,7 @@ export class GraphSimulator {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
       return this.count(
         await this.withMailboxSlot(email, () =>
-          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail),
+          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail, arrivedAt),
         ),
       );
     }
@@ -344,7 +355,7 @@ export class GraphSimulator {
     const ruleId = match[2] && decodeURIComponent(match[2]);
     return this.count(
       await this.withMailboxSlot(email, async () => {
-        const throttled = this.throttle(email);
+        const throttled = this.throttle(email, arrivedAt);
         if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
         await this.latency();
         if (this.random() < (this.options.serviceUnavailableRate ?? 0))
@@ -361,8 +372,9 @@ export class GraphSimulator {
     rest: string,
     query: URLSearchParams,
     fail: (status: number, code: string, message: string, headers?: Record<string, string>) => Reply,
+    arrivedAt: number,
   ): Promise<Reply> {
-    const throttled = this.throttle(email);
+    const throttled = this.throttle(email, arrivedAt);
     if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
     await this.latency();
     const problem = this.mailboxProblem(email, fail);
@@ -557,11 +569,16 @@ export class GraphSimulator {
   }
 
   /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
-  private throttle(email: string): { code: string; message: string; retryAfter: string } | undefined {
+  private throttle(
+    email: string,
+    arrivedAt: number,
+  ): { code: string; message: string; retryAfter: string } | undefined {
+    // Windows run from when the 429 is answered; arrivals are judged, and the bucket charged, by
+    // when they arrived (as in the EWS simulator).
     const now = Date.now();
     const grace = this.options.inFlightGraceInMs ?? 100;
-    const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > now);
-    if (open.some((w) => now - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
+    const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > arrivedAt);
+    if (open.some((w) => arrivedAt - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
     else if (open.length > 0) this.stats.arrivedInFlight++;
     const retryAfterSeconds = this.options.retryAfterSeconds ?? 1;
     const announce = (key: string, seconds: number, code: string, message: string) => {
@@ -593,8 +610,11 @@ export class GraphSimulator {
     const rate = this.options.requestsPerSecond;
     if (rate) {
       // Token bucket of `burst` requests refilled at the ceiling; Graph counts requests made while throttled.
-      this.bucket.tokens = Math.min(this.bucketSize, this.bucket.tokens + ((now - this.bucket.at) / 1000) * rate);
-      this.bucket.at = now;
+      this.bucket.tokens = Math.min(
+        this.bucketSize,
+        this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate,
+      );
+      this.bucket.at = Math.max(this.bucket.at, arrivedAt);
       this.bucket.tokens -= 1;
       if (this.bucket.tokens < 0) {
         // Until a whole request is allowed again, in whole seconds and at least one, as Exchange

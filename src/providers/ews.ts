@@ -26,12 +26,19 @@ export interface EwsProviderOptions {
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
 }
 
-let ewsModules: Promise<{ ews: EwsModule; XhrApi: typeof import('@ewsjs/xhr').XhrApi }> | undefined;
+let ewsModules:
+  | Promise<{
+      ews: EwsModule;
+      XhrApi: typeof import('@ewsjs/xhr').XhrApi;
+      NtlmProvider: typeof import('@ewsjs/xhr').NtlmProvider;
+    }>
+  | undefined;
 /** ews-javascript-api takes ~0.6 s to load (old MSAL, moment): only when EWS is used. */
 function loadEws() {
   return (ewsModules ??= Promise.all([import('ews-javascript-api'), import('@ewsjs/xhr')]).then(([ews, xhr]) => ({
     ews: (ews.default ?? ews) as EwsModule,
     XhrApi: xhr.XhrApi,
+    NtlmProvider: xhr.NtlmProvider,
   })));
 }
 
@@ -52,7 +59,7 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
   const { config, gate } = options;
 
   async function service(mailbox: Mailbox | undefined) {
-    const { ews, XhrApi } = await loadEws();
+    const { ews, XhrApi, NtlmProvider } = await loadEws();
     const svc = new ews.ExchangeService(ews.ExchangeVersion[config.version as keyof typeof ews.ExchangeVersion]);
     svc.Url = new ews.Uri(config.url);
     const inner = new XhrApi({ rejectUnauthorized: true } as never);
@@ -62,7 +69,8 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
     } else {
       // The library wants WebCredentials even when NTLM runs in the XHR layer.
       svc.Credentials = new ews.WebCredentials(config.username!, options.password!);
-      if (config.auth === 'ntlm') inner.useNtlmAuthentication(config.username!, options.password!);
+      if (config.auth === 'ntlm')
+        inner.setAuthProvider(afterHandshake(new NtlmProvider(config.username!, options.password!), gate));
     }
     svc.XHRApi = observe(inner, seen, gate);
     if (mailbox) {
@@ -230,6 +238,24 @@ function observe(inner: XhrLike, seen: SeenResponse, gate: ThrottleGate): XhrLik
     xhrStream: (options, progress) => inner.xhrStream(options, progress),
     disconnect: () => inner.disconnect(),
   };
+}
+
+/**
+ * NTLM sends the call only after a negotiate/challenge round trip, which may take longer than a
+ * ServerBusy window takes to open: the call itself (the request Exchange charges to the budget)
+ * waits for the window after the handshake, not only before it.
+ */
+function afterHandshake(
+  ntlm: InstanceType<typeof import('@ewsjs/xhr').NtlmProvider>,
+  gate: ThrottleGate,
+): InstanceType<typeof import('@ewsjs/xhr').NtlmProvider> {
+  return Object.assign(Object.create(ntlm) as typeof ntlm, {
+    preCall: async (request: Parameters<typeof ntlm.preCall>[0]) => {
+      const authenticated = await ntlm.preCall(request);
+      await gate.appWindowClosed();
+      return authenticated;
+    },
+  });
 }
 
 /** Fails with the fix when the server's certificate is not trusted (NTLM would hide the reason). */

@@ -90,10 +90,12 @@ describe('pace controller decisions', () => {
     const after = gate.send('w@x', async () => undefined); // the estimate is made when the window ends
     await time.run();
     await after;
-    const expected = ((100 * 1000) / spanInMs) * 0.97;
+    // All of it: slow start ramps up through that second, so the count understates the ceiling
+    // (at 500 req/s, burst 50: 468 with 97 %); a pace above it is cut by the 429 it draws.
+    const expected = (100 * 1000) / spanInMs;
     assert.ok(
       Math.abs(gate.requestsPerSecond - expected) < expected * 0.02,
-      `holds at 97 % of the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, expected ${expected.toFixed(1)})`,
+      `holds at the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, expected ${expected.toFixed(1)})`,
     );
   });
 
