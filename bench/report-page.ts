@@ -7,7 +7,6 @@
  * CLI, a separate process) and, when Debian's chromium is installed, report.html in headless
  * Chromium: load, filter by outcome, search, sort. Prints one table.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import type { MailboxRule } from '../src/core/rule.js';
 import { Journal } from '../src/report/journal.js';
 import { ReportWriter } from '../src/report/report-writer.js';
 import type { RunInfo } from '../src/report/run-info.js';
+import { chromiumPath, launchChromium } from '../test/helpers/chromium.js';
 import { runCli } from '../test/helpers/cli.js';
 
 /** The page's globals used by the timing code Playwright runs in the browser (no DOM types in this Node project). */
@@ -163,9 +163,6 @@ try {
     ],
     ['sinkrule audit verify (s, exit code)', `${auditInS.toFixed(1)} (exit ${audit.code})`],
   ];
-  const chromiumPath = [process.env.SINKRULE_CHROMIUM, '/usr/bin/chromium'].find((p): p is string =>
-    Boolean(p && existsSync(p)),
-  );
   if (chromiumPath)
     figures.push(...(await browserFigures(chromiumPath, pathToFileURL(path.join(dir, 'report.html')).href)));
   else figures.push(['report.html in Chromium', 'skipped: no chromium']);
@@ -175,19 +172,7 @@ try {
 }
 
 async function browserFigures(executablePath: string, url: string): Promise<Array<[string, string]>> {
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium(executablePath);
   try {
     // The bench measures inside the page (the page's own CSP would refuse the timing code).
     const page = await browser.newPage({ bypassCSP: true, viewport: { width: 1400, height: 900 } });

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
+import { chromiumPath, launchChromium } from '../helpers/chromium.js';
 import { startGraphWorld } from '../helpers/graph-world.js';
 
 /**
  * Debian's chromium (installed by .ci/run); SINKRULE_CHROMIUM points elsewhere. A fresh clone on a
  * machine without it skips this test and says why.
  */
-const chromiumPath = [process.env.SINKRULE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-  (candidate): candidate is string => Boolean(candidate && existsSync(candidate)),
-);
 const skip = chromiumPath
   ? false
   : "no Chromium found (/usr/bin/chromium or SINKRULE_CHROMIUM): install Debian's chromium to run the report page test";
@@ -40,21 +37,9 @@ async function shown(page: import('playwright-core').Page, prefix: string): Prom
 
 describe('report.html in a browser (headless Chromium)', { skip }, () => {
   it('filters by outcome and route, searches, sorts, works offline with no request, reads with scripts off, prints', async () => {
-    const { chromium } = await import('playwright-core');
     const world = await startGraphWorld(estate);
     // Playwright starts Chromium with a fresh temporary profile (user data dir) every launch.
-    const browser = await chromium.launch({
-      executablePath: chromiumPath!,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium(chromiumPath!);
     try {
       const rows = [
         'email,displayName,target,server',
@@ -143,24 +128,12 @@ describe('report.html in a browser (headless Chromium)', { skip }, () => {
   });
 
   it('shows many rows a page at a time; filters and sorting cover every row, not just the page', async () => {
-    const { chromium } = await import('playwright-core');
     const many = Array.from({ length: 1200 }, (_, i): SimulatedMailbox => ({
       email: `user${i}@contoso.com`,
       kind: i % 300 === 0 ? 'on-premises' : 'exchange-online',
     }));
     const world = await startGraphWorld(many);
-    const browser = await chromium.launch({
-      executablePath: chromiumPath!,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium(chromiumPath!);
     try {
       const result = await world.run(['verify', '--report', 'r']);
       assert.equal(result.code, 2, result.stderr);
