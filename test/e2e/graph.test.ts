@@ -114,12 +114,7 @@ describe('Graph back end', () => {
     await inWorld(fresh(20), { serviceUnavailableRate: 0.2, seed: 7 }, async (world) => {
       await world.writeConfig({
         sink,
-        graph: {
-          tenantId: world.tenantId,
-          clientId: world.clientId,
-          authorityHost: world.sim.url,
-          baseUrl: world.sim.url,
-        },
+        graph: world.graphSection,
         retry: { retryDelayInMs: 50, maxRetries: 10 },
       });
       const result = await world.run(['deploy', '--yes', '--report', 'r']);

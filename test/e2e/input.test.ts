@@ -210,12 +210,7 @@ describe('input validation at the edge', () => {
   it('validates command-line options', async () => {
     await world.writeConfig({
       sink,
-      graph: {
-        tenantId: world.tenantId,
-        clientId: world.clientId,
-        authorityHost: world.sim.url,
-        baseUrl: world.sim.url,
-      },
+      graph: world.graphSection,
     });
     await rejects(['deploy', '--yes', '--concurrency', '0'], [/command line: --concurrency: Too small/]);
     await rejects(['deploy', '--yes', '--sink', 'nobody'], [/--sink: must be the forward mailbox address/]);

@@ -92,12 +92,7 @@ describe('manual instructions: end to end', () => {
     try {
       await world.writeConfig({
         sink,
-        graph: {
-          tenantId: world.tenantId,
-          clientId: world.clientId,
-          authorityHost: world.sim.url,
-          baseUrl: world.sim.url,
-        },
+        graph: world.graphSection,
         manual: { instructionsDir: path.join(samplesDir, 'instructions') },
       });
       await world.writeUsers(

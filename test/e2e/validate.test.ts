@@ -48,12 +48,7 @@ describe('sinkrule validate', () => {
     );
     await world.writeConfig({
       sink,
-      graph: {
-        tenantId: world.tenantId,
-        clientId: world.clientId,
-        authorityHost: world.sim.url,
-        baseUrl: world.sim.url,
-      },
+      graph: world.graphSection,
       manual: { instructionsDir: instructions },
     });
     await world.writeUsers(
@@ -95,12 +90,7 @@ describe('sinkrule validate', () => {
     await world.writeConfig({
       sink,
       rule: { template },
-      graph: {
-        tenantId: world.tenantId,
-        clientId: world.clientId,
-        authorityHost: world.sim.url,
-        baseUrl: world.sim.url,
-      },
+      graph: world.graphSection,
     });
     await world.writeUsers('email\nalex@contoso.com\n');
     const result = await world.run(['validate']);

@@ -14,6 +14,8 @@ export interface GraphWorld extends World {
   secret: string;
   tenantId: string;
   clientId: string;
+  /** The config's graph section for this tenant (app ids and the simulator's endpoints). */
+  graphSection: Record<string, unknown>;
   writeConfig(config: Record<string, unknown>): Promise<void>;
 }
 
@@ -38,12 +40,10 @@ export async function startGraphWorld(mailboxes: SimulatedMailbox[], options: Wo
     secret,
     tenantId: app.tenantId,
     clientId: app.clientId,
+    graphSection: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: url, baseUrl: url },
     writeConfig: (config: Record<string, unknown>) => base.writeJson(base.configFile, config),
   });
-  await world.writeConfig({
-    sink,
-    graph: { tenantId: app.tenantId, clientId: app.clientId, authorityHost: url, baseUrl: url },
-  });
+  await world.writeConfig({ sink, graph: world.graphSection });
   await world.writeUsers(`email\n${mailboxes.map((m) => m.email).join('\n')}\n`);
   return world;
 }
