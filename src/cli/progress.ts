@@ -80,6 +80,6 @@ export function describePacing(gate: ThrottleGate, now: number): string {
       ? `paused for Retry-After (${(pausedInMs / 1000).toFixed(1)} s)`
       : gate.pacingState === 'learning'
         ? `learning the ceiling (${Math.round(gate.requestsPerSecond)} req/s)`
-        : `holding at ${Math.round(gate.requestsPerSecond)} req/s`;
+        : `holding at ${Math.round(gate.requestsPerSecond)} req/s${gate.start.from === 'remembered' ? ' (from the last run)' : ''}`;
   return gate.stats.throttled > 0 ? `${state}, ${gate.stats.throttled} throttled` : state;
 }

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AccessError, describeError, InputError } from '../core/errors.js';
-import type { Mailbox } from '../core/mailbox.js';
+import type { Mailbox, Target } from '../core/mailbox.js';
 import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
 import type { Mode } from '../core/plan.js';
 import type { RuleSpec } from '../core/rule.js';
@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../input/config.js';
 import { openMailboxSource, staleSelection, type MailboxSource } from '../input/mailbox-source.js';
 import { toolVersion } from '../paths.js';
 import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
+import { PaceMemory } from '../providers/pace-memory.js';
 import { ReportWriter, type ReportFiles } from '../report/report-writer.js';
 import type { RunInfo } from '../report/run-info.js';
 import type { CliIO } from '../cli/io.js';
@@ -126,7 +127,15 @@ export async function prepare(
   };
   // probe and preflight only read: manual rows get verify's instructions.
   const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
-  const providers = createProviders({ config, env: io.env, clock: io.clock, sleep: io.sleep, mode, desiredRuleFor });
+  const providers = createProviders({
+    config,
+    env: io.env,
+    clock: io.clock,
+    sleep: io.sleep,
+    mode,
+    desiredRuleFor,
+    paceMemory: PaceMemory.open(io.env, io.clock),
+  });
   const source = await openMailboxSource({
     users: flags.users,
     fromDataverse: flags.fromDataverse,
@@ -143,6 +152,7 @@ export async function prepare(
   });
   for (const warning of source.forwardMailbox?.warnings ?? [])
     io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
+  if (source.byTarget) providers.expectMailboxes(source.byTarget);
   for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox
   // A Dataverse read has no SHA-256 before it is read: a resumed run reads Dynamics 365 again and skips what was finished.
   const resume = flags.resume
@@ -235,6 +245,7 @@ async function execute(
         journal,
         onOutcome: async (outcome: MailboxOutcome) => {
           await wave.afterEach?.(outcome);
+          run.providers.gates.get(outcome.target as Target)?.mailboxFinished();
           progress.record(outcome);
           await report?.add(outcome);
         },
@@ -247,6 +258,8 @@ async function execute(
   } finally {
     progress.finish();
   }
+  const paceWarning = run.providers.rememberPaces();
+  if (paceWarning) io.stderr.write(`${paceWarning}\n`);
   const mailboxes = progress.mailboxes;
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy, stoppedEarly: stopReason !== undefined });
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
@@ -411,7 +424,13 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
     const backEnds = Object.fromEntries(
       [...run.providers.gates].map(([target, gate]) => [
         target,
-        { ...gate.stats, pacing: gate.pacingState, finalRequestsPerSecond: Math.round(gate.requestsPerSecond) },
+        {
+          ...gate.stats,
+          pacing: gate.pacingState,
+          startedFrom: gate.start.from,
+          startRequestsPerSecond: gate.start.requestsPerSecond,
+          finalRequestsPerSecond: Math.round(gate.requestsPerSecond),
+        },
       ]),
     );
     const summary = {

@@ -12,6 +12,7 @@ import { createGraphProvider } from './graph.js';
 import { createEwsProvider, ewsPasswordVariable } from './ews.js';
 import { createManualProvider } from './manual.js';
 import type { Provider } from '../core/provider.js';
+import type { PaceMemory } from './pace-memory.js';
 
 /** Targets this build has a back end for. */
 export const supportedTargets: readonly Target[] = ['graph', 'ews', 'pop3', 'manual'];
@@ -23,6 +24,8 @@ export interface ProviderDependencies {
   sleep: Sleep;
   mode: Mode;
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
+  /** Paces learnt by earlier runs against the same services (none: every run learns its own). */
+  paceMemory?: PaceMemory;
 }
 
 export interface ProviderSet {
@@ -32,6 +35,10 @@ export interface ProviderSet {
   readonly providers: Map<Target, Provider>;
   readonly gates: Map<Target, ThrottleGate>;
   concurrencyFor(target: Target): number;
+  /** How many mailboxes each back end will work on, when known before the run (a users file). */
+  expectMailboxes(byTarget: Partial<Record<Target, number>>): void;
+  /** Keeps the paces this run learnt for the next run; returns a warning if they could not be kept. */
+  rememberPaces(): string | undefined;
 }
 
 /**
@@ -43,13 +50,20 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
   const providers = new Map<Target, Provider>();
   const gates = new Map<Target, ThrottleGate>();
   const concurrency = new Map<Target, number>();
+  let workload: Partial<Record<Target, number>> = {};
   return {
     providers,
     gates,
     get(target) {
       let provider = providers.get(target);
       if (!provider) {
-        const gate = new ThrottleGate({ clock: deps.clock, sleep: deps.sleep });
+        const gate = new ThrottleGate({
+          clock: deps.clock,
+          sleep: deps.sleep,
+          rememberedRequestsPerSecond: deps.paceMemory?.recall(target, deps.config),
+        });
+        const expected = workload[target];
+        if (expected !== undefined) gate.expectMailboxes(expected);
         const created = createProvider(target, gate, deps);
         provider = created.provider;
         providers.set(target, provider);
@@ -59,6 +73,18 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
       return provider;
     },
     concurrencyFor: (target) => concurrency.get(target) ?? 1,
+    expectMailboxes(byTarget) {
+      workload = byTarget;
+      for (const [target, gate] of gates) {
+        const expected = byTarget[target];
+        if (expected !== undefined) gate.expectMailboxes(expected);
+      }
+    },
+    rememberPaces: () =>
+      deps.paceMemory?.remember(
+        [...gates].map(([target, gate]) => [target, gate.learnedPace()]),
+        deps.config,
+      ),
   };
 }
 

@@ -99,6 +99,26 @@ describe('Graph back end', () => {
     });
   });
 
+  it('a verify after a deploy starts at the pace the deploy learnt: no second slow start', async () => {
+    await inWorld(fresh(300), { requestsPerSecond: 60, burst: 10 }, async (world) => {
+      const deploy = await world.run(['deploy', '--yes', '--report', 'd', '--output', 'json']);
+      assert.equal(deploy.code, 0, deploy.stderr);
+      const learnt = JSON.parse(deploy.stdout).backEnds.graph;
+      assert.equal(learnt.startedFrom, 'slow start');
+      assert.ok(learnt.appThrottled > 0, 'the deploy found the ceiling');
+      const verify = await world.run(['verify', '--report', 'v', '--output', 'json']);
+      assert.equal(verify.code, 0, verify.stderr);
+      const pace = JSON.parse(verify.stdout).backEnds.graph;
+      assert.equal(pace.startedFrom, 'remembered');
+      // The pace the deploy held at its end (a probe not yet confirmed is not kept).
+      assert.ok(
+        pace.startRequestsPerSecond > 0 && pace.startRequestsPerSecond <= learnt.finalRequestsPerSecond,
+        `started at ${pace.startRequestsPerSecond} req/s, the deploy ended at ${learnt.finalRequestsPerSecond}`,
+      );
+      assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
+    });
+  });
+
   it('a create that times out after it was committed is not replayed: the mailbox is re-read, no duplicate', async () => {
     await inWorld(fresh(2), { gatewayTimeoutAfterCreate: ['user0@contoso.com'] }, async (world) => {
       const result = await world.run(['deploy', '--yes', '--report', 'r']);

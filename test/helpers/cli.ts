@@ -1,6 +1,13 @@
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../src/paths.js';
+
+/**
+ * Where the CLIs a test process starts keep their learnt paces: one folder per test process, so
+ * tests never read or write the admin's own (~/.local/state/sinkrule) nor each other's.
+ */
+export const testStateDir = path.join(tmpdir(), `sinkrule-test-state-${process.pid}`);
 
 /** The `sinkrule` command as npm installs it (the launcher in front of cli.js). */
 export const cliPath = path.join(packageRoot, 'dist/src/bin.js');
@@ -28,7 +35,7 @@ export function runCli(args: string[], options: RunCliOptions = {}): Promise<Cli
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, SINKRULE_STATE_DIR: testStateDir, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: options.timeoutInMs ?? 240_000,
       killSignal: 'SIGKILL',

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { CliIO } from '../../src/cli/io.js';
 import { VirtualTime } from './virtual-time.js';
+import { testStateDir } from './cli.js';
 
 /** A CliIO for in-process tests: captured stdout/stderr, a virtual clock, scripted answers. */
 export function fakeIO(
@@ -25,7 +26,7 @@ export function fakeIO(
     stderr,
     stdinIsTTY: options.stdinIsTTY ?? false,
     stderrIsTTY: options.stderrIsTTY ?? false,
-    env: options.env ?? {},
+    env: { SINKRULE_STATE_DIR: testStateDir, ...options.env },
     // Real time: the runner measures durations; sleeping is instant so nothing waits.
     clock: () => Date.now(),
     sleep: time.sleep,

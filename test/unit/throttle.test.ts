@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ThrottledError } from '../../src/core/errors.js';
-import { ThrottleGate } from '../../src/core/throttle-gate.js';
+import { ThrottleGate, type ThrottleGateOptions } from '../../src/core/throttle-gate.js';
 import { seededRandom } from '../../simulators/http.js';
 import { ceilingService, type CeilingServiceOptions } from '../helpers/ceiling-service.js';
 import { VirtualTime } from '../helpers/virtual-time.js';
@@ -11,9 +11,15 @@ import { VirtualTime } from '../helpers/virtual-time.js';
  * answers 429 with whole-second Retry-After windows; a throttled request is sent again (after the
  * window, through the gate). Returns what the service saw and when the last request was accepted.
  */
-async function drive(service: Omit<CeilingServiceOptions, 'random'>, total: number, workers = 256) {
+async function drive(
+  service: Omit<CeilingServiceOptions, 'random'>,
+  total: number,
+  workers = 256,
+  options: { gate?: Partial<ThrottleGateOptions>; workloadKnown?: boolean } = {},
+) {
   const time = new VirtualTime();
-  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep });
+  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, ...options.gate });
+  if (options.workloadKnown) gate.expectMailboxes(total);
   const { stats, call } = ceilingService(time, { ...service, random: seededRandom(7) });
   let next = 0;
   const worker = async () => {
@@ -22,6 +28,7 @@ async function drive(service: Omit<CeilingServiceOptions, 'random'>, total: numb
       for (;;) {
         try {
           await gate.send(mailbox, call);
+          gate.mailboxFinished();
           break;
         } catch (error) {
           assert.ok(error instanceof ThrottledError);
@@ -66,6 +73,50 @@ describe('pace controller under whole-second Retry-After windows', () => {
     // the wait before the next: a few in 400 s, not one every few seconds.
     assert.ok(gate.stats.appPauses <= 10, `${gate.stats.appPauses} windows in 400 s`);
     assert.ok(gate.stats.failedProbes >= 1, 'the pace probed the ceiling');
+  });
+});
+
+describe('pace controller: a pace remembered from an earlier run, and work-aware probes', () => {
+  const service = { ceiling: 500, burst: 50, latencyInMs: 50, jitterInMs: 25 };
+
+  it('starts holding at a remembered pace under the ceiling: no slow start, no 429', async () => {
+    const { stats, gate, efficiency } = await drive(service, 500 * 20, 256, {
+      gate: { rememberedRequestsPerSecond: 490 },
+      workloadKnown: true,
+    });
+    assert.equal(stats.throttled, 0, 'no learning 429');
+    assert.equal(gate.start.from, 'remembered');
+    assert.ok(efficiency >= 0.95, `efficiency ${efficiency.toFixed(3)} over 20 s of work`);
+    assert.deepEqual(gate.learnedPace(), { requestsPerSecond: 490, source: 'remembered' }, 'nothing new to keep');
+  });
+
+  it('a remembered pace above what the service now allows is cut by its 429s; nothing is sent inside a window', async () => {
+    const { stats, gate, efficiency } = await drive(service, 500 * 100, 256, {
+      gate: { rememberedRequestsPerSecond: 750 },
+    });
+    assert.equal(stats.insideWindow, 0);
+    assert.ok(stats.throttled <= 10, `${stats.throttled} 429s`);
+    assert.ok(efficiency >= 0.9, `efficiency ${efficiency.toFixed(3)}`);
+    const kept = gate.learnedPace()!;
+    assert.equal(kept.source, 'learnt');
+    assert.ok(kept.requestsPerSecond >= 450 && kept.requestsPerSecond <= 510, `kept ${kept.requestsPerSecond} req/s`);
+  });
+
+  it('probes only while the work left can repay a refused probe (a whole-second window)', async () => {
+    // 10,000 requests at 500 req/s: 20 s of work, a probe gains at most 4 % of what is left.
+    const short = await drive(service, 500 * 20, 256, {
+      gate: { rememberedRequestsPerSecond: 450 },
+      workloadKnown: true,
+    });
+    assert.equal(short.gate.stats.probes, 0, 'no probe when the run is nearly done');
+    // 200 s of work: worth probing, and the pace climbs towards the ceiling.
+    const long = await drive(service, 500 * 200, 256, {
+      gate: { rememberedRequestsPerSecond: 450 },
+      workloadKnown: true,
+    });
+    assert.ok(long.gate.stats.probes >= 2, `${long.gate.stats.probes} probes`);
+    assert.ok(long.gate.requestsPerSecond > 470, `climbed to ${long.gate.requestsPerSecond.toFixed(0)} req/s`);
+    assert.equal(long.stats.insideWindow, 0);
   });
 });
 
@@ -117,9 +168,9 @@ describe('pace controller decisions', () => {
     await send();
     const held = gate.requestsPerSecond;
     time.now += 10_000;
-    await send(); // the probe: +1 %
+    await send(); // the first probe after learning: +4 % (a slow start's estimate is a few per cent low)
     assert.ok(
-      Math.abs(gate.requestsPerSecond - held * 1.01) < 1e-6,
+      Math.abs(gate.requestsPerSecond - held * 1.04) < 1e-6,
       `probe raised ${held.toFixed(1)} to ${gate.requestsPerSecond.toFixed(1)}`,
     );
     await send(true); // refused
