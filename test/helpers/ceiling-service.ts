@@ -1,5 +1,7 @@
 import { ThrottledError } from '../../src/core/errors.js';
-import type { VirtualTime } from './virtual-time.js';
+import { ThrottleGate, type ThrottleGateOptions } from '../../src/core/throttle-gate.js';
+import { seededRandom } from '../../simulators/http.js';
+import { VirtualTime } from './virtual-time.js';
 
 export interface CeilingServiceOptions {
   /** Requests per second the service accepts, sustained. */
@@ -41,4 +43,41 @@ export function ceilingService(time: VirtualTime, options: CeilingServiceOptions
     stats.acceptedAt.push(time.now);
   };
   return { stats, call };
+}
+
+/**
+ * `workers` workers send `total` requests through one gate to a service with a ceiling that
+ * answers 429 with whole-second Retry-After windows; a throttled request is sent again (after the
+ * window, through the gate). Returns what the service saw and when the last request was accepted.
+ */
+export async function driveGate(
+  service: Omit<CeilingServiceOptions, 'random'>,
+  total: number,
+  workers = 256,
+  options: { gate?: Partial<ThrottleGateOptions>; workloadKnown?: boolean } = {},
+) {
+  const time = new VirtualTime();
+  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, ...options.gate });
+  if (options.workloadKnown) gate.expectMailboxes(total);
+  const { stats, call } = ceilingService(time, { ...service, random: seededRandom(7) });
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const mailbox = `user${next++}@contoso.com`;
+      for (;;) {
+        try {
+          await gate.send(mailbox, call);
+          gate.mailboxFinished();
+          break;
+        } catch (error) {
+          if (!(error instanceof ThrottledError)) throw error;
+        }
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: workers }, worker));
+  await time.run();
+  await done;
+  const seconds = stats.acceptedAt.at(-1)! / 1000;
+  return { stats, gate, seconds, efficiency: total / service.ceiling / seconds };
 }

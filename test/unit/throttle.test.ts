@@ -1,47 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ThrottledError } from '../../src/core/errors.js';
-import { ThrottleGate, type ThrottleGateOptions } from '../../src/core/throttle-gate.js';
-import { seededRandom } from '../../simulators/http.js';
-import { ceilingService, type CeilingServiceOptions } from '../helpers/ceiling-service.js';
+import { ThrottleGate } from '../../src/core/throttle-gate.js';
+import { driveGate as drive } from '../helpers/ceiling-service.js';
 import { VirtualTime } from '../helpers/virtual-time.js';
-
-/**
- * `workers` workers send `total` requests through one gate to a service with a ceiling that
- * answers 429 with whole-second Retry-After windows; a throttled request is sent again (after the
- * window, through the gate). Returns what the service saw and when the last request was accepted.
- */
-async function drive(
-  service: Omit<CeilingServiceOptions, 'random'>,
-  total: number,
-  workers = 256,
-  options: { gate?: Partial<ThrottleGateOptions>; workloadKnown?: boolean } = {},
-) {
-  const time = new VirtualTime();
-  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, ...options.gate });
-  if (options.workloadKnown) gate.expectMailboxes(total);
-  const { stats, call } = ceilingService(time, { ...service, random: seededRandom(7) });
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const mailbox = `user${next++}@contoso.com`;
-      for (;;) {
-        try {
-          await gate.send(mailbox, call);
-          gate.mailboxFinished();
-          break;
-        } catch (error) {
-          assert.ok(error instanceof ThrottledError);
-        }
-      }
-    }
-  };
-  const done = Promise.all(Array.from({ length: workers }, worker));
-  await time.run();
-  await done;
-  const seconds = stats.acceptedAt.at(-1)! / 1000;
-  return { stats, gate, seconds, efficiency: total / service.ceiling / seconds };
-}
 
 describe('pace controller under whole-second Retry-After windows', () => {
   for (const ceiling of [200, 500]) {
