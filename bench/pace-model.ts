@@ -26,7 +26,7 @@ for (const ceiling of [500, 200]) {
     if (label.endsWith('verify'))
       cases.push({ ceiling, burst: 50, seconds, label: `${label}, after the deploy`, remembered: 0.97 * ceiling });
   }
-  cases.push({ ceiling, burst: ceiling, seconds: 100, label: '100 s, burst of one second' });
+  cases.push({ ceiling, burst: ceiling, seconds: 100, label: 'a burst of one second' });
 }
 
 console.log(
