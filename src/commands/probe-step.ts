@@ -1,6 +1,5 @@
 import { InputError } from '../core/errors.js';
-import type { Mailbox } from '../core/mailbox.js';
-import type { MailboxOutcome } from '../core/outcome.js';
+import { mailboxOf, type MailboxOutcome } from '../core/outcome.js';
 import { planMailbox } from '../core/plan.js';
 import { explainFromRules, probeNotRun, Prober, type ProbeSettings } from '../core/probe.js';
 import type { Config } from '../input/config.js';
@@ -53,16 +52,6 @@ export function probeStep(
     const mailbox = mailboxOf(outcome);
     const probe = mailbox.target === 'graph' ? proberFor() : undefined;
     outcome.probe = probe ? await probe.probe(mailbox) : probeNotRun(mailbox, io.clock);
-  };
-}
-
-function mailboxOf(outcome: MailboxOutcome): Mailbox {
-  return {
-    email: outcome.email,
-    displayName: outcome.displayName,
-    target: outcome.target as Mailbox['target'],
-    sink: outcome.sink,
-    line: outcome.line,
   };
 }
 

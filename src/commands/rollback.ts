@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describeError, InputError, AccessError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
-import { emptyOutcome } from '../core/outcome.js';
+import { emptyOutcome, mailboxOf } from '../core/outcome.js';
 import { rollbackMailbox, type RollbackMailbox } from '../core/rollback.js';
 import { runMailboxes } from '../core/runner.js';
 import type { RuleSpec } from '../core/rule.js';
@@ -125,11 +125,7 @@ async function* recordedMailboxes(source: SourceRun): AsyncIterable<RollbackMail
     if (entry?.type !== 'done') continue;
     const row = entry.row;
     yield {
-      email: row.email,
-      displayName: row.displayName,
-      target: row.target as Mailbox['target'],
-      sink: row.sink,
-      line: row.line,
+      ...mailboxOf(row),
       recorded: { before: row.before, after: row.after },
       ruleName: source.ruleName,
     };

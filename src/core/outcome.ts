@@ -144,6 +144,17 @@ export function outcomeError(error: unknown): OutcomeError {
   };
 }
 
+/** The mailbox a report row is about (the inverse of emptyOutcome's copy): for steps that work from a run's rows. */
+export function mailboxOf(row: MailboxOutcome): Mailbox {
+  return {
+    email: row.email,
+    displayName: row.displayName,
+    target: row.target as Mailbox['target'],
+    sink: row.sink,
+    line: row.line,
+  };
+}
+
 export function emptyOutcome(mailbox: Mailbox): MailboxOutcome {
   return {
     email: mailbox.email,
