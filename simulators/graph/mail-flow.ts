@@ -131,33 +131,23 @@ export class MailFlow {
     if (!this.directory.isInternalDomain(domainOf(to))) {
       if (by === 'rule') {
         // Automatic forwarding to an external recipient: blocked by the outbound spam policy.
-        this.later(() =>
-          this.deliver(
-            bounceTo,
-            this.ndr(
-              bounceTo,
-              to,
-              message,
-              '5.7.520',
-              'Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)',
-            ),
-          ),
+        this.bounce(
+          bounceTo,
+          to,
+          message,
+          '5.7.520',
+          'Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)',
         );
       } else this.sentOutside.push({ to, subject: message.subject, by });
       return;
     }
     if (!this.directory.rulesOf(to)) {
-      this.later(() =>
-        this.deliver(
-          bounceTo,
-          this.ndr(
-            bounceTo,
-            to,
-            message,
-            '5.1.10',
-            'RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup',
-          ),
-        ),
+      this.bounce(
+        bounceTo,
+        to,
+        message,
+        '5.1.10',
+        'RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup',
       );
       return;
     }
@@ -169,6 +159,11 @@ export class MailFlow {
         receivedDateTime: new Date().toISOString(),
       }),
     );
+  }
+
+  /** Returns an NDR for `message` to `bounceTo`, after the delivery delay. */
+  private bounce(bounceTo: string, to: string, message: StoredMessage, status: string, text: string): void {
+    this.later(() => this.deliver(bounceTo, this.ndr(bounceTo, to, message, status, text)));
   }
 
   private later(work: () => void): void {
