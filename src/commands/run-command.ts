@@ -430,6 +430,8 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
           startedFrom: gate.start.from,
           startRequestsPerSecond: gate.start.requestsPerSecond,
           finalRequestsPerSecond: Math.round(gate.requestsPerSecond),
+          // What the next run against this service starts from (null: this run learnt nothing).
+          keptRequestsPerSecond: gate.learnedPace()?.requestsPerSecond ?? null,
         },
       ]),
     );

@@ -110,11 +110,10 @@ describe('Graph back end', () => {
       assert.equal(verify.code, 0, verify.stderr);
       const pace = JSON.parse(verify.stdout).backEnds.graph;
       assert.equal(pace.startedFrom, 'remembered');
-      // The pace the deploy held at its end (a probe not yet confirmed is not kept).
-      assert.ok(
-        pace.startRequestsPerSecond > 0 && pace.startRequestsPerSecond <= learnt.finalRequestsPerSecond,
-        `started at ${pace.startRequestsPerSecond} req/s, the deploy ended at ${learnt.finalRequestsPerSecond}`,
-      );
+      // Exactly the pace the deploy kept (a probe not yet confirmed is not kept).
+      assert.equal(typeof learnt.keptRequestsPerSecond, 'number');
+      assert.equal(pace.startRequestsPerSecond, learnt.keptRequestsPerSecond);
+      assert.ok(learnt.keptRequestsPerSecond <= learnt.finalRequestsPerSecond);
       assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
     });
   });
