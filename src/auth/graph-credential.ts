@@ -1,6 +1,7 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { AccessError } from '../core/errors.js';
 import type { DataverseConfig, EwsConfig, GraphConfig } from '../input/config.js';
+import type { TokenSource } from '../input/dataverse.js';
 import { createAppCredential } from './app-credential.js';
 import type { AuthKind } from '../input/auth-schema.js';
 import type { SignedInApp } from '../core/provider.js';
@@ -60,6 +61,17 @@ export function createDataverseCredential(
     env,
     configFile,
   ).credential;
+}
+
+/** Dataverse's tokens for the mailbox source: the app's credential, cached, failures explained. */
+export function dataverseTokens(
+  config: DataverseConfig,
+  env: NodeJS.ProcessEnv,
+  configFile: string,
+  clock: () => number,
+): TokenSource {
+  const credential = cachingCredential(createDataverseCredential(config, env, configFile), clock);
+  return (scope, signal) => requireToken(credential, scope, signal);
 }
 
 /** Gets one token before any mailbox is touched, so wrong credentials stop the run at once. */

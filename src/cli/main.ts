@@ -1,7 +1,7 @@
 import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
-import { exitCodeFor } from './exit-code.js';
+import { exitCodeFor } from '../shared/exit-code.js';
 import {
   earlyGlobalFlags,
   flagGroups,
@@ -11,8 +11,8 @@ import {
   parseRunFlags,
   yargsOptions,
   type GlobalFlags,
-} from './settings.js';
-import type { CliIO } from './io.js';
+} from '../shared/settings.js';
+import type { CliIO } from '../shared/io.js';
 import { runCommand } from '../commands/run-command.js';
 import { runPreflight } from '../commands/preflight.js';
 import { runProbeCommand } from '../commands/probe.js';

@@ -3,11 +3,12 @@ import { finished } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import { InputError } from '../core/errors.js';
 import { loadConfig } from '../input/config.js';
+import { dataverseTokens } from '../auth/graph-credential.js';
 import { openMailboxSource } from '../input/mailbox-source.js';
 import { supportedTargets } from '../providers/index.js';
-import type { CliIO } from '../cli/io.js';
-import { exitCodeFor } from '../cli/exit-code.js';
-import { resolveSettings, type RunFlags } from '../cli/settings.js';
+import type { CliIO } from '../shared/io.js';
+import { exitCodeFor } from '../shared/exit-code.js';
+import { resolveSettings, type RunFlags } from '../shared/settings.js';
 
 /** The users CSV columns export writes; `deploy --users` and `validate` read them back. */
 export const exportColumns = ['email', 'displayName', 'target', 'sink', 'dynamicsMailboxId'] as const;
@@ -25,7 +26,7 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
     fromDataverse: true,
     config,
     supportedTargets,
-    env: io.env,
+    dataverseTokens: (dataverse) => dataverseTokens(dataverse, io.env, config.file, io.clock),
     clock: io.clock,
     sleep: io.sleep,
     signal: io.signal,

@@ -2,10 +2,10 @@ import { AccessError, describeError, MailboxError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { ApiProvider } from '../core/provider.js';
 import { withRetry } from '../core/retry.js';
-import type { CliIO } from '../cli/io.js';
-import { exitCodeFor } from '../cli/exit-code.js';
-import type { RunFlags } from '../cli/settings.js';
-import { prepare, readRows, sinksOf, type PreparedRun } from './run-command.js';
+import type { CliIO } from '../shared/io.js';
+import { exitCodeFor } from '../shared/exit-code.js';
+import type { RunFlags } from '../shared/settings.js';
+import { prepare, readRows, sinksOf, type PreparedRun } from './prepare.js';
 import { spread } from './probe-step.js';
 import { noMailboxCodes } from '../providers/graph.js';
 

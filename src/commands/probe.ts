@@ -3,19 +3,12 @@ import { describeError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import { emptyOutcome } from '../core/outcome.js';
 import { ReportWriter } from '../report/report-writer.js';
-import type { CliIO } from '../cli/io.js';
-import { exitCodeFor } from '../cli/exit-code.js';
-import { Progress } from '../cli/progress.js';
-import type { RunFlags } from '../cli/settings.js';
-import {
-  defaultReportDir,
-  prepare,
-  printSummary,
-  readRows,
-  runInfo,
-  sinksOf,
-  type PreparedRun,
-} from './run-command.js';
+import type { CliIO } from '../shared/io.js';
+import { exitCodeFor } from '../shared/exit-code.js';
+import { Progress } from '../shared/progress.js';
+import type { RunFlags } from '../shared/settings.js';
+import { prepare, readRows, sinksOf, type PreparedRun } from './prepare.js';
+import { defaultReportDir, printSummary, runInfo } from './run-command.js';
 import { probeStep, requireProbeSettings, spread } from './probe-step.js';
 
 /** `sinkrule probe`: the live test for each mailbox (or a sample), one report. */

@@ -16,10 +16,10 @@ import { journalFileName, journalLines, Journal } from '../report/journal.js';
 import { ReportWriter } from '../report/report-writer.js';
 import type { InputInfo, RunInfo } from '../report/run-info.js';
 import { toolVersion } from '../paths.js';
-import { effectiveConfig, type RollbackFlags } from '../cli/settings.js';
-import type { CliIO } from '../cli/io.js';
-import { Progress } from '../cli/progress.js';
-import { exitCodeFor } from '../cli/exit-code.js';
+import { effectiveConfig, type RollbackFlags } from '../shared/settings.js';
+import type { CliIO } from '../shared/io.js';
+import { Progress } from '../shared/progress.js';
+import { exitCodeFor } from '../shared/exit-code.js';
 import { defaultReportDir, formatCounts } from './run-command.js';
 import { runIdentity, sha256OfFile } from './identity.js';
 

@@ -5,44 +5,23 @@ import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mailbox, Target } from '../core/mailbox.js';
 import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
 import type { Mode } from '../core/plan.js';
-import type { RuleSpec } from '../core/rule.js';
 import { runMailboxes } from '../core/runner.js';
-import { loadRuleTemplate, type RuleTemplate } from '../input/rule-template.js';
-import { loadConfig, type Config } from '../input/config.js';
-import { openMailboxSource, staleSelection, type MailboxSource } from '../input/mailbox-source.js';
 import { toolVersion } from '../paths.js';
-import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
-import { PaceMemory } from '../providers/pace-memory.js';
 import { ReportWriter, type ReportFiles } from '../report/report-writer.js';
 import type { RunInfo } from '../report/run-info.js';
-import type { CliIO } from '../cli/io.js';
-import { Progress } from '../cli/progress.js';
-import { exitCodeFor } from '../cli/exit-code.js';
-import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../cli/settings.js';
+import type { CliIO } from '../shared/io.js';
+import { Progress } from '../shared/progress.js';
+import { exitCodeFor } from '../shared/exit-code.js';
+import type { RunFlags, RunSettings } from '../shared/settings.js';
+import { prepare, readRows, sinksOf, type PreparedRun } from './prepare.js';
 import { probeStep, requireProbeSettings } from './probe-step.js';
 import { Journal } from '../report/journal.js';
 import { ForwardingInventory } from '../report/inventory.js';
-import { runIdentity, sha256OfFile } from './identity.js';
-import { loadResume, type ResumePoint } from './resume.js';
+import { runIdentity } from './identity.js';
 import { internalDomainsFor } from './domains.js';
 
 /** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
-
-/** Everything validated and built before the first request. */
-export interface PreparedRun {
-  settings: RunSettings;
-  /** The config with the flag and environment overrides applied. */
-  config: Config;
-  template: RuleTemplate;
-  source: MailboxSource;
-  providers: ProviderSet;
-  desiredRuleFor(mailbox: Mailbox): RuleSpec;
-  configSha256: string;
-  commandLine: string[];
-  /** --resume: what the interrupted run finished. */
-  resume?: ResumePoint;
-}
 
 /** deploy, verify and remove: validate everything, (confirm), run, report. Returns the exit code. */
 export async function runCommand(
@@ -94,78 +73,6 @@ export async function runCommand(
   });
   printSummary(options, run, result, io);
   return result.exitCode;
-}
-
-/**
- * Every check that runs before the first request (config, rule template, users file, routes,
- * manual instruction placeholders), with no network: `sinkrule validate` runs exactly this.
- */
-export async function prepare(
-  command: CommandName,
-  flags: RunFlags,
-  io: CliIO,
-  commandLine: string[] = [],
-): Promise<PreparedRun> {
-  const settings = resolveSettings(command, flags, await loadConfig(flags.config));
-  const configSha256 = await sha256OfFile(flags.config);
-  const config = settings.effective;
-  const template = await loadRuleTemplate(config.templatePath, `${config.file}: rule.template`);
-  const rendered = new Map<string, RuleSpec>();
-  const desiredRuleFor = (mailbox: Mailbox) => {
-    const key = mailbox.sink.toLowerCase();
-    let rule = rendered.get(key);
-    if (!rule)
-      rendered.set(
-        key,
-        (rule = template.render({
-          sink: mailbox.sink,
-          sinkName: config.sinkDisplayName,
-          ruleName: config.rule.displayName,
-        })),
-      );
-    return rule;
-  };
-  // probe and preflight only read: manual rows get verify's instructions.
-  const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
-  const providers = createProviders({
-    config,
-    env: io.env,
-    clock: io.clock,
-    sleep: io.sleep,
-    mode,
-    desiredRuleFor,
-    paceMemory: PaceMemory.open(io.env, io.clock),
-  });
-  const source = await openMailboxSource({
-    users: flags.users,
-    fromDataverse: flags.fromDataverse,
-    stale: staleSelection(flags),
-    config,
-    supportedTargets,
-    checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
-    env: io.env,
-    clock: io.clock,
-    sleep: io.sleep,
-    signal: io.signal,
-    onRetry: (error, delayInMs) =>
-      io.stderr.write(`${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
-  });
-  for (const warning of source.forwardMailbox?.warnings ?? [])
-    io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
-  if (source.byTarget) providers.expectMailboxes(source.byTarget);
-  for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox
-  // A Dataverse read has no SHA-256 before it is read: a resumed run reads Dynamics 365 again and skips what was finished.
-  const resume = flags.resume
-    ? await loadResume(flags.resume, {
-        command,
-        dryRun: flags.dryRun,
-        report: flags.report,
-        inputSha256: source.describe().sha256,
-        configSha256,
-      })
-    : undefined;
-  if (resume) settings.report = resume.dir;
-  return { settings, config, template, source, providers, desiredRuleFor, configSha256, commandLine, resume };
 }
 
 function mailboxCount(run: PreparedRun): string {
@@ -307,22 +214,6 @@ async function execute(
     durationInMs,
     journal: journal && { entries: journal.entries, lastHash: journal.lastHash },
   };
-}
-
-/** The run's mailboxes, read afresh from their source (nothing is kept in memory). */
-export function readRows(run: PreparedRun): AsyncIterable<Mailbox> {
-  return run.source.read();
-}
-
-/** Every forward mailbox of the run, lower case: the config's and the rows' own. */
-export function sinksOf(run: PreparedRun): string[] {
-  return [
-    ...new Set(
-      [run.config.sink, ...run.source.sinks()]
-        .filter((sink): sink is string => Boolean(sink))
-        .map((sink) => sink.toLowerCase()),
-    ),
-  ];
 }
 
 /** The rows a wave covers that a resumed run has not finished yet (read again for each wave). */

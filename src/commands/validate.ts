@@ -1,9 +1,10 @@
-import type { CliIO } from '../cli/io.js';
-import type { RunFlags } from '../cli/settings.js';
+import type { CliIO } from '../shared/io.js';
+import type { RunFlags } from '../shared/settings.js';
 import { InputError } from '../core/errors.js';
 import type { Target } from '../core/mailbox.js';
 import type { MailboxSource } from '../input/mailbox-source.js';
-import { prepare, formatCounts } from './run-command.js';
+import { prepare } from './prepare.js';
+import { formatCounts } from './run-command.js';
 
 /**
  * `sinkrule validate`: every check a deploy makes before its first request (config, rule

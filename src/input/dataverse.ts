@@ -1,5 +1,3 @@
-import type { TokenCredential } from '@azure/identity';
-import { credentialFailure } from '../auth/graph-credential.js';
 import { AccessError, InputError, ThrottledError, TransientError } from '../core/errors.js';
 import { parseRetryAfter, withRetry, type Clock, type RetryOptions } from '../core/retry.js';
 import type { DataverseConfig } from './config.js';
@@ -7,10 +5,17 @@ import type { DataverseConfig } from './config.js';
 /** The Web API version sinkrule reads (the `mailbox` table's entity set is `mailboxes`). */
 export const dataverseApiPath = '/api/data/v9.2';
 
+/**
+ * An access token for a scope; a failure is an AccessError saying how to fix the credential. The
+ * caller supplies it, so reading the mailboxes never depends on how sinkrule signs in.
+ */
+export type TokenSource = (scope: string, signal?: AbortSignal) => Promise<string>;
+
 export interface DataverseReaderOptions {
   config: DataverseConfig;
   configFile: string;
-  credential: TokenCredential;
+  /** Dataverse's tokens (built by the caller: auth/graph-credential.ts, dataverseTokens). */
+  token: TokenSource;
   retry: Omit<RetryOptions, 'signal' | 'onRetry'>;
   clock: Clock;
   /** A page with no answer after this long is retried. @default 120000 (Dataverse's own limit) */
@@ -77,14 +82,8 @@ export class DataverseReader {
     }
   }
 
-  private async token(signal?: AbortSignal): Promise<string> {
-    try {
-      const token = await this.options.credential.getToken(this.scope, { abortSignal: signal });
-      if (!token) throw new Error('the identity service returned no token');
-      return token.token;
-    } catch (error) {
-      throw credentialFailure(error);
-    }
+  private token(signal?: AbortSignal): Promise<string> {
+    return this.options.token(this.scope, signal);
   }
 
   private async getPage(

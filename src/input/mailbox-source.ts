@@ -1,11 +1,10 @@
 import path from 'node:path';
-import { cachingCredential, createDataverseCredential } from '../auth/graph-credential.js';
 import { InputError } from '../core/errors.js';
 import type { Mailbox, Target } from '../core/mailbox.js';
 import type { Clock, Sleep } from '../core/retry.js';
 import type { ForwardMailboxRecord, InputInfo } from '../report/run-info.js';
-import type { Config } from './config.js';
-import { DataverseReader } from './dataverse.js';
+import type { Config, DataverseConfig } from './config.js';
+import { DataverseReader, type TokenSource } from './dataverse.js';
 import {
   filterOf,
   readDataverseMailboxes,
@@ -25,7 +24,8 @@ export interface MailboxSourceRequest {
   supportedTargets: readonly Target[];
   /** What the row's back end says is wrong with it (e.g. a missing instruction template). */
   checkRow?: (mailbox: Mailbox) => string | undefined;
-  env: NodeJS.ProcessEnv;
+  /** With --from-dataverse: Dataverse's tokens for the config's dataverse section (auth's dataverseTokens). */
+  dataverseTokens: (dataverse: DataverseConfig) => TokenSource;
   clock: Clock;
   sleep: Sleep;
   signal?: AbortSignal;
@@ -102,14 +102,10 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
       `${config.file}: dataverse: missing, but --from-dataverse reads the mailboxes from Dynamics 365: add "dataverse": {"url": "https://<org>.crm.dynamics.com"}`,
     ]);
   }
-  const credential = cachingCredential(
-    createDataverseCredential(config.dataverse, request.env, config.file),
-    request.clock,
-  );
   const reader = new DataverseReader({
     config: config.dataverse,
     configFile: config.file,
-    credential,
+    token: request.dataverseTokens(config.dataverse),
     retry: { ...config.retry, sleep: request.sleep },
     clock: request.clock,
     onRetry: request.onRetry,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { stringify, type Stringifier } from 'csv-stringify';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { summarizeRule, type RuleSummary } from '../core/rule.js';
-import { neutralizeFormula } from './report-writer.js';
+import { neutralizeFormula } from './spreadsheet.js';
 
 export const inventoryFileName = 'forwarding-inventory.csv';
 

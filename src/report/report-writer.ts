@@ -11,6 +11,7 @@ import type { RunInfo } from './run-info.js';
 import { renderHandbook, type HandbookEntry } from './handbook.js';
 import type { Journal } from './journal.js';
 import type { ForwardingInventory } from './inventory.js';
+import { neutralizeFormula } from './spreadsheet.js';
 
 /** The run section of every report. */
 export interface ReportFiles {
@@ -280,9 +281,4 @@ function ruleColumns(prefix: 'before' | 'after', rules: MailboxRule[] | null) {
     [`${prefix}Conditions`]: rule?.conditions ?? '',
     [`${prefix}Exceptions`]: rule?.exceptions ?? '',
   } as Record<`${typeof prefix}${'Enabled' | 'ForwardAsAttachmentTo' | 'Conditions' | 'Exceptions'}`, string>;
-}
-
-/** Spreadsheet programs run cells starting with = + - @ as formulas: prefix them with '. */
-export function neutralizeFormula(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
