@@ -407,8 +407,10 @@ function printTable(rows: Row[]): void {
 
 function describeSettings(): string {
   return (
-    `latency ${settings.latencyInMs} ± ${settings.jitterInMs} ms, ${settings.failureRate * 100} % 503s, burst ${settings.burst}, Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), ` +
-    `4 concurrent per mailbox, Graph batch ${settings.graphBatch} and concurrency ${settings.graphConcurrency}, EWS concurrency 27, sequential sample ${settings.sample}, 2 cores shared`
+    `latency ${settings.latencyInMs} ± ${settings.jitterInMs} ms, ${settings.failureRate * 100} % 503s, ` +
+    `burst ${settings.burst}, Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), ` +
+    `4 concurrent per mailbox, Graph batch ${settings.graphBatch} and concurrency ` +
+    `${settings.graphConcurrency}, EWS concurrency 27, sequential sample ${settings.sample}, 2 cores shared`
   );
 }
 

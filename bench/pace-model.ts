@@ -30,7 +30,8 @@ for (const ceiling of [500, 200]) {
 }
 
 console.log(
-  '| ceiling req/s | burst | work at the ceiling | start | efficiency | 429s | windows | probes (refused) | final pace req/s | sent inside a window |',
+  '| ceiling req/s | burst | work at the ceiling | start | efficiency | 429s | windows | probes (refused) | ' +
+    'final pace req/s | sent inside a window |',
 );
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const c of cases) {
@@ -42,6 +43,8 @@ for (const c of cases) {
   );
   const start = c.remembered ? `remembered ${c.remembered}` : 'slow start 200';
   console.log(
-    `| ${c.ceiling} | ${c.burst} | ${c.seconds} s (${c.label}) | ${start} | ${efficiency.toFixed(3)} | ${stats.throttled} | ${gate.stats.appPauses} | ${gate.stats.probes} (${gate.stats.failedProbes}) | ${Math.round(gate.requestsPerSecond)} | ${stats.insideWindow} |`,
+    `| ${c.ceiling} | ${c.burst} | ${c.seconds} s (${c.label}) | ${start} | ${efficiency.toFixed(3)} | ` +
+      `${stats.throttled} | ${gate.stats.appPauses} | ${gate.stats.probes} (${gate.stats.failedProbes}) | ` +
+      `${Math.round(gate.requestsPerSecond)} | ${stats.insideWindow} |`,
   );
 }

@@ -83,7 +83,8 @@ try {
     peakRssInMb: summary.peakRssInMb,
   };
   console.log(
-    `probe: ${mailboxes} mailboxes, latency ${values['latency-ms']} ms, ceiling ${values.ceiling} req/s, delivery ${values['delivery-ms']} ms, poll ${values['poll-ms']} ms`,
+    `probe: ${mailboxes} mailboxes, latency ${values['latency-ms']} ms, ceiling ${values.ceiling} req/s, ` +
+      `delivery ${values['delivery-ms']} ms, poll ${values['poll-ms']} ms`,
   );
   console.table([row]);
 } finally {

@@ -159,7 +159,8 @@ try {
     ["write report + journal (s), one fdatasync'd entry per mailbox", writeInS.toFixed(1)],
     [
       'report.html / report.json / report.csv / journal.jsonl (MB)',
-      `${await size('report.html')} / ${await size('report.json')} / ${await size('report.csv')} / ${await size('journal.jsonl')}`,
+      `${await size('report.html')} / ${await size('report.json')} / ${await size('report.csv')} / ` +
+        `${await size('journal.jsonl')}`,
     ],
     ['sinkrule audit verify (s, exit code)', `${auditInS.toFixed(1)} (exit ${audit.code})`],
   ];

@@ -60,7 +60,9 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
   let schemaOff = ewsSchemaMissing;
   const validator = schemaDir
     ? await EwsSchemaValidator.start(schemaDir).catch((error: unknown) => {
-        schemaOff = `the schema in ${schemaDir} could not be compiled (${error instanceof Error ? error.message : String(error)})`;
+        schemaOff =
+          `the schema in ${schemaDir} could not be compiled ` +
+          `(${error instanceof Error ? error.message : String(error)})`;
         return undefined;
       })
     : undefined;
@@ -104,15 +106,19 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       [paceMemoryVariable]: path.join(path.dirname(configFile), 'state'),
     };
     io.stderr.write(
-      `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ${graphUrl}), ${byTarget.ews.length} on-premises users ` +
-        `(EWS simulator ${ewsUrl}, NTLM, ${validator ? "every request checked against Microsoft's schema" : `schema check off: ${schemaOff}`}) and ${byTarget.other} POP3/manual users.\n`,
+      `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ` +
+        `${graphUrl}), ${byTarget.ews.length} on-premises users ` +
+        `(EWS simulator ${ewsUrl}, NTLM, ` +
+        `${validator ? "every request checked against Microsoft's schema" : `schema check off: ${schemaOff}`}` +
+        `) and ${byTarget.other} POP3/manual users.\n`,
     );
     const codes: number[] = [];
     const json = options.output === 'json';
     const summaries: Record<string, unknown> = {};
     for (const command of ['deploy', 'verify'] as const) {
       io.stderr.write(
-        `\n$ sinkrule ${command} --users users.csv --config sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`,
+        `\n$ sinkrule ${command} --users users.csv --config ` +
+          `sinkrule.config.json${command === 'deploy' ? ' --yes' : ''}\n`,
       );
       const args = [
         command,
@@ -155,7 +161,9 @@ export async function closingText(reportRoot: string): Promise<string> {
   const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
   const count = (outcome: OutcomeName) => verify.run.counts[outcome] ?? 0;
   const lines = [
-    `Verify: ${count('ok')} of ${verify.mailboxes.length} mailboxes have the rule; ${count('manual') + count('confirmed-manually')} are POP3/manual (instructions written, ${count('confirmed-manually')} confirmed done).`,
+    `Verify: ${count('ok')} of ${verify.mailboxes.length} mailboxes have the rule; ` +
+      `${count('manual') + count('confirmed-manually')} are POP3/manual (instructions written, ` +
+      `${count('confirmed-manually')} confirmed done).`,
   ];
   if (left.length === 0) lines.push('No mailbox is left for the admin.');
   else lines.push(`${left.length} mailbox${left.length === 1 ? ' is' : 'es are'} left for the admin:`);

@@ -152,7 +152,9 @@ export class DataverseSimulator {
     const tokenProblem = this.options.identity.verifyToken(req.headers.authorization, this.url);
     if (tokenProblem) {
       return reply(401, undefined, {
-        'WWW-Authenticate': `Bearer error="invalid_token", error_description="${tokenProblem}", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"`,
+        'WWW-Authenticate':
+          `Bearer error="invalid_token", error_description="${tokenProblem}", ` +
+          `authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"`,
       });
     }
     const appId = claimsOf(req.headers.authorization).appid;
@@ -180,7 +182,8 @@ export class DataverseSimulator {
       return error(
         403,
         '0x80040220',
-        `Principal user (Id=${appId}, type=8, roleCount=1, privilegeCount=0) is missing prvReadMailbox privilege (Id=${randomUUID()}) on OTC=9606 for entity 'mailbox'. context: Method=RetrieveMultiple.`,
+        `Principal user (Id=${appId}, type=8, roleCount=1, privilegeCount=0) is missing prvReadMailbox ` +
+          `privilege (Id=${randomUUID()}) on OTC=9606 for entity 'mailbox'. context: Method=RetrieveMultiple.`,
       );
     }
     try {
@@ -272,8 +275,13 @@ function present(row: Row, select: string[] | undefined, annotate: boolean): Row
 
 /** The Web API's `$skiptoken`: a FetchXML paging cookie holding the first and last key of the page. */
 function pagingCookie(pageNumber: number, first: string, last: string): string {
-  const inner = `<cookie page="${pageNumber - 1}"><mailboxid last="{${last.toUpperCase()}}" first="{${first.toUpperCase()}}" /></cookie>`;
-  return `<cookie pagenumber="${pageNumber}" pagingcookie="${encodeURIComponent(encodeURIComponent(inner))}" istracking="False" />`;
+  const inner =
+    `<cookie page="${pageNumber - 1}"><mailboxid last="{${last.toUpperCase()}}" ` +
+    `first="{${first.toUpperCase()}}" /></cookie>`;
+  return (
+    `<cookie pagenumber="${pageNumber}" pagingcookie="${encodeURIComponent(encodeURIComponent(inner))}" ` +
+    `istracking="False" />`
+  );
 }
 
 function lastIdOf(skiptoken: string): string {

@@ -73,7 +73,8 @@ export async function runDataverseDemo(options: { report?: string }, io: CliIO):
     await writeFile(configFile, JSON.stringify(config, null, 2));
     const env = { NODE_EXTRA_CA_CERTS: certificate.caFile, [clientSecretVariable]: app.clientSecret };
     io.stderr.write(
-      `Demo: Dynamics 365 (Dataverse simulator ${dataverseUrl}) lists ${emails.length + 1} forward-mailbox users; Exchange Online is the Graph simulator ${graphUrl}.\n`,
+      `Demo: Dynamics 365 (Dataverse simulator ${dataverseUrl}) lists ${emails.length + 1} forward-mailbox ` +
+        `users; Exchange Online is the Graph simulator ${graphUrl}.\n`,
     );
     const steps = [
       ['deploy', '--from-dataverse', '--yes', '--report', path.join(reportRoot, 'deploy')],
@@ -141,14 +142,16 @@ async function closingText(reportRoot: string): Promise<string> {
   };
   const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
   const lines = [
-    `Verify --include-stale: ${verify.mailboxes.filter((m) => m.outcome === 'ok').length} forward-mailbox users have the rule; ${left.length} left for the admin:`,
+    `Verify --include-stale: ${verify.mailboxes.filter((m) => m.outcome === 'ok').length} forward-mailbox ` +
+      `users have the rule; ${left.length} left for the admin:`,
   ];
-  for (const m of left)
-    lines.push(
-      `- ${m.email || `"${m.displayName}" (no address)`}: ${m.outcome}${m.error ? ` (${m.error.code}): ${m.error.fix}` : m.notes.length ? `: ${m.notes.join('; ')}` : ''}`,
-    );
+  for (const m of left) {
+    const why = m.error ? ` (${m.error.code}): ${m.error.fix}` : m.notes.length ? `: ${m.notes.join('; ')}` : '';
+    lines.push(`- ${m.email || `"${m.displayName}" (no address)`}: ${m.outcome}${why}`);
+  }
   lines.push(
-    `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ${path.join(reportRoot, 'verify', 'report.html')}; users CSV: ${path.join(reportRoot, 'users.csv')}`,
+    `Reports: ${path.join(reportRoot, 'deploy', 'report.html')} and ` +
+      `${path.join(reportRoot, 'verify', 'report.html')}; users CSV: ${path.join(reportRoot, 'users.csv')}`,
   );
   return lines.join('\n');
 }

@@ -112,7 +112,8 @@ export function compileFilter(
 function parseLiteral(text: string, type: EdmType, operatorKind: string): { value: unknown } | undefined {
   const mismatch = (found: EdmType) =>
     new ODataQueryError(
-      `A binary operator with incompatible types was detected. Found operand types '${type}' and '${found}' for operator kind '${operatorKind}'.`,
+      `A binary operator with incompatible types was detected. Found operand types '${type}' and '${found}' ` +
+        `for operator kind '${operatorKind}'.`,
     );
   if (text === 'null') return { value: null };
   if (text === 'true' || text === 'false') {
@@ -135,7 +136,8 @@ function parseLiteral(text: string, type: EdmType, operatorKind: string): { valu
 }
 
 function compare(column: string, operator: Operator, value: unknown): Predicate {
-  const normalise = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : (v ?? null)); // Dataverse compares text case-insensitively
+  // Dataverse compares text case-insensitively
+  const normalise = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : (v ?? null));
   const wanted = normalise(value);
   return (row) => {
     const actual = normalise(row[column]);

@@ -172,7 +172,9 @@ function writeSection(tag: string, section: EwsSection | undefined, kinds: Reado
     else if (kind === 'addresses') {
       const addresses = (value as EwsAddress[]).map(
         (a) =>
-          `<t:Address>${a.name ? `<t:Name>${escapeXml(a.name)}</t:Name>` : ''}<t:EmailAddress>${escapeXml(a.address)}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Address>`,
+          `<t:Address>${a.name ? `<t:Name>${escapeXml(a.name)}</t:Name>` : ''}<t:EmailAddress>` +
+          `${escapeXml(a.address)}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox` +
+          `</t:MailboxType></t:Address>`,
       );
       parts.push(`<t:${name}>${addresses.join('')}</t:${name}>`);
     } else if (kind === 'boolean') parts.push(`<t:${name}>${value ? 'true' : 'false'}</t:${name}>`);
@@ -182,10 +184,14 @@ function writeSection(tag: string, section: EwsSection | undefined, kinds: Reado
   return `<t:${tag}>${parts.join('')}</t:${tag}>`;
 }
 
-/** A Rule element in schema order (RuleId, DisplayName, Priority, IsEnabled, IsNotSupported, IsInError, Conditions, Exceptions, Actions). */
+/**
+ * A Rule element in schema order (RuleId, DisplayName, Priority, IsEnabled, IsNotSupported, IsInError, Conditions,
+ * Exceptions, Actions).
+ */
 export function writeRule(rule: EwsRule): string {
   return (
-    `<t:Rule><t:RuleId>${escapeXml(rule.RuleId)}</t:RuleId><t:DisplayName>${escapeXml(rule.DisplayName)}</t:DisplayName>` +
+    `<t:Rule><t:RuleId>${escapeXml(rule.RuleId)}</t:RuleId>` +
+    `<t:DisplayName>${escapeXml(rule.DisplayName)}</t:DisplayName>` +
     `<t:Priority>${rule.Priority}</t:Priority><t:IsEnabled>${rule.IsEnabled}</t:IsEnabled>` +
     (rule.IsNotSupported ? '<t:IsNotSupported>true</t:IsNotSupported>' : '') +
     (rule.IsInError ? '<t:IsInError>true</t:IsInError>' : '') +

@@ -56,7 +56,8 @@ export function updateInboxRules(
     return response('UpdateInboxRules', {
       code: 'ErrorOutlookRuleBlobExists',
       message:
-        'The operation cannot be performed because rules were saved by Outlook. To save rules from this client, set RemoveOutlookRuleBlob to true.',
+        'The operation cannot be performed because rules were saved by Outlook. To save rules from this ' +
+        'client, set RemoveOutlookRuleBlob to true.',
     });
   }
   const serializer = new XMLSerializer();
@@ -66,7 +67,10 @@ export function updateInboxRules(
   elementChildren(childNamed(operation, 'Operations')!).forEach((op, index) => {
     const fail = (field: string, code: string, message: string, value = '') =>
       errors.push(
-        `<t:RuleOperationError><t:OperationIndex>${index}</t:OperationIndex><t:ValidationErrors><t:Error><t:FieldURI>${field}</t:FieldURI><t:ErrorCode>${code}</t:ErrorCode><t:ErrorMessage>${escapeXml(message)}</t:ErrorMessage><t:FieldValue>${escapeXml(value)}</t:FieldValue></t:Error></t:ValidationErrors></t:RuleOperationError>`,
+        `<t:RuleOperationError><t:OperationIndex>${index}</t:OperationIndex><t:ValidationErrors><t:Error>` +
+          `<t:FieldURI>${field}</t:FieldURI><t:ErrorCode>${code}</t:ErrorCode><t:ErrorMessage>` +
+          `${escapeXml(message)}</t:ErrorMessage><t:FieldValue>${escapeXml(value)}</t:FieldValue></t:Error></` +
+          `t:ValidationErrors></t:RuleOperationError>`,
       );
     const ruleElement = childNamed(op, 'Rule');
     const rule = ruleElement && readRule(ruleElement, serialize);

@@ -30,18 +30,29 @@ export function ewsSchemaDir(env: NodeJS.ProcessEnv = process.env): string | und
 export const ewsSchemaMissing = `Microsoft's EWS schema was not found (${ewsSchemaLocations})`;
 
 const soapEnvelope = (body: string) =>
-  `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header><t:RequestServerVersion Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>a@contoso.com</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+  `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" ` +
+  `xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" ` +
+  `xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header><t:RequestServerVersion ` +
+  `Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>a@contoso.com</` +
+  `t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
 /** Valid and invalid messages of the shapes the simulator sees, to warm the validator up. */
 const warmUpMessages = [
   soapEnvelope('<m:GetInboxRules><m:MailboxSmtpAddress>a@contoso.com</m:MailboxSmtpAddress></m:GetInboxRules>'),
   soapEnvelope(
-    '<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations><t:CreateRuleOperation><t:Rule><t:DisplayName>r</t:DisplayName><t:Priority>1</t:Priority><t:IsEnabled>true</t:IsEnabled>' +
-      '<t:Exceptions><t:FromAddresses><t:Address><t:EmailAddress>s@contoso.com</t:EmailAddress></t:Address></t:FromAddresses><t:IsNDR>true</t:IsNDR></t:Exceptions>' +
-      '<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:Name>s</t:Name><t:EmailAddress>s@contoso.com</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients><t:StopProcessingRules>false</t:StopProcessingRules></t:Actions></t:Rule></t:CreateRuleOperation>' +
-      '<t:DeleteRuleOperation><t:RuleId>AQAAAA==</t:RuleId></t:DeleteRuleOperation></m:Operations></m:UpdateInboxRules>',
+    '<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations>' +
+      '<t:CreateRuleOperation><t:Rule><t:DisplayName>r</t:DisplayName><t:Priority>1</t:Priority><t:IsEnabled>' +
+      'true</t:IsEnabled>' +
+      '<t:Exceptions><t:FromAddresses><t:Address><t:EmailAddress>s@contoso.com</t:EmailAddress></t:Address></' +
+      't:FromAddresses><t:IsNDR>true</t:IsNDR></t:Exceptions>' +
+      '<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:Name>s</t:Name><t:EmailAddress>' +
+      's@contoso.com</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients><t:StopProcessingRules>' +
+      'false</t:StopProcessingRules></t:Actions></t:Rule></t:CreateRuleOperation>' +
+      '<t:DeleteRuleOperation><t:RuleId>AQAAAA==</t:RuleId></t:DeleteRuleOperation></m:Operations></' +
+      'm:UpdateInboxRules>',
   ),
   soapEnvelope(
-    '<m:UpdateInboxRules><m:Operations><t:CreateRuleOperation><t:Rule><t:Mailbox/></t:Rule></t:CreateRuleOperation></m:Operations></m:UpdateInboxRules>',
+    '<m:UpdateInboxRules><m:Operations><t:CreateRuleOperation><t:Rule><t:Mailbox/></t:Rule></' +
+      't:CreateRuleOperation></m:Operations></m:UpdateInboxRules>',
   ),
   '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>',
 ];

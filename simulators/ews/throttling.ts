@@ -69,7 +69,8 @@ export class EwsThrottling {
       return {
         code: 'ErrorExceededConnectionCount',
         message:
-          'You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.',
+          'You have exceeded the available concurrent connections for your account. Try again once your ' +
+          'other requests have completed.',
       };
     const busy = (backOffInMs: number): Fault => {
       if (this.backOff.until <= now) this.backOff = { openedAt: now, until: now + backOffInMs };

@@ -44,7 +44,10 @@ function check(m: TypeModel, value: unknown, type: string): string | undefined {
   const collection = /^Collection\((.+)\)$/.exec(type);
   if (collection) {
     if (!Array.isArray(value))
-      return `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartArray' node was expected.`;
+      return (
+        `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartArray' ` +
+        `node was expected.`
+      );
     for (const item of value) {
       const problem = check(m, item, collection[1]!);
       if (problem) return problem;
@@ -74,12 +77,18 @@ function check(m: TypeModel, value: unknown, type: string): string | undefined {
   const properties = m.complex.get(local);
   if (!properties) return `The type 'microsoft.graph.${local}' is not known to this simulator.`;
   if (typeof value !== 'object' || Array.isArray(value))
-    return `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartObject' node was expected.`;
+    return (
+      `An unexpected '${jsonNode(value)}' node was found when reading from the JSON reader. A 'StartObject' ` +
+      `node was expected.`
+    );
   for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
     if (key.startsWith('@odata.')) continue;
     const propertyType = properties.get(key);
     if (!propertyType) {
-      return `The property '${key}' does not exist on type 'microsoft.graph.${local}'. Make sure to only use property names that are defined by the type or mark the type as open type.`;
+      return (
+        `The property '${key}' does not exist on type 'microsoft.graph.${local}'. Make sure to only use ` +
+        `property names that are defined by the type or mark the type as open type.`
+      );
     }
     const problem = check(m, inner, propertyType);
     if (problem) return problem;

@@ -92,7 +92,8 @@ export class IdentitySimulator {
         400,
         'invalid_tenant',
         90002,
-        `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+        `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing ` +
+          `into the correct cloud.`,
       );
       return true;
     }
@@ -173,7 +174,8 @@ export class IdentitySimulator {
         400,
         'invalid_scope',
         1002012,
-        `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+        `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value ` +
+          `with /.default suffixed to the resource identifier (application ID URI).`,
       );
     }
     if (!this.knows(resource)) {
@@ -182,7 +184,9 @@ export class IdentitySimulator {
         400,
         'invalid_resource',
         500011,
-        `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+        `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can ` +
+          `happen if the application has not been installed by the administrator of the tenant or consented to ` +
+          `by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
       );
     }
     const problem = form.has('client_assertion')
@@ -201,7 +205,9 @@ export class IdentitySimulator {
     if (this.app.clientSecret && secret === this.app.clientSecret) return undefined;
     return {
       code: 7000215,
-      text: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.app.clientId}'.`,
+      text:
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret ` +
+        `value, not the client secret ID, for a secret added to app '${this.app.clientId}'.`,
     };
   }
 
@@ -252,7 +258,9 @@ export class IdentitySimulator {
     if (!match)
       return {
         code: 700212,
-        text: `No matching federated identity record found for presented assertion audience '${audiences.join(',')}'. ${hint}`,
+        text:
+          `No matching federated identity record found for presented assertion audience ` +
+          `'${audiences.join(',')}'. ${hint}`,
       };
     if (
       assertion.header.alg !== 'RS256' ||
@@ -349,7 +357,9 @@ export class IdentitySimulator {
     if (!this.app.certificatePem)
       return {
         code: 700027,
-        text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]`,
+        text:
+          `The certificate with identifier used to sign the client assertion is not registered on application. ` +
+          `[Reason - The key was not found.]`,
       };
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return failed;
     const [header, payload, signature] = (form.get('client_assertion') ?? '').split('.');
@@ -371,7 +381,9 @@ export class IdentitySimulator {
     if (head.x5t !== thumbprint && head['x5t#S256'] !== thumbprint256) {
       return {
         code: 700027,
-        text: `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]`,
+        text:
+          `The certificate with identifier used to sign the client assertion is not registered on application. ` +
+          `[Reason - The key was not found.]`,
       };
     }
     const key = createPublicKey(this.app.certificatePem);
@@ -426,7 +438,8 @@ function aadError(res: ServerResponse, status: number, error: string, code: numb
     .replace(/\.\d+Z$/, 'Z');
   sendJson(res, status, {
     error,
-    error_description: `AADSTS${code}: ${text} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+    error_description:
+      `AADSTS${code}: ${text} Trace ID: ${traceId} Correlation ID: ${correlationId} ` + `Timestamp: ${timestamp}`,
     error_codes: [code],
     timestamp,
     trace_id: traceId,

@@ -136,7 +136,8 @@ export class MailFlow {
           to,
           message,
           '5.7.520',
-          'Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)',
+          'Access denied, Your organization does not allow external forwarding. Please contact your ' +
+            'administrator for further assistance. AS(7555)',
         );
       } else this.sentOutside.push({ to, subject: message.subject, by });
       return;
@@ -241,7 +242,9 @@ export class MailFlow {
       subject: `Undeliverable: ${message.subject}`,
       body: {
         contentType: 'text',
-        content: `Delivery has failed to these recipients or groups:\n\n${failedRecipient}\n\nDiagnostic information for administrators:\n\nRemote Server returned '550 ${status} ${text}'`,
+        content:
+          `Delivery has failed to these recipients or groups:\n\n${failedRecipient}\n\nDiagnostic information ` +
+          `for administrators:\n\nRemote Server returned '550 ${status} ${text}'`,
       },
       from: recipient(`MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@${domainOf(to)}`, 'Microsoft Outlook'),
       toRecipients: [recipient(to)],

@@ -59,7 +59,8 @@ export function parseJsonBody(text: string, contentType: string): { body: unknow
       error: errorReply(
         400,
         'BadRequest',
-        'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+        'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of ' +
+          'valid JSON format.',
         randomUUID(),
       ),
     };

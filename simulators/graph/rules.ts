@@ -36,7 +36,10 @@ export interface RulesContext {
 
 const recipientAddress = z.email();
 
-/** Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing .ReadWrite. */
+/**
+ * Application permissions (the token's roles): reading rules needs MailboxSettings.Read or .ReadWrite, writing
+ * .ReadWrite.
+ */
 export function rulesAccessDenied(request: ServiceRequest, fail: Fail): Reply | undefined {
   const granted =
     request.roles.includes('MailboxSettings.ReadWrite') ||
@@ -68,7 +71,8 @@ export function ruleOperation(
       status: 200,
       headers: {},
       body: {
-        '@odata.context': `${context.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules`,
+        '@odata.context':
+          `${context.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/` + `messageRules`,
         value: rules.map(present),
       },
     };
@@ -112,7 +116,9 @@ function create(rules: SimulatedRule[], body: Record<string, unknown>, fail: Fai
     status: 201,
     headers: {},
     body: {
-      '@odata.context': `${context.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules/$entity`,
+      '@odata.context':
+        `${context.url}/v1.0/$metadata#users('${encodeURIComponent(email)}')/mailFolders('inbox')/messageRules/` +
+        `$entity`,
       ...present(rule),
     },
   };

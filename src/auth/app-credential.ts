@@ -60,7 +60,10 @@ function chooseKind(settings: AppCredentialSettings, env: NodeJS.ProcessEnv, con
   if (secretFrom(settings, env)) return 'secret';
   if (settings.certificatePath) return 'certificate';
   throw new InputError([
-    `${configFile}: ${settings.section}.auth: no credential: set the environment variable ${settings.secretVariables.join(' or ')} to the app's client secret, set ${settings.section}.certificatePath, or set ${settings.section}.auth to "managed-identity", "workload-identity" or "default"`,
+    `${configFile}: ${settings.section}.auth: no credential: set the environment variable ` +
+      `${settings.secretVariables.join(' or ')} to the app's client secret, set ` +
+      `${settings.section}.certificatePath, or set ${settings.section}.auth to "managed-identity", ` +
+      `"workload-identity" or "default"`,
   ]);
 }
 
@@ -85,7 +88,8 @@ function buildCredential(
       const secret = secretFrom(settings, env);
       if (!secret)
         throw new InputError([
-          `${configFile}: ${section}.auth is "secret": set the environment variable ${settings.secretVariables.join(' or ')} to the app's client secret (its value, not its id)`,
+          `${configFile}: ${section}.auth is "secret": set the environment variable ` +
+            `${settings.secretVariables.join(' or ')} to the app's client secret (its value, not its id)`,
         ]);
       return async () =>
         new (await identity()).ClientSecretCredential(settings.tenantId!, settings.clientId!, secret, options);
@@ -114,7 +118,8 @@ function buildCredential(
       const tenantId = settings.tenantId ?? env[workloadIdentityVariables.tenantId];
       const missing = [
         !tokenFilePath &&
-          `the environment variable ${workloadIdentityVariables.tokenFile} (the federated token file your platform writes)`,
+          `the environment variable ${workloadIdentityVariables.tokenFile} (the federated token file your ` +
+            `platform writes)`,
         !clientId && `${section}.clientId or ${workloadIdentityVariables.clientId}`,
         !tenantId && `${section}.tenantId or ${workloadIdentityVariables.tenantId}`,
       ].filter(Boolean);
@@ -122,7 +127,8 @@ function buildCredential(
         throw new InputError([`${configFile}: ${section}.auth is "workload-identity": set ${missing.join(', ')}`]);
       if (!existsSync(tokenFilePath!))
         throw new InputError([
-          `${workloadIdentityVariables.tokenFile}: ${tokenFilePath} does not exist: check the pipeline's or pod's workload identity setup`,
+          `${workloadIdentityVariables.tokenFile}: ${tokenFilePath} does not exist: check the pipeline's or ` +
+            `pod's workload identity setup`,
         ]);
       return async () =>
         new (await identity()).WorkloadIdentityCredential({ ...options, tenantId, clientId, tokenFilePath });
@@ -143,15 +149,36 @@ function fixFor(kind: AuthKind, settings: AppCredentialSettings): string {
   const { section } = settings;
   switch (kind) {
     case 'secret':
-      return `Check ${section}.tenantId, ${section}.clientId and ${settings.secretVariables.join(' / ')}: it must be the secret's value, not its id, and must not have expired.`;
+      return (
+        `Check ${section}.tenantId, ${section}.clientId and ${settings.secretVariables.join(' / ')}: it must ` +
+        `be the secret's value, not its id, and must not have expired.`
+      );
     case 'certificate':
-      return `Check ${section}.tenantId and ${section}.clientId, and that the certificate in ${section}.certificatePath is uploaded to the app registration (Certificates & secrets) and not expired.`;
+      return (
+        `Check ${section}.tenantId and ${section}.clientId, and that the certificate in ` +
+        `${section}.certificatePath is uploaded to the app registration (Certificates & secrets) and not ` +
+        `expired.`
+      );
     case 'managed-identity':
-      return `sinkrule must run on an Azure resource with a managed identity (App Service, Functions, Automation, Arc, a VM), which sets IDENTITY_ENDPOINT/IDENTITY_HEADER or offers the instance metadata service; for a user-assigned identity set ${section}.managedIdentityClientId to its client id, and assign it to the resource.`;
+      return (
+        `sinkrule must run on an Azure resource with a managed identity (App Service, Functions, Automation, ` +
+        `Arc, a VM), which sets IDENTITY_ENDPOINT/IDENTITY_HEADER or offers the instance metadata service; for ` +
+        `a user-assigned identity set ${section}.managedIdentityClientId to its client id, and assign it to ` +
+        `the resource.`
+      );
     case 'workload-identity':
-      return `Check that the app registration has a federated credential whose issuer, subject and audience (api://AzureADTokenExchange) match the token in ${workloadIdentityVariables.tokenFile}, and that ${section}.clientId/${workloadIdentityVariables.clientId} and ${section}.tenantId/${workloadIdentityVariables.tenantId} name that app.`;
+      return (
+        `Check that the app registration has a federated credential whose issuer, subject and audience ` +
+        `(api://AzureADTokenExchange) match the token in ${workloadIdentityVariables.tokenFile}, and that ` +
+        `${section}.clientId/${workloadIdentityVariables.clientId} and ` +
+        `${section}.tenantId/${workloadIdentityVariables.tenantId} name that app.`
+      );
     case 'default':
-      return `No credential of the DefaultAzureCredential chain worked (environment AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, workload identity, managed identity, az login, Connect-AzAccount): set up one of them, or choose ${section}.auth explicitly.`;
+      return (
+        `No credential of the DefaultAzureCredential chain worked (environment ` +
+        `AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, workload identity, managed identity, az login, ` +
+        `Connect-AzAccount): set up one of them, or choose ${section}.auth explicitly.`
+      );
   }
 }
 

@@ -19,7 +19,8 @@ export function loadCertificate(file: string, key: string, env: NodeJS.ProcessEn
   } catch (error) {
     throw new InputError(
       [
-        `${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error}): check the path (relative to the config file)`,
+        `${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error}): check the path ` +
+          `(relative to the config file)`,
       ],
       { cause: error },
     );
@@ -71,6 +72,7 @@ function checkPem(pem: string, file: string, key: string): void {
   }
   if (problems.length)
     throw new InputError([
-      `${key}: ${file}: ${problems.join(' and ')}: the file must hold the app's certificate and its private key (PEM, or PFX with ${certificatePasswordVariable})`,
+      `${key}: ${file}: ${problems.join(' and ')}: the file must hold the app's certificate and its private ` +
+        `key (PEM, or PFX with ${certificatePasswordVariable})`,
     ]);
 }

@@ -91,7 +91,10 @@ export function credentialFailure(error: unknown): AccessError {
   const text = error instanceof Error ? error.message : String(error);
   const aadsts = /AADSTS\d+:[^\r\n]*/.exec(text)?.[0];
   return new AccessError(
-    `Cannot get a token: ${aadsts ?? text.split('\n')[0]}. Check the tenant id, client id and the client secret (${clientSecretVariable}; ${dataverseClientSecretVariable} for Dataverse, ${ewsClientSecretVariable} for EWS) or certificate; the secret must be the secret's value, not its id, and must not have expired.`,
+    `Cannot get a token: ${aadsts ?? text.split('\n')[0]}. Check the tenant id, client id and the client ` +
+      `secret (${clientSecretVariable}; ${dataverseClientSecretVariable} for Dataverse, ` +
+      `${ewsClientSecretVariable} for EWS) or certificate; the secret must be the secret's value, not its id, ` +
+      `and must not have expired.`,
     { cause: error },
   );
 }

@@ -33,18 +33,21 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
   const parser = yargs(argv)
     .scriptName('sinkrule')
     .usage(
-      '$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ("forward as attachment to the sink") in every listed mailbox.',
+      '$0 <command> [options]\n\nDeploys, verifies and removes the Dynamics 365 forward-mailbox rule ' +
+        '("forward as attachment to the sink") in every listed mailbox.',
     )
     .options(yargsOptions('global'))
     .command(
       'init',
-      'Write sinkrule.config.json and users.csv, and print the app registration and Exchange RBAC steps for your values',
+      'Write sinkrule.config.json and users.csv, and print the app registration and Exchange RBAC steps for ' +
+        'your values',
       (y) =>
         y
           .options(yargsOptions('init'))
           .example('$0 init', 'Ask for each value on the terminal')
           .example(
-            '$0 init --tenant-id <tenant GUID> --client-id <app GUID> --sink crm-sink@contoso.com --auth certificate --certificate-path sinkrule.pfx',
+            '$0 init --tenant-id <tenant GUID> --client-id <app GUID> --sink crm-sink@contoso.com --auth ' +
+              'certificate --certificate-path sinkrule.pfx',
             'No questions (scripts)',
           )
           .example(
@@ -158,7 +161,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     )
     .command(
       'rollback',
-      "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still holds what the run left)",
+      "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still " +
+        'holds what the run left)',
       (y) =>
         y
           .options(yargsOptions('rollback'))
@@ -176,7 +180,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       y
         .command(
           'verify <dir>',
-          "Recompute the journal's hash chain and check report.json and report.csv against it (exit 0 intact, 2 changed)",
+          "Recompute the journal's hash chain and check report.json and report.csv against it (exit 0 " +
+            'intact, 2 changed)',
           (v) =>
             v
               .positional('dir', { type: 'string', describe: 'The report folder' })
@@ -231,7 +236,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .example('$0 <command> --help', 'Options and examples of one command')
     .demandCommand(
       1,
-      'Name a command: init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion',
+      'Name a command: init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, ' +
+        'demo or completion',
     )
     .strict()
     .version(toolVersion)

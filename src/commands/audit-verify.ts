@@ -18,7 +18,11 @@ export async function runAuditVerify(dir: string, flags: AuditFlags, io: CliIO):
     // --quiet: the exit code tells (0 intact, 2 changed).
   } else if (result.intact) {
     io.stdout.write(
-      `${dir}: intact: ${result.entries} journal entries, ${result.rows} mailboxes; last SHA-256 ${result.lastHash}${flags.expectHash ? ' (as expected)' : ' (compare it with the value kept in the change record, or pass --expect-hash)'}\n`,
+      `${dir}: intact: ${result.entries} journal entries, ${result.rows} mailboxes; last SHA-256 ${result.lastHash}` +
+        (flags.expectHash
+          ? ' (as expected)'
+          : ' (compare it with the value kept in the change record, or pass --expect-hash)') +
+        '\n',
     );
   } else io.stdout.write(`${dir}: CHANGED: ${result.problem}\n`);
   return result.intact ? 0 : 2;

@@ -17,12 +17,18 @@ export async function internalDomainsFor(providers: ProviderSet, config: Config,
       const verified = await provider.verifiedDomains(io.signal);
       return {
         domains: [...new Set([...verified, ...fromConfig])].sort(),
-        source: `verified domains of the directory (${provider.target})${fromConfig.length ? ' and config internalDomains' : ''}`,
+        source:
+          `verified domains of the directory ` +
+          `(${provider.target})${fromConfig.length ? ' and config internalDomains' : ''}`,
       };
     } catch (error) {
       io.stderr.write(
-        `Warning: cannot read the directory's verified domains (${describeError(error)}); grant the app Domain.Read.All for them. ` +
-          `${fromConfig.length ? 'Using config internalDomains instead.' : 'No config internalDomains either: every target is marked "unknown".'}\n`,
+        `Warning: cannot read the directory's verified domains (${describeError(error)}); grant the app ` +
+          'Domain.Read.All for them. ' +
+          (fromConfig.length
+            ? 'Using config internalDomains instead.'
+            : 'No config internalDomains either: every target is marked "unknown".') +
+          '\n',
       );
       return {
         domains: fromConfig,

@@ -43,7 +43,8 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
       if (mailbox.problem) {
         skipped++;
         io.stderr.write(
-          `Left out: "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ${mailbox.problem.fix}\n`,
+          `Left out: "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ` +
+            `${mailbox.problem.fix}\n`,
         );
         continue;
       }
@@ -71,7 +72,8 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
       ? `${input.url} ($filter ${input.filter}; ${input.rows} rows read, SHA-256 ${input.sha256})`
       : '';
   io.stderr.write(
-    `Exported ${exported} mailboxes from ${where}${flags.out ? ` to ${flags.out}` : ''}${skipped ? `; ${skipped} records left out (see above)` : ''}.\n`,
+    `Exported ${exported} mailboxes from ` +
+      `${where}${flags.out ? ` to ${flags.out}` : ''}${skipped ? `; ${skipped} records left out (see above)` : ''}.\n`,
   );
   return exitCodeFor({ counts: { failed: skipped } });
 }

@@ -37,7 +37,9 @@ export function setupSteps(a: InitAnswers): SetupStep[] {
   if (a.backEnds.includes('manual')) {
     steps.push({
       title: 'POP3 and other manual mailboxes',
-      text: 'Give their rows target pop3 (or manual) and the server column; sinkrule writes per-user instructions into the report.',
+      text:
+        'Give their rows target pop3 (or manual) and the server column; sinkrule writes per-user instructions ' +
+        'into the report.',
     });
   }
   steps.push({
@@ -62,34 +64,55 @@ function graphSteps(a: InitAnswers): SetupStep[] {
   const register: string[] = identity
     ? [
         'No app registration: the Azure resource signs in as itself.',
-        `1. Turn on the managed identity of the resource that runs sinkrule (App Service/Functions/Automation → Identity${a.managedIdentityClientId ? `; user-assigned identity ${a.managedIdentityClientId}` : ': System assigned → On'}).`,
-        '2. Grant it the Graph application permission MailboxSettings.ReadWrite (there is no consent screen for managed identities):',
+        '1. Turn on the managed identity of the resource that runs sinkrule (App Service/Functions/Automation → ' +
+          (a.managedIdentityClientId
+            ? `Identity; user-assigned identity ${a.managedIdentityClientId}`
+            : 'Identity: System assigned → On') +
+          ').',
+        '2. Grant it the Graph application permission MailboxSettings.ReadWrite (there is no consent screen ' +
+          'for managed identities):',
         '',
         `    Connect-MgGraph${env.graph} -Scopes AppRoleAssignment.ReadWrite.All,Application.Read.All`,
         a.managedIdentityClientId
           ? `    $sp = Get-MgServicePrincipal -Filter "appId eq '${a.managedIdentityClientId}'"`
-          : `    $sp = Get-MgServicePrincipal -Filter "displayName eq '<name of the App Service, Function app or Automation account>'"`,
+          : `    $sp = Get-MgServicePrincipal -Filter "displayName eq '<name of the App Service, Function app ` +
+            `or Automation account>'"`,
         `    $graph = Get-MgServicePrincipal -Filter "appId eq '${graphAppId}'"`,
         `    $role = $graph.AppRoles | Where-Object Value -eq 'MailboxSettings.ReadWrite'`,
-        '    New-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -PrincipalId $sp.Id -ResourceId $graph.Id -AppRoleId $role.Id',
+        '    New-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -PrincipalId $sp.Id ' +
+          '-ResourceId $graph.Id -AppRoleId $role.Id',
       ]
     : [
-        `1. Entra admin center → App registrations → ${a.clientId ? `open the app ${a.clientId}` : 'New registration "sinkrule" (single tenant); note its Application (client) ID and put it in graph.clientId'}${a.tenantId ? ` in tenant ${a.tenantId}` : ''}.`,
-        '2. API permissions → Add a permission → Microsoft Graph → Application permissions → MailboxSettings.ReadWrite → Grant admin consent.',
+        `1. Entra admin center → App registrations → ` +
+          `${
+            a.clientId
+              ? `open the app ${a.clientId}`
+              : 'New registration "sinkrule" (single tenant); note its Application (client) ID and put it in ' +
+                'graph.clientId'
+          }${a.tenantId ? ` in tenant ${a.tenantId}` : ''}.`,
+        '2. API permissions → Add a permission → Microsoft Graph → Application permissions → ' +
+          'MailboxSettings.ReadWrite → Grant admin consent.',
         `3. ${credentialStep(a)}`,
       ];
   const scope = [
-    'Limit the app to the CRM users with RBAC for Applications (Exchange Online PowerShell); without it the permission covers every mailbox in the tenant.',
+    'Limit the app to the CRM users with RBAC for Applications (Exchange Online PowerShell); without it the ' +
+      'permission covers every mailbox in the tenant.',
     '',
     `    Connect-MgGraph${env.graph} -Scopes Application.Read.All`,
     `    $sp = Get-MgServicePrincipal -Filter "appId eq '${appId}'"`,
     `    Connect-ExchangeOnline${env.exchange}`,
     '    New-ServicePrincipal -AppId $sp.AppId -ObjectId $sp.Id -DisplayName "sinkrule"',
-    `    New-ManagementScope -Name "sinkrule CRM users" -RecipientRestrictionFilter "MemberOfGroup -eq '<distinguished name of the CRM users group>'"`,
-    `    New-ManagementRoleAssignment -App $sp.AppId -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope "sinkrule CRM users"`,
+    `    New-ManagementScope -Name "sinkrule CRM users" -RecipientRestrictionFilter "MemberOfGroup -eq ` +
+      `'<distinguished name of the CRM users group>'"`,
+    `    New-ManagementRoleAssignment -App $sp.AppId -Role "Application MailboxSettings.ReadWrite" ` +
+      `-CustomResourceScope "sinkrule CRM users"`,
     `    Test-ServicePrincipalAuthorization -Identity $sp.AppId -Resource <a CRM user's address>`,
     '',
-    `Then remove the tenant-wide MailboxSettings.ReadWrite grant from the ${identity ? 'managed identity (Remove-MgServicePrincipalAppRoleAssignment)' : 'app in Entra (API permissions → Revoke admin consent)'}, so the scoped assignment is what grants access.`,
+    'Then remove the tenant-wide MailboxSettings.ReadWrite grant from the ' +
+      (identity
+        ? 'managed identity (Remove-MgServicePrincipalAppRoleAssignment)'
+        : 'app in Entra (API permissions → Revoke admin consent)') +
+      ', so the scoped assignment is what grants access.',
     `Keep the sink ${a.sink} internal: Exchange Online blocks automatic forwarding to external recipients.`,
   ];
   return [
@@ -101,26 +124,40 @@ function graphSteps(a: InitAnswers): SetupStep[] {
 function credentialStep(a: InitAnswers): string {
   switch (a.auth) {
     case 'secret':
-      return 'Certificates & secrets → New client secret. Give its Value (not its ID) to sinkrule in the environment variable SINKRULE_CLIENT_SECRET, never in the config file.';
+      return (
+        'Certificates & secrets → New client secret. Give its Value (not its ID) to sinkrule in the ' +
+        'environment variable SINKRULE_CLIENT_SECRET, never in the config file.'
+      );
     case 'certificate':
       return [
-        `Certificates & secrets → Certificates → Upload the public part (.cer) of ${a.certificatePath}. To make one on Windows:`,
+        `Certificates & secrets → Certificates → Upload the public part (.cer) of ${a.certificatePath}. To ` +
+          `make one on Windows:`,
         '',
-        '    $cert = New-SelfSignedCertificate -Subject "CN=sinkrule" -CertStoreLocation Cert:\\CurrentUser\\My -KeyExportPolicy Exportable -KeySpec Signature -KeyLength 2048 -NotAfter (Get-Date).AddYears(2)',
-        `    Export-PfxCertificate -Cert $cert -FilePath ${a.certificatePath} -Password (Read-Host -AsSecureString "PFX password")`,
+        '    $cert = New-SelfSignedCertificate -Subject "CN=sinkrule" -CertStoreLocation ' +
+          'Cert:\\CurrentUser\\My -KeyExportPolicy Exportable -KeySpec Signature -KeyLength 2048 -NotAfter ' +
+          '(Get-Date).AddYears(2)',
+        `    Export-PfxCertificate -Cert $cert -FilePath ${a.certificatePath} -Password (Read-Host ` +
+          `-AsSecureString "PFX password")`,
         '    Export-Certificate -Cert $cert -FilePath sinkrule.cer',
         '',
-        `   A PFX needs its password in the environment variable SINKRULE_CERTIFICATE_PASSWORD; a PEM file holds the certificate and its unencrypted private key.`,
+        `   A PFX needs its password in the environment variable SINKRULE_CERTIFICATE_PASSWORD; a PEM file ` +
+          `holds the certificate and its unencrypted private key.`,
       ].join('\n');
     case 'workload-identity':
       return [
-        'Certificates & secrets → Federated credentials → Add credential for your pipeline or cluster, audience api://AzureADTokenExchange, e.g.',
-        '   GitHub Actions: issuer https://token.actions.githubusercontent.com, subject repo:<org>/<repo>:environment:<environment>;',
+        'Certificates & secrets → Federated credentials → Add credential for your pipeline or cluster, ' +
+          'audience api://AzureADTokenExchange, e.g.',
+        '   GitHub Actions: issuer https://token.actions.githubusercontent.com, subject ' +
+          'repo:<org>/<repo>:environment:<environment>;',
         "   Kubernetes: the cluster's OIDC issuer URL, subject system:serviceaccount:<namespace>:<service account>.",
-        '   The platform provides AZURE_FEDERATED_TOKEN_FILE; set AZURE_CLIENT_ID and AZURE_TENANT_ID if the config does not hold them.',
+        '   The platform provides AZURE_FEDERATED_TOKEN_FILE; set AZURE_CLIENT_ID and AZURE_TENANT_ID if the ' +
+          'config does not hold them.',
       ].join('\n');
     default:
-      return 'Give DefaultAzureCredential one way in: AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a workload identity, a managed identity, or az login / Connect-AzAccount.';
+      return (
+        'Give DefaultAzureCredential one way in: AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a ' +
+        'workload identity, a managed identity, or az login / Connect-AzAccount.'
+      );
   }
 }
 
@@ -128,10 +165,13 @@ function ewsStep(a: InitAnswers): SetupStep {
   return {
     title: 'On-premises Exchange (EWS)',
     text: [
-      `Give ${a.ewsUsername} impersonation of the CRM users (Exchange Management Shell), and its password to sinkrule in SINKRULE_EWS_PASSWORD:`,
+      `Give ${a.ewsUsername} impersonation of the CRM users (Exchange Management Shell), and its password to ` +
+        `sinkrule in SINKRULE_EWS_PASSWORD:`,
       '',
-      `    New-ManagementScope -Name "CRM users" -RecipientRestrictionFilter "MemberOfGroup -eq '<distinguished name of the CRM users group>'"`,
-      `    New-ManagementRoleAssignment -Name "sinkrule impersonation" -Role ApplicationImpersonation -User "${a.ewsUsername}" -CustomRecipientWriteScope "CRM users"`,
+      `    New-ManagementScope -Name "CRM users" -RecipientRestrictionFilter "MemberOfGroup -eq ` +
+        `'<distinguished name of the CRM users group>'"`,
+      `    New-ManagementRoleAssignment -Name "sinkrule impersonation" -Role ApplicationImpersonation -User ` +
+        `"${a.ewsUsername}" -CustomRecipientWriteScope "CRM users"`,
       '',
       `The EWS virtual directory at ${a.ewsUrl} must allow Windows (NTLM) authentication.`,
     ].join('\n'),

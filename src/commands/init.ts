@@ -36,13 +36,14 @@ export async function runInit(flags: InitFlags, io: CliIO): Promise<number> {
   const pending = await checkWritten(configFile);
   const steps = setupSteps(answers);
   if (flags.output === 'json') {
-    io.stdout.write(
-      `${JSON.stringify({ command: 'init', files: { config: configFile, users: usersFile }, config: configFor(answers), pending, steps }, null, 2)}\n`,
-    );
+    const files = { config: configFile, users: usersFile };
+    const summary = { command: 'init', files, config: configFor(answers), pending, steps };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } else {
     if (!io.quiet)
       io.stderr.write(
-        `Wrote ${configFile} and ${usersFile} (header only: add the CRM users).\n${pending.map((line) => `Still to do: ${line}\n`).join('')}\n`,
+        `Wrote ${configFile} and ${usersFile} (header only: add the CRM ` +
+          `users).\n${pending.map((line) => `Still to do: ${line}\n`).join('')}\n`,
       );
     io.stdout.write(`${steps.map((step) => `## ${step.title}\n\n${step.text}\n`).join('\n')}`);
   }
@@ -63,7 +64,8 @@ async function checkWritten(configFile: string): Promise<string[]> {
     if (!error.problems.every(certificate)) throw error;
     return error.problems.map(
       (problem) =>
-        `${problem.replace(/^.*?\.certificatePath: (.*?): not found: .*$/, '$1')} does not exist yet: make it (App registration step 3); until then runs stop with "not found"`,
+        `${problem.replace(/^.*?\.certificatePath: (.*?): not found: .*$/, '$1')} does not exist yet: make ` +
+        `it (App registration step 3); until then runs stop with "not found"`,
     );
   }
 }

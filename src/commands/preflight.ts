@@ -21,7 +21,10 @@ export interface CheckResult {
 /** Mailboxes whose rules preflight reads when --sample is not given. */
 const defaultSample = 5;
 const scopeFix =
-  'Add the mailbox to the app\'s RBAC for Applications scope (New-ManagementScope / New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>; check with Test-ServicePrincipalAuthorization), or remove it from the users file.';
+  "Add the mailbox to the app's RBAC for Applications scope (New-ManagementScope / " +
+  'New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" ' +
+  '-CustomResourceScope <scope>; check with Test-ServicePrincipalAuthorization), or remove it from the users ' +
+  'file.';
 
 /**
  * `sinkrule preflight`: read-only checks before a rollout: credentials, permissions, the sink,
@@ -56,7 +59,8 @@ export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> 
       (c) => `${c.status.padEnd(4)}  ${c.check.padEnd(13)} ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`,
     );
     io.stdout.write(
-      `sinkrule preflight: ${checks.length} checks, ${failed} failed (nothing was written)\n${lines.join('\n')}\n  exit code ${exitCode}\n`,
+      `sinkrule preflight: ${checks.length} checks, ${failed} failed (nothing was ` +
+        `written)\n${lines.join('\n')}\n  exit code ${exitCode}\n`,
     );
   }
   return exitCode;
@@ -80,7 +84,9 @@ async function graphChecks(
         check: 'token',
         status: 'fail',
         detail: describeError(error),
-        fix: 'Correct graph.tenantId, graph.clientId and the secret (SINKRULE_CLIENT_SECRET) or certificate (graph.certificatePath).',
+        fix:
+          'Correct graph.tenantId, graph.clientId and the secret (SINKRULE_CLIENT_SECRET) or certificate ' +
+          '(graph.certificatePath).',
       },
       ...names.slice(1).map((check) => skip(check, 'no token')),
     ];
@@ -88,7 +94,9 @@ async function graphChecks(
   const token: CheckResult = {
     check: 'token',
     status: 'pass',
-    detail: `got a token for ${run.config.graph!.baseUrl} (tenant ${run.config.graph!.tenantId}, app ${run.config.graph!.clientId})`,
+    detail:
+      `got a token for ${run.config.graph!.baseUrl} (tenant ${run.config.graph!.tenantId}, app ` +
+      `${run.config.graph!.clientId})`,
     fix: '',
   };
   const roles = graph.signedInApp?.()?.roles;
@@ -112,9 +120,13 @@ async function sampleAccess(run: PreparedRun, graph: ApiProvider, sample: Mailbo
     } catch (error) {
       if (!(error instanceof MailboxError)) throw error;
       if (error.code === 'ErrorAccessDenied') denied++;
-      problems.push(
-        `${mailbox.email} (line ${mailbox.line}): ${error.code}${error.code === 'ErrorAccessDenied' ? ": outside the app's RBAC scope or no MailboxSettings permission" : noMailboxCodes.has(error.code) ? ': no Exchange Online mailbox' : ''}`,
-      );
+      const why =
+        error.code === 'ErrorAccessDenied'
+          ? ": outside the app's RBAC scope or no MailboxSettings permission"
+          : noMailboxCodes.has(error.code)
+            ? ': no Exchange Online mailbox'
+            : '';
+      problems.push(`${mailbox.email} (line ${mailbox.line}): ${error.code}${why}`);
     }
   }
   const read = sample.length - problems.length;
@@ -149,12 +161,15 @@ function permissionCheck(run: PreparedRun, roles: string[] | undefined, sample: 
   const shown = `roles in the token: ${roles.length ? roles.join(', ') : '(none)'}`;
   if (roles.includes('MailboxSettings.ReadWrite')) return { check, status: 'pass', detail: shown, fix: '' };
   const grant =
-    'Grant the application permission MailboxSettings.ReadWrite with admin consent, or assign the RBAC for Applications role "Application MailboxSettings.ReadWrite" to the app.';
+    'Grant the application permission MailboxSettings.ReadWrite with admin consent, or assign the RBAC for ' +
+    'Applications role "Application MailboxSettings.ReadWrite" to the app.';
   if (sample.status === 'pass') {
     return {
       check,
       status: 'warn',
-      detail: `${shown}; MailboxSettings.ReadWrite is not among them, but the sample was readable (RBAC for Applications?): preflight cannot test writes`,
+      detail:
+        `${shown}; MailboxSettings.ReadWrite is not among them, but the sample was readable (RBAC for ` +
+        `Applications?): preflight cannot test writes`,
       fix: grant,
     };
   }
@@ -189,7 +204,9 @@ async function sinkChecks(run: PreparedRun, graph: ApiProvider, io: CliIO): Prom
             check: 'sink-mailbox',
             status: 'warn',
             detail: `cannot tell: ${unknown.join(', ')}`,
-            fix: "Include the sink in the app's RBAC scope (the probe needs Mail.ReadWrite on it), or check the mailbox in the Exchange admin center.",
+            fix:
+              "Include the sink in the app's RBAC scope (the probe needs Mail.ReadWrite on it), or check the " +
+              'mailbox in the Exchange admin center.',
           }
         : { check: 'sink-mailbox', status: 'pass', detail: `${sinks.join(', ')}: mailbox found`, fix: '' };
   let domains: string[];
@@ -203,7 +220,9 @@ async function sinkChecks(run: PreparedRun, graph: ApiProvider, io: CliIO): Prom
         check: 'sink-domain',
         status: 'warn',
         detail: `cannot read the tenant's domains (${error.code})`,
-        fix: 'Grant the application permission Domain.Read.All (admin consent), or make sure yourself that the sink is in one of your accepted domains.',
+        fix:
+          'Grant the application permission Domain.Read.All (admin consent), or make sure yourself that the ' +
+          'sink is in one of your accepted domains.',
       },
     ];
   }
@@ -213,7 +232,9 @@ async function sinkChecks(run: PreparedRun, graph: ApiProvider, io: CliIO): Prom
       ? {
           check: 'sink-domain',
           status: 'fail',
-          detail: `${external.join(', ')}: not in the tenant's verified domains (${domains.join(', ')}); Exchange Online blocks automatic forwarding there (NDR 5.7.520)`,
+          detail:
+            `${external.join(', ')}: not in the tenant's verified domains (${domains.join(', ')}); Exchange ` +
+            `Online blocks automatic forwarding there (NDR 5.7.520)`,
           fix: 'Use a forward mailbox in one of your own domains.',
         }
       : { check: 'sink-domain', status: 'pass', detail: `${sinks.join(', ')}: in a verified domain`, fix: '' };
@@ -244,7 +265,9 @@ function probeCheck(run: PreparedRun, roles: string[] | undefined): CheckResult 
     check: 'probe',
     status: roles === undefined ? 'warn' : 'fail',
     detail: `the probe needs ${missing.join(' and ')}, not in the token`,
-    fix: 'Grant the application permissions Mail.Send and Mail.ReadWrite (admin consent); scope them with RBAC for Applications like the rules permission, including the sink and probe.from.',
+    fix:
+      'Grant the application permissions Mail.Send and Mail.ReadWrite (admin consent); scope them with RBAC ' +
+      'for Applications like the rules permission, including the sink and probe.from.',
   };
 }
 
@@ -293,7 +316,10 @@ function dataverseCheck(run: PreparedRun): CheckResult {
   return {
     check: 'dataverse',
     status: warnings.length > 0 ? 'warn' : 'pass',
-    detail: `read the forward mailbox record ${record.address} (${record.name}; incoming email status ${record.incomingEmailStatus}, test completed ${record.testCompletedOn ?? 'never'})${warnings.length ? `: ${warnings.join('; ')}` : ''}`,
+    detail:
+      `read the forward mailbox record ${record.address} (${record.name}; incoming email status ` +
+      `${record.incomingEmailStatus}, test completed ` +
+      `${record.testCompletedOn ?? 'never'})${warnings.length ? `: ${warnings.join('; ')}` : ''}`,
     fix: warnings.length
       ? 'Correct the forward mailbox record in Dynamics 365 (Settings → Email Configuration → Mailboxes).'
       : '',

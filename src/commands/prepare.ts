@@ -88,8 +88,10 @@ export async function prepare(
   for (const warning of source.forwardMailbox?.warnings ?? [])
     io.stderr.write(`Warning: forward mailbox ${source.sink}: ${warning}\n`);
   if (source.byTarget) providers.expectMailboxes(source.byTarget);
-  for (const target of source.targets) providers.get(target); // each is opened (credentials checked) before the first mailbox
-  // A Dataverse read has no SHA-256 before it is read: a resumed run reads Dynamics 365 again and skips what was finished.
+  // Each back end is opened (credentials checked) before the first mailbox.
+  for (const target of source.targets) providers.get(target);
+  // A Dataverse read has no SHA-256 before it is read: a resumed run reads Dynamics 365 again and skips what was
+  // finished.
   const resume = flags.resume
     ? await loadResume(flags.resume, {
         command,

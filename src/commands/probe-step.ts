@@ -11,12 +11,14 @@ export function requireProbeSettings(config: Config, sinks: readonly string[]): 
   const probe = config.probe;
   if (!probe) {
     throw new InputError([
-      `${config.file}: probe: missing: add "probe": {"from": "sinkrule-probe@contoso.com"} naming a mailbox the app may send as (application permission Mail.Send), not the sink`,
+      `${config.file}: probe: missing: add "probe": {"from": "sinkrule-probe@contoso.com"} naming a mailbox ` +
+        `the app may send as (application permission Mail.Send), not the sink`,
     ]);
   }
   if (sinks.some((sink) => sink.toLowerCase() === probe.from.toLowerCase())) {
     throw new InputError([
-      `${config.file}: probe.from: ${probe.from} is a sink: the rule's exception skips mail from the sink, so every probe would fail: use another mailbox`,
+      `${config.file}: probe.from: ${probe.from} is a sink: the rule's exception skips mail from the sink, ` +
+        `so every probe would fail: use another mailbox`,
     ]);
   }
   return { from: probe.from, timeoutInMs: probe.timeoutInS * 1000, pollIntervalInMs: probe.pollIntervalInMs };

@@ -56,12 +56,14 @@ export async function loadResume(dir: string, current: RunToResume): Promise<Res
   if (run.dryRun) throw refuse('that folder records a dry run: there is nothing to resume');
   if (run.input.sha256 !== current.inputSha256)
     throw refuse(
-      `the users file differs from the run's (SHA-256 ${run.input.sha256}, now ${current.inputSha256}): resume with the same --users file`,
+      `the users file differs from the run's (SHA-256 ${run.input.sha256}, now ${current.inputSha256}): ` +
+        `resume with the same --users file`,
     );
   const configSha256 = run.identity?.config.sha256;
   if (configSha256 !== current.configSha256)
     throw refuse(
-      `the config differs from the run's (SHA-256 ${configSha256}, now ${current.configSha256}): resume with the same --config file`,
+      `the config differs from the run's (SHA-256 ${configSha256}, now ${current.configSha256}): resume with ` +
+        `the same --config file`,
     );
   // A torn last line was being written when the process died: never synced, nothing depended on it.
   const tail = await journalTail(file);

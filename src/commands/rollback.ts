@@ -55,7 +55,8 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
   const mustAsk = !flags.dryRun && !flags.yes;
   if (mustAsk && !io.stdinIsTTY) {
     throw new InputError([
-      `refusing to roll back ${source.input.rows} mailboxes without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
+      `refusing to roll back ${source.input.rows} mailboxes without confirmation, and there is no terminal ` +
+        `to ask on: pass --yes to confirm, or --dry-run to see what would change`,
     ]);
   }
   await Promise.all([...providers.providers.values()].map((provider) => provider.open(io.signal)));
@@ -77,11 +78,13 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
   else if (!io.quiet) {
     io.stdout.write(
       [
-        `sinkrule rollback${flags.dryRun ? ' (dry run: nothing was changed)' : ''} of ${source.dir}: ${result.mailboxes} mailboxes`,
+        `sinkrule rollback${flags.dryRun ? ' (dry run: nothing was changed)' : ''} of ${source.dir}: ` +
+          `${result.mailboxes} mailboxes`,
         `  ${formatCounts(result.counts)}`,
         result.report ? `  report: ${path.join(result.report, 'report.html')}` : '',
         result.journal ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash}` : '',
-        `  exit code ${result.exitCode}${result.exitCode === 2 ? ' (some mailboxes are in conflict or failed: see the report)' : ''}`,
+        `  exit code ${result.exitCode}` +
+          (result.exitCode === 2 ? ' (some mailboxes are in conflict or failed: see the report)' : ''),
       ]
         .filter(Boolean)
         .join('\n') + '\n',
@@ -97,14 +100,16 @@ async function readSource(dir: string): Promise<SourceRun> {
   const audit = await auditReportFolder(dir);
   if (!audit.intact)
     throw new InputError([
-      `--report ${dir}: the folder was changed after the run (${audit.problem}): rollback acts only on an intact record`,
+      `--report ${dir}: the folder was changed after the run (${audit.problem}): rollback acts only on an ` +
+        `intact record`,
     ]);
   for await (const { entry } of journalLines(dir)) {
     if (entry?.type !== 'start') break;
     const run = entry.run;
     if (run.dryRun || run.command === 'verify')
       throw new InputError([
-        `--report ${dir}: that ${run.command}${run.dryRun ? ' --dry-run' : ''} run changed nothing: there is nothing to roll back`,
+        `--report ${dir}: that ${run.command}${run.dryRun ? ' --dry-run' : ''} run changed nothing: there is ` +
+          `nothing to roll back`,
       ]);
     if (!run.ruleName) throw new InputError([`--report ${dir}: the journal does not record the rule name`]);
     return {

@@ -44,7 +44,8 @@ export async function runCommand(
   const mustAsk = mutating && !options.dryRun && !options.yes;
   if (mustAsk && !io.stdinIsTTY) {
     throw new InputError([
-      `refusing to ${options.command} rules in ${mailboxCount(run)} without confirmation, and there is no terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
+      `refusing to ${options.command} rules in ${mailboxCount(run)} without confirmation, and there is no ` +
+        `terminal to ask on: pass --yes to confirm, or --dry-run to see what would change`,
     ]);
   }
   await Promise.all([...run.providers.providers.values()].map((provider) => provider.open(io.signal)));
@@ -56,7 +57,8 @@ export async function runCommand(
     if (
       pending > 0 &&
       !(await io.confirm(
-        `Apply these changes to ${pending} mailboxes${canary ? `, the first ${canary} Graph mailboxes as a canary wave` : ''}?`,
+        `Apply these changes to ${pending} ` +
+          `mailboxes${canary ? `, the first ${canary} Graph mailboxes as a canary wave` : ''}?`,
       ))
     ) {
       io.stderr.write('Cancelled: nothing was changed.\n');
@@ -240,7 +242,8 @@ async function canaryWaves(
   }
   if (lines.size === 0)
     throw new InputError([
-      `--canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`,
+      `--canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches ` +
+        `Exchange Online (Graph) mailboxes only`,
     ]);
   const failures: string[] = [];
   const canary: Wave = {
@@ -250,13 +253,17 @@ async function canaryWaves(
       await probe(outcome);
       if (outcome.probe?.outcome !== 'probe-success')
         failures.push(
-          `${outcome.email} (${outcome.outcome === 'failed' ? `deploy failed: ${outcome.error?.code}` : `${outcome.probe?.outcome}: ${outcome.probe?.reason}`})`,
+          outcome.outcome === 'failed'
+            ? `${outcome.email} (deploy failed: ${outcome.error?.code})`
+            : `${outcome.email} (${outcome.probe?.outcome}: ${outcome.probe?.reason})`,
         );
     },
     verdict: () =>
       failures.length === 0
         ? undefined
-        : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other mailboxes were not touched`,
+        : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe ` +
+          `(${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other mailboxes were ` +
+          `not touched`,
   };
   return [canary, { include: (mailbox) => !lines.has(mailbox.line) }];
 }
@@ -345,13 +352,17 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
   }
   if (io.quiet) return;
   const lines = [
-    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ${result.mailboxes}${run.source.rows === undefined ? '' : ` of ${run.source.rows}`} mailboxes in ${(result.durationInMs / 1000).toFixed(1)} s`,
+    `sinkrule ${options.command}${options.dryRun ? ' (dry run: nothing was changed)' : ''}: ` +
+      `${result.mailboxes}${run.source.rows === undefined ? '' : ` of ${run.source.rows}`} mailboxes in ` +
+      `${(result.durationInMs / 1000).toFixed(1)} s`,
     `  ${formatCounts(result.counts)}`,
     result.files ? `  report: ${result.files.html}` : '',
     result.journal
-      ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash} (keep it with the change record; sinkrule audit verify checks the folder against it)`
+      ? `  journal: ${result.journal.entries} entries, last SHA-256 ${result.journal.lastHash} (keep it with ` +
+        `the change record; sinkrule audit verify checks the folder against it)`
       : '',
-    `  exit code ${result.exitCode}${result.exitCode === 2 ? ' (some mailboxes are not in the desired state: see the report)' : ''}`,
+    `  exit code ${result.exitCode}` +
+      (result.exitCode === 2 ? ' (some mailboxes are not in the desired state: see the report)' : ''),
   ];
   io.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
 }

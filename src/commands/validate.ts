@@ -30,14 +30,26 @@ export async function runValidate(options: RunFlags, io: CliIO): Promise<number>
       input.source === 'file'
         ? { file: input.file, sha256, rows, byTarget }
         : { dataverse: input.url, filter: input.filter, sha256, rows, byTarget };
-    io.stdout.write(
-      `${JSON.stringify({ command: 'validate', valid: true, users, ...(run.source.forwardMailbox ? { forwardMailbox: run.source.forwardMailbox } : {}), sinks, template: run.template.file, durationInMs, peakRssInMb }, null, 2)}\n`,
-    );
+    const forwardMailbox = run.source.forwardMailbox ? { forwardMailbox: run.source.forwardMailbox } : {};
+    const template = run.template.file;
+    const summary = {
+      command: 'validate',
+      valid: true,
+      users,
+      ...forwardMailbox,
+      sinks,
+      template,
+      durationInMs,
+      peakRssInMb,
+    };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return 0;
   }
   if (io.quiet) return 0;
   io.stdout.write(
-    `sinkrule validate: ${where}: ${rows} mailboxes, no problems (${formatCounts(byTarget as never)}); config ${options.config}; rule template ${run.template.file}; sink${sinks.length > 1 ? 's' : ''} ${sinks.join(', ')}\n`,
+    `sinkrule validate: ${where}: ${rows} mailboxes, no problems (${formatCounts(byTarget as never)}); ` +
+      `config ${options.config}; rule template ${run.template.file}; sink${sinks.length > 1 ? 's' : ''} ` +
+      `${sinks.join(', ')}\n`,
   );
   return 0;
 }
@@ -49,7 +61,8 @@ async function readAll(source: MailboxSource): Promise<Partial<Record<Target, nu
   for await (const mailbox of source.read()) {
     if (mailbox.problem)
       problems.push(
-        `Dataverse record "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ${mailbox.problem.message}: ${mailbox.problem.fix}`,
+        `Dataverse record "${mailbox.displayName}" (${mailbox.dynamicsMailboxId}): ` +
+          `${mailbox.problem.message}: ${mailbox.problem.fix}`,
       );
     else byTarget[mailbox.target] = (byTarget[mailbox.target] ?? 0) + 1;
   }

@@ -131,7 +131,9 @@ export function outcomeError(error: unknown): OutcomeError {
     return {
       code: error.code,
       message: error.message,
-      fix: 'Check connectivity to the service and re-run; sinkrule re-reads every mailbox before writing, so a re-run is safe.',
+      fix:
+        'Check connectivity to the service and re-run; sinkrule re-reads every mailbox before writing, so a ' +
+        're-run is safe.',
       details: [],
     };
   }

@@ -37,7 +37,8 @@ export function planMailbox(mode: Mode, rules: readonly MailboxRule[], desired: 
     .filter((rule) => rule.isReadOnly)
     .map(
       (rule) =>
-        `rule "${rule.displayName}" (${rule.id}) carries sinkrule's name but is read-only for this API: not touched; check it in Outlook or Exchange admin`,
+        `rule "${rule.displayName}" (${rule.id}) carries sinkrule's name but is read-only for this API: not ` +
+        `touched; check it in Outlook or Exchange admin`,
     );
   const ranked = ours
     .map((rule) => ({ rule, drift: ruleDifferences(rule, desired) }))

@@ -67,7 +67,9 @@ export class Prober {
       ...fields,
     });
     const subject = `${probeSubjectPrefix} ${marker}`;
-    const body = `Test message from sinkrule: it checks that the Dynamics 365 forward rule in ${mailbox.email} delivers incoming mail to ${mailbox.sink} as an attachment. It is deleted automatically; nothing to do.`;
+    const body =
+      `Test message from sinkrule: it checks that the Dynamics 365 forward rule in ${mailbox.email} delivers ` +
+      `incoming mail to ${mailbox.sink} as an attachment. It is deleted automatically; nothing to do.`;
     let sentAt: string;
     try {
       sentAt = new Date(clock()).toISOString();
@@ -79,7 +81,9 @@ export class Prober {
       const problem = outcomeError(error);
       return record({
         reason: 'error',
-        detail: `the test message could not be sent from ${this.options.from}: ${problem.code}: ${problem.message}. ${problem.fix}`,
+        detail:
+          `the test message could not be sent from ${this.options.from}: ${problem.code}: ${problem.message}. ` +
+          `${problem.fix}`,
       });
     }
     let verdict: Partial<ProbeRecord>;
@@ -129,14 +133,22 @@ export class Prober {
       if (clock() >= deadline && sink instanceof MailboxError) {
         return {
           reason: 'error',
-          detail: `sinkrule cannot read ${mailbox.sink} to look for the test message: ${sink.code}: ${sink.message}. ${sink.fix}`,
+          detail:
+            `sinkrule cannot read ${mailbox.sink} to look for the test message: ${sink.code}: ${sink.message}. ` +
+            `${sink.fix}`,
         };
       }
       if (clock() >= deadline) {
-        const why = await this.options.explainMissing?.(mailbox).catch(() => undefined);
+        const why =
+          (await this.options.explainMissing?.(mailbox).catch(() => undefined)) ||
+          'Check that the rule exists and is enabled, that no earlier rule stops processing, and that no ' +
+            'transport rule drops it.';
         return {
           reason: 'not-arrived',
-          detail: `the test message did not reach ${mailbox.sink} within ${Math.round(timeoutInMs / 1000)} s.${why ? ` ${why}` : ' Check that the rule exists and is enabled, that no earlier rule stops processing, and that no transport rule drops it.'} If server-side synchronization deletes processed mail from the sink, it may have processed the message before sinkrule looked.`,
+          detail:
+            `the test message did not reach ${mailbox.sink} within ${Math.round(timeoutInMs / 1000)} s. ${why} ` +
+            'If server-side synchronization deletes processed mail from the sink, it may have processed the ' +
+            'message before sinkrule looked.',
         };
       }
     }
@@ -163,7 +175,10 @@ export class Prober {
         : `forwarded inline (subject "${first.subject}", no item attachment)`;
     return {
       reason: 'not-as-attachment',
-      detail: `arrived in ${mailbox.sink} ${how}: server-side synchronization needs the original as an attachment. A rule with forwardTo or redirectTo does this; run sinkrule deploy to put sinkrule's rule (forwardAsAttachmentTo) in place and remove the other rule.`,
+      detail:
+        `arrived in ${mailbox.sink} ${how}: server-side synchronization needs the original as an attachment. A ` +
+        `rule with forwardTo or redirectTo does this; run sinkrule deploy to put sinkrule's rule ` +
+        `(forwardAsAttachmentTo) in place and remove the other rule.`,
     };
   }
 
@@ -227,7 +242,9 @@ export class Prober {
     if (failures.length === 0) return { ok: true };
     return {
       ok: false,
-      note: `Clean-up incomplete: delete the messages with "${marker}" in the subject by hand (${failures.join('; ')}).`,
+      note:
+        `Clean-up incomplete: delete the messages with "${marker}" in the subject by hand ` +
+        `(${failures.join('; ')}).`,
     };
   }
 
@@ -245,7 +262,10 @@ function isNdrFor(message: FoundMessage, marker: string, from: string): boolean 
 
 function ndrAdvice(status: string, sink: string): string {
   if (status === '5.7.520')
-    return `Exchange Online blocks automatic forwarding to external recipients, and ${sink} is outside the tenant's verified domains. Use a sink mailbox in your own tenant (sinkrule preflight checks this).`;
+    return (
+      `Exchange Online blocks automatic forwarding to external recipients, and ${sink} is outside the tenant's ` +
+      `verified domains. Use a sink mailbox in your own tenant (sinkrule preflight checks this).`
+    );
   if (status.startsWith('5.1.')) return `${sink} does not exist: correct the sink address.`;
   return 'see the NDR in the mailbox for the reason.';
 }
@@ -259,7 +279,10 @@ export function probeNotRun(mailbox: Mailbox, clock: Clock): ProbeRecord {
     marker: null,
     sentAt: null,
     completedAt: new Date(clock()).toISOString(),
-    detail: `sinkrule probes Exchange Online (Graph) mailboxes only. Check this one by hand: send a message to ${mailbox.email} from another mailbox, look for it in ${mailbox.sink} as an attachment, then delete both copies.`,
+    detail:
+      `sinkrule probes Exchange Online (Graph) mailboxes only. Check this one by hand: send a message to ` +
+      `${mailbox.email} from another mailbox, look for it in ${mailbox.sink} as an attachment, then delete ` +
+      `both copies.`,
     cleanedUp: true,
   };
 }
@@ -283,7 +306,10 @@ export function explainFromRules(rules: readonly MailboxRule[], plan: MailboxPla
     parts.push(`sinkrule's rule differs from the template (${plan.drift.join('; ')}): run sinkrule deploy.`);
   if (stopper)
     parts.push(
-      `The rule "${stopper.displayName}" (position ${stopper.sequence}) runs earlier and stops processing more rules${Object.keys(stopper.conditions ?? {}).length ? ' for the messages it matches' : ''}: move sinkrule's rule first (sinkrule deploy creates it at position 1) or clear its "stop processing more rules".`,
+      `The rule "${stopper.displayName}" (position ${stopper.sequence}) runs earlier and stops processing ` +
+        `more rules${Object.keys(stopper.conditions ?? {}).length ? ' for the messages it matches' : ''}: move ` +
+        `sinkrule's rule first (sinkrule deploy creates it at position 1) or clear its "stop processing more ` +
+        `rules".`,
     );
   return parts.join(' ') || undefined;
 }

@@ -40,7 +40,8 @@ export function planRollback(run: RecordedRun, rules: readonly MailboxRule[], ru
     return sameContent(now, run.before)
       ? unchanged()
       : conflict([
-          'the run failed part-way on this mailbox, so what it left is unknown, and the mailbox differs from the recorded before-state',
+          'the run failed part-way on this mailbox, so what it left is unknown, and the mailbox differs from ' +
+            'the recorded before-state',
         ]);
   }
   const beforeById = new Map(run.before.map((rule) => [rule.id, rule]));

@@ -225,7 +225,8 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
 function staleOutcome(outcome: MailboxOutcome, plan: MailboxPlan, deliveryMethod: string): OutcomeName {
   if (plan.ours.length === 0) return 'absent';
   outcome.notes.push(
-    `Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message to the sink: remove it (sinkrule remove --from-dataverse --stale)`,
+    `Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message ` +
+      `to the sink: remove it (sinkrule remove --from-dataverse --stale)`,
   );
   return 'stale';
 }

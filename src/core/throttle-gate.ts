@@ -137,7 +137,10 @@ export class ThrottleGate {
   /** When the first app-wide 429 came: the ceiling is estimated once the window after it ends. */
   private estimateAt: number | undefined;
   private readonly paceQueue: Array<{ resolve: () => void }> = [];
-  /** Mailboxes this gate's back end will work on (undefined: not known, e.g. a Dataverse stream), and how many are done. */
+  /**
+   * Mailboxes this gate's back end will work on (undefined: not known, e.g. a Dataverse stream), and how many are
+   * done.
+   */
   private workload: { mailboxes?: number; finished: number } = { finished: 0 };
   private readonly startedFrom: 'remembered' | undefined;
   private readonly startRate: number;

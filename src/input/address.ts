@@ -24,7 +24,10 @@ export function addressProblem(address: string): string | undefined {
     if (part.length === 0) return `the domain "${domain}" has an empty label (two dots, or a dot at an end)`;
     if (part.length > 63) return `the domain label "${part.slice(0, 20)}…" is longer than 63 characters`;
     if (!label.test(part))
-      return `the domain label "${part}" may hold only letters, digits and hyphens, and must not start or end with a hyphen`;
+      return (
+        `the domain label "${part}" may hold only letters, digits and hyphens, and must not start or end with ` +
+        `a hyphen`
+      );
   }
   if (/^\d+$/.test(labels.at(-1)!)) return `the top-level domain "${labels.at(-1)}" is all digits`;
   return undefined;

@@ -80,7 +80,8 @@ export function checkAppCredential(section: AppCredentialInput, ctx: z.Refinemen
       code: 'custom',
       path: ['clientId'],
       message:
-        'is not used with auth "managed-identity" (the managed identity signs in, not an app registration): remove it, or put a user-assigned identity\'s client id in managedIdentityClientId',
+        'is not used with auth "managed-identity" (the managed identity signs in, not an app registration): ' +
+        "remove it, or put a user-assigned identity's client id in managedIdentityClientId",
     });
   }
 }

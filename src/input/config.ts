@@ -113,7 +113,10 @@ const dataverseSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  /** Required with --users; with --from-dataverse it is read from the forward mailbox record (and, if set, must match it). */
+  /**
+   * Required with --users; with --from-dataverse it is read from the forward mailbox record (and, if set, must match
+   * it).
+   */
   sink: mailAddress('must be the forward mailbox address, e.g. crm-sink@contoso.com').optional(),
   sinkDisplayName: z.string().min(1).default('Dynamics 365 forward mailbox'),
   defaultTarget: z.enum(targets).default('graph'),
@@ -151,7 +154,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       from: z.email({
         error:
-          'must be the address of a mailbox the app may send as (Mail.Send), e.g. sinkrule-probe@contoso.com; never the sink',
+          'must be the address of a mailbox the app may send as (Mail.Send), e.g. ' +
+          'sinkrule-probe@contoso.com; never the sink',
       }),
       timeoutInS: z.number().int().min(1).max(3600).default(120),
       pollIntervalInMs: z.number().int().min(100).max(60_000).default(5000),
@@ -307,7 +311,9 @@ function resolveDataverse(
   const needsApp = auth === undefined || auth === 'secret' || auth === 'certificate';
   if (needsApp && (!tenantId || !clientId)) {
     throw new InputError([
-      `${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the Dataverse application user), or a graph section whose app it shares, or dataverse.auth "managed-identity"`,
+      `${file}: dataverse: no app: set dataverse.tenantId and dataverse.clientId (the Entra app of the ` +
+        `Dataverse application user), or a graph section whose app it shares, or dataverse.auth ` +
+        `"managed-identity"`,
     ]);
   }
   const certificatePath = dataverse.certificatePath

@@ -48,7 +48,8 @@ export async function readForwardMailbox(
   const list = () => records.map((r) => `"${r.name}" <${r.address || 'no email address'}>`).join(', ');
   if (records.length === 0) {
     throw new InputError([
-      `${where}: no active mailbox record has Is Forward Mailbox = Yes: create the forward mailbox in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes), test and enable it, then run again`,
+      `${where}: no active mailbox record has Is Forward Mailbox = Yes: create the forward mailbox in ` +
+        `Dynamics 365 (Settings → Email Configuration → Forward Mailboxes), test and enable it, then run again`,
     ]);
   }
   const wanted = configuredSink?.toLowerCase();
@@ -56,7 +57,8 @@ export async function readForwardMailbox(
     const only = records[0]!;
     if (wanted && only.address.toLowerCase() !== wanted) {
       throw new InputError([
-        `${configFile}: sink ${configuredSink} differs from the forward mailbox in Dynamics 365, ${list()}: remove "sink" (and --sink) to use Dynamics 365's, or correct it`,
+        `${configFile}: sink ${configuredSink} differs from the forward mailbox in Dynamics 365, ${list()}: ` +
+          `remove "sink" (and --sink) to use Dynamics 365's, or correct it`,
       ]);
     }
     return checkAddress(only, where);
@@ -67,7 +69,8 @@ export async function readForwardMailbox(
       ? `sink ${configuredSink} is none of them`
       : 'neither the config\'s "sink" nor --sink names one';
     throw new InputError([
-      `${where}: ${records.length} active forward mailboxes, ${list()}, and ${why}: set "sink" (or --sink) to the one the rules must forward to`,
+      `${where}: ${records.length} active forward mailboxes, ${list()}, and ${why}: set "sink" (or --sink) ` +
+        `to the one the rules must forward to`,
     ]);
   }
   return checkAddress(chosen, where);
@@ -77,7 +80,9 @@ function checkAddress(record: ForwardMailboxRecord, where: string): ForwardMailb
   const problem = addressProblem(record.address);
   if (problem) {
     throw new InputError([
-      `${where}: the forward mailbox record "${record.name}" has no valid email address ("${record.address}": ${problem}): enter it in Dynamics 365 (Settings → Email Configuration → Forward Mailboxes)`,
+      `${where}: the forward mailbox record "${record.name}" has no valid email address ` +
+        `("${record.address}": ${problem}): enter it in Dynamics 365 (Settings → Email Configuration → Forward ` +
+        `Mailboxes)`,
     ]);
   }
   return record;
@@ -89,12 +94,14 @@ function toForwardMailbox(row: DataverseRow): ForwardMailboxRecord {
   const outgoing = labelOf(row, 'outgoingemaildeliverymethod');
   if (row.incomingemailstatus !== 1) {
     warnings.push(
-      `incoming email status is "${incoming}", not Success: test and enable the forward mailbox in Dynamics 365 (Forward Mailboxes → Test & Enable Mailbox); until it succeeds, nothing forwarded to it is tracked`,
+      `incoming email status is "${incoming}", not Success: test and enable the forward mailbox in Dynamics ` +
+        `365 (Forward Mailboxes → Test & Enable Mailbox); until it succeeds, nothing forwarded to it is tracked`,
     );
   }
   if (row.outgoingemaildeliverymethod !== 0) {
     warnings.push(
-      `outgoing email is "${outgoing}", not None: the forward mailbox is dedicated to receiving; set Outgoing Email to None`,
+      `outgoing email is "${outgoing}", not None: the forward mailbox is dedicated to receiving; set ` +
+        `Outgoing Email to None`,
     );
   }
   return {
@@ -112,7 +119,10 @@ function toForwardMailbox(row: DataverseRow): ForwardMailboxRecord {
 export interface DataverseMailboxesOptions {
   sink: string;
   defaultTarget: Target;
-  /** Which records: the forward-mailbox users, those plus the stale ones (verify --include-stale), or only the stale ones (remove --stale). */
+  /**
+   * Which records: the forward-mailbox users, those plus the stale ones (verify --include-stale), or only the stale
+   * ones (remove --stale).
+   */
   select: 'targets' | 'targets-and-stale' | 'stale';
   checkRow?: (mailbox: Mailbox) => string | undefined;
 }

@@ -77,7 +77,8 @@ export class DataverseReader {
       // The token goes with the next request: only ever to the organisation itself.
       if (next && new URL(next).origin !== new URL(this.url).origin)
         throw new AccessError(
-          `Dataverse sent a next-page link to another host (${new URL(next).origin}); sinkrule sends its token only to ${this.url}`,
+          `Dataverse sent a next-page link to another host (${new URL(next).origin}); sinkrule sends its ` +
+            `token only to ${this.url}`,
         );
     }
   }
@@ -100,7 +101,9 @@ export class DataverseReader {
           Accept: 'application/json',
           'OData-MaxVersion': '4.0',
           'OData-Version': '4.0',
-          Prefer: `odata.maxpagesize=${this.options.config.pageSize},odata.include-annotations="OData.Community.Display.V1.FormattedValue"`,
+          Prefer:
+            `odata.maxpagesize=${this.options.config.pageSize},` +
+            `odata.include-annotations="OData.Community.Display.V1.FormattedValue"`,
         },
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
@@ -127,7 +130,8 @@ export class DataverseReader {
     const { code, message } = odataError(text);
     const said = `${response.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
     if (response.status === 429) {
-      // Service protection (0x80072322 requests, 0x80072321 execution time, 0x80072326 concurrency): per user, so app-wide.
+      // Service protection (0x80072322 requests, 0x80072321 execution time, 0x80072326 concurrency): per user, so
+      // app-wide.
       return new ThrottledError(
         `Dataverse service protection limit (${said})`,
         parseRetryAfter((name) => response.headers.get(name), this.options.clock()),
@@ -138,17 +142,22 @@ export class DataverseReader {
     if (response.status === 401) {
       const challenge = response.headers.get('www-authenticate') ?? '';
       return new AccessError(
-        `Dataverse rejected the token (${said}${challenge ? `; ${challenge}` : ''}). Check that dataverse.url (${this.url}) is the organisation URL exactly: the token is issued for that resource.`,
+        `Dataverse rejected the token (${said}${challenge ? `; ${challenge}` : ''}). Check that ` +
+          `dataverse.url (${this.url}) is the organisation URL exactly: the token is issued for that resource.`,
       );
     }
     if (response.status === 403) {
       return new AccessError(
-        `Dataverse refused access (${said}). The app ${this.options.config.clientId} must be a Dataverse application user (Power Platform admin center → Environments → Settings → Users + permissions → Application users) with a security role that can read Mailbox records (organisation-level Read on Mailbox).`,
+        `Dataverse refused access (${said}). The app ${this.options.config.clientId} must be a Dataverse ` +
+          `application user (Power Platform admin center → Environments → Settings → Users + permissions → ` +
+          `Application users) with a security role that can read Mailbox records (organisation-level Read on ` +
+          `Mailbox).`,
       );
     }
     if (response.status === 404) {
       return new InputError([
-        `${this.options.configFile}: dataverse.url: ${this.url} has no Dataverse Web API ${dataverseApiPath} (${said}): use the organisation URL, e.g. https://contoso.crm.dynamics.com`,
+        `${this.options.configFile}: dataverse.url: ${this.url} has no Dataverse Web API ${dataverseApiPath} ` +
+          `(${said}): use the organisation URL, e.g. https://contoso.crm.dynamics.com`,
       ]);
     }
     if (response.status >= 500)

@@ -42,6 +42,7 @@ export function checkInputPath(file: string, input: InputPath): void {
   if (!found) return;
   const pointAt = `point ${input.namedBy.split(': ').pop()} at ${input.what}`;
   throw new InputError([
-    `${input.namedBy}: ${file}: ${found.problem}: ${found.unreadable ? `give this user read access, or ${pointAt}` : pointAt}`,
+    `${input.namedBy}: ${file}: ${found.problem}: ` +
+      `${found.unreadable ? `give this user read access, or ${pointAt}` : pointAt}`,
   ]);
 }

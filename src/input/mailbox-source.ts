@@ -17,7 +17,10 @@ import { readMailboxes, validateUsersFile } from './users-csv.js';
 export interface MailboxSourceRequest {
   users?: string;
   fromDataverse: boolean;
-  /** With --from-dataverse: `include` adds the stale mailboxes (verify --include-stale), `only` reads just those (remove --stale). */
+  /**
+   * With --from-dataverse: `include` adds the stale mailboxes (verify --include-stale), `only` reads just those
+   * (remove --stale).
+   */
   stale?: 'include' | 'only';
   /** The effective config (flag and environment overrides applied). */
   config: Config;
@@ -65,12 +68,17 @@ export interface MailboxSource {
 export async function openMailboxSource(request: MailboxSourceRequest): Promise<MailboxSource> {
   if (request.fromDataverse === Boolean(request.users)) {
     throw new InputError([
-      `command line: ${request.users ? '--users and --from-dataverse exclude each other' : 'no mailboxes: pass --users FILE or --from-dataverse'}: pass exactly one`,
+      'command line: ' +
+        (request.users
+          ? '--users and --from-dataverse exclude each other'
+          : 'no mailboxes: pass --users FILE or --from-dataverse') +
+        ': pass exactly one',
     ]);
   }
   if (request.stale && !request.fromDataverse)
     throw new InputError([
-      `command line: --${request.stale === 'only' ? 'stale' : 'include-stale'} needs --from-dataverse: only Dynamics 365 knows which mailboxes are no longer forward-mailbox users`,
+      `command line: --${request.stale === 'only' ? 'stale' : 'include-stale'} needs --from-dataverse: only ` +
+        `Dynamics 365 knows which mailboxes are no longer forward-mailbox users`,
     ]);
   return request.users ? openUsersFile(request.users, request) : openDataverse(request);
 }
@@ -99,7 +107,8 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
   const { config } = request;
   if (!config.dataverse) {
     throw new InputError([
-      `${config.file}: dataverse: missing, but --from-dataverse reads the mailboxes from Dynamics 365: add "dataverse": {"url": "https://<org>.crm.dynamics.com"}`,
+      `${config.file}: dataverse: missing, but --from-dataverse reads the mailboxes from Dynamics 365: add ` +
+        `"dataverse": {"url": "https://<org>.crm.dynamics.com"}`,
     ]);
   }
   const reader = new DataverseReader({

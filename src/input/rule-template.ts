@@ -101,7 +101,8 @@ export async function loadRuleTemplate(file: string, namedBy = 'rule.template'):
   if (!parsed.success) problems.push(...formatIssues(file, parsed.error.issues));
   else if (!parsed.data.actions.forwardAsAttachmentTo.some((r) => r.emailAddress.address === '{{sink}}')) {
     problems.push(
-      `${file}: actions.forwardAsAttachmentTo must include {"emailAddress":{"address":"{{sink}}"}}: the rule exists to forward to the sink`,
+      `${file}: actions.forwardAsAttachmentTo must include {"emailAddress":{"address":"{{sink}}"}}: the rule ` +
+        `exists to forward to the sink`,
     );
   }
   if (problems.length > 0)
@@ -123,7 +124,10 @@ export async function loadRuleTemplate(file: string, namedBy = 'rule.template'):
 function* unknownVariables(file: string, text: string): Generator<string> {
   for (const { name, line } of findPlaceholders(text)) {
     if (!variableNames.has(name))
-      yield `${file}:${line}: unknown placeholder {{${name}}}: use one of ${[...variableNames].map((v) => `{{${v}}}`).join(', ')}`;
+      yield (
+        `${file}:${line}: unknown placeholder {{${name}}}: use one of ` +
+        `${[...variableNames].map((v) => `{{${v}}}`).join(', ')}`
+      );
   }
 }
 

@@ -82,7 +82,9 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
     if (line !== undefined)
       problems.push({
         line,
-        text: `${sinks.get(sink)} is the forward mailbox (sink) itself: remove this row; the sink must not forward to itself`,
+        text:
+          `${sinks.get(sink)} is the forward mailbox (sink) itself: remove this row; the sink must not forward ` +
+          `to itself`,
       });
   }
   if (rows === 0 && problems.length === 0 && routeProblems.size === 0)
@@ -156,11 +158,15 @@ function readHeader(record: string[]): { header: Array<Column | undefined> } | {
   const unknown = record.filter((_, i) => header[i] === undefined);
   if (unknown.length > 0)
     return {
-      problem: `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in the header: use ${columns.join(', ')}`,
+      problem:
+        `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in the ` +
+        `header: use ${columns.join(', ')}`,
     };
   if (!header.includes('email'))
     return {
-      problem: `the header has no "email" column: the first line must name the columns, e.g. email,displayName,target,sink`,
+      problem:
+        `the header has no "email" column: the first line must name the columns, e.g. ` +
+        `email,displayName,target,sink`,
     };
   return { header };
 }
@@ -181,22 +187,26 @@ function toMailbox(
     problems.push(`"${row.email}" is not a valid email address (${addressProblem(row.email)}): fix the email column`);
   if (row.sink && addressProblem(row.sink))
     problems.push(
-      `sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it empty to use the config's sink`,
+      `sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it ` +
+        `empty to use the config's sink`,
     );
   if (!row.sink && !options.sink)
     problems.push(
-      'sink is empty and the config has no "sink": fill in the sink column, or set "sink" in the config (or pass --sink)',
+      'sink is empty and the config has no "sink": fill in the sink column, or set "sink" in the config (or ' +
+        'pass --sink)',
     );
   const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
   if (!targets.includes(target))
     problems.push(
-      `target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default (${options.defaultTarget})`,
+      `target "${row.target}" is not one of ${targets.join(', ')}: fix it or leave it empty for the default ` +
+        `(${options.defaultTarget})`,
     );
   else if (!options.supportedTargets.includes(target))
     problems.push(`target "${target}" has no back end configured: use ${options.supportedTargets.join(' or ')}`);
   if (row.confirmed && !isConfirmation(row.confirmed))
     problems.push(
-      `confirmed "${row.confirmed}" is not a date: write YYYY-MM-DD, optionally followed by who confirmed (e.g. 2026-11-23 j.doe)`,
+      `confirmed "${row.confirmed}" is not a date: write YYYY-MM-DD, optionally followed by who confirmed ` +
+        `(e.g. 2026-11-23 j.doe)`,
     );
   if ((row.confirmed || row.instructions) && !manualTargets.has(target))
     problems.push(

@@ -44,13 +44,21 @@ function loadEws() {
 
 const fixes = {
   impersonation:
-    'Give the service account the ApplicationImpersonation role for this mailbox: New-ManagementScope -Name "CRM users" -RecipientRestrictionFilter "MemberOfGroup -eq \'<CRM users group DN>\'"; New-ManagementRoleAssignment -Name "sinkrule impersonation" -Role ApplicationImpersonation -User <ews.username> -CustomRecipientWriteScope "CRM users".',
+    'Give the service account the ApplicationImpersonation role for this mailbox: New-ManagementScope -Name ' +
+    '"CRM users" -RecipientRestrictionFilter "MemberOfGroup -eq \'<CRM users group DN>\'"; ' +
+    'New-ManagementRoleAssignment -Name "sinkrule impersonation" -Role ApplicationImpersonation -User ' +
+    '<ews.username> -CustomRecipientWriteScope "CRM users".',
   noMailbox:
-    'Exchange has no mailbox for this address: if the user is in Exchange Online, set target=graph for this row; otherwise correct the address.',
+    'Exchange has no mailbox for this address: if the user is in Exchange Online, set target=graph for this ' +
+    'row; otherwise correct the address.',
   validation: 'Exchange rejected the rule (details above): correct the rule template or the sink address, then re-run.',
   quota:
-    "The mailbox's rules quota is full (256 KB by default, 64 KB on Exchange 2010): have the user delete old rules, or raise it with Set-Mailbox <user> -RulesQuota 256KB, then re-run.",
-  blob: 'This mailbox has Outlook client-only rules (the Outlook rule blob). Writing any rule through EWS deletes them. sinkrule did not write. Ask the user to recreate client-only rules as server rules, or accept the loss and re-run with --remove-outlook-rule-blob (or ews.removeOutlookRuleBlob: true).',
+    "The mailbox's rules quota is full (256 KB by default, 64 KB on Exchange 2010): have the user delete old " +
+    'rules, or raise it with Set-Mailbox <user> -RulesQuota 256KB, then re-run.',
+  blob:
+    'This mailbox has Outlook client-only rules (the Outlook rule blob). Writing any rule through EWS deletes ' +
+    'them. sinkrule did not write. Ask the user to recreate client-only rules as server rules, or accept the ' +
+    'loss and re-run with --remove-outlook-rule-blob (or ews.removeOutlookRuleBlob: true).',
   other: 'Check the Exchange message above; re-running is safe because sinkrule re-reads every mailbox before writing.',
 };
 
@@ -114,7 +122,8 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
       const unsupported = unsupportedByEws(options.desiredRuleFor(mailbox));
       return (
         unsupported &&
-        `the rule template uses "${unsupported}", which EWS rules cannot express: remove it from the template or route this row to graph`
+        `the rule template uses "${unsupported}", which EWS rules cannot express: remove it from the ` +
+          `template or route this row to graph`
       );
     },
     async readRules(mailbox, signal): Promise<MailboxState> {
@@ -189,7 +198,9 @@ export function createEwsProvider(options: EwsProviderOptions): ApiProvider {
       const status = (error as { status?: number }).status;
       if (status === 401)
         throw new AccessError(
-          `EWS rejected ${config.username} (HTTP 401): check ews.username (DOMAIN\\user or UPN), ${ewsPasswordVariable} and ews.auth (${config.auth}); the virtual directory must allow ${config.auth === 'ntlm' ? 'Windows (NTLM)' : 'Basic'} authentication.`,
+          `EWS rejected ${config.username} (HTTP 401): check ews.username (DOMAIN\\user or UPN), ` +
+            `${ewsPasswordVariable} and ews.auth (${config.auth}); the virtual directory must allow ` +
+            `${config.auth === 'ntlm' ? 'Windows (NTLM)' : 'Basic'} authentication.`,
           { cause: error },
         );
       if (status === undefined || status >= 500)
@@ -271,8 +282,11 @@ function checkTls(url: string): Promise<void> {
       reject(
         new AccessError(
           tls
-            ? `The certificate of ${url} is not trusted (${error.code}): set ews.caFile to the PEM certificate of the CA that issued it (your internal PKI), or check that ews.url uses the name on the certificate.`
-            : `Cannot reach EWS at ${url} (${error.code ?? error.message}): check ews.url and the network path to the server.`,
+            ? `The certificate of ${url} is not trusted (${error.code}): set ews.caFile to the PEM certificate ` +
+                `of the CA that issued it (your internal PKI), or check that ews.url uses the name on the ` +
+                `certificate.`
+            : `Cannot reach EWS at ${url} (${error.code ?? error.message}): check ews.url and the network path ` +
+                `to the server.`,
           { cause: error },
         ),
       );
@@ -379,7 +393,8 @@ async function validationDetails(body: string | undefined): Promise<string[]> {
     for (let j = 0; j < errors.length; j++) {
       const text = (name: string) => errors[j]!.getElementsByTagNameNS(ewsTypes, name)[0]?.textContent?.trim() ?? '';
       lines.push(
-        `operation ${index}: ${text('FieldURI')}: ${text('ErrorCode')}: ${text('ErrorMessage')}${text('FieldValue') ? ` (value "${text('FieldValue')}")` : ''}`,
+        `operation ${index}: ${text('FieldURI')}: ${text('ErrorCode')}: ` +
+          `${text('ErrorMessage')}${text('FieldValue') ? ` (value "${text('FieldValue')}")` : ''}`,
       );
     }
   }

@@ -62,7 +62,9 @@ export function createGraphMail(call: GraphCall): MailAccess {
       return found;
     },
     async attachedItemSubject(mailbox, messageId, attachmentId, signal) {
-      const url = `${user(mailbox)}/messages/${encodeURIComponent(messageId)}/attachments/${encodeURIComponent(attachmentId)}?$expand=microsoft.graph.itemattachment/item`;
+      const url =
+        `${user(mailbox)}/messages/${encodeURIComponent(messageId)}/attachments/` +
+        `${encodeURIComponent(attachmentId)}?$expand=microsoft.graph.itemattachment/item`;
       const attachment: { item?: { subject?: string } } = await call(
         mailbox,
         'read attachment',

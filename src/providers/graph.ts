@@ -254,15 +254,25 @@ function toGraph(rule: RuleSpec, create: boolean): Record<string, unknown> {
 
 const fixes = {
   noMailbox:
-    'The user has no Exchange Online mailbox Graph can reach (on-premises, unlicensed, inactive or soft-deleted?). If the mailbox is on-premises, set target=ews for this row; if it was just licensed, wait 15 minutes and re-run; otherwise correct the address.',
+    'The user has no Exchange Online mailbox Graph can reach (on-premises, unlicensed, inactive or ' +
+    'soft-deleted?). If the mailbox is on-premises, set target=ews for this row; if it was just licensed, ' +
+    'wait 15 minutes and re-run; otherwise correct the address.',
   accessDenied:
-    'Grant the app the application permission MailboxSettings.ReadWrite (admin consent). If RBAC for Applications scopes the app, add this mailbox to the scope (New-ManagementRoleAssignment -App <clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>) and check with Test-ServicePrincipalAuthorization; with a legacy application access policy, add the user to its group.',
+    'Grant the app the application permission MailboxSettings.ReadWrite (admin consent). If RBAC for ' +
+    'Applications scopes the app, add this mailbox to the scope (New-ManagementRoleAssignment -App ' +
+    '<clientId> -Role "Application MailboxSettings.ReadWrite" -CustomResourceScope <scope>) and check with ' +
+    'Test-ServicePrincipalAuthorization; with a legacy application access policy, add the user to its group.',
   mailAccessDenied:
-    'The probe needs the application permissions Mail.Send and Mail.ReadWrite (admin consent). If RBAC for Applications scopes the app, assign "Application Mail.Send" and "Application Mail.ReadWrite" with the same -CustomResourceScope as the rules permission, and make sure the scope includes the sink and probe.from.',
+    'The probe needs the application permissions Mail.Send and Mail.ReadWrite (admin consent). If RBAC for ' +
+    'Applications scopes the app, assign "Application Mail.Send" and "Application Mail.ReadWrite" with the ' +
+    'same -CustomResourceScope as the rules permission, and make sure the scope includes the sink and ' +
+    'probe.from.',
   directoryDenied:
-    "Grant the app the application permission Domain.Read.All (admin consent) so sinkrule can read the tenant's verified domains.",
+    'Grant the app the application permission Domain.Read.All (admin consent) so sinkrule can read the ' +
+    "tenant's verified domains.",
   rejected:
-    'Exchange rejected the rule as sent: check the rule template (rule.template) against the Graph messageRule reference, then re-run.',
+    'Exchange rejected the rule as sent: check the rule template (rule.template) against the Graph ' +
+    'messageRule reference, then re-run.',
   other: 'Check the service message above; re-running is safe because sinkrule re-reads every mailbox before writing.',
 };
 
@@ -294,7 +304,8 @@ export function translateGraphError(error: unknown, operation: string, clock: Cl
   if (status <= 0 || status >= 500) return new TransientError(what, code, { cause: error });
   if (status === 401) {
     return new AccessError(
-      `${what}. Graph rejected the app's token: grant admin consent for the application permission MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`,
+      `${what}. Graph rejected the app's token: grant admin consent for the application permission ` +
+        `MailboxSettings.ReadWrite, and check graph.cloud/graph.baseUrl match the tenant's cloud.`,
       { cause: error },
     );
   }

@@ -123,7 +123,8 @@ function createProvider(
       const password = deps.env[ewsPasswordVariable];
       if (ews.auth !== 'oauth' && !password)
         throw new InputError([
-          `${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the password of ${ews.username}`,
+          `${config.file}: ews: no password: set the environment variable ${ewsPasswordVariable} to the ` +
+            `password of ${ews.username}`,
         ]);
       const credential =
         ews.auth === 'oauth'
@@ -163,6 +164,7 @@ function createProvider(
 
 function missingSection(config: Config, section: string, target: Target, example: string): InputError {
   return new InputError([
-    `${config.file}: ${section}: missing, but the users file routes mailboxes to target "${target}": add "${section}": ${example}`,
+    `${config.file}: ${section}: missing, but the users file routes mailboxes to target "${target}": add ` +
+      `"${section}": ${example}`,
   ]);
 }

@@ -50,14 +50,19 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
       .find((candidate) => existsSync(candidate));
     let result: Template | string;
     if (!/^[\w.-]+$/.test(name) || !file) {
-      result = `instructions "${name}" not found (looked for ${name}.md in ${options.instructionDirs.join(', ')}): fix the instructions column or add the file to manual.instructionsDir`;
+      result =
+        `instructions "${name}" not found (looked for ${name}.md in ${options.instructionDirs.join(', ')}): ` +
+        `fix the instructions column or add the file to manual.instructionsDir`;
     } else if (pathProblem(file)) {
-      result = `instruction template ${file} ${pathProblem(file)!.problem}: replace it with a readable Markdown file in manual.instructionsDir`;
+      result =
+        `instruction template ${file} ${pathProblem(file)!.problem}: replace it with a readable Markdown file ` +
+        `in manual.instructionsDir`;
     } else {
       const text = readFileSync(file, 'utf8');
       const unknown = findPlaceholders(text).find((p) => !known.has(p.name));
       result = unknown
-        ? `instruction template ${file}:${unknown.line}: unknown placeholder {{${unknown.name}}}: use ${variables.map((v) => `{{${v}}}`).join(', ')}`
+        ? `instruction template ${file}:${unknown.line}: unknown placeholder {{${unknown.name}}}: use ` +
+          `${variables.map((v) => `{{${v}}}`).join(', ')}`
         : { name, file, text };
     }
     cache.set(name, result);
@@ -101,7 +106,11 @@ export function createManualProvider(options: ManualProviderOptions): ManualProv
           (p) => p.fallback === undefined && !values[p.name as Variable],
         );
         if (lacking) {
-          return `instruction template ${template.file}:${lacking.line} uses {{${lacking.name}}}, but the row has no ${optionalFromRow[lacking.name as Variable] ?? lacking.name}: fill that column or give the placeholder a fallback ({{${lacking.name}|…}})`;
+          return (
+            `instruction template ${template.file}:${lacking.line} uses {{${lacking.name}}}, but the row has ` +
+            `no ${optionalFromRow[lacking.name as Variable] ?? lacking.name}: fill that column or give the ` +
+            `placeholder a fallback ({{${lacking.name}|…}})`
+          );
         }
       }
       return undefined;

@@ -82,7 +82,10 @@ export class PaceMemory {
       renameSync(partial, this.file);
       return undefined;
     } catch (error) {
-      return `Could not keep the learnt pace in ${this.file} (${(error as Error).message}): the next run learns it again. Set ${paceMemoryVariable} to a writable folder.`;
+      return (
+        `Could not keep the learnt pace in ${this.file} (${(error as Error).message}): the next run learns it ` +
+        `again. Set ${paceMemoryVariable} to a writable folder.`
+      );
     }
   }
 }

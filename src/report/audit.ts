@@ -62,25 +62,29 @@ export async function walkChain(
       for (let later = await lines.next(); !later.done; later = await lines.next()) {
         if (later.value.entry?.seq === expected)
           return result(
-            `line ${line.number}: holds entry ${seq}, but entry ${expected} belongs here (it is now on line ${later.value.number}): lines were reordered`,
+            `line ${line.number}: holds entry ${seq}, but entry ${expected} belongs here (it is now on line ` +
+              `${later.value.number}): lines were reordered`,
           );
       }
       return result(
-        `line ${line.number}: holds entry ${seq}, but entry ${expected} belongs here and is missing: a line was removed before line ${line.number}`,
+        `line ${line.number}: holds entry ${seq}, but entry ${expected} belongs here and is missing: a line ` +
+          `was removed before line ${line.number}`,
       );
     }
     if (seq < expected) {
       return result(
         seen.has(seq)
           ? `line ${line.number}: holds entry ${seq} a second time: a line was added`
-          : `line ${line.number}: holds entry ${seq}, which belongs on line ${seq}: lines were reordered or a line was added`,
+          : `line ${line.number}: holds entry ${seq}, which belongs on line ${seq}: lines were reordered or a ` +
+              `line was added`,
       );
     }
     if (line.entry.prev !== previous) {
       return result(
         line.number === 1
           ? 'line 1: does not start the chain (its prev is not the genesis hash): the line was changed'
-          : `line ${line.number - 1}: was changed: line ${line.number} records SHA-256 ${line.entry.prev} for it, it now hashes to ${previous}`,
+          : `line ${line.number - 1}: was changed: line ${line.number} records SHA-256 ${line.entry.prev} for ` +
+              `it, it now hashes to ${previous}`,
       );
     }
     seen.add(seq);
@@ -124,11 +128,14 @@ export async function auditReportFolder(dir: string, expectedHash?: string): Pro
   if (walk.problem) return result(walk.problem);
   if (walk.torn)
     return result(
-      `${journalFileName}: line ${walk.entries + 1}: incomplete (the run was killed while writing it, or text was added without a line end)`,
+      `${journalFileName}: line ${walk.entries + 1}: incomplete (the run was killed while writing it, or ` +
+        `text was added without a line end)`,
     );
   if (expectedHash && expectedHash.toLowerCase() !== walk.lastHash) {
     return result(
-      `${journalFileName}: the last entry (line ${walk.entries}) hashes to ${walk.lastHash}, not the expected ${expectedHash}: lines were changed, added or removed at the end, or the whole chain was rewritten`,
+      `${journalFileName}: the last entry (line ${walk.entries}) hashes to ${walk.lastHash}, not the ` +
+        `expected ${expectedHash}: lines were changed, added or removed at the end, or the whole chain was ` +
+        `rewritten`,
     );
   }
   if (!report) return result(); // an interrupted run: the journal is the whole record
@@ -136,15 +143,18 @@ export async function auditReportFolder(dir: string, expectedHash?: string): Pro
   if (!recorded) return result('report.json: run.journal is missing');
   if (walk.entries > recorded.entries)
     return result(
-      `${journalFileName}: line ${recorded.entries + 1}: added after the run ended (report.json records ${recorded.entries} entries ending in ${recorded.lastHash})`,
+      `${journalFileName}: line ${recorded.entries + 1}: added after the run ended (report.json records ` +
+        `${recorded.entries} entries ending in ${recorded.lastHash})`,
     );
   if (walk.entries < recorded.entries)
     return result(
-      `${journalFileName}: line ${walk.entries + 1}: removed (report.json records ${recorded.entries} entries ending in ${recorded.lastHash})`,
+      `${journalFileName}: line ${walk.entries + 1}: removed (report.json records ${recorded.entries} ` +
+        `entries ending in ${recorded.lastHash})`,
     );
   if (recorded.lastHash !== walk.lastHash)
     return result(
-      `${journalFileName}: line ${walk.entries}: was changed (report.json records its SHA-256 as ${recorded.lastHash}, it now hashes to ${walk.lastHash})`,
+      `${journalFileName}: line ${walk.entries}: was changed (report.json records its SHA-256 as ` +
+        `${recorded.lastHash}, it now hashes to ${walk.lastHash})`,
     );
   if (rowProblem) return result(rowProblem);
   const extraJson = await report.rows.next();
@@ -156,7 +166,8 @@ export async function auditReportFolder(dir: string, expectedHash?: string): Pro
   if (!extraCsv.done) return result(`report.csv:${extraCsv.value.line}: row added: the journal has no entry for it`);
   if (!isDeepStrictEqual(sortCounts(counts), sortCounts(report.run.counts)))
     return result(
-      `report.json: run.counts ${JSON.stringify(report.run.counts)} differ from the journal's ${JSON.stringify(counts)}`,
+      `report.json: run.counts ${JSON.stringify(report.run.counts)} differ from the journal's ` +
+        `${JSON.stringify(counts)}`,
     );
   return result();
 }

@@ -26,7 +26,11 @@ export async function renderHandbook(entries: HandbookEntry[], command: string):
   const toc = [...byServer]
     .map(
       ([server, list]) =>
-        `<h3>${escapeHtml(server)}</h3><ul class="toc">${list.map((e) => `<li><a href="#${anchor(e.email)}">${escapeHtml(e.email)}</a> (${escapeHtml(e.outcome)})</li>`).join('')}</ul>`,
+        `<h3>${escapeHtml(server)}</h3><ul class="toc">` +
+        list
+          .map((e) => `<li><a href="#${anchor(e.email)}">${escapeHtml(e.email)}</a> (${escapeHtml(e.outcome)})</li>`)
+          .join('') +
+        '</ul>',
     )
     .join('');
   const content = [...byServer]
@@ -36,7 +40,9 @@ export async function renderHandbook(entries: HandbookEntry[], command: string):
         list
           .map(
             (e) =>
-              `<section class="mailbox" id="${anchor(e.email)}"><p class="status">${escapeHtml(e.email)}: ${escapeHtml(e.outcome)}${e.confirmed ? ` (confirmed ${escapeHtml(e.confirmed)})` : ''} · <a href="${escapeHtml(e.file)}">${escapeHtml(e.file)}</a></p>` +
+              `<section class="mailbox" id="${anchor(e.email)}"><p class="status">${escapeHtml(e.email)}: ` +
+              `${escapeHtml(e.outcome)}${e.confirmed ? ` (confirmed ${escapeHtml(e.confirmed)})` : ''} · <a ` +
+              `href="${escapeHtml(e.file)}">${escapeHtml(e.file)}</a></p>` +
               `${markdownToHtml(e.markdownForHtml)}</section>`,
           )
           .join(''),
@@ -45,7 +51,8 @@ export async function renderHandbook(entries: HandbookEntry[], command: string):
   return fillHtmlTemplate('manual-instructions.html', {
     title: escapeHtml(`Manual ${command === 'remove' ? 'removal ' : ''}instructions: ${entries.length} mailboxes`),
     intro: escapeHtml(
-      'These mailboxes are on servers no API reaches. Follow each procedure, then record the date and your name in the confirmed column of the users file.',
+      'These mailboxes are on servers no API reaches. Follow each procedure, then record the date and your ' +
+        'name in the confirmed column of the users file.',
     ),
     toc,
     content,

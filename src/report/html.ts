@@ -29,7 +29,8 @@ export async function renderReportPage(
     scriptHash: `sha256-${createHash('sha256').update(script).digest('base64')}`,
     script,
     subtitle: escapeHtml(
-      `Started ${run.startedAt}, finished ${run.finishedAt}. Exit code ${run.exitCode}.${run.stoppedBy ? ` Stopped early: ${run.stoppedBy}` : ''}`,
+      `Started ${run.startedAt}, finished ${run.finishedAt}. Exit code ` +
+        `${run.exitCode}.${run.stoppedBy ? ` Stopped early: ${run.stoppedBy}` : ''}`,
     ),
     links: links.length
       ? `<ul>${links.map((l) => `<li><a href="${escapeHtml(l.href)}">${escapeHtml(l.label)}</a></li>`).join('')}</ul>`
@@ -85,21 +86,34 @@ function chartSvg(counts: OutcomeCounts): string {
       const n = counts.get(route)!.get(outcome) ?? 0;
       if (!n) return '';
       const w = Math.max(1, (n / max) * barWidth);
-      const segment = `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="20" fill="${palette[outcome] ?? '#777'}"><title>${escapeHtml(`${route}: ${outcome} ${n}`)}</title></rect>`;
+      const segment =
+        `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="20" ` +
+        `fill="${palette[outcome] ?? '#777'}"><title>${escapeHtml(`${route}: ${outcome} ${n}`)}</title></rect>`;
       x += w;
       return segment;
     });
     const total = [...counts.get(route)!.values()].reduce((a, b) => a + b, 0);
-    return `<text x="0" y="${y + 15}">${escapeHtml(route)}</text>${segments.join('')}<text x="${(x + 6).toFixed(1)}" y="${y + 15}">${total}</text>`;
+    return (
+      `<text x="0" y="${y + 15}">${escapeHtml(route)}</text>${segments.join('')}<text ` +
+      `x="${(x + 6).toFixed(1)}" y="${y + 15}">${total}</text>`
+    );
   });
   const legendY = 20 + routes.length * row;
   const legend = outcomes.map((outcome, i) => {
     const x = (i % 4) * 160;
     const y = legendY + Math.floor(i / 4) * 20;
-    return `<rect x="${x}" y="${y}" width="12" height="12" fill="${palette[outcome] ?? '#777'}"/><text x="${x + 16}" y="${y + 11}">${escapeHtml(outcome)}</text>`;
+    return (
+      `<rect x="${x}" y="${y}" width="12" height="12" fill="${palette[outcome] ?? '#777'}"/><text ` +
+      `x="${x + 16}" y="${y + 11}">${escapeHtml(outcome)}</text>`
+    );
   });
   const height = legendY + Math.ceil(outcomes.length / 4) * 20 + 10;
-  return `<svg class="chart" role="img" aria-labelledby="chart-title" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><title id="chart-title">Mailboxes by route and outcome</title><g font-size="12" font-family="system-ui, sans-serif">${bars.join('')}${legend.join('')}</g></svg>`;
+  return (
+    `<svg class="chart" role="img" aria-labelledby="chart-title" viewBox="0 0 ${width} ${height}" ` +
+    `width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><title id="chart-title">Mailboxes ` +
+    `by route and outcome</title><g font-size="12" font-family="system-ui, ` +
+    `sans-serif">${bars.join('')}${legend.join('')}</g></svg>`
+  );
 }
 
 /** The chart's numbers as a table: outcomes down, routes across. */
@@ -110,7 +124,10 @@ function summaryTable(counts: OutcomeCounts): string {
   const body = outcomes
     .map((outcome) => {
       const cells = routes.map((route) => counts.get(route)!.get(outcome) ?? 0);
-      return `<tr class="${rowClass(outcome)}"><td>${escapeHtml(outcome)}</td>${cells.map((n) => `<td class="n">${n}</td>`).join('')}<td class="n">${cells.reduce((a, b) => a + b, 0)}</td></tr>`;
+      const total = cells.reduce((a, b) => a + b, 0);
+      const numbers = cells.map((n) => `<td class="n">${n}</td>`).join('');
+      const name = `<td>${escapeHtml(outcome)}</td>`;
+      return `<tr class="${rowClass(outcome)}">${name}${numbers}<td class="n">${total}</td></tr>`;
     })
     .join('');
   return `<table class="counts"><thead>${head}</thead><tbody>${body}</tbody></table>`;
@@ -126,7 +143,8 @@ function controls(counts: OutcomeCounts): string {
     `<label>Route <select id="f-route"><option value="">all</option>${options(routes)}</select></label> ` +
     `<label>Search <input id="f-search" type="search" placeholder="address, name, rule id, error…"></label> ` +
     `<span id="f-count" class="note" aria-live="polite"></span> ` +
-    `<button type="button" id="f-previous">Previous</button> <button type="button" id="f-next">Next</button> <button type="button" id="f-all">Show all</button>`
+    `<button type="button" id="f-previous">Previous</button> <button type="button" id="f-next">Next</button> ` +
+    `<button type="button" id="f-all">Show all</button>`
   );
 }
 
@@ -140,7 +158,8 @@ function runList(run: RunInfo): string {
     ['Config', `${identity.config.file} (SHA-256 ${identity.config.sha256})`],
     ...Object.entries(identity.signedIn).map(([target, app]): [string, unknown] => [
       `Signed in (${target}, from the token)`,
-      `tenant ${app.tenantId ?? '?'}, app ${app.appDisplayName ?? '?'} (${app.appId ?? '?'}), roles: ${app.roles.join(', ') || 'none'}`,
+      `tenant ${app.tenantId ?? '?'}, app ${app.appDisplayName ?? '?'} (${app.appId ?? '?'}), roles: ` +
+        `${app.roles.join(', ') || 'none'}`,
     ]),
     ['Sink (forward mailbox)', run.sinks.join(', ')],
     ['Rule name', run.ruleName],
@@ -165,7 +184,8 @@ function runList(run: RunInfo): string {
     ['Started', run.startedAt],
     ['Finished', run.finishedAt],
   ];
-  return `<dl class="run">${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`;
+  const items = entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`);
+  return `<dl class="run">${items.join('')}</dl>`;
 }
 
 function inputEntry(run: RunInfo): [string, unknown] {
@@ -173,7 +193,8 @@ function inputEntry(run: RunInfo): [string, unknown] {
   if (input.source === 'file') return ['Users file', `${input.file} (SHA-256 ${input.sha256}, ${input.rows} rows)`];
   return [
     'Dynamics 365 (Dataverse)',
-    `${input.url}/api/data/v9.2/mailboxes, $filter ${input.filter}: ${input.rows} rows read (SHA-256 of the rows ${input.sha256})`,
+    `${input.url}/api/data/v9.2/mailboxes, $filter ${input.filter}: ${input.rows} rows read (SHA-256 of the ` +
+      `rows ${input.sha256})`,
   ];
 }
 
@@ -190,7 +211,8 @@ function forwardMailboxEntry(record: ForwardMailboxRecord): [string, unknown] {
 }
 
 const colgroup =
-  '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:8%"><col style="width:13%"><col style="width:13%"><col style="width:18%"><col style="width:13%"><col style="width:15%"></colgroup>';
+  '<colgroup><col style="width:14%"><col style="width:6%"><col style="width:8%"><col style="width:13%"><col ' +
+  'style="width:13%"><col style="width:18%"><col style="width:13%"><col style="width:15%"></colgroup>';
 
 /** Rows per table of report.html's row section (see the page's style: each is laid out only near the screen). */
 export const rowsPerChunk = 500;
@@ -215,13 +237,21 @@ export function rowHtml(o: MailboxOutcome): string {
 }
 
 function rowCells(o: MailboxOutcome): string {
+  const shownOutcome = o.probe?.outcome === 'probe-failure' && o.outcome !== 'failed' ? o.probe.outcome : o.outcome;
+  const error = o.error
+    ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}` +
+      `<br><em>Fix:</em> ${escapeHtml(o.error.fix)}`
+    : '';
   return (
-    `<tr class="${rowClass(o.probe?.outcome === 'probe-failure' && o.outcome !== 'failed' ? o.probe.outcome : o.outcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}"><td><span class="mono">${escapeHtml(o.email)}</span>${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
-    `<td>${escapeHtml(o.target)}${o.canary ? '<br><strong>canary</strong>' : ''}</td><td><strong>${escapeHtml(o.outcome)}</strong>${probeCell(o)}</td>` +
+    `<tr class="${rowClass(shownOutcome)}" data-o="${escapeHtml(o.outcome)}" data-r="${escapeHtml(o.target)}">` +
+    `<td><span class="mono">${escapeHtml(o.email)}</span>` +
+    `${o.displayName ? `<br>${escapeHtml(o.displayName)}` : ''}</td>` +
+    `<td>${escapeHtml(o.target)}${o.canary ? '<br><strong>canary</strong>' : ''}</td>` +
+    `<td><strong>${escapeHtml(o.outcome)}</strong>${probeCell(o)}</td>` +
     `<td>${ruleCell(o.before)}</td><td>${ruleCell(o.after)}</td>` +
     `<td>${list([...o.changes, ...o.drift.map((d) => `drift: ${d}`), ...o.notes])}</td>` +
     `<td>${list(o.otherForwardingRules.map(describeForwarding))}</td>` +
-    `<td>${o.error ? `<code>${escapeHtml(o.error.code)}</code> ${escapeHtml(o.error.message)}${list([...o.error.details])}<br><em>Fix:</em> ${escapeHtml(o.error.fix)}` : ''}</td></tr>`
+    `<td>${error}</td></tr>`
   );
 }
 
@@ -233,7 +263,10 @@ function probeCell(o: MailboxOutcome): string {
   const reason = probe.reason
     ? ` ${escapeHtml(probe.reason)}${probe.ndrStatus ? ` ${escapeHtml(probe.ndrStatus)}` : ''}`
     : '';
-  return `${verdict}${reason}<br><span class="note">test completed ${escapeHtml(probe.completedAt)}</span><br><span class="note">${escapeHtml(probe.detail)}</span>`;
+  return (
+    `${verdict}${reason}<br><span class="note">test completed ${escapeHtml(probe.completedAt)}</span><br><span ` +
+    `class="note">${escapeHtml(probe.detail)}</span>`
+  );
 }
 
 function ruleCell(rules: MailboxRule[] | null): string {
@@ -241,7 +274,12 @@ function ruleCell(rules: MailboxRule[] | null): string {
   if (rules.length === 0) return '<span class="note">none</span>';
   const rule = summarizeRule(rules[0]!);
   const more = rules.length > 1 ? `<br><span class="note">+ ${rules.length - 1} more</span>` : '';
-  return `${rule.enabled ? 'enabled' : '<strong>disabled</strong>'} <span class="mono note">${escapeHtml(rule.id)}</span><br>→ ${escapeHtml(rule.forwardAsAttachmentTo.join(', ') || '(nothing)')}${rule.exceptions ? `<br><span class="note">except: ${escapeHtml(rule.exceptions)}</span>` : ''}${more}`;
+  return (
+    `${rule.enabled ? 'enabled' : '<strong>disabled</strong>'} <span class="mono ` +
+    `note">${escapeHtml(rule.id)}</span><br>→ ` +
+    `${escapeHtml(rule.forwardAsAttachmentTo.join(', ') || '(nothing)')}` +
+    `${rule.exceptions ? `<br><span class="note">except: ${escapeHtml(rule.exceptions)}</span>` : ''}${more}`
+  );
 }
 
 function list(items: string[]): string {

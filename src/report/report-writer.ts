@@ -184,7 +184,9 @@ export class ReportWriter {
       await this.options.inventory.close();
       links.push({
         href: 'forwarding-inventory.csv',
-        label: `Forwarding inventory: ${this.options.inventory.rows} forwarding targets in every rule that forwards or redirects`,
+        label:
+          `Forwarding inventory: ${this.options.inventory.rows} forwarding targets in every rule that forwards ` +
+          `or redirects`,
       });
     }
     this.csv.end();

@@ -9,7 +9,10 @@ export interface RunIdentity {
   /** The operating-system account and host the command ran under. */
   operator: { user: string; host: string };
   toolVersion: string;
-  /** The arguments as given (secrets never come on the command line; values of secret-looking flags are masked anyway). */
+  /**
+   * The arguments as given (secrets never come on the command line; values of secret-looking flags are masked
+   * anyway).
+   */
   commandLine: string[];
   config: { file: string; sha256: string };
   /** Per back end signing in with a token: tenant, app id, display name and roles as the token states them. */

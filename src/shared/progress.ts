@@ -39,11 +39,13 @@ export class Progress {
     if (probe && probe.outcome !== outcome.outcome) this.counts[probe.outcome] = (this.counts[probe.outcome] ?? 0) + 1;
     if (outcome.outcome === 'failed' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
       this.line(
-        `${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ${outcome.error?.fix}`,
+        `${outcome.email || `"${outcome.displayName}" (no address)`}: failed: ${outcome.error?.code}: ` +
+          `${outcome.error?.fix}`,
       );
     } else if (probe?.outcome === 'probe-failure' && !this.io.quiet && this.failuresShown++ < maxFailureLines) {
       this.line(
-        `${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ${probe.detail}`,
+        `${outcome.email}: probe-failure: ${probe.reason}${probe.ndrStatus ? ` ${probe.ndrStatus}` : ''}: ` +
+          `${probe.detail}`,
       );
     }
   }
@@ -67,12 +69,15 @@ export class Progress {
       .map(([target, gate]) => `${target}: ${describePacing(gate, this.io.clock())}`)
       .join('; ');
     this.io.stderr.write(
-      `\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`,
+      `\r\x1b[K${this.label} ${this.done}/${this.total ?? '?'} mailboxes, ${rate.toFixed(1)}/s, ETA ` +
+        `${eta ?? '?'} s${pacing ? `, ${pacing}` : ''}`,
     );
   }
 }
 
-/** "paused for Retry-After (0.6 s)", "learning the ceiling (340 req/s)" or "holding at 480 req/s", with the 429 count. */
+/**
+ * "paused for Retry-After (0.6 s)", "learning the ceiling (340 req/s)" or "holding at 480 req/s", with the 429 count.
+ */
 export function describePacing(gate: ThrottleGate, now: number): string {
   const pausedInMs = gate.pausedUntil - now;
   const state =
@@ -80,6 +85,7 @@ export function describePacing(gate: ThrottleGate, now: number): string {
       ? `paused for Retry-After (${(pausedInMs / 1000).toFixed(1)} s)`
       : gate.pacingState === 'learning'
         ? `learning the ceiling (${Math.round(gate.requestsPerSecond)} req/s)`
-        : `holding at ${Math.round(gate.requestsPerSecond)} req/s${gate.start.from === 'remembered' ? ' (from the last run)' : ''}`;
+        : `holding at ${Math.round(gate.requestsPerSecond)} ` +
+          `req/s${gate.start.from === 'remembered' ? ' (from the last run)' : ''}`;
   return gate.stats.throttled > 0 ? `${state}, ${gate.stats.throttled} throttled` : state;
 }

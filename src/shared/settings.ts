@@ -16,12 +16,14 @@ const flags = {
   users: {
     schema: z.string().min(1).optional(),
     describe:
-      'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed, dynamicsMailboxId); or --from-dataverse',
+      'CSV of mailboxes (columns: email, displayName, target, sink, server, instructions, confirmed, ' +
+      'dynamicsMailboxId); or --from-dataverse',
   },
   fromDataverse: {
     schema: z.boolean().default(false),
     describe:
-      'Read the mailboxes from Dynamics 365 (config dataverse): active mailbox records with Incoming Email = Forward Mailbox, and the sink from the forward mailbox record; instead of --users',
+      'Read the mailboxes from Dynamics 365 (config dataverse): active mailbox records with Incoming Email = ' +
+      'Forward Mailbox, and the sink from the forward mailbox record; instead of --users',
   },
   config: { schema: z.string().min(1), describe: 'JSON config (see samples/sinkrule.config.json)' },
   sink: {
@@ -68,7 +70,8 @@ const flags = {
   includeStale: {
     schema: z.boolean().default(false),
     describe:
-      'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward Mailbox; sinkrule\'s rule there is reported "stale"',
+      'With --from-dataverse: also read the active mailboxes whose Incoming Email is no longer Forward ' +
+      'Mailbox; sinkrule\'s rule there is reported "stale"',
   },
   stale: {
     schema: z.boolean().default(false),
@@ -78,7 +81,8 @@ const flags = {
   removeOutlookRuleBlob: {
     schema: z.boolean().default(false),
     describe:
-      'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes are reported, not written)',
+      'EWS: write even where Outlook client-only rules exist, which deletes them (default: such mailboxes ' +
+      'are reported, not written)',
   },
   sample: {
     schema: z.coerce
@@ -118,12 +122,14 @@ const flags = {
   probe: {
     schema: z.boolean().default(false),
     describe:
-      'After the verify, send a test message through each Graph mailbox and look for it in the sink (see the probe command)',
+      'After the verify, send a test message through each Graph mailbox and look for it in the sink (see the ' +
+      'probe command)',
   },
   resume: {
     schema: z.string().min(1).optional(),
     describe:
-      'Continue the interrupted run whose report folder this is (same --users and --config): finished mailboxes are not touched again',
+      'Continue the interrupted run whose report folder this is (same --users and --config): finished ' +
+      'mailboxes are not touched again',
   },
   inventory: {
     schema: z.boolean().default(false),
@@ -272,7 +278,9 @@ export const flagGroups = {
 
 type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
 type RunGroup = 'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo';
-/** deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults). */
+/**
+ * deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults).
+ */
 const runFlagNames = [
   ...new Set([
     ...flagGroups.write,
@@ -338,7 +346,8 @@ export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.Pr
   const parsed = parseFlags([...flagGroups.rollback, ...flagGroups.global], argv, env) as RollbackFlags;
   if (!parsed.report)
     throw new InputError([
-      'command line: --report: name the report folder of the run to undo, e.g. --report sinkrule-report-deploy-20261129-1401',
+      'command line: --report: name the report folder of the run to undo, e.g. --report ' +
+        'sinkrule-report-deploy-20261129-1401',
     ]);
   return parsed;
 }

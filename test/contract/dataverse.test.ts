@@ -77,29 +77,33 @@ describe('Dataverse simulator (what the Web API accepts and refuses)', () => {
     await Promise.all([graph.stop(), dataverse.stop()]);
   });
 
-  it('refuses unknown columns in $filter (0x80060888) and $select (0x0), $skip, wrong types and unknown entity sets', async () => {
-    const unknownFilter = await query(`$filter=${encodeURIComponent('emailadress eq null')}`);
-    assert.equal(unknownFilter.status, 400);
-    assert.deepEqual(unknownFilter.body, {
-      error: {
-        code: '0x80060888',
-        message: "Could not find a property named 'emailadress' on type 'Microsoft.Dynamics.CRM.mailbox'.",
-      },
-    });
-    const unknownSelect = await query('$select=Name');
-    assert.equal(unknownSelect.status, 400);
-    assert.equal(unknownSelect.body.error.code, '0x0');
-    assert.equal((await query('$skip=2')).status, 400, 'Dataverse does not support $skip');
-    const wrongType = await query(`$filter=${encodeURIComponent('isforwardmailbox eq 3')}`);
-    assert.equal(wrongType.status, 400);
-    assert.match(wrongType.body.error.message, /incompatible types/);
-    assert.equal((await query(`$filter=${encodeURIComponent('statecode eq')}`)).status, 400);
-    const segment = await call(`${dataverse.url}/api/data/v9.2/Mailboxes`, { authorization: `Bearer ${token}` });
-    assert.equal(segment.status, 404);
-    assert.deepEqual(segment.body, {
-      error: { code: '0x8006088a', message: "Resource not found for the segment 'Mailboxes'." },
-    });
-  });
+  it(
+    'refuses unknown columns in $filter (0x80060888) and $select (0x0), $skip, wrong types and unknown entity ' +
+      'sets',
+    async () => {
+      const unknownFilter = await query(`$filter=${encodeURIComponent('emailadress eq null')}`);
+      assert.equal(unknownFilter.status, 400);
+      assert.deepEqual(unknownFilter.body, {
+        error: {
+          code: '0x80060888',
+          message: "Could not find a property named 'emailadress' on type 'Microsoft.Dynamics.CRM.mailbox'.",
+        },
+      });
+      const unknownSelect = await query('$select=Name');
+      assert.equal(unknownSelect.status, 400);
+      assert.equal(unknownSelect.body.error.code, '0x0');
+      assert.equal((await query('$skip=2')).status, 400, 'Dataverse does not support $skip');
+      const wrongType = await query(`$filter=${encodeURIComponent('isforwardmailbox eq 3')}`);
+      assert.equal(wrongType.status, 400);
+      assert.match(wrongType.body.error.message, /incompatible types/);
+      assert.equal((await query(`$filter=${encodeURIComponent('statecode eq')}`)).status, 400);
+      const segment = await call(`${dataverse.url}/api/data/v9.2/Mailboxes`, { authorization: `Bearer ${token}` });
+      assert.equal(segment.status, 404);
+      assert.deepEqual(segment.body, {
+        error: { code: '0x8006088a', message: "Resource not found for the segment 'Mailboxes'." },
+      });
+    },
+  );
 
   it('pages by Prefer: odata.maxpagesize with @odata.nextLink; labels only when asked; at most 5000', async () => {
     const first = await query(

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { generate } from 'selfsigned';
 import { runCli } from '../helpers/cli.js';
 import { loadConfig } from '../../src/input/config.js';
+import { joined } from '../helpers/pattern.js';
 
 /** What every command shares, through the built CLI: init, JSON errors, --quiet, help, completion. */
 let dir: string;
@@ -53,12 +54,15 @@ describe('sinkrule init', () => {
     assert.match(result.stdout, /Connect-ExchangeOnline -ExchangeEnvironmentName O365USGovGCCHigh/);
     assert.match(
       result.stdout,
-      /New-ManagementRoleAssignment -App \$sp\.AppId -Role "Application MailboxSettings\.ReadWrite" -CustomResourceScope "sinkrule CRM users"/,
+      joined(
+        /New-ManagementRoleAssignment -App \$sp\.AppId -Role "Application MailboxSettings\.ReadWrite" /,
+        /-CustomResourceScope "sinkrule CRM users"/,
+      ),
     );
     assert.match(result.stdout, /Export-PfxCertificate -Cert \$cert -FilePath sinkrule\.pfx/);
   });
 
-  it('init then validate: the written config passes validate once the CRM users (and the certificate) are added', async () => {
+  it('init then validate: the written config passes once the CRM users (and the certificate) are added', async () => {
     const managed = path.join(dir, 'init-validate-mi');
     const init = await runCli([
       'init',

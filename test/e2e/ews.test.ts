@@ -96,7 +96,8 @@ describe('EWS back end', () => {
         const rejected = byEmail((await world.report('r')).mailboxes).get('a@contoso.com')!;
         assert.equal(rejected.error.code, 'ErrorInboxRulesValidationError');
         assert.deepEqual(rejected.error.details, [
-          `operation 0: Action:ForwardAsAttachmentToRecipients: RecipientDoesNotExist: The recipient does not exist. (value "${sink}")`,
+          `operation 0: Action:ForwardAsAttachmentToRecipients: RecipientDoesNotExist: The recipient does ` +
+            `not exist. (value "${sink}")`,
         ]);
         assert.match(rejected.error.fix, /rule template or the sink address/);
         assert.equal(world.sim.stats.writes, 0, 'a rejected UpdateInboxRules changes nothing');
@@ -232,11 +233,13 @@ describe('EWS back end', () => {
     },
   );
 
-  it('the simulator validates every rule operation and applies none when one fails, as Exchange documents', async () => {
+  it('the simulator validates every rule operation, applies none when one fails, as Exchange documents', async () => {
     const rule = (inner: string, id = '') =>
-      `<t:Rule>${id && `<t:RuleId>${id}</t:RuleId>`}<t:DisplayName>r</t:DisplayName><t:Priority>1</t:Priority><t:IsEnabled>true</t:IsEnabled>${inner}</t:Rule>`;
+      `<t:Rule>${id && `<t:RuleId>${id}</t:RuleId>`}<t:DisplayName>r</t:DisplayName><t:Priority>1</` +
+      `t:Priority><t:IsEnabled>true</t:IsEnabled>${inner}</t:Rule>`;
     const forwardTo = (address: string) =>
-      `<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:EmailAddress>${address}</t:EmailAddress></t:Address></t:ForwardAsAttachmentToRecipients></t:Actions>`;
+      `<t:Actions><t:ForwardAsAttachmentToRecipients><t:Address><t:EmailAddress>${address}</t:EmailAddress></` +
+      `t:Address></t:ForwardAsAttachmentToRecipients></t:Actions>`;
     const operations = [
       `<t:CreateRuleOperation>${rule(forwardTo(sink), 'AQAAAA==')}</t:CreateRuleOperation>`,
       `<t:SetRuleOperation>${rule(forwardTo(sink), 'AQAAAB==')}</t:SetRuleOperation>`,
@@ -252,7 +255,8 @@ describe('EWS back end', () => {
           world,
           soapRequest(
             'a@contoso.com',
-            `<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations>${operations.join('')}</m:Operations></m:UpdateInboxRules>`,
+            `<m:UpdateInboxRules><m:RemoveOutlookRuleBlob>false</m:RemoveOutlookRuleBlob><m:Operations>` +
+              `${operations.join('')}</m:Operations></m:UpdateInboxRules>`,
           ),
         );
         assert.equal(answer.status, 200, answer.body);
@@ -294,8 +298,12 @@ describe('EWS back end', () => {
 /** A SOAP 1.1 envelope as EWS clients send it: version header, impersonation of `mailbox`, one operation. */
 function soapRequest(mailbox: string, body: string): string {
   return (
-    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">' +
-    `<soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${mailbox}</t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header>` +
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ' +
+    'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" ' +
+    'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">' +
+    `<soap:Header><t:RequestServerVersion ` +
+    `Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:SmtpAddress>${mailbox}</` +
+    `t:SmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header>` +
     `<soap:Body>${body}</soap:Body></soap:Envelope>`
   );
 }

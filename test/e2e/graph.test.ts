@@ -118,7 +118,7 @@ describe('Graph back end', () => {
     });
   });
 
-  it('a create that times out after it was committed is not replayed: the mailbox is re-read, no duplicate', async () => {
+  it('a create that times out after it was committed is not replayed: the mailbox is re-read, no copy', async () => {
     await inWorld(fresh(2), { gatewayTimeoutAfterCreate: ['user0@contoso.com'] }, async (world) => {
       const result = await world.run(['deploy', '--yes', '--report', 'r']);
       assert.equal(result.code, 0, result.stderr);

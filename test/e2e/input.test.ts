@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
+import { joined } from '../helpers/pattern.js';
 
 /**
  * Bad input of every kind: exit 1, every problem as FILE:LINE (or the config key) with a fix,
@@ -67,7 +68,10 @@ describe('input validation at the edge', () => {
     await rejects(
       ['deploy', '--yes'],
       [
-        /users\.csv:2: "user@contoso-\.test" is not a valid email address \(the domain label "contoso-" .*hyphen\): fix the email column/,
+        joined(
+          /users\.csv:2: "user@contoso-\.test" is not a valid email address \(the domain label "contoso-" /,
+          /.*hyphen\): fix the email column/,
+        ),
         /users\.csv:3: sink "sink@crm_sink\.contoso\.com" is not a valid email address/,
         /users\.csv:4: "megan@10\.0\.0\.1" .*all digits/,
       ],
@@ -129,7 +133,7 @@ describe('input validation at the edge', () => {
       await rejects(['verify'], [/sinkrule\.config\.json:3: not valid JSON/]);
     });
 
-    it('names the config file and key of a file it points at that is missing, a folder, a pipe or unreadable', async () => {
+    it('names the config file and key of a file it names that is missing, a folder, a pipe or unreadable', async () => {
       const folder = path.join(world.dir, 'a-folder');
       const pipe = path.join(world.dir, 'a-pipe');
       await mkdir(folder, { recursive: true });
@@ -143,9 +147,18 @@ describe('input validation at the edge', () => {
       const result = await rejects(
         ['verify'],
         [
-          /sinkrule\.config\.json: rule\.template: .*a-folder: is a folder, not a file: point rule\.template at a rule template JSON file/,
-          /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or device\): point graph\.certificatePath at a PEM or PFX file/,
-          /sinkrule\.config\.json: manual\.instructionsDir: .*no-such-folder: not found: point manual\.instructionsDir at a folder/,
+          joined(
+            /sinkrule\.config\.json: rule\.template: .*a-folder: is a folder, not a file: point rule\.template at /,
+            /a rule template JSON file/,
+          ),
+          joined(
+            /sinkrule\.config\.json: graph\.certificatePath: .*a-pipe: is not a regular file \(a pipe, socket or /,
+            /device\): point graph\.certificatePath at a PEM or PFX file/,
+          ),
+          joined(
+            /sinkrule\.config\.json: manual\.instructionsDir: .*no-such-folder: not found: point /,
+            /manual\.instructionsDir at a folder/,
+          ),
         ],
       );
       assert.doesNotMatch(result.stderr, /Unexpected error|\n\s+at /, 'no stack trace');
@@ -177,7 +190,10 @@ describe('input validation at the edge', () => {
       await rejects(
         ['verify'],
         [
-          /not-json\.json: the rule template is not valid JSON .*: fix the file .*sinkrule\.config\.json: rule\.template names/,
+          joined(
+            /not-json\.json: the rule template is not valid JSON .*: fix the file .*sinkrule\.config\.json: /,
+            /rule\.template names/,
+          ),
         ],
       );
       await world.writeConfig({ sink, graph: graph() });
@@ -233,7 +249,7 @@ describe('paths given on the command line', () => {
     assert.equal(world.sim.stats.requests + world.sim.identity.tokenRequests, 0, 'nothing reached the service');
   }
 
-  it('a folder, a pipe or a missing file for --users or --config: one line with the path and the fix, exit 1', async () => {
+  it('a folder, a pipe or a missing file for --users or --config: one line with path and fix, exit 1', async () => {
     const pipe = path.join(world.dir, 'pipe.csv');
     execFileSync('mkfifo', [pipe]);
     await rejectsPath(

@@ -176,7 +176,8 @@ describe('manual instructions: end to end', () => {
     try {
       await writeFile(
         path.join(dir, 'users.csv'),
-        'email,target,server,instructions,confirmed\nben@contoso.com,pop3,,nope,\npatti@contoso.com,pop3,,,yesterday\nalex@contoso.com,graph,,,2026-11-20\n',
+        'email,target,server,instructions,confirmed\nben@contoso.com,pop3,,nope,\npatti@contoso.com,pop3,,,' +
+          'yesterday\nalex@contoso.com,graph,,,2026-11-20\n',
       );
       await writeFile(path.join(dir, 'config.json'), JSON.stringify({ sink }));
       const result = await runCli(

@@ -123,7 +123,7 @@ describe('preflight', () => {
     });
   });
 
-  it('checks EWS impersonation on a sample on-premises mailbox, and skips the Graph checks without Graph rows', async () => {
+  it('checks EWS impersonation on a sample on-premises mailbox; no Graph checks without Graph rows', async () => {
     const world = await startEwsWorld([{ email: 'onprem1@contoso.com', impersonationDenied: true }]);
     try {
       const result = await world.run(['preflight', '--output', 'json']);

@@ -69,60 +69,64 @@ async function deployAndKill(
 }
 
 describe('resume after kill -9', () => {
-  it('a deploy killed mid-run resumes to a complete report with one correct rule per mailbox; finished mailboxes are not touched again', async () => {
-    const world = await startGraphWorld(mailboxes(120), { latencyInMs: 25 });
-    try {
-      await deployAndKill(world, 'r', 30);
-      const killed = await journalOf(world, 'r');
-      const finished = new Set(killed.filter((e) => e.type === 'done').map((e) => e.row!.email));
-      const inFlight = new Set(
-        killed
-          .filter((e) => e.type === 'write')
-          .map((e) => e.email!)
-          .filter((email) => !finished.has(email)),
-      );
-      assert.ok(finished.size >= 30 && finished.size < 120, `killed part-way (${finished.size} finished)`);
-      assert.equal(killed.at(-1)!.type === 'end', false, 'the run never ended');
-      const requestsBefore = world.sim.stats.requests;
-
-      const result = await world.run(['deploy', '--yes', '--resume', 'r']);
-      assert.equal(result.code, 0, result.stderr);
-      const report = await world.report('r');
-      const emails = report.mailboxes.map((m) => m.email);
-      assert.equal(emails.length, 120, 'every row of the input once');
-      assert.equal(new Set(emails).size, 120);
-      for (let i = 0; i < 120; i++) {
-        const ours = world.sim.rulesOf(`user${i}@contoso.com`).filter((r) => r.displayName.includes('sinkrule'));
-        assert.equal(ours.length, 1, `user${i}: exactly one rule`);
-        assert.equal(
-          (ours[0]!.actions!.forwardAsAttachmentTo as Array<{ emailAddress: { address: string } }>)[0]!.emailAddress
-            .address,
-          sink,
+  it(
+    'a deploy killed mid-run resumes to a complete report with one correct rule per mailbox; finished ' +
+      'mailboxes are not touched again',
+    async () => {
+      const world = await startGraphWorld(mailboxes(120), { latencyInMs: 25 });
+      try {
+        await deployAndKill(world, 'r', 30);
+        const killed = await journalOf(world, 'r');
+        const finished = new Set(killed.filter((e) => e.type === 'done').map((e) => e.row!.email));
+        const inFlight = new Set(
+          killed
+            .filter((e) => e.type === 'write')
+            .map((e) => e.email!)
+            .filter((email) => !finished.has(email)),
         );
+        assert.ok(finished.size >= 30 && finished.size < 120, `killed part-way (${finished.size} finished)`);
+        assert.equal(killed.at(-1)!.type === 'end', false, 'the run never ended');
+        const requestsBefore = world.sim.stats.requests;
+
+        const result = await world.run(['deploy', '--yes', '--resume', 'r']);
+        assert.equal(result.code, 0, result.stderr);
+        const report = await world.report('r');
+        const emails = report.mailboxes.map((m) => m.email);
+        assert.equal(emails.length, 120, 'every row of the input once');
+        assert.equal(new Set(emails).size, 120);
+        for (let i = 0; i < 120; i++) {
+          const ours = world.sim.rulesOf(`user${i}@contoso.com`).filter((r) => r.displayName.includes('sinkrule'));
+          assert.equal(ours.length, 1, `user${i}: exactly one rule`);
+          assert.equal(
+            (ours[0]!.actions!.forwardAsAttachmentTo as Array<{ emailAddress: { address: string } }>)[0]!.emailAddress
+              .address,
+            sink,
+          );
+        }
+        // Finished mailboxes: neither read nor written again (2 requests per remaining mailbox: read + create).
+        const remaining = 120 - finished.size;
+        assert.ok(
+          world.sim.stats.requests - requestsBefore <= remaining * 2,
+          `${world.sim.stats.requests - requestsBefore} requests for ${remaining} remaining mailboxes`,
+        );
+        // A mailbox whose create was in flight at the kill is re-read, found done, not duplicated.
+        for (const email of inFlight)
+          assert.match(report.mailboxes.find((m) => m.email === email)!.outcome, /^(created|unchanged)$/);
+        const after = await journalOf(world, 'r');
+        assert.deepEqual(
+          after.slice(0, killed.length),
+          killed,
+          'the chain continues after the entries of the killed run',
+        );
+        assert.equal(after[killed.length]!.type, 'resume');
+        assert.equal(report.run.counts.created + (report.run.counts.unchanged ?? 0), 120);
+        const audit = await world.runPlain(['audit', 'verify', 'r']);
+        assert.equal(audit.code, 0, audit.stdout);
+      } finally {
+        await world.close();
       }
-      // Finished mailboxes: neither read nor written again (2 requests per remaining mailbox: read + create).
-      const remaining = 120 - finished.size;
-      assert.ok(
-        world.sim.stats.requests - requestsBefore <= remaining * 2,
-        `${world.sim.stats.requests - requestsBefore} requests for ${remaining} remaining mailboxes`,
-      );
-      // A mailbox whose create was in flight at the kill is re-read, found done, not duplicated.
-      for (const email of inFlight)
-        assert.match(report.mailboxes.find((m) => m.email === email)!.outcome, /^(created|unchanged)$/);
-      const after = await journalOf(world, 'r');
-      assert.deepEqual(
-        after.slice(0, killed.length),
-        killed,
-        'the chain continues after the entries of the killed run',
-      );
-      assert.equal(after[killed.length]!.type, 'resume');
-      assert.equal(report.run.counts.created + (report.run.counts.unchanged ?? 0), 120);
-      const audit = await world.runPlain(['audit', 'verify', 'r']);
-      assert.equal(audit.code, 0, audit.stdout);
-    } finally {
-      await world.close();
-    }
-  });
+    },
+  );
 
   it('refuses to resume with another users file or config (exit 1), and changes nothing', async () => {
     const world = await startGraphWorld(mailboxes(40), { latencyInMs: 25 });

@@ -19,7 +19,8 @@ describe('sinkrule validate', () => {
 
   it('a good users file and config: exit 0, a summary, no request', async () => {
     await world.writeUsers(
-      'email,displayName,target,server\nalex@contoso.com,Alex,,\nmegan@contoso.com,Megan,graph,\nben@contoso.com,Ben,pop3,pop.fabrikam.net\n',
+      'email,displayName,target,server\nalex@contoso.com,Alex,,\nmegan@contoso.com,Megan,graph,\n' +
+        'ben@contoso.com,Ben,pop3,pop.fabrikam.net\n',
     );
     const before = requests();
     const result = await world.run(['validate']);
@@ -39,7 +40,7 @@ describe('sinkrule validate', () => {
     assert.ok(summary.peakRssInMb > 0);
   });
 
-  it('every problem at once, each as FILE:LINE with a fix: rows, routes, manual placeholders; exit 1, no request', async () => {
+  it('all problems at once as FILE:LINE with a fix (rows, routes, placeholders); exit 1, no request', async () => {
     const instructions = path.join(world.dir, 'instructions');
     await mkdir(instructions, { recursive: true });
     await writeFile(
@@ -85,7 +86,8 @@ describe('sinkrule validate', () => {
     const template = path.join(world.dir, 'rule.json');
     await writeFile(
       template,
-      '{\n  "displayName": "{{ruleName}}",\n  "actions": { "forwardAsAttachmentTo": [{ "emailAddress": { "address": "{{sinkAdress}}" } }] }\n}\n',
+      '{\n  "displayName": "{{ruleName}}",\n  "actions": { "forwardAsAttachmentTo": [{ "emailAddress": { ' +
+        '"address": "{{sinkAdress}}" } }] }\n}\n',
     );
     await world.writeConfig({
       sink,

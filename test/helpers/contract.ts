@@ -127,7 +127,7 @@ async function assertNoSecrets(world: ContractWorld, result: CliResult, reportDi
  */
 export function contractSuite(name: string, factory: WorldFactory): void {
   describe(`contract: ${name}`, () => {
-    it('deploy converges every reachable mailbox, leaves foreign rules alone and reports the rest as failed', async () => {
+    it('deploy converges every reachable mailbox, leaves foreign rules alone, reports the rest as failed', async () => {
       await withWorld(factory, population, async (world) => {
         const foreignBefore = new Map(population.map((m) => [m.email, foreign(world, m.email)]));
         const result = await world.run(['deploy', '--yes', '--report', 'r1']);

@@ -33,7 +33,8 @@ describe('cli main, in-process', () => {
     // POP3 rows only: the whole run happens without any network.
     await writeFile(
       users,
-      'email,displayName,target,server\nben@contoso.com,Ben,pop3,pop.contoso.com\nana@contoso.com,Ana,pop3,pop.contoso.com\n',
+      'email,displayName,target,server\nben@contoso.com,Ben,pop3,pop.contoso.com\nana@contoso.com,Ana,pop3,' +
+        'pop.contoso.com\n',
     );
   });
   after(() => rm(dir, { recursive: true, force: true }));
@@ -119,13 +120,17 @@ describe('settings precedence: flag > environment > config file > default', () =
 });
 
 describe('exitCodeFor', () => {
-  it('0 when every mailbox is in the desired state, 2 when one is not or the run stopped part-way, 1 when nothing could run', () => {
-    assert.equal(exitCodeFor({ counts: { created: 3, unchanged: 1, manual: 2 } }), 0);
-    assert.equal(exitCodeFor({ counts: { created: 3, failed: 1 } }), 2);
-    assert.equal(exitCodeFor({ counts: { ok: 3, drifted: 1 } }), 2);
-    assert.equal(exitCodeFor({ counts: { created: 3 }, error: new Error('interrupted') }), 2);
-    assert.equal(exitCodeFor({ counts: { created: 3 }, error: new AccessError('token rejected') }), 1);
-    assert.equal(exitCodeFor({ error: new InputError(['users.csv:2: bad']) }), 1);
-    assert.equal(exitCodeFor({ error: new Error('unexpected') }), 1);
-  });
+  it(
+    '0 when every mailbox is in the desired state, 2 when one is not or the run stopped part-way, 1 when ' +
+      'nothing could run',
+    () => {
+      assert.equal(exitCodeFor({ counts: { created: 3, unchanged: 1, manual: 2 } }), 0);
+      assert.equal(exitCodeFor({ counts: { created: 3, failed: 1 } }), 2);
+      assert.equal(exitCodeFor({ counts: { ok: 3, drifted: 1 } }), 2);
+      assert.equal(exitCodeFor({ counts: { created: 3 }, error: new Error('interrupted') }), 2);
+      assert.equal(exitCodeFor({ counts: { created: 3 }, error: new AccessError('token rejected') }), 1);
+      assert.equal(exitCodeFor({ error: new InputError(['users.csv:2: bad']) }), 1);
+      assert.equal(exitCodeFor({ error: new Error('unexpected') }), 1);
+    },
+  );
 });

@@ -41,7 +41,8 @@ describe("the EWS simulator's schema check (libxml2 in WebAssembly)", () => {
         for (const folder of ['requests', 'samples']) {
           for (const name of (await readdir(path.join(schemaDir!, folder))).filter((n) => n.endsWith('.xml'))) {
             const result = validator.validate(await readFile(path.join(schemaDir!, folder, name), 'utf8'));
-            // The two msdocs-2013 samples are verbatim with the wrong SOAP namespace (https): the README says they fail.
+            // The two msdocs-2013 samples are verbatim with the wrong SOAP namespace (https): the README says they
+            // fail.
             assert.equal(result.ok, !name.includes('msdocs-2013'), `${folder}/${name}: ${result.errors.join('; ')}`);
           }
         }

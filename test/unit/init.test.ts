@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/input/config.js';
 import { fakeIO } from '../helpers/fake-io.js';
 
 describe('sinkrule init on a terminal', () => {
-  it('asks for what the flags did not give, asks again after a wrong answer, and writes a config that loads', async () => {
+  it('asks for what the flags did not give, again after a wrong answer, and writes a config that loads', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-init-'));
     try {
       const replies = [

@@ -32,74 +32,86 @@ const rule = (overrides: Partial<RuleLike>): RuleLike => ({
 });
 
 describe('simulated Exchange Online mail flow', () => {
-  it('forwards as an item attachment holding the original, and forwards a message by rule only once (X-MS-Exchange-Inbox-Rules-Loop)', async () => {
-    const { flow, settle, send } = tenant({
-      'a@contoso.com': [{ ...correctSinkRule('b@contoso.com'), sequence: 1 }],
-      'b@contoso.com': [rule({ actions: { forwardAsAttachmentTo: [recipient('c@contoso.com')] } })],
-      'c@contoso.com': [],
-      'x@contoso.com': [],
-    });
-    send('x@contoso.com', 'a@contoso.com', 'Quote 42');
-    await settle();
-    const [wrapper] = flow.messagesOf('b@contoso.com');
-    assert.equal(wrapper!.subject, 'FW: Quote 42');
-    assert.equal(wrapper!.attachments[0]!['@odata.type'], '#microsoft.graph.itemAttachment');
-    assert.equal(wrapper!.attachments[0]!.item.subject, 'Quote 42');
-    assert.ok(
-      wrapper!.internetMessageHeaders.some(
-        (h) => h.name === 'X-MS-Exchange-Inbox-Rules-Loop' && h.value === 'a@contoso.com',
-      ),
-    );
-    assert.deepEqual(
-      flow.messagesOf('c@contoso.com'),
-      [],
-      "b's rule does not forward a message a rule already forwarded",
-    );
-    assert.equal(flow.messagesOf('x@contoso.com').length, 1, 'the sender keeps a copy in Sent Items');
-    assert.equal(flow.messagesOf('x@contoso.com')[0]!.folder, 'sentitems');
-  });
+  it(
+    'forwards as an item attachment holding the original, and forwards a message by rule only once ' +
+      '(X-MS-Exchange-Inbox-Rules-Loop)',
+    async () => {
+      const { flow, settle, send } = tenant({
+        'a@contoso.com': [{ ...correctSinkRule('b@contoso.com'), sequence: 1 }],
+        'b@contoso.com': [rule({ actions: { forwardAsAttachmentTo: [recipient('c@contoso.com')] } })],
+        'c@contoso.com': [],
+        'x@contoso.com': [],
+      });
+      send('x@contoso.com', 'a@contoso.com', 'Quote 42');
+      await settle();
+      const [wrapper] = flow.messagesOf('b@contoso.com');
+      assert.equal(wrapper!.subject, 'FW: Quote 42');
+      assert.equal(wrapper!.attachments[0]!['@odata.type'], '#microsoft.graph.itemAttachment');
+      assert.equal(wrapper!.attachments[0]!.item.subject, 'Quote 42');
+      assert.ok(
+        wrapper!.internetMessageHeaders.some(
+          (h) => h.name === 'X-MS-Exchange-Inbox-Rules-Loop' && h.value === 'a@contoso.com',
+        ),
+      );
+      assert.deepEqual(
+        flow.messagesOf('c@contoso.com'),
+        [],
+        "b's rule does not forward a message a rule already forwarded",
+      );
+      assert.equal(flow.messagesOf('x@contoso.com').length, 1, 'the sender keeps a copy in Sent Items');
+      assert.equal(flow.messagesOf('x@contoso.com')[0]!.folder, 'sentitems');
+    },
+  );
 
-  it('bounces an automatic forward to an external domain with NDR 5.7.520 to the forwarding mailbox; the NDR is not forwarded again', async () => {
-    const { flow, settle, send } = tenant({
-      'a@contoso.com': [{ ...correctSinkRule('crm@partner.example'), sequence: 1 }],
-      'x@contoso.com': [],
-    });
-    send('x@contoso.com', 'a@contoso.com', 'Hello');
-    await settle();
-    const ndr = flow.messagesOf('a@contoso.com').find((m) => m.subject.startsWith('Undeliverable'));
-    assert.match(
-      ndr!.body.content,
-      /550 5\.7\.520 Access denied, Your organization does not allow external forwarding/,
-    );
-    assert.deepEqual(flow.sentOutside, [], 'nothing left the tenant');
-    assert.equal(
-      flow.messagesOf('a@contoso.com').filter((m) => m.subject.startsWith('Undeliverable')).length,
-      1,
-      'the rule exception isNonDeliveryReport stops a loop',
-    );
-  });
+  it(
+    'bounces an automatic forward to an external domain with NDR 5.7.520 to the forwarding mailbox; the NDR is ' +
+      'not forwarded again',
+    async () => {
+      const { flow, settle, send } = tenant({
+        'a@contoso.com': [{ ...correctSinkRule('crm@partner.example'), sequence: 1 }],
+        'x@contoso.com': [],
+      });
+      send('x@contoso.com', 'a@contoso.com', 'Hello');
+      await settle();
+      const ndr = flow.messagesOf('a@contoso.com').find((m) => m.subject.startsWith('Undeliverable'));
+      assert.match(
+        ndr!.body.content,
+        /550 5\.7\.520 Access denied, Your organization does not allow external forwarding/,
+      );
+      assert.deepEqual(flow.sentOutside, [], 'nothing left the tenant');
+      assert.equal(
+        flow.messagesOf('a@contoso.com').filter((m) => m.subject.startsWith('Undeliverable')).length,
+        1,
+        'the rule exception isNonDeliveryReport stops a loop',
+      );
+    },
+  );
 
-  it('applies rules in sequence order: a stop-processing rule before the sink rule keeps the message from the sink; exceptions skip a rule', async () => {
-    const { flow, settle, send } = tenant({
-      'a@contoso.com': [
-        { ...correctSinkRule(sink), sequence: 2 },
-        rule({ sequence: 1, conditions: { subjectContains: ['invoice'] }, actions: { stopProcessingRules: true } }),
-      ],
-      [sink]: [],
-      'x@contoso.com': [],
-    });
-    send('x@contoso.com', 'a@contoso.com', 'Invoice 7');
-    send('x@contoso.com', 'a@contoso.com', 'Lunch?');
-    send(sink, 'a@contoso.com', 'From the sink itself');
-    await settle();
-    assert.deepEqual(
-      flow
-        .messagesOf(sink)
-        .filter((m) => m.folder === 'inbox')
-        .map((m) => m.subject),
-      ['FW: Lunch?'],
-    );
-  });
+  it(
+    'applies rules in sequence order: a stop-processing rule before the sink rule keeps the message from the ' +
+      'sink; exceptions skip a rule',
+    async () => {
+      const { flow, settle, send } = tenant({
+        'a@contoso.com': [
+          { ...correctSinkRule(sink), sequence: 2 },
+          rule({ sequence: 1, conditions: { subjectContains: ['invoice'] }, actions: { stopProcessingRules: true } }),
+        ],
+        [sink]: [],
+        'x@contoso.com': [],
+      });
+      send('x@contoso.com', 'a@contoso.com', 'Invoice 7');
+      send('x@contoso.com', 'a@contoso.com', 'Lunch?');
+      send(sink, 'a@contoso.com', 'From the sink itself');
+      await settle();
+      assert.deepEqual(
+        flow
+          .messagesOf(sink)
+          .filter((m) => m.folder === 'inbox')
+          .map((m) => m.subject),
+        ['FW: Lunch?'],
+      );
+    },
+  );
 });
 
 describe('probe helpers', () => {

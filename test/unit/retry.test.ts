@@ -99,7 +99,7 @@ describe('withRetry', () => {
 });
 
 describe('ThrottleGate', () => {
-  it('sends nothing for any mailbox inside an app window, and nothing to a throttled mailbox inside its window', async () => {
+  it('sends nothing to any mailbox inside an app window, nor to a throttled mailbox inside its window', async () => {
     const { time, clock, sleep } = virtualTime();
     const gate = new ThrottleGate({ clock, sleep, initialRequestsPerSecond: Infinity });
     const start = time.now;

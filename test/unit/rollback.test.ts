@@ -107,16 +107,19 @@ describe('planRollback', () => {
     );
   });
 
-  it('unchanged when the mailbox already holds the before-state (a second rollback), ids of recreated rules aside', () => {
-    const keep = rule('k', 'crm@contoso.com');
-    const dropped = rule('d', 'old@contoso.com');
-    const recreated = { ...dropped, id: 'd2', sequence: 7 };
-    assert.equal(planRollback({ before: [keep, dropped], after: [keep] }, [keep, recreated], name).kind, 'unchanged');
-    assert.equal(
-      planRollback({ before: [], after: [rule('new', 'crm@contoso.com')] }, [foreign], name).kind,
-      'unchanged',
-    );
-  });
+  it(
+    'unchanged when the mailbox already holds the before-state (a second rollback), ids of recreated rules ' + 'aside',
+    () => {
+      const keep = rule('k', 'crm@contoso.com');
+      const dropped = rule('d', 'old@contoso.com');
+      const recreated = { ...dropped, id: 'd2', sequence: 7 };
+      assert.equal(planRollback({ before: [keep, dropped], after: [keep] }, [keep, recreated], name).kind, 'unchanged');
+      assert.equal(
+        planRollback({ before: [], after: [rule('new', 'crm@contoso.com')] }, [foreign], name).kind,
+        'unchanged',
+      );
+    },
+  );
 
   it('continues a restore that stopped part-way (some changes made, the rest still to do)', () => {
     const created = rule('new', 'crm@contoso.com');
@@ -129,10 +132,14 @@ describe('planRollback', () => {
     );
   });
 
-  it('a mailbox the run failed on: unchanged if it is as before, otherwise a conflict (what the run left is unknown)', () => {
-    const old = rule('a', 'old@contoso.com');
-    assert.equal(planRollback({ before: [old], after: null }, [old], name).kind, 'unchanged');
-    assert.equal(planRollback({ before: [old], after: null }, [rule('a', 'crm@contoso.com')], name).kind, 'conflict');
-    assert.equal(planRollback({ before: null, after: null }, [], name).kind, 'conflict');
-  });
+  it(
+    'a mailbox the run failed on: unchanged if it is as before, otherwise a conflict (what the run left is ' +
+      'unknown)',
+    () => {
+      const old = rule('a', 'old@contoso.com');
+      assert.equal(planRollback({ before: [old], after: null }, [old], name).kind, 'unchanged');
+      assert.equal(planRollback({ before: [old], after: null }, [rule('a', 'crm@contoso.com')], name).kind, 'conflict');
+      assert.equal(planRollback({ before: null, after: null }, [], name).kind, 'conflict');
+    },
+  );
 });

@@ -107,7 +107,7 @@ async function run(
 }
 
 describe('runner, in-process with a fake back end', () => {
-  it('creates, repairs, removes duplicates and leaves compliant mailboxes alone; other rules are never touched', async () => {
+  it('creates, repairs, removes duplicates, leaves compliant mailboxes alone; other rules never touched', async () => {
     const foreign = rule('f1', { displayName: 'My own rule', actions: { moveToFolder: 'x' } });
     const api = fakeApi({
       'ok@contoso.com': [rule('a'), foreign],
@@ -221,33 +221,37 @@ describe('runner, in-process with a fake back end', () => {
     assert.deepEqual([...api.reads.keys()], ['new@contoso.com'], 'the API back end never saw a manual mailbox');
   });
 
-  it('stale mailboxes (verify --include-stale): our rule is "stale", none is "absent"; a row with a problem fails without a request', async () => {
-    const api = fakeApi({ 'sss@contoso.com': [rule('a')] });
-    const stale = (email: string): Mailbox => ({
-      ...mailbox(email),
-      staleBecause: 'Server-Side Synchronization or Email Router',
-    });
-    const noAddress: Mailbox = {
-      ...mailbox(''),
-      displayName: 'Nora',
-      dynamicsMailboxId: 'id-1',
-      problem: { code: 'NoEmailAddress', message: 'no address', fix: 'enter it' },
-    };
-    const outcomes = await run('verify', [stale('sss@contoso.com'), stale('clean@contoso.com'), noAddress], {
-      graph: api.provider,
-    });
-    assert.equal(outcomes.get('sss@contoso.com')!.outcome, 'stale');
-    assert.match(outcomes.get('sss@contoso.com')!.notes.join(), /Server-Side Synchronization/);
-    assert.equal(outcomes.get('clean@contoso.com')!.outcome, 'absent');
-    assert.equal(outcomes.get('')!.outcome, 'failed');
-    assert.equal(outcomes.get('')!.error!.code, 'NoEmailAddress');
-    assert.deepEqual(outcomes.get('')!.facts, { dynamicsMailboxId: 'id-1' });
-    assert.deepEqual(
-      [...api.reads.keys()].sort(),
-      ['clean@contoso.com', 'sss@contoso.com'],
-      'no request for the row without an address',
-    );
-  });
+  it(
+    'stale mailboxes (verify --include-stale): our rule is "stale", none is "absent"; a row with a problem ' +
+      'fails without a request',
+    async () => {
+      const api = fakeApi({ 'sss@contoso.com': [rule('a')] });
+      const stale = (email: string): Mailbox => ({
+        ...mailbox(email),
+        staleBecause: 'Server-Side Synchronization or Email Router',
+      });
+      const noAddress: Mailbox = {
+        ...mailbox(''),
+        displayName: 'Nora',
+        dynamicsMailboxId: 'id-1',
+        problem: { code: 'NoEmailAddress', message: 'no address', fix: 'enter it' },
+      };
+      const outcomes = await run('verify', [stale('sss@contoso.com'), stale('clean@contoso.com'), noAddress], {
+        graph: api.provider,
+      });
+      assert.equal(outcomes.get('sss@contoso.com')!.outcome, 'stale');
+      assert.match(outcomes.get('sss@contoso.com')!.notes.join(), /Server-Side Synchronization/);
+      assert.equal(outcomes.get('clean@contoso.com')!.outcome, 'absent');
+      assert.equal(outcomes.get('')!.outcome, 'failed');
+      assert.equal(outcomes.get('')!.error!.code, 'NoEmailAddress');
+      assert.deepEqual(outcomes.get('')!.facts, { dynamicsMailboxId: 'id-1' });
+      assert.deepEqual(
+        [...api.reads.keys()].sort(),
+        ['clean@contoso.com', 'sss@contoso.com'],
+        'no request for the row without an address',
+      );
+    },
+  );
 
   it('a source that fails part-way stops the run after the mailboxes under way finish', async () => {
     const api = fakeApi({});

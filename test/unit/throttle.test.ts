@@ -8,19 +8,23 @@ import { VirtualTime } from '../helpers/virtual-time.js';
 describe('pace controller under whole-second Retry-After windows', () => {
   for (const ceiling of [200, 500]) {
     for (const burst of [50, ceiling]) {
-      it(`converges at ${ceiling} req/s (burst ${burst}): ≥ 0.9 of the ceiling, 429s rare, nothing sent inside a window`, async () => {
-        const total = ceiling * 100; // 100 s of work at the ceiling
-        const { stats, gate, efficiency } = await drive({ ceiling, burst, latencyInMs: 50, jitterInMs: 25 }, total);
-        assert.equal(stats.insideWindow, 0, 'no request reached the service inside a window it announced');
-        assert.ok(efficiency >= 0.9, `efficiency ${efficiency.toFixed(3)} ≥ 0.9`);
-        // Each app-wide 429 pauses everything for a whole second: a handful per 100 s at most.
-        assert.ok(stats.throttled <= 20, `${stats.throttled} 429s in 100 s of work`);
-        assert.equal(gate.pacingState, 'holding');
-        assert.ok(
-          gate.requestsPerSecond > ceiling * 0.9 && gate.requestsPerSecond < ceiling * 1.15,
-          `the pace holds near the ceiling (${gate.requestsPerSecond.toFixed(0)} req/s)`,
-        );
-      });
+      it(
+        `converges at ${ceiling} req/s (burst ${burst}): ≥ 0.9 of the ceiling, 429s rare, nothing sent inside ` +
+          `a window`,
+        async () => {
+          const total = ceiling * 100; // 100 s of work at the ceiling
+          const { stats, gate, efficiency } = await drive({ ceiling, burst, latencyInMs: 50, jitterInMs: 25 }, total);
+          assert.equal(stats.insideWindow, 0, 'no request reached the service inside a window it announced');
+          assert.ok(efficiency >= 0.9, `efficiency ${efficiency.toFixed(3)} ≥ 0.9`);
+          // Each app-wide 429 pauses everything for a whole second: a handful per 100 s at most.
+          assert.ok(stats.throttled <= 20, `${stats.throttled} 429s in 100 s of work`);
+          assert.equal(gate.pacingState, 'holding');
+          assert.ok(
+            gate.requestsPerSecond > ceiling * 0.9 && gate.requestsPerSecond < ceiling * 1.15,
+            `the pace holds near the ceiling (${gate.requestsPerSecond.toFixed(0)} req/s)`,
+          );
+        },
+      );
     }
   }
 
@@ -52,7 +56,7 @@ describe('pace controller: a pace remembered from an earlier run, and work-aware
     assert.deepEqual(gate.learnedPace(), { requestsPerSecond: 490, source: 'remembered' }, 'nothing new to keep');
   });
 
-  it('a remembered pace above what the service now allows is cut by its 429s; nothing is sent inside a window', async () => {
+  it('a remembered pace above what the service allows now is cut by its 429s; none sent inside a window', async () => {
     const { stats, gate, efficiency } = await drive(service, 500 * 100, 256, {
       gate: { rememberedRequestsPerSecond: 750 },
     });
@@ -85,32 +89,35 @@ describe('pace controller: a pace remembered from an earlier run, and work-aware
 describe('pace controller decisions', () => {
   const throttled = (retryAfterInMs = 1000) => new ThrottledError('429', retryAfterInMs, 'app', 'TooManyRequests');
 
-  it('learns the ceiling from what the service accepted before the first 429 (per second, within the last second)', async () => {
-    const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
-    // 100 requests, let through at the pace (which slow start raises as they are accepted).
-    const sends = Array.from({ length: 100 }, (_, i) => gate.send(`u${i}@x`, async () => undefined));
-    await time.run();
-    await Promise.all(sends);
-    assert.equal(gate.pacingState, 'learning');
-    assert.ok(gate.requestsPerSecond > 150, `slow start raised the pace (${gate.requestsPerSecond.toFixed(0)})`);
-    const spanInMs = time.now; // the first request left at 0, the 429 comes now: under a second
-    assert.ok(spanInMs > 250 && spanInMs < 1000, `span ${spanInMs} ms`);
-    const refused = gate.send('v@x', async () => Promise.reject(throttled())).catch(() => undefined);
-    await time.run();
-    await refused;
-    assert.equal(gate.pacingState, 'holding');
-    const after = gate.send('w@x', async () => undefined); // the estimate is made when the window ends
-    await time.run();
-    await after;
-    // All of it: slow start ramps up through that second, so the count understates the ceiling
-    // (at 500 req/s, burst 50: 468 with 97 %); a pace above it is cut by the 429 it draws.
-    const expected = (100 * 1000) / spanInMs;
-    assert.ok(
-      Math.abs(gate.requestsPerSecond - expected) < expected * 0.02,
-      `holds at the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, expected ${expected.toFixed(1)})`,
-    );
-  });
+  it(
+    'learns the ceiling from what the service accepted before the first 429 (per second, within the last ' + 'second)',
+    async () => {
+      const time = new VirtualTime();
+      const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+      // 100 requests, let through at the pace (which slow start raises as they are accepted).
+      const sends = Array.from({ length: 100 }, (_, i) => gate.send(`u${i}@x`, async () => undefined));
+      await time.run();
+      await Promise.all(sends);
+      assert.equal(gate.pacingState, 'learning');
+      assert.ok(gate.requestsPerSecond > 150, `slow start raised the pace (${gate.requestsPerSecond.toFixed(0)})`);
+      const spanInMs = time.now; // the first request left at 0, the 429 comes now: under a second
+      assert.ok(spanInMs > 250 && spanInMs < 1000, `span ${spanInMs} ms`);
+      const refused = gate.send('v@x', async () => Promise.reject(throttled())).catch(() => undefined);
+      await time.run();
+      await refused;
+      assert.equal(gate.pacingState, 'holding');
+      const after = gate.send('w@x', async () => undefined); // the estimate is made when the window ends
+      await time.run();
+      await after;
+      // All of it: slow start ramps up through that second, so the count understates the ceiling
+      // (at 500 req/s, burst 50: 468 with 97 %); a pace above it is cut by the 429 it draws.
+      const expected = (100 * 1000) / spanInMs;
+      assert.ok(
+        Math.abs(gate.requestsPerSecond - expected) < expected * 0.02,
+        `holds at the accepted rate (${gate.requestsPerSecond.toFixed(1)} req/s, expected ${expected.toFixed(1)})`,
+      );
+    },
+  );
 
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
     const time = new VirtualTime();
