@@ -109,8 +109,24 @@ describe('hybrid runs', () => {
       const closing = result.stderr.slice(result.stderr.lastIndexOf('Verify: '));
       assert.match(
         closing,
-        /^Verify: 13 of 19 mailboxes have the rule; 4 are POP3\/manual \(instructions written, 1 confirmed done\)\.\n2 mailboxes are left for the admin:\n/,
+        /^Verify: 13 of 19 mailboxes have the rule; 4 are POP3\/manual \(instructions written, 1 confirmed done\)\.\n3 manual mailboxes wait for the rule to be made by hand/,
       );
+      // The three still waiting (not the confirmed one), each with the instruction file to follow.
+      const waiting = [...closing.matchAll(/^- (\S+) \((pop3|manual), [^)]+\): (.+\.md)$/gm)];
+      assert.deepEqual(
+        waiting.map((m) => m[1]).sort(),
+        verify.mailboxes
+          .filter((m: { outcome: string }) => m.outcome === 'manual')
+          .map((m: { email: string }) => m.email)
+          .sort(),
+      );
+      assert.equal(waiting.length, 3);
+      assert.ok(!closing.includes('miriam.graham@contoso.com'), 'the confirmed one is not waiting');
+      for (const [, email, , file] of waiting) {
+        assert.equal(file, path.join(dir, 'out', 'deploy', 'manual', `${email}.md`));
+        assert.match(await readFile(file!, 'utf8'), new RegExp(email!.replace(/\./g, '\\.')), `${file} is ${email}'s`);
+      }
+      assert.match(closing, /\n2 mailboxes are left for the admin:\n/);
       assert.match(
         closing,
         /- emily\.braun@contoso\.com \(graph\): failed \((MailboxNotEnabledForRESTAPI|ResourceNotFound)\): .*set target=ews/,
