@@ -103,4 +103,17 @@ describe('sinkrule validate', () => {
     assert.match(config.stderr, /sinkrule\.config\.json: sink: /);
     assert.match(config.stderr, /sinkrule\.config\.json: graph\.tenantId: must be a GUID/);
   });
+
+  it('a row without a sink and a config without one: the CSV line, the config file and its missing key', async () => {
+    await world.writeConfig({ graph: world.graphSection });
+    await world.writeUsers('email,sink\nalex@contoso.com,sales-sink@contoso.com\nmegan@contoso.com,\n');
+    const result = await world.runPlain(['validate', '--users', 'users.csv', '--config', 'sinkrule.config.json']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^error: users\.csv:3: sink is empty and sinkrule\.config\.json has no "sink" key: fill in this row's sink column, or add "sink": "<forward mailbox address>" to sinkrule\.config\.json \(or pass --sink/m,
+    );
+    assert.doesNotMatch(result.stderr, /users\.csv:2:/, 'a row with its own sink needs none from the config');
+    await world.writeConfig({ sink, graph: world.graphSection });
+  });
 });
