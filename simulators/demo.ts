@@ -158,13 +158,29 @@ export async function closingText(reportRoot: string): Promise<string> {
     JSON.parse(await readFile(path.join(reportRoot, command, 'report.json'), 'utf8')) as ReportJson;
   const [deploy, verify] = await Promise.all([read('deploy'), read('verify')]);
   const deployErrors = new Map(deploy.mailboxes.map((m) => [m.email.toLowerCase(), m.error]));
+  const deployInstructions = new Map(deploy.mailboxes.map((m) => [m.email.toLowerCase(), m.instructions?.file]));
   const left = verify.mailboxes.filter((m) => nonCompliantOutcomes.has(m.outcome));
+  const waiting = verify.mailboxes.filter((m) => m.outcome === 'manual');
   const count = (outcome: OutcomeName) => verify.run.counts[outcome] ?? 0;
   const lines = [
     `Verify: ${count('ok')} of ${verify.mailboxes.length} mailboxes have the rule; ` +
       `${count('manual') + count('confirmed-manually')} are POP3/manual (instructions written, ` +
       `${count('confirmed-manually')} confirmed done).`,
   ];
+  if (waiting.length > 0)
+    lines.push(
+      `${waiting.length} manual mailbox${waiting.length === 1 ? ' waits' : 'es wait'} for the rule to be made ` +
+        "by hand (then put the date in the users file's confirmed column):",
+    );
+  for (const mailbox of waiting) {
+    // The deploy's instructions say how to create the rule; verify's only repeat them.
+    const deployed = deployInstructions.get(mailbox.email.toLowerCase());
+    const file = deployed
+      ? path.join(reportRoot, 'deploy', deployed)
+      : path.join(reportRoot, 'verify', mailbox.instructions?.file ?? '');
+    lines.push(`- ${mailbox.email} (${mailbox.target}, ${mailbox.instructions?.server || 'no server named'}): ${file}`);
+  }
+
   if (left.length === 0) lines.push('No mailbox is left for the admin.');
   else lines.push(`${left.length} mailbox${left.length === 1 ? ' is' : 'es are'} left for the admin:`);
   for (const mailbox of left) {

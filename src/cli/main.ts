@@ -216,7 +216,23 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
         else exitCode = await (await import('../../simulators/demo.js')).runDemo(demo, io);
       },
     )
-    .completion('completion', 'Print a shell completion script (bash, zsh): sinkrule completion >> ~/.bashrc')
+    // yargs prints its completion command's script even for --help; under a hidden name it only
+    // keeps answering --get-yargs-completions, and `completion` is a command with its own help.
+    .completion('completion-script', false)
+    .command(
+      'completion',
+      'Print a shell completion script (bash, zsh): sinkrule completion >> ~/.bashrc',
+      (y) =>
+        y
+          .example('$0 completion >> ~/.bashrc', 'Tab completion for commands and options in every new bash')
+          .example('$0 completion >> ~/.zshrc', 'The same in zsh (run it from zsh: the script follows $SHELL)'),
+      // yargs 18 takes ($0, command name) for the script's install line; @types/yargs 17 lists neither.
+      () =>
+        void (parser as unknown as { showCompletionScript($0: string, cmd: string): void }).showCompletionScript(
+          'sinkrule',
+          'completion',
+        ),
+    )
     .example('$0 init', 'First run: config, users file and the setup steps for your tenant')
     .example(`$0 validate ${files}`, 'Check every input offline; exit 1 lists each problem as file:line')
     .example(`$0 deploy ${files} --dry-run`, 'Show what would change')

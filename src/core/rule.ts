@@ -29,10 +29,13 @@ export interface RuleSpec {
 /** A rule as read from a mailbox. */
 export interface MailboxRule extends RuleSpec {
   id: string;
-  /** The API cannot express or change this rule (Graph isReadOnly, EWS IsNotSupported). */
-  isReadOnly: boolean;
-  /** The server flags the rule as broken (Graph hasError, EWS IsInError). */
-  hasError: boolean;
+  /**
+   * The API cannot express or change this rule (Graph isReadOnly, EWS IsNotSupported). Absent means
+   * false: rules are kept as the service returned them (the report's record), nothing filled in.
+   */
+  isReadOnly?: boolean;
+  /** The server flags the rule as broken (Graph hasError, EWS IsInError); absent means false. */
+  hasError?: boolean;
 }
 
 /** The part of a rule an auditor reads: where it forwards and what it leaves out. */

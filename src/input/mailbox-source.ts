@@ -87,6 +87,7 @@ async function openUsersFile(file: string, request: MailboxSourceRequest): Promi
   // Without a config sink every row must name its own (an exported file does).
   const options = {
     sink: request.config.sink,
+    configFile: request.config.file,
     defaultTarget: request.config.defaultTarget,
     supportedTargets: request.supportedTargets,
     checkRow: request.checkRow,

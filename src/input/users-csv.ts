@@ -11,6 +11,8 @@ import { targets, type Mailbox, type Target } from '../core/mailbox.js';
 export interface UsersFileOptions {
   /** Config `sink`, used where a row has no `sink` of its own (optional when every row has one). */
   sink: string | undefined;
+  /** The config file `sink` comes from: a row without a sink names it as well as its own line. */
+  configFile?: string;
   defaultTarget: Target;
   /** Targets this build can serve; others are reported as input errors. */
   supportedTargets: readonly Target[];
@@ -190,11 +192,13 @@ function toMailbox(
       `sink "${row.sink}" is not a valid email address (${addressProblem(row.sink)}): fix it or leave it ` +
         `empty to use the config's sink`,
     );
-  if (!row.sink && !options.sink)
+  if (!row.sink && !options.sink) {
+    const config = options.configFile ?? 'the config';
     problems.push(
-      'sink is empty and the config has no "sink": fill in the sink column, or set "sink" in the config (or ' +
-        'pass --sink)',
+      `sink is empty and ${config} has no "sink" key: fill in this row's sink column, or add ` +
+        `"sink": "<forward mailbox address>" to ${config} (or pass --sink, or set SINKRULE_SINK)`,
     );
+  }
   const target = (row.target?.toLowerCase() ?? options.defaultTarget) as Target;
   if (!targets.includes(target))
     problems.push(

@@ -161,7 +161,8 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
             signal,
           );
           createdRuleIds.push(created.id);
-          writtenRules.push(fromGraph(created));
+          const answered = asReturned(created);
+          if (answered) writtenRules.push(answered);
         } else if (change.kind === 'update') {
           const updated: GraphRule | undefined = await call(
             mailbox.email,
@@ -174,7 +175,8 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
             signal,
           );
           // PATCH answers 200 with the rule (some deployments 204 without a body).
-          if (updated?.id) writtenRules.push(fromGraph(updated));
+          const answered = updated?.id ? asReturned(updated) : undefined;
+          if (answered) writtenRules.push(answered);
         } else {
           await deleteRule(mailbox, change.ruleId, signal);
         }
@@ -224,20 +226,33 @@ interface GraphRule extends RuleSpec {
   id: string;
   isReadOnly?: boolean;
   hasError?: boolean;
+  '@odata.context'?: string;
 }
 
+/**
+ * The rule exactly as Graph returned it: the report's `before`/`after` are an auditor's record of
+ * what the service said, so nothing is added (Graph leaves out `conditions`/`exceptions` a rule does
+ * not have; the core reads a missing section as "none"). Only the answer's `@odata.context` goes: it
+ * describes the response, not the rule. undefined when the rule lacks what every documented answer
+ * carries (then it is not a rule sinkrule can judge).
+ */
+function asReturned(rule: GraphRule): MailboxRule | undefined {
+  const { '@odata.context': _context, ...returned } = rule;
+  return missingProperties(rule).length === 0 ? returned : undefined;
+}
+
+const missingProperties = (rule: GraphRule) =>
+  (['id', 'displayName', 'sequence', 'isEnabled'] as const).filter((key) => rule[key] == null);
+
+/** A rule read from a mailbox; one sinkrule cannot judge fails the mailbox (never guessed at). */
 function fromGraph(rule: GraphRule): MailboxRule {
-  return {
-    id: rule.id,
-    displayName: rule.displayName ?? '',
-    sequence: rule.sequence ?? 0,
-    isEnabled: rule.isEnabled ?? false,
-    conditions: rule.conditions ?? {},
-    actions: rule.actions ?? {},
-    exceptions: rule.exceptions ?? {},
-    isReadOnly: rule.isReadOnly ?? false,
-    hasError: rule.hasError ?? false,
-  };
+  const returned = asReturned(rule);
+  if (returned) return returned;
+  throw new MailboxError(
+    'UnexpectedRuleShape',
+    `Graph returned a rule without ${missingProperties(rule).join(', ')}: ${JSON.stringify(rule)}`,
+    "Look at the mailbox's rules in Outlook on the web and report this answer to sinkrule's maintainers.",
+  );
 }
 
 /** PATCH replaces whole conditions/actions/exceptions objects, so all three are always sent. */

@@ -290,17 +290,22 @@ describe('--quiet, --help, completion', () => {
       ['rollback'],
       ['audit', 'verify'],
       ['demo'],
+      ['completion'],
     ]) {
       const help = await runCli([...command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /Examples:\n\s+sinkrule /, `${command.join(' ')} --help has examples`);
     }
+    const completion = await runCli(['completion', '--help']);
+    assert.match(completion.stdout, /sinkrule completion >> ~\/\.bashrc/);
+    assert.doesNotMatch(completion.stdout, /_sinkrule_yargs_completions/, 'help, not the script');
   });
 
   it('prints a shell completion script, and completes command names', async () => {
     const script = await runCli(['completion']);
     assert.equal(script.code, 0);
     assert.match(script.stdout, /sinkrule --get-yargs-completions/);
+    assert.match(script.stdout, /Installation: sinkrule completion >> ~\/\.bashrc/);
     const words = await runCli(['--get-yargs-completions', 'sinkrule', 've']);
     assert.match(words.stdout, /verify/);
   });

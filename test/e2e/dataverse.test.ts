@@ -427,7 +427,7 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
       assert.match(stale.stderr, /--stale needs --from-dataverse/);
       const noSink = await world.run(['verify', '--users', users]);
       assert.equal(noSink.code, 1);
-      assert.match(noSink.stderr, /sink is empty and the config has no "sink"/);
+      assert.match(noSink.stderr, /users\.csv:2: sink is empty and \S*sinkrule\.config\.json has no "sink" key/);
       assert.equal(world.dataverse.stats.requests + world.graph.stats.requests, 0);
       const unconfirmed = await world.run(['deploy', '--from-dataverse']);
       assert.equal(unconfirmed.code, 1);

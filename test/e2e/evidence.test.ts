@@ -7,6 +7,7 @@ import { parse } from 'csv-parse/sync';
 import type { SimulatedMailbox, SimulatedRule } from '../../simulators/graph/graph-simulator.js';
 import { correctSinkRule, foreignRules } from '../../simulators/scenarios.js';
 import { byEmail, sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
+import { httpsCall, requestToken } from '../helpers/https.js';
 import { joined } from '../helpers/pattern.js';
 
 /** A deploy has to create, update, delete duplicates and leave alone: one mailbox for each. */
@@ -110,6 +111,67 @@ describe('evidence: report, journal, audit verify', () => {
       );
     },
   );
+
+  it('before/after are the rules as Graph answered (no conditions: {} it did not send); rollback works', async () => {
+    await inWorld(async (world) => {
+      // What Graph answers for a mailbox's rules, read as any client reads it.
+      const token = await requestToken(world.sim.url, world.tenantId, {
+        client_id: world.clientId,
+        client_secret: world.secret,
+        scope: `${world.sim.resource}/.default`,
+      });
+      const answered = async (email: string) => {
+        const answer = await httpsCall('GET', `${world.sim.url}/v1.0/users/${email}/mailFolders/inbox/messageRules`, {
+          headers: { authorization: `Bearer ${token.body.access_token}` },
+        });
+        assert.equal(answer.status, 200, answer.text);
+        const rules = (JSON.parse(answer.text) as { value: Array<Record<string, unknown>> }).value;
+        return rules.filter((rule) => String(rule.displayName).includes('sinkrule')).map((r) => JSON.stringify(r));
+      };
+      const drifted = 'drifted@contoso.com';
+      const served = await answered(drifted);
+      assert.equal(served.length, 1);
+      assert.ok(!('conditions' in JSON.parse(served[0]!)), 'the premise: Graph sends no conditions for this rule');
+
+      assert.equal((await world.run(['deploy', '--yes', '--report', 'r'])).code, 2);
+      const row = byEmail((await world.report('r')).mailboxes).get(drifted)!;
+      assert.deepEqual(
+        row.before.map((rule: unknown) => JSON.stringify(rule)),
+        served,
+        'before: exactly the rule Graph returned, same keys in the same order, nothing added',
+      );
+      assert.equal(row.outcome, 'updated');
+      assert.deepEqual(
+        row.after.map((rule: unknown) => JSON.stringify(rule)),
+        await answered(drifted),
+        "after: exactly Graph's answer to the write (the rule as it now serves it)",
+      );
+      const created = byEmail((await world.report('r')).mailboxes).get('missing@contoso.com')!;
+      assert.deepEqual(
+        created.after.map((rule: unknown) => JSON.stringify(rule)),
+        await answered('missing@contoso.com'),
+      );
+      assert.ok(
+        !('@odata.context' in created.after[0]),
+        "the answer's @odata.context describes the response, not the rule",
+      );
+      const csv = parse(await readFile(path.join(world.dir, 'r', 'report.csv')), { columns: true, bom: true }) as Array<
+        Record<string, string>
+      >;
+      const csvRow = csv.find((r) => r.email === drifted)!;
+      assert.equal(csvRow.beforeConditions, '');
+      assert.equal(csvRow.beforeForwardAsAttachmentTo, 'old-sink@contoso.com');
+      assert.equal((await audit(world, 'r')).code, 0);
+
+      const rollback = await world.runPlain(['rollback', '--report', 'r', '--config', world.configFile, '--yes']);
+      assert.equal(rollback.code, 2, rollback.stderr); // onprem failed in the run and fails again
+      const restored = JSON.parse((await answered(drifted))[0]!);
+      const { conditions, ...rest } = restored;
+      assert.ok(conditions === undefined || Object.keys(conditions).length === 0, 'no conditions, as before');
+      const { conditions: _none, ...original } = JSON.parse(served[0]!);
+      assert.deepEqual(rest, original, 'rollback put back the rule it recorded (same id, old sink, disabled)');
+    });
+  });
 
   it(
     'audit verify names the line after each kind of edit (changed, removed, reordered, added; report.json, ' +

@@ -113,9 +113,25 @@ describe('hybrid runs', () => {
         closing,
         joined(
           /^Verify: 13 of 19 mailboxes have the rule; 4 are POP3\/manual \(instructions written, 1 confirmed /,
-          /done\)\.\n2 mailboxes are left for the admin:\n/,
+          /done\)\.\n3 manual mailboxes wait for the rule to be made by hand/,
         ),
       );
+      // The three still waiting (not the confirmed one), each with the instruction file to follow.
+      const waiting = [...closing.matchAll(/^- (\S+) \((pop3|manual), [^)]+\): (.+\.md)$/gm)];
+      assert.deepEqual(
+        waiting.map((m) => m[1]).sort(),
+        verify.mailboxes
+          .filter((m: { outcome: string }) => m.outcome === 'manual')
+          .map((m: { email: string }) => m.email)
+          .sort(),
+      );
+      assert.equal(waiting.length, 3);
+      assert.ok(!closing.includes('miriam.graham@contoso.com'), 'the confirmed one is not waiting');
+      for (const [, email, , file] of waiting) {
+        assert.equal(file, path.join(dir, 'out', 'deploy', 'manual', `${email}.md`));
+        assert.match(await readFile(file!, 'utf8'), new RegExp(email!.replace(/\./g, '\\.')), `${file} is ${email}'s`);
+      }
+      assert.match(closing, /\n2 mailboxes are left for the admin:\n/);
       assert.match(
         closing,
         joined(

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
+import { joined } from '../helpers/pattern.js';
 
 /**
  * `sinkrule validate`: every check a deploy makes before its first request, offline. The world's
@@ -104,5 +105,21 @@ describe('sinkrule validate', () => {
     assert.equal(config.code, 1);
     assert.match(config.stderr, /sinkrule\.config\.json: sink: /);
     assert.match(config.stderr, /sinkrule\.config\.json: graph\.tenantId: must be a GUID/);
+  });
+
+  it('a row without a sink and a config without one: the CSV line, the config file and its missing key', async () => {
+    await world.writeConfig({ graph: world.graphSection });
+    await world.writeUsers('email,sink\nalex@contoso.com,sales-sink@contoso.com\nmegan@contoso.com,\n');
+    const result = await world.runPlain(['validate', '--users', 'users.csv', '--config', 'sinkrule.config.json']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      joined(
+        /^error: users\.csv:3: sink is empty and sinkrule\.config\.json has no "sink" key: fill in this row's sink /,
+        /column, or add "sink": "<forward mailbox address>" to sinkrule\.config\.json \(or pass --sink/m,
+      ),
+    );
+    assert.doesNotMatch(result.stderr, /users\.csv:2:/, 'a row with its own sink needs none from the config');
+    await world.writeConfig({ sink, graph: world.graphSection });
   });
 });
