@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { ReceivingLimits, type MailOrigin, type Refusal } from './receiving-limits.js';
 
 /**
  * Exchange Online mail flow as far as a sinkrule probe can observe it, built from:
@@ -14,7 +15,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
  *   automatic forwarding to recipients outside the tenant's accepted domains is blocked with the
  *   NDR 5.7.520, which goes back to the mailbox whose rule forwarded (Microsoft's "Configuring and
  *   controlling external email forwarding in Microsoft 365");
- * - unknown recipients in an accepted domain get the NDR 5.1.10 (Exchange Online NDR reference).
+ * - unknown recipients in an accepted domain get the NDR 5.1.10 (Exchange Online NDR reference);
+ * - every delivery passes the recipient's receiving limits (receiving-limits.ts: the Exchange Online
+ *   service description's "Receiving limits" and "Storage limits"); mail sent or forwarded here comes
+ *   from the tenant's own Exchange Online mailboxes, so only a full mailbox refuses it.
  */
 
 export interface Recipient {
@@ -69,7 +73,7 @@ export interface RuleLike {
   exceptions?: Record<string, unknown>;
 }
 
-const loopHeader = 'X-MS-Exchange-Inbox-Rules-Loop';
+export const loopHeader = 'X-MS-Exchange-Inbox-Rules-Loop';
 const recipient = (address: string, name?: string): Recipient => ({
   emailAddress: { address, ...(name ? { name } : {}) },
 });
@@ -77,12 +81,14 @@ const addressOf = (r: Recipient) => r.emailAddress.address.toLowerCase();
 const domainOf = (address: string) => address.split('@')[1]?.toLowerCase() ?? '';
 
 /** Outlook-style opaque message ids. */
-const newMessageId = () => `AAMkAG${randomBytes(24).toString('base64url')}`;
+export const newMessageId = () => `AAMkAG${randomBytes(24).toString('base64url')}`;
 
 export class MailFlow {
   private readonly store = new Map<string, StoredMessage[]>();
   /** Messages that left the tenant (to external recipients), for tests. */
   readonly sentOutside: Array<{ to: string; subject: string; by: 'send' | 'rule' }> = [];
+  /** What each mailbox accepts per hour and in size (shared with the busiest-hour delivery). */
+  readonly limits = new ReceivingLimits();
   private pending = 0;
 
   constructor(
@@ -143,13 +149,18 @@ export class MailFlow {
       return;
     }
     if (!this.directory.rulesOf(to)) {
-      this.bounce(
-        bounceTo,
-        to,
-        message,
-        '5.1.10',
-        'RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup',
-      );
+      this.bounce(bounceTo, to, message, ...recipientNotFound);
+      return;
+    }
+    const refusal = this.limits.admit({
+      to,
+      from: bounceTo,
+      origin: 'exchange-online',
+      at: Date.now(),
+      sizeInBytes: sizeOf(message),
+    });
+    if (refusal) {
+      this.bounce(bounceTo, to, message, refusal.status, refusal.text);
       return;
     }
     this.later(() =>
@@ -175,21 +186,31 @@ export class MailFlow {
     }, this.deliveryDelayInMs).unref();
   }
 
+  /**
+   * A message arriving in a tenant mailbox from `origin` at `at` (ms, the caller's clock), stored
+   * without running the mailbox's rules: the busiest-hour delivery's way in. Returns why it was
+   * refused (the NDR's status and text), or undefined when it was delivered.
+   */
+  receive(to: string, message: StoredMessage, origin: MailOrigin, at: number): Refusal | NotFound | undefined {
+    if (!this.directory.rulesOf(to)) return { status: recipientNotFound[0], text: recipientNotFound[1] };
+    const from = message.from.emailAddress.address;
+    const refusal = this.limits.admit({ to, from, origin, at, sizeInBytes: sizeOf(message) });
+    if (!refusal) this.messagesOf(to).push(message);
+    return refusal;
+  }
+
+  /** Is `email` a mailbox of this tenant, and is its domain one of the tenant's? */
+  isInternal(email: string): boolean {
+    return this.directory.isInternalDomain(domainOf(email));
+  }
+
   /** Stores the message in the inbox and runs the mailbox's inbox rules on it. */
   private deliver(mailbox: string, message: StoredMessage): void {
-    const rules = [...(this.directory.rulesOf(mailbox) ?? [])].sort((a, b) => a.sequence - b.sequence);
     let keep = true;
-    for (const rule of rules) {
-      // Read-only rules use features Graph cannot show; the simulator keeps them inert.
-      if (!rule.isEnabled || rule.isReadOnly) continue;
-      if (!matches(rule.conditions ?? {}, message, true) || matches(rule.exceptions ?? {}, message, false)) continue;
+    for (const rule of rulesThatRun(this.directory.rulesOf(mailbox) ?? [], message)) {
       const actions = rule.actions ?? {};
-      const alreadyForwarded = message.internetMessageHeaders.some(
-        (h) => h.name.toLowerCase() === loopHeader.toLowerCase(),
-      );
-      if (!alreadyForwarded) this.forward(mailbox, message, actions);
+      if (!alreadyForwarded(message)) this.forward(mailbox, message, actions);
       if (actions.delete === true || actions.permanentDelete === true) keep = false;
-      if (actions.stopProcessingRules === true) break;
     }
     if (keep) this.messagesOf(mailbox).push(message);
   }
@@ -275,6 +296,38 @@ export class MailFlow {
       isReadReceipt: false,
     };
   }
+}
+
+type NotFound = { status: '5.1.10'; text: string };
+const recipientNotFound = [
+  '5.1.10',
+  'RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup',
+] as const;
+
+/** What a message weighs in the recipient's quota: its text and attached items, roughly. */
+function sizeOf(message: StoredMessage): number {
+  return message.subject.length + message.body.content.length + message.attachments.reduce((n, a) => n + a.size, 0);
+}
+
+/** Whether an inbox rule forwarded or redirected this message already (Exchange Online does it once). */
+export function alreadyForwarded(message: Pick<StoredMessage, 'internetMessageHeaders'>): boolean {
+  return message.internetMessageHeaders.some((h) => h.name.toLowerCase() === loopHeader.toLowerCase());
+}
+
+/**
+ * The mailbox's rules that act on `message`, in `sequence` order: enabled, conditions met, no
+ * exception, up to the first that stops processing. Read-only rules use features Graph cannot
+ * show; the simulator keeps them inert.
+ */
+export function rulesThatRun(rules: readonly RuleLike[], message: StoredMessage): RuleLike[] {
+  const running: RuleLike[] = [];
+  for (const rule of [...rules].sort((a, b) => a.sequence - b.sequence)) {
+    if (!rule.isEnabled || rule.isReadOnly) continue;
+    if (!matches(rule.conditions ?? {}, message, true) || matches(rule.exceptions ?? {}, message, false)) continue;
+    running.push(rule);
+    if (rule.actions?.stopProcessingRules === true) break;
+  }
+  return running;
 }
 
 function itemAttachment(message: StoredMessage): StoredAttachment {

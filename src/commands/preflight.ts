@@ -5,18 +5,14 @@ import { withRetry } from '../core/retry.js';
 import type { CliIO } from '../shared/io.js';
 import { exitCodeFor } from '../shared/exit-code.js';
 import type { RunFlags } from '../shared/settings.js';
+import { SinkTally } from '../report/sinks.js';
 import { prepare, readRows, sinksOf, type PreparedRun } from './prepare.js';
+import { skip, type CheckResult } from './preflight-check.js';
+import { sinkRecordCheck, sinkUsersCheck } from './preflight-sinks.js';
 import { spread } from './probe-step.js';
 import { noMailboxCodes } from '../providers/graph.js';
 
-export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
-
-export interface CheckResult {
-  check: string;
-  status: CheckStatus;
-  detail: string;
-  fix: string;
-}
+export type { CheckResult, CheckStatus } from './preflight-check.js';
 
 /** Mailboxes whose rules preflight reads when --sample is not given. */
 const defaultSample = 5;
@@ -33,8 +29,14 @@ const scopeFix =
 export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> {
   const run = await prepare('preflight', flags, io);
   const rows: Mailbox[] = [];
-  for await (const mailbox of readRows(run))
+  const sinkTally = new SinkTally();
+  const rowEmails = new Set<string>();
+  for await (const mailbox of readRows(run)) {
+    sinkTally.add({ sink: mailbox.sink, target: mailbox.target, stale: mailbox.staleBecause !== undefined });
+    rowEmails.add(mailbox.email.toLowerCase());
     if (mailbox.target === 'graph' || mailbox.target === 'ews') rows.push(mailbox);
+  }
+  const sinks = sinkTally.summary();
   const sampleSize = flags.sample ?? defaultSample;
   const checks = [
     ...(await graphChecks(
@@ -48,12 +50,14 @@ export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> 
       rows.filter((m) => m.target === 'ews'),
       io,
     ),
+    sinkUsersCheck(run, sinks, rowEmails),
+    await sinkRecordCheck(run, io),
     dataverseCheck(run),
   ];
   const failed = checks.filter((c) => c.status === 'fail').length;
   const exitCode = exitCodeFor({ failedChecks: failed });
   if (flags.output === 'json')
-    io.stdout.write(`${JSON.stringify({ command: 'preflight', exitCode, checks }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ command: 'preflight', exitCode, checks, sinks }, null, 2)}\n`);
   else {
     const lines = checks.map(
       (c) => `${c.status.padEnd(4)}  ${c.check.padEnd(13)} ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`,
@@ -333,8 +337,4 @@ function readWithRetry(run: PreparedRun, provider: ApiProvider, mailbox: Mailbox
     sleep: io.sleep,
     signal: io.signal,
   });
-}
-
-function skip(check: string, detail: string): CheckResult {
-  return { check, status: 'skip', detail, fix: '' };
 }

@@ -32,19 +32,27 @@ export const mailboxFilters = {
 
 const query = (filter: string) => ({ entitySet: 'mailboxes', select: columns, filter });
 
-/**
- * Reads the active forward mailbox records and picks the sink: the only one, or the one the
- * config's `sink` / `--sink` names. Anything else stops the run before any mailbox is read.
- */
-export async function readForwardMailbox(
+/** Every active mailbox record with Is Forward Mailbox = Yes. */
+export async function readForwardMailboxes(
   reader: DataverseReader,
-  configuredSink: string | undefined,
-  configFile: string,
   signal?: AbortSignal,
-): Promise<ForwardMailboxRecord> {
+): Promise<ForwardMailboxRecord[]> {
   const records: ForwardMailboxRecord[] = [];
   for await (const row of reader.query(query(mailboxFilters.sink), signal)) records.push(toForwardMailbox(row));
-  const where = `Dataverse ${reader.url}`;
+  return records;
+}
+
+/**
+ * Picks the sink among the active forward mailbox records: the only one, or the one the config's
+ * `sink` / `--sink` names. Anything else stops the run before any mailbox is read.
+ */
+export function chooseForwardMailbox(
+  records: readonly ForwardMailboxRecord[],
+  url: string,
+  configuredSink: string | undefined,
+  configFile: string,
+): ForwardMailboxRecord {
+  const where = `Dataverse ${url}`;
   const list = () => records.map((r) => `"${r.name}" <${r.address || 'no email address'}>`).join(', ');
   if (records.length === 0) {
     throw new InputError([

@@ -6,9 +6,10 @@ import type { ForwardMailboxRecord, InputInfo } from '../report/run-info.js';
 import type { Config, DataverseConfig } from './config.js';
 import { DataverseReader, type TokenSource } from './dataverse.js';
 import {
+  chooseForwardMailbox,
   filterOf,
   readDataverseMailboxes,
-  readForwardMailbox,
+  readForwardMailboxes,
   type DataverseReadSummary,
 } from './dataverse-mailboxes.js';
 import { readMailboxes, validateUsersFile } from './users-csv.js';
@@ -47,6 +48,11 @@ export interface MailboxSource {
   readonly sink: string;
   /** With --from-dataverse: the forward mailbox record, with its warnings. */
   readonly forwardMailbox?: ForwardMailboxRecord;
+  /**
+   * With --from-dataverse: every active forward mailbox record. Dynamics 365 links no user to one of
+   * them (each processes whatever arrives in it), so every row gets `forwardMailbox` as its sink.
+   */
+  readonly forwardMailboxes?: readonly ForwardMailboxRecord[];
   /** Rows known before reading (a validated users file); a Dataverse read is counted as it streams. */
   readonly rows?: number;
   /** Rows per back end, known before reading (a validated users file). */
@@ -104,7 +110,10 @@ async function openUsersFile(file: string, request: MailboxSourceRequest): Promi
   };
 }
 
-async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSource> {
+/** Signs in to the config's Dataverse (one token, so a wrong secret stops here). */
+export async function openDataverseReader(
+  request: Omit<MailboxSourceRequest, 'supportedTargets' | 'fromDataverse'>,
+): Promise<DataverseReader> {
   const { config } = request;
   if (!config.dataverse) {
     throw new InputError([
@@ -121,7 +130,14 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
     onRetry: request.onRetry,
   });
   await reader.open(request.signal);
-  const forwardMailbox = await readForwardMailbox(reader, config.sink, config.file, request.signal);
+  return reader;
+}
+
+async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSource> {
+  const { config } = request;
+  const reader = await openDataverseReader(request);
+  const forwardMailboxes = await readForwardMailboxes(reader, request.signal);
+  const forwardMailbox = chooseForwardMailbox(forwardMailboxes, reader.url, config.sink, config.file);
   const select = request.stale === 'only' ? 'stale' : request.stale === 'include' ? 'targets-and-stale' : 'targets';
   const summary: DataverseReadSummary = { filter: filterOf(select), rows: 0, sha256: '' };
   const options = {
@@ -133,6 +149,7 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
   return {
     sink: forwardMailbox.address,
     forwardMailbox,
+    forwardMailboxes,
     targets: [config.defaultTarget],
     sinks: () => [forwardMailbox.address],
     read: () => readDataverseMailboxes(reader, options, summary, request.signal),

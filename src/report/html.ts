@@ -7,6 +7,7 @@ import { describeForwarding, summarizeRule, type MailboxRule } from '../core/rul
 import { templatesDir } from '../paths.js';
 import { escapeHtml, fillHtmlTemplate } from './html-template.js';
 import type { ForwardMailboxRecord, RunInfo } from './run-info.js';
+import { sinksTable, type SinkSummary } from './sinks.js';
 
 /** Mailboxes per route and outcome. */
 export type OutcomeCounts = Map<string, Map<string, number>>;
@@ -21,6 +22,7 @@ export async function renderReportPage(
   run: RunInfo,
   counts: OutcomeCounts,
   links: Array<{ href: string; label: string }>,
+  sinks: readonly SinkSummary[] = [],
 ): Promise<{ head: string; tail: string }> {
   const title = `sinkrule ${run.command}${run.dryRun ? ' (dry run)' : ''}: ${run.mailboxes} mailboxes`;
   const script = await readFile(path.join(templatesDir, 'report.js'), 'utf8');
@@ -37,6 +39,7 @@ export async function renderReportPage(
       : '',
     chart: chartSvg(counts),
     summary: summaryTable(counts),
+    sinks: sinksTable(sinks),
     run: runList(run),
     controls: controls(counts),
     colgroup,

@@ -12,6 +12,7 @@ import { renderHandbook, type HandbookEntry } from './handbook.js';
 import type { Journal } from './journal.js';
 import type { ForwardingInventory } from './inventory.js';
 import { neutralizeFormula } from './spreadsheet.js';
+import { SinkTally } from './sinks.js';
 
 /** The run section of every report. */
 export interface ReportFiles {
@@ -75,6 +76,7 @@ export class ReportWriter {
   /** Manual mailboxes for the handbook (their number is small next to the automated ones). */
   private readonly handbook: HandbookEntry[] = [];
   private readonly counts: OutcomeCounts = new Map();
+  private readonly sinks = new SinkTally();
   private writing: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -145,6 +147,7 @@ export class ReportWriter {
     if (!part.write(rowHtml(outcome))) await once(part, 'drain');
     const byRoute = this.counts.get(outcome.target) ?? this.counts.set(outcome.target, new Map()).get(outcome.target)!;
     byRoute.set(outcome.outcome, (byRoute.get(outcome.outcome) ?? 0) + 1);
+    this.sinks.add({ sink: outcome.sink, target: outcome.target, stale: outcome.outcome === 'stale' });
     await this.options.inventory?.add(outcome);
     return { row: outcome, durable };
   }
@@ -201,7 +204,7 @@ export class ReportWriter {
 
   /** report.html: the page around the row files, failures first. */
   private async writeHtml(run: RunInfo, links: Array<{ href: string; label: string }>): Promise<void> {
-    const page = await renderReportPage(run, this.counts, links);
+    const page = await renderReportPage(run, this.counts, links, this.sinks.summary());
     const out = createWriteStream(this.files.html);
     const write = async (text: string) => {
       if (!out.write(text)) await once(out, 'drain');
@@ -219,13 +222,14 @@ export class ReportWriter {
     await once(out, 'close');
   }
 
-  /** report.json = {"run": …, "mailboxes": [ … ]}, assembled from the streamed rows. */
+  /** report.json = {"run": …, "sinks": [ … ], "mailboxes": [ … ]}, assembled from the streamed rows. */
   private async writeJson(run: RunInfo): Promise<void> {
     const out = createWriteStream(this.files.json);
     const write = async (text: string) => {
       if (!out.write(text)) await once(out, 'drain');
     };
-    await write(`{\n"run": ${JSON.stringify(run, null, 2)},\n"mailboxes": [\n`);
+    const sinks = JSON.stringify(this.sinks.summary(), null, 2);
+    await write(`{\n"run": ${JSON.stringify(run, null, 2)},\n"sinks": ${sinks},\n"mailboxes": [\n`);
     let first = true;
     for await (const line of createInterface({ input: createReadStream(this.rowsFile), crlfDelay: Infinity })) {
       if (!line) continue;
