@@ -15,6 +15,7 @@ import {
 } from './identity.js';
 import { MailFlow } from './mail-flow.js';
 import { isMailPath, routeMail } from './mail-routes.js';
+import { isReportPath, UsageReports, type UsageReportsOptions } from './reports.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -79,6 +80,8 @@ export interface GraphSimulatorOptions {
   seed?: number;
   /** How long mail takes from sendMail (or a rule's forward) to the recipient's inbox. @default 50 */
   deliveryDelayInMs?: number;
+  /** Microsoft 365 usage reports and their setting (reports.ts). */
+  reports?: UsageReportsOptions;
 }
 
 /** What the tests and the benchmark read after a run. */
@@ -99,6 +102,8 @@ export interface GraphSimulatorStats {
   /** Requests that arrived within the grace: sent before the client could know of the window. */
   arrivedInFlight: number;
   maxInFlightPerMailbox: number;
+  /** HTTP requests by method (a read-only command sends only GETs). */
+  byMethod: Record<string, number>;
 }
 
 const recipientAddress = z.email();
@@ -126,7 +131,10 @@ export class GraphSimulator {
     insideRetryAfterWindow: 0,
     arrivedInFlight: 0,
     maxInFlightPerMailbox: 0,
+    byMethod: {},
   };
+  /** Usage reports and report settings (reports.ts). */
+  readonly reports: UsageReports;
   private server?: Server;
   private readonly mailboxes = new Map<
     string,
@@ -155,6 +163,11 @@ export class GraphSimulator {
     );
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
+    this.reports = new UsageReports(
+      { available: (options.cloud ?? 'global') === 'global', ...options.reports },
+      (upn) => this.mailboxes.get(upn.toLowerCase())?.kind,
+      () => this.url,
+    );
     this.mail = new MailFlow(
       {
         isInternalDomain: (domain) =>
@@ -221,6 +234,8 @@ export class GraphSimulator {
     const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', this.url);
     if (await this.identity.handle(req, res, url.pathname)) return;
+    this.stats.byMethod[req.method ?? 'GET'] = (this.stats.byMethod[req.method ?? 'GET'] ?? 0) + 1;
+    if (await this.reports.handleDownload(req, res, url.pathname)) return;
     this.stats.httpRequests++;
     const clientRequestId = String(req.headers['client-request-id'] ?? randomUUID());
     const authProblem = this.identity.verifyToken(req.headers.authorization, this.resource);
@@ -339,6 +354,8 @@ export class GraphSimulator {
       errorReply(status, code, message, request.clientRequestId, headers);
     const [path, search = ''] = request.path.split('?') as [string, string?];
     if (/^\/domains\/?$/i.test(path)) return this.count(this.listDomains(request, fail));
+    if (isReportPath(path))
+      return this.count(this.reports.route(request.method, path, request.roles, request.body, fail));
     const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
     if (mailMatch && isMailPath(mailMatch[2]!)) {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();

@@ -95,7 +95,10 @@ async function openUsersFile(file: string, request: MailboxSourceRequest): Promi
   };
 }
 
-async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSource> {
+/** A signed-in reader of the config's Dataverse (its credential checked before anything is read). */
+export async function openDataverseReader(
+  request: Pick<MailboxSourceRequest, 'config' | 'env' | 'clock' | 'sleep' | 'signal' | 'onRetry'>,
+): Promise<DataverseReader> {
   const { config } = request;
   if (!config.dataverse) {
     throw new InputError([
@@ -115,6 +118,12 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
     onRetry: request.onRetry,
   });
   await reader.open(request.signal);
+  return reader;
+}
+
+async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSource> {
+  const { config } = request;
+  const reader = await openDataverseReader(request);
   const forwardMailbox = await readForwardMailbox(reader, config.sink, config.file, request.signal);
   const select = request.stale === 'only' ? 'stale' : request.stale === 'include' ? 'targets-and-stale' : 'targets';
   const summary: DataverseReadSummary = { filter: filterOf(select), rows: 0, sha256: '' };
