@@ -103,16 +103,18 @@ export function assignSinks(
     .sort(
       (a, b) => Number(users[b]!.outside) - Number(users[a]!.outside) || users[b]!.busiestHour - users[a]!.busiestHour,
     );
-  for (const i of waiting) {
-    let best: SinkState | undefined;
-    // With hot sinks allowed, outside users gather on the sinks that already hold some, so the
-    // others stay free of them (and uncapped) for the Exchange Online users.
-    const gather = options.allowHotSinks && users[i]!.outside;
-    const rank = (s: SinkState) => (gather && s.outside === 0 ? 1 : 0);
-    for (const s of state)
-      if (fits(i, s) && (!best || rank(s) < rank(best) || (rank(s) === rank(best) && s.load < best.load))) best = s;
-    if (best) add(i, best);
-  }
+  if (!options.allowHotSinks) placeLeastLoaded(waiting, state, add, fits);
+  else
+    for (const i of waiting) {
+      let best: SinkState | undefined;
+      // With hot sinks allowed, outside users gather on the sinks that already hold some, so the
+      // others stay free of them (and uncapped) for the Exchange Online users.
+      const gather = options.allowHotSinks && users[i]!.outside;
+      const rank = (s: SinkState) => (gather && s.outside === 0 ? 1 : 0);
+      for (const s of state)
+        if (fits(i, s) && (!best || rank(s) < rank(best) || (rank(s) === rank(best) && s.load < best.load))) best = s;
+      if (best) add(i, best);
+    }
   if (state.length > 1) balance(users, state, sinkOf, add, remove, fits);
   let moved = 0;
   let reassigned = 0;
@@ -135,6 +137,39 @@ export function assignSinks(
     moved,
     reassigned,
   };
+}
+
+/**
+ * Step 3 with one cap for every sink: the least-loaded sink is the only candidate (if it cannot take
+ * the user, none can), so a heap finds it in log(sinks) instead of a scan.
+ */
+function placeLeastLoaded(
+  waiting: readonly number[],
+  state: SinkState[],
+  add: (i: number, s: SinkState) => void,
+  fits: (i: number, s: SinkState) => boolean,
+): void {
+  const heap = [...state];
+  const less = (a: number, b: number) => heap[a]!.load < heap[b]!.load;
+  const swap = (a: number, b: number) => ([heap[a], heap[b]] = [heap[b]!, heap[a]!]);
+  const down = (from: number) => {
+    for (let i = from; ;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let least = i;
+      if (left < heap.length && less(left, least)) least = left;
+      if (right < heap.length && less(right, least)) least = right;
+      if (least === i) return;
+      swap(i, least);
+      i = least;
+    }
+  };
+  for (let i = Math.floor(heap.length / 2) - 1; i >= 0; i--) down(i);
+  for (const i of waiting) {
+    if (heap.length === 0 || !fits(i, heap[0]!)) continue;
+    add(i, heap[0]!);
+    down(0);
+  }
 }
 
 /** Step 4: fill the sinks below their share from the busiest, largest fitting user first. */
