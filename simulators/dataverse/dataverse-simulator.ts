@@ -37,6 +37,8 @@ const columns: Readonly<Record<string, EdmType>> = {
   statecode: 'Edm.Int32',
   statuscode: 'Edm.Int32',
   testmailboxaccesscompletedon: 'Edm.DateTimeOffset',
+  // "Delete Emails after Processing" (mailbox table reference: ProcessAndDeleteEmails, Boolean, default No).
+  processanddeleteemails: 'Edm.Boolean',
   _regardingobjectid_value: 'Edm.Guid',
 };
 const labels: Readonly<Record<string, Record<string, string>>> = {
@@ -53,6 +55,7 @@ const labels: Readonly<Record<string, Record<string, string>>> = {
     2: 'Server-Side Synchronization or Email Router',
   },
   isforwardmailbox: { true: 'Yes', false: 'No' },
+  processanddeleteemails: { true: 'Yes', false: 'No' },
   statecode: { 0: 'Active', 1: 'Inactive' },
   statuscode: { 1: 'Active', 2: 'Inactive' },
 };
@@ -69,6 +72,8 @@ export interface SimulatedMailboxRecord {
   isforwardmailbox?: boolean;
   statecode?: 0 | 1;
   testmailboxaccesscompletedon?: string | null;
+  /** Delete Emails after Processing (only a forward or queue mailbox can set it). @default false */
+  processanddeleteemails?: boolean;
 }
 
 /** An Entra app registered in the environment as an application user. */
@@ -256,6 +261,7 @@ function toRecord(seed: SimulatedMailboxRecord): Row {
     statecode,
     statuscode: statecode === 0 ? 1 : 2,
     testmailboxaccesscompletedon: seed.testmailboxaccesscompletedon ?? null,
+    processanddeleteemails: seed.processanddeleteemails ?? false,
     _regardingobjectid_value: null,
     etag: Math.floor(1_000_000 + Math.random() * 9_000_000),
   };

@@ -18,6 +18,7 @@ import { errorReply, parseJsonBody, type Fail, type Reply, type ServiceRequest }
 import { ruleOperation, rulesAccessDenied, type SimulatedRule } from './rules.js';
 import { emptyGraphStats, type GraphSimulatorStats } from './stats.js';
 import { GraphThrottling, type GraphThrottlingOptions } from './throttling.js';
+import { isReportPath, UsageReports, type UsageReportsOptions } from './reports.js';
 
 /**
  * A local stand-in for Microsoft Graph v1.0 message rules and the Entra ID token endpoint, built
@@ -57,6 +58,8 @@ export interface GraphSimulatorOptions extends GraphThrottlingOptions {
   seed?: number;
   /** How long mail takes from sendMail (or a rule's forward) to the recipient's inbox. @default 50 */
   deliveryDelayInMs?: number;
+  /** Microsoft 365 usage reports and their setting (reports.ts). */
+  reports?: UsageReportsOptions;
 }
 
 export class GraphSimulator {
@@ -67,6 +70,8 @@ export class GraphSimulator {
   /** Messages, delivery and inbox rules at work (sendMail, messages, attachments). */
   readonly mail: MailFlow;
   readonly stats: GraphSimulatorStats = emptyGraphStats();
+  /** Usage reports and report settings (reports.ts). */
+  readonly reports: UsageReports;
   private server?: Server;
   private readonly directory: Directory;
   private readonly throttling: GraphThrottling;
@@ -87,6 +92,11 @@ export class GraphSimulator {
     this.timeoutAfterCreate = new Set((options.gatewayTimeoutAfterCreate ?? []).map((e) => e.toLowerCase()));
     this.directory = new Directory(options.domains, () => this.url);
     for (const mailbox of options.mailboxes ?? []) this.addMailbox(mailbox);
+    this.reports = new UsageReports(
+      { available: (options.cloud ?? 'global') === 'global', ...options.reports },
+      (upn) => this.directory.mailboxes.get(upn.toLowerCase())?.kind,
+      () => this.url,
+    );
     this.mail = new MailFlow(
       {
         isInternalDomain: (domain) =>
@@ -137,6 +147,8 @@ export class GraphSimulator {
     const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', this.url);
     if (await this.identity.handle(req, res, url.pathname)) return;
+    this.stats.byMethod[req.method ?? 'GET'] = (this.stats.byMethod[req.method ?? 'GET'] ?? 0) + 1;
+    if (await this.reports.handleDownload(req, res, url.pathname)) return;
     this.stats.httpRequests++;
     const clientRequestId = String(req.headers['client-request-id'] ?? randomUUID());
     const authProblem = this.identity.verifyToken(req.headers.authorization, this.resource);
@@ -180,6 +192,8 @@ export class GraphSimulator {
       errorReply(status, code, message, request.clientRequestId, headers);
     const [path, search = ''] = request.path.split('?') as [string, string?];
     if (/^\/domains\/?$/i.test(path)) return this.count(this.directory.listDomains(request, fail));
+    if (isReportPath(path))
+      return this.count(this.reports.route(request.method, path, request.roles, request.body, fail));
     const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
     if (mailMatch && isMailPath(mailMatch[2]!)) {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();

@@ -1,4 +1,5 @@
 import type { MailFlow, Recipient, StoredMessage } from './mail-flow.js';
+import { getMailFolder, messageOrder, type MailReply } from './mail-folders.js';
 
 /**
  * The Graph v1.0 mail endpoints a probe uses, with the permissions and errors Microsoft documents:
@@ -8,17 +9,14 @@ import type { MailFlow, Recipient, StoredMessage } from './mail-flow.js';
  *   (user-list-messages.md): `Mail.ReadBasic.All`, `Mail.Read` or `Mail.ReadWrite`; 10 per page by
  *   default with `@odata.nextLink`, `$top` up to 1000; `$expand=attachments`; `$filter` in the
  *   forms shared/notes/exchange-facts.md lists (`receivedDateTime` comparisons, `subject eq`,
- *   `startswith(subject,…)`, joined by `and`); anything else 400 ErrorInvalidUrlQueryFilter.
+ *   `startswith(subject,…)`, joined by `and`); anything else 400 ErrorInvalidUrlQueryFilter;
+ *   `$orderby` and `GET /users/{id}/mailFolders/{id}`: mail-folders.ts.
  * - `GET …/messages/{id}/attachments[/{id}]` with `$expand=microsoft.graph.itemattachment/item`
  *   (attachment-get.md): the attached message only when expanded.
  * - `DELETE /users/{id}/messages/{id}` (message-delete.md): `Mail.ReadWrite`, 204.
  */
 
-export interface MailReply {
-  status: number;
-  headers: Record<string, string>;
-  body?: unknown;
-}
+export type { MailReply } from './mail-folders.js';
 
 export interface MailRequest {
   method: string;
@@ -37,7 +35,7 @@ const accessDenied = (fail: Fail) =>
 
 /** Is this path (after /users/{id}) a mail endpoint this module answers? */
 export const isMailPath = (rest: string) =>
-  /^\/(sendMail|messages(\/.*)?|mailFolders\/[^/]+\/messages(\/.*)?)$/i.test(rest);
+  /^\/(sendMail|messages(\/.*)?|mailFolders\/[^/]+(\/messages(\/.*)?)?)$/i.test(rest);
 
 export function routeMail(flow: MailFlow, baseUrl: string, email: string, request: MailRequest, fail: Fail): MailReply {
   const { method, rest, roles } = request;
@@ -46,6 +44,8 @@ export function routeMail(flow: MailFlow, baseUrl: string, email: string, reques
     if (!roles.includes('Mail.Send')) return accessDenied(fail);
     return sendMail(flow, email, request.body, fail);
   }
+  const folder = /^\/mailFolders\/([^/]+)$/i.exec(rest);
+  if (folder && method === 'GET') return getMailFolder(flow, email, folder[1]!, request.query, roles, fail);
   const list = /^\/(?:mailFolders\/([^/]+)\/)?messages$/i.exec(rest);
   if (list && method === 'GET') {
     if (!roles.some((r) => readRoles.includes(r))) return accessDenied(fail);
@@ -133,10 +133,17 @@ function listMessages(
   if (!Number.isInteger(top) || top < 1 || top > 1000 || !Number.isInteger(skip) || skip < 0)
     return fail(400, 'BadRequest', 'Invalid $top or $skip value.');
   const expandAttachments = /(^|,)\s*attachments\s*($|,)/i.test(query.get('$expand') ?? '');
+  const order = messageOrder(query.get('$orderby'));
+  if (!order)
+    return fail(
+      400,
+      'BadRequest',
+      `Could not find a property named '${query.get('$orderby')}' on type 'microsoft.graph.message'.`,
+    );
   const all = flow
     .messagesOf(email)
     .filter((m) => (!folder || m.folder === folder) && filter(m))
-    .sort((a, b) => b.receivedDateTime.localeCompare(a.receivedDateTime));
+    .sort(order);
   const page = all.slice(skip, skip + top);
   const next = new URLSearchParams(query);
   next.set('$skip', String(skip + top));

@@ -22,6 +22,8 @@ export interface GraphSimulatorStats {
   /** Requests that arrived within the grace: sent before the client could know of the window. */
   arrivedInFlight: number;
   maxInFlightPerMailbox: number;
+  /** HTTP requests by method (a read-only command sends only GETs). */
+  byMethod: Record<string, number>;
 }
 
 export function emptyGraphStats(): GraphSimulatorStats {
@@ -35,5 +37,6 @@ export function emptyGraphStats(): GraphSimulatorStats {
     insideRetryAfterWindow: 0,
     arrivedInFlight: 0,
     maxInFlightPerMailbox: 0,
+    byMethod: {},
   };
 }

@@ -160,6 +160,22 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       },
     )
     .command(
+      'capacity',
+      'Plan the sinks from measured mail volume: how many the list needs, who goes to which, whether they keep up (read-only)',
+      (y) =>
+        y
+          .options(yargsOptions('capacity'))
+          .example(`$0 capacity ${files}`, 'Can the sinks carry the list? Exit 2 says how many more are needed')
+          .example(
+            `$0 capacity ${files} --sinks crm-sink1@contoso.com,crm-sink2@contoso.com --out users-spread.csv`,
+            'Spread the users over these sinks, moving as few as possible',
+          ),
+      async (args) => {
+        const { runCapacity } = await import('../commands/capacity.js');
+        exitCode = await runCapacity(parseFlags([...flagGroups.capacity, ...flagGroups.global], args, io.env), io);
+      },
+    )
+    .command(
       'rollback',
       "Bring sinkrule's rules back to what a run's report recorded before it (only where the mailbox still " +
         'holds what the run left)',
@@ -252,8 +268,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .example('$0 <command> --help', 'Options and examples of one command')
     .demandCommand(
       1,
-      'Name a command: init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, ' +
-        'demo or completion',
+      'Name a command: init, validate, deploy, verify, preflight, probe, capacity, remove, export, rollback, ' +
+        'audit, demo or completion',
     )
     .strict()
     .version(toolVersion)

@@ -248,7 +248,7 @@ function isConfirmation(value: string): boolean {
 }
 
 /** csv-parse has no delimiter detection: count `,` and `;` outside quotes in the header line. */
-async function sniffDelimiter(file: string): Promise<string> {
+export async function sniffDelimiter(file: string): Promise<string> {
   let handle;
   try {
     handle = await open(file, 'r');

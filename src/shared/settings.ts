@@ -6,6 +6,7 @@ import { clouds, type Config } from '../input/config.js';
 import { authKinds, guid } from '../input/auth-schema.js';
 import { mailAddress } from '../input/address.js';
 import { formatIssues } from '../input/issues.js';
+import { capacityFlagNames, capacityFlags } from './capacity-flags.js';
 
 /**
  * Every command-line setting, declared once: the schema validates it and gives its TypeScript
@@ -139,7 +140,11 @@ const flags = {
   out: {
     schema: z.string().min(1).optional(),
     describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)",
-    describeIn: { export: 'File to write the users CSV to (default: stdout)' },
+    describeIn: {
+      export: 'File to write the users CSV to (default: stdout)',
+      capacity:
+        'With --sinks: write the users CSV here with the sink column filled (FILE.too-busy.csv: users left out)',
+    },
   },
   expectHash: {
     schema: z
@@ -148,6 +153,7 @@ const flags = {
       .optional(),
     describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
   },
+  ...capacityFlags,
   // sinkrule init
   dir: { schema: z.string().min(1).default('.'), describe: 'Folder to write sinkrule.config.json and users.csv into' },
   force: { schema: z.boolean().default(false), describe: 'Overwrite sinkrule.config.json and users.csv if they exist' },
@@ -274,6 +280,7 @@ export const flagGroups = {
   demo: ['fromDataverse'],
   rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
   audit: ['expectHash'],
+  capacity: ['users', 'fromDataverse', 'config', 'sink', 'out', ...capacityFlagNames],
 } as const satisfies Record<string, readonly FlagName[]>;
 
 type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
@@ -301,6 +308,7 @@ type Shape<K extends FlagName> = { [P in K]: (typeof flags)[P]['schema'] };
 export type RunFlags = z.infer<z.ZodObject<Shape<GroupFlag<RunGroup>>>>;
 export type RollbackFlags = z.infer<z.ZodObject<Shape<GroupFlag<'rollback'>>>> & { report: string; config: string };
 export type AuditFlags = z.infer<z.ZodObject<Shape<GroupFlag<'audit'>>>>;
+export type CapacityFlags = z.infer<z.ZodObject<Shape<GroupFlag<'capacity'>>>>;
 export type InitFlags = z.infer<z.ZodObject<Shape<GroupFlag<'init'>>>>;
 /** The flags every command takes. */
 export type GlobalFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['global'][number]>>>;
