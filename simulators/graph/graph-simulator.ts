@@ -15,6 +15,7 @@ import {
 } from './identity.js';
 import { MailFlow } from './mail-flow.js';
 import { isMailPath, routeMail } from './mail-routes.js';
+import { SecurityAlerts } from './security-alerts.js';
 
 /** A stored rule, in Graph's JSON shape. */
 export interface SimulatedRule {
@@ -116,6 +117,8 @@ export class GraphSimulator {
   readonly resource: string;
   /** Messages, delivery and inbox rules at work (sendMail, messages, attachments). */
   readonly mail: MailFlow;
+  /** Defender alerts (security/alerts_v2); tests plant the ones a rule creation raises. */
+  readonly alerts = new SecurityAlerts();
   readonly stats: GraphSimulatorStats = {
     requests: 0,
     httpRequests: 0,
@@ -146,7 +149,7 @@ export class GraphSimulator {
     this.identity = new IdentitySimulator(
       options.app,
       () => this.url,
-      () => [resources.graph, resources.exchangeOnline],
+      () => [resources.graph, resources.exchangeOnline, resources.resourceManager],
       options.managedIdentity,
     );
     this.random = seededRandom(options.seed ?? 1);
@@ -339,6 +342,8 @@ export class GraphSimulator {
       errorReply(status, code, message, request.clientRequestId, headers);
     const [path, search = ''] = request.path.split('?') as [string, string?];
     if (/^\/domains\/?$/i.test(path)) return this.count(this.listDomains(request, fail));
+    if (/^\/security\/alerts_v2\/?$/i.test(path))
+      return this.count(this.alerts.list(request.method, new URLSearchParams(search), request.roles, this.url, fail));
     const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
     if (mailMatch && isMailPath(mailMatch[2]!)) {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
@@ -525,6 +530,7 @@ export class GraphSimulator {
     };
     rules.push(rule);
     renumber(rules);
+    this.alerts.ruleCreated(email, rule);
     // The write is committed, but the client hears only a gateway timeout.
     if (this.timeoutAfterCreate.delete(email)) return fail(504, 'UnknownError', 'Gateway Timeout');
     return {

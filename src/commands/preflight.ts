@@ -8,6 +8,7 @@ import type { RunFlags } from '../cli/settings.js';
 import { prepare, readRows, sinksOf, type PreparedRun } from './run-command.js';
 import { spread } from './probe-step.js';
 import { noMailboxCodes } from '../providers/graph.js';
+import { socPreflightChecks } from './soc-steps.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -46,6 +47,7 @@ export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> 
       io,
     ),
     dataverseCheck(run),
+    ...socPreflightChecks(run, io.env),
   ];
   const failed = checks.filter((c) => c.status === 'fail').length;
   const exitCode = exitCodeFor({ failedChecks: failed });

@@ -25,6 +25,8 @@ import { ForwardingInventory } from '../report/inventory.js';
 import { runIdentity, sha256OfFile } from './identity.js';
 import { loadResume, type ResumePoint } from './resume.js';
 import { internalDomainsFor } from './domains.js';
+import { alertWatchFor, writePackAfterRun } from './soc-steps.js';
+import type { AlertWatch } from '../soc/alert-watch.js';
 
 /** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -85,7 +87,8 @@ export async function runCommand(
     }
   }
   const probe = probeSettings ? probeStep(run, probeSettings, io) : undefined;
-  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ afterEach: probe }];
+  const watch = canary !== undefined ? alertWatchFor(run, io) : undefined;
+  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!, watch) : [{ afterEach: probe }];
   const result = await execute(options, run, io, {
     dryRun: options.dryRun,
     label: options.command,
@@ -93,6 +96,7 @@ export async function runCommand(
     waves,
   });
   printSummary(options, run, result, io);
+  if (result.files) await writePackAfterRun(options, run.config, result.files.dir, result.counts, io);
   return result.exitCode;
 }
 
@@ -193,7 +197,9 @@ export interface Wave {
   include?: (mailbox: Mailbox) => boolean;
   afterEach?: (outcome: MailboxOutcome) => Promise<void>;
   /** After the wave: undefined to go on, or why the run stops here. */
-  verdict?: () => string | undefined;
+  verdict?: () => string | undefined | Promise<string | undefined>;
+  /** What the wave adds to the report's run section (deploy --canary: the Defender alerts seen). */
+  runFacts?: () => Partial<RunInfo>;
 }
 
 async function execute(
@@ -250,7 +256,7 @@ async function execute(
           await report?.add(outcome);
         },
       });
-      stopReason = wave.verdict?.();
+      stopReason = await wave.verdict?.();
       if (stopReason) break;
     }
   } catch (error) {
@@ -286,6 +292,7 @@ async function execute(
       io,
     );
     info.journal = { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash };
+    for (const wave of pass.waves ?? []) Object.assign(info, wave.runFacts?.());
     if (run.resume) info.resumed = [...run.resume.resumedAt, startedAt.toISOString()];
     if (inventory)
       info.inventory = {
@@ -340,6 +347,7 @@ async function canaryWaves(
   run: PreparedRun,
   size: number,
   probe: (outcome: MailboxOutcome) => Promise<void>,
+  watch?: AlertWatch,
 ): Promise<Wave[]> {
   const lines = new Set<number>();
   for await (const mailbox of readRows(run)) {
@@ -352,20 +360,24 @@ async function canaryWaves(
       `--canary: no mailbox with target graph: the canary wave is proved by the live probe, which reaches Exchange Online (Graph) mailboxes only`,
     ]);
   const failures: string[] = [];
+  const waveMailboxes = new Set<string>();
+  const waveStartedAt = new Date();
   const canary: Wave = {
     include: (mailbox) => lines.has(mailbox.line),
     afterEach: async (outcome) => {
       outcome.canary = true;
+      waveMailboxes.add(outcome.email.toLowerCase());
       await probe(outcome);
       if (outcome.probe?.outcome !== 'probe-success')
         failures.push(
           `${outcome.email} (${outcome.outcome === 'failed' ? `deploy failed: ${outcome.error?.code}` : `${outcome.probe?.outcome}: ${outcome.probe?.reason}`})`,
         );
     },
-    verdict: () =>
+    verdict: async () =>
       failures.length === 0
-        ? undefined
+        ? await watch?.afterWave(waveStartedAt, waveMailboxes)
         : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe (${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other mailboxes were not touched`,
+    runFacts: () => (watch ? { alerts: watch.record() } : {}),
   };
   return [canary, { include: (mailbox) => !lines.has(mailbox.line) }];
 }

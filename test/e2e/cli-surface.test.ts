@@ -285,6 +285,8 @@ describe('--quiet, --help, completion', () => {
       ['remove'],
       ['rollback'],
       ['audit', 'verify'],
+      ['soc'],
+      ['soc', 'upload'],
       ['demo'],
     ]) {
       const help = await runCli([...command, '--help']);
