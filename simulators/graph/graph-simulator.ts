@@ -19,6 +19,7 @@ import { ruleOperation, rulesAccessDenied, type SimulatedRule } from './rules.js
 import { emptyGraphStats, type GraphSimulatorStats } from './stats.js';
 import { GraphThrottling, type GraphThrottlingOptions } from './throttling.js';
 import { isReportPath, UsageReports, type UsageReportsOptions } from './reports.js';
+import { SecurityAlerts } from './security-alerts.js';
 
 /**
  * A local stand-in for Microsoft Graph v1.0 message rules and the Entra ID token endpoint, built
@@ -72,6 +73,8 @@ export class GraphSimulator {
   readonly stats: GraphSimulatorStats = emptyGraphStats();
   /** Usage reports and report settings (reports.ts). */
   readonly reports: UsageReports;
+  /** Defender alerts (security/alerts_v2); tests plant the ones a rule creation raises. */
+  readonly alerts = new SecurityAlerts();
   private server?: Server;
   private readonly directory: Directory;
   private readonly throttling: GraphThrottling;
@@ -84,7 +87,7 @@ export class GraphSimulator {
     this.identity = new IdentitySimulator(
       options.app,
       () => this.url,
-      () => [resources.graph, resources.exchangeOnline],
+      () => [resources.graph, resources.exchangeOnline, resources.resourceManager],
       options.managedIdentity,
     );
     this.random = seededRandom(options.seed ?? 1);
@@ -194,6 +197,8 @@ export class GraphSimulator {
     if (/^\/domains\/?$/i.test(path)) return this.count(this.directory.listDomains(request, fail));
     if (isReportPath(path))
       return this.count(this.reports.route(request.method, path, request.roles, request.body, fail));
+    if (/^\/security\/alerts_v2\/?$/i.test(path))
+      return this.count(this.alerts.list(request.method, new URLSearchParams(search), request.roles, this.url, fail));
     const mailMatch = /^\/users\/([^/]+)(\/.+)$/i.exec(path);
     if (mailMatch && isMailPath(mailMatch[2]!)) {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
@@ -255,6 +260,7 @@ export class GraphSimulator {
       email,
       stats: this.stats,
       timeoutAfterCreate: this.timeoutAfterCreate,
+      onCreated: (rule) => this.alerts.ruleCreated(email, rule),
     });
   }
 

@@ -125,6 +125,12 @@ export class IdentitySimulator {
     return undefined;
   }
 
+  /** The claims of a Bearer token (read after verifyToken accepted it). */
+  claimsOf(authorization: string | undefined): { appid?: string; aud?: string; roles?: string[] } {
+    const payload = authorization?.split('.')[1];
+    return payload ? JSON.parse(Buffer.from(payload, 'base64url').toString()) : {};
+  }
+
   rolesOf(authorization: string | undefined): string[] {
     const payload = authorization?.split('.')[1];
     return payload ? (JSON.parse(Buffer.from(payload, 'base64url').toString()).roles ?? []) : [];
@@ -449,14 +455,31 @@ function aadError(res: ServerResponse, status: number, error: string, code: numb
 }
 
 /**
- * Each national cloud's Microsoft Graph and Exchange Online resources (application ID URIs), as
- * Microsoft's national-cloud deployment docs list them: the resources every tenant knows.
+ * Each national cloud's Microsoft Graph, Exchange Online and Azure Resource Manager resources
+ * (application ID URIs), as Microsoft's national-cloud deployment docs list them (Resource Manager:
+ * exchange-facts.md, "Security operations"): the resources every tenant knows.
  */
 export const cloudResources = {
-  global: { graph: 'https://graph.microsoft.com', exchangeOnline: 'https://outlook.office365.com' },
-  usgov: { graph: 'https://graph.microsoft.us', exchangeOnline: 'https://outlook.office365.us' },
-  usgovdod: { graph: 'https://dod-graph.microsoft.us', exchangeOnline: 'https://outlook-dod.office365.us' },
-  china: { graph: 'https://microsoftgraph.chinacloudapi.cn', exchangeOnline: 'https://partner.outlook.cn' },
+  global: {
+    graph: 'https://graph.microsoft.com',
+    exchangeOnline: 'https://outlook.office365.com',
+    resourceManager: 'https://management.azure.com',
+  },
+  usgov: {
+    graph: 'https://graph.microsoft.us',
+    exchangeOnline: 'https://outlook.office365.us',
+    resourceManager: 'https://management.usgovcloudapi.net',
+  },
+  usgovdod: {
+    graph: 'https://dod-graph.microsoft.us',
+    exchangeOnline: 'https://outlook-dod.office365.us',
+    resourceManager: 'https://management.usgovcloudapi.net',
+  },
+  china: {
+    graph: 'https://microsoftgraph.chinacloudapi.cn',
+    exchangeOnline: 'https://partner.outlook.cn',
+    resourceManager: 'https://management.chinacloudapi.cn',
+  },
 } as const;
 export type CloudName = keyof typeof cloudResources;
 

@@ -32,6 +32,8 @@ export interface RulesContext {
   stats: GraphSimulatorStats;
   /** Mailboxes whose next rule creation is committed but answered 504. */
   timeoutAfterCreate: Set<string>;
+  /** Told of each created rule (Defender raises its alert on creation: security-alerts.ts). */
+  onCreated?: (rule: SimulatedRule) => void;
 }
 
 const recipientAddress = z.email();
@@ -110,6 +112,7 @@ function create(rules: SimulatedRule[], body: Record<string, unknown>, fail: Fai
   };
   rules.push(rule);
   renumber(rules);
+  context.onCreated?.(rule);
   // The write is committed, but the client hears only a gateway timeout.
   if (context.timeoutAfterCreate.delete(email)) return fail(504, 'UnknownError', 'Gateway Timeout');
   return {

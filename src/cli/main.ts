@@ -18,6 +18,7 @@ import { runPreflight } from '../commands/preflight.js';
 import { runProbeCommand } from '../commands/probe.js';
 import { runValidate } from '../commands/validate.js';
 import { toolVersion } from '../paths.js';
+import { socCommands } from './soc-commands.js';
 
 const files = '--users users.csv --config sinkrule.config.json';
 const runFolder = 'sinkrule-report-deploy-20261129-1401';
@@ -215,6 +216,9 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
         .example(`$0 audit verify ${runFolder}`, 'Prove the report folder was not edited')
         .demandCommand(1, 'Name an audit command: verify'),
     )
+    .command('soc', "The security team's pack: watchlist, exclusion query, ARM template, notice", (y) =>
+      socCommands(y, io, (code) => (exitCode = code)),
+    )
     .command(
       'demo',
       'Run deploy and verify against the built-in local simulator',
@@ -269,7 +273,7 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .demandCommand(
       1,
       'Name a command: init, validate, deploy, verify, preflight, probe, capacity, remove, export, rollback, ' +
-        'audit, demo or completion',
+        'audit, soc, demo or completion',
     )
     .strict()
     .version(toolVersion)

@@ -11,6 +11,7 @@ import { skip, type CheckResult } from './preflight-check.js';
 import { sinkRecordCheck, sinkUsersCheck } from './preflight-sinks.js';
 import { spread } from './probe-step.js';
 import { noMailboxCodes } from '../providers/graph.js';
+import { socPreflightChecks } from './soc-steps.js';
 
 export type { CheckResult, CheckStatus } from './preflight-check.js';
 
@@ -53,6 +54,7 @@ export async function runPreflight(flags: RunFlags, io: CliIO): Promise<number> 
     sinkUsersCheck(run, sinks, rowEmails),
     await sinkRecordCheck(run, io),
     dataverseCheck(run),
+    ...socPreflightChecks(run, io.env),
   ];
   const failed = checks.filter((c) => c.status === 'fail').length;
   const exitCode = exitCodeFor({ failedChecks: failed });

@@ -19,6 +19,8 @@ import { Journal } from '../report/journal.js';
 import { ForwardingInventory } from '../report/inventory.js';
 import { runIdentity } from './identity.js';
 import { internalDomainsFor } from './domains.js';
+import { alertWatchFor, writePackAfterRun } from './soc-steps.js';
+import type { AlertWatch } from '../soc/alert-watch.js';
 
 /** How late the event loop ran (reported with --output json: a busy client reads 429s late). */
 const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -66,7 +68,8 @@ export async function runCommand(
     }
   }
   const probe = probeSettings ? probeStep(run, probeSettings, io) : undefined;
-  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!) : [{ afterEach: probe }];
+  const watch = canary !== undefined ? alertWatchFor(run, io) : undefined;
+  const waves = canary !== undefined ? await canaryWaves(run, canary, probe!, watch) : [{ afterEach: probe }];
   const result = await execute(options, run, io, {
     dryRun: options.dryRun,
     label: options.command,
@@ -74,6 +77,7 @@ export async function runCommand(
     waves,
   });
   printSummary(options, run, result, io);
+  if (result.files) await writePackAfterRun(options, run.config, result.files.dir, result.counts, io);
   return result.exitCode;
 }
 
@@ -102,7 +106,9 @@ export interface Wave {
   include?: (mailbox: Mailbox) => boolean;
   afterEach?: (outcome: MailboxOutcome) => Promise<void>;
   /** After the wave: undefined to go on, or why the run stops here. */
-  verdict?: () => string | undefined;
+  verdict?: () => string | undefined | Promise<string | undefined>;
+  /** What the wave adds to the report's run section (deploy --canary: the Defender alerts seen). */
+  runFacts?: () => Partial<RunInfo>;
 }
 
 async function execute(
@@ -159,7 +165,7 @@ async function execute(
           await report?.add(outcome);
         },
       });
-      stopReason = wave.verdict?.();
+      stopReason = await wave.verdict?.();
       if (stopReason) break;
     }
   } catch (error) {
@@ -195,6 +201,7 @@ async function execute(
       io,
     );
     info.journal = { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash };
+    for (const wave of pass.waves ?? []) Object.assign(info, wave.runFacts?.());
     if (run.resume) info.resumed = [...run.resume.resumedAt, startedAt.toISOString()];
     if (inventory)
       info.inventory = {
@@ -233,6 +240,7 @@ async function canaryWaves(
   run: PreparedRun,
   size: number,
   probe: (outcome: MailboxOutcome) => Promise<void>,
+  watch?: AlertWatch,
 ): Promise<Wave[]> {
   const lines = new Set<number>();
   for await (const mailbox of readRows(run)) {
@@ -246,10 +254,13 @@ async function canaryWaves(
         `Exchange Online (Graph) mailboxes only`,
     ]);
   const failures: string[] = [];
+  const waveMailboxes = new Set<string>();
+  const waveStartedAt = new Date();
   const canary: Wave = {
     include: (mailbox) => lines.has(mailbox.line),
     afterEach: async (outcome) => {
       outcome.canary = true;
+      waveMailboxes.add(outcome.email.toLowerCase());
       await probe(outcome);
       if (outcome.probe?.outcome !== 'probe-success')
         failures.push(
@@ -258,12 +269,13 @@ async function canaryWaves(
             : `${outcome.email} (${outcome.probe?.outcome}: ${outcome.probe?.reason})`,
         );
     },
-    verdict: () =>
+    verdict: async () =>
       failures.length === 0
-        ? undefined
+        ? await watch?.afterWave(waveStartedAt, waveMailboxes)
         : `canary wave: ${failures.length} of ${lines.size} canary mailboxes did not pass the probe ` +
           `(${failures.slice(0, 5).join(', ')}${failures.length > 5 ? ', …' : ''}); the other mailboxes were ` +
           `not touched`,
+    runFacts: () => (watch ? { alerts: watch.record() } : {}),
   };
   return [canary, { include: (mailbox) => !lines.has(mailbox.line) }];
 }

@@ -83,6 +83,8 @@ export interface ApiProvider extends ProviderBase {
   ): Promise<ApplyResult>;
   /** Present when the back end can send and read test mail (the probe). */
   readonly mail?: MailAccess;
+  /** Present when the back end can read Defender alerts (the canary's watch). */
+  readonly securityAlerts?: SecurityAlertAccess;
   /**
    * The directory's verified domain names (Graph `GET /domains`), for telling internal forwarding
    * targets from external ones; throws MailboxError when the app may not read them.
@@ -129,3 +131,22 @@ export interface ManualProvider extends ProviderBase {
 
 /** One back end: the runner handles each kind explicitly. */
 export type Provider = ApiProvider | ManualProvider;
+
+/** A Defender alert as the canary's watch sees it: what, how bad, when, and the mailboxes its evidence names. */
+export interface SecurityAlert {
+  id: string;
+  title: string;
+  /** informational, low, medium, high (or a value the service adds later). */
+  severity: string;
+  createdDateTime: string;
+  status: string;
+  /** Lower-case addresses from mailbox and user evidence. */
+  mailboxes: string[];
+  webUrl?: string;
+}
+
+/** Defender alerts (Graph security/alerts_v2, SecurityAlert.Read.All). */
+export interface SecurityAlertAccess {
+  /** Every alert created at or after `since`. */
+  listSince(since: Date, signal?: AbortSignal): Promise<SecurityAlert[]>;
+}

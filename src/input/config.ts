@@ -9,6 +9,7 @@ import { mailAddress } from './address.js';
 import { checkInputPath, type InputPath } from './files.js';
 import { formatIssues, lineAt } from './issues.js';
 import { appCredentialFields, checkAppCredential } from './auth-schema.js';
+import { socConfigSchema } from '../soc/soc-config.js';
 
 export const defaultRuleName = 'Dynamics 365 forward mailbox (sinkrule)';
 
@@ -161,6 +162,8 @@ export const configSchema = z.strictObject({
       pollIntervalInMs: z.number().int().min(100).max(60_000).default(5000),
     })
     .optional(),
+  /** The security team's pack (notice contact, Resource Manager for soc upload). */
+  soc: socConfigSchema,
   retry: z
     .strictObject({
       maxRetries: z.number().int().min(0).max(20).default(defaultRetrySettings.maxRetries),

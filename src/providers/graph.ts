@@ -12,6 +12,7 @@ import type { GraphConfig } from '../input/config.js';
 import type { ApiProvider, ApplyResult, MailboxState, SignedInApp } from '../core/provider.js';
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
 import { createGraphMail } from './graph-mail.js';
+import { createGraphAlerts } from './graph-alerts.js';
 
 const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;
 const { TokenCredentialAuthenticationProvider } = authProviders;
@@ -184,6 +185,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       return { createdRuleIds, writtenRules };
     },
     mail: createGraphMail(call),
+    securityAlerts: createGraphAlerts(call),
     describe: () => ({
       graphEndpoint: config.baseUrl,
       tokenScope: config.tokenScope,

@@ -91,12 +91,17 @@ export class PaceMemory {
 }
 
 function memoryFile(env: NodeJS.ProcessEnv): string | undefined {
-  const dir =
+  return path.join(stateDir(env), 'pacing.json');
+}
+
+/** The folder sinkrule keeps its state in (paces, SOC packs written): SINKRULE_STATE_DIR, else the OS's place. */
+export function stateDir(env: NodeJS.ProcessEnv): string {
+  return (
     env[paceMemoryVariable] ??
     (process.platform === 'win32' && env.LOCALAPPDATA
       ? path.join(env.LOCALAPPDATA, 'sinkrule')
-      : path.join(env.XDG_STATE_HOME ?? path.join(homedir(), '.local', 'state'), 'sinkrule'));
-  return dir ? path.join(dir, 'pacing.json') : undefined;
+      : path.join(env.XDG_STATE_HOME ?? path.join(homedir(), '.local', 'state'), 'sinkrule'))
+  );
 }
 
 /** The service and the account whose budget the pace is: a hash, so the file names neither. */

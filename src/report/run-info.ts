@@ -1,5 +1,6 @@
 import type { OutcomeName } from '../core/outcome.js';
 import type { SignedInApp } from '../core/provider.js';
+import type { AlertWatchRecord } from '../soc/alert-watch.js';
 
 /**
  * Who ran what, from where, as which app: kept apart from the input section (users file or other
@@ -44,6 +45,8 @@ export interface RunInfo {
   probe?: { from: string; timeoutInS: number };
   /** deploy --canary: the size of the canary wave. */
   canary?: number;
+  /** deploy --canary: the watch on Defender alerts after the wave, and the alerts on its mailboxes. */
+  alerts?: AlertWatchRecord;
   /** The journal's length and the SHA-256 of its last entry (the value to keep in the change ticket). */
   journal?: { file: string; entries: number; lastHash: string };
   /** When the run was resumed (--resume), in order. */

@@ -35,7 +35,11 @@ const flags = {
   report: {
     schema: z.string().min(1).optional(),
     describe: 'Report folder (default: sinkrule-report-<command>-<time>)',
-    describeIn: { rollback: 'The report folder of the run to undo (required)' },
+    describeIn: {
+      rollback: 'The report folder of the run to undo (required)',
+      soc: 'The report folder of the run (deploy, remove, or a --dry-run for the notice before it) (required)',
+      socUpload: 'The report folder whose soc/ watchlist to upload (required)',
+    },
   },
   concurrency: {
     schema: z.coerce
@@ -63,6 +67,7 @@ const flags = {
   dryRun: {
     schema: z.boolean().default(false),
     describe: 'Read every mailbox and report what would change; write nothing',
+    describeIn: { socUpload: 'Show the PUT requests; send nothing' },
   },
   yes: {
     schema: z.boolean().default(false),
@@ -154,6 +159,36 @@ const flags = {
     describe: "The journal's last SHA-256 as kept outside the folder (change ticket): also catches a rewritten chain",
   },
   ...capacityFlags,
+  // SOC: soc upload, and the canary's watch on Defender alerts
+  workspace: {
+    schema: z.string().min(1, { error: 'name the Log Analytics workspace resource id' }).optional(),
+    describe:
+      'soc upload: resource id of the Log Analytics workspace Sentinel runs on ' +
+      '(/subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…)',
+  },
+  alertWaitS: {
+    schema: z.coerce
+      .number<number>({
+        error: (issue) => (issue.code === 'invalid_type' ? 'must be a number of seconds from 0 to 3600' : undefined),
+      })
+      .int()
+      .min(0)
+      .max(3600)
+      .default(300),
+    describe:
+      'deploy --canary: seconds to wait after each wave before reading Defender alerts ' +
+      '(Defender raises them minutes after the rule is created; needs SecurityAlert.Read.All)',
+  },
+  stopOnAlert: {
+    schema: z.boolean().default(true),
+    describe:
+      'deploy --canary: stop before the next wave when Defender raised an alert at or above --alert-severity ' +
+      'on a mailbox of the wave (--no-stop-on-alert only lists them)',
+  },
+  alertSeverity: {
+    schema: z.enum(['informational', 'low', 'medium', 'high']).default('high'),
+    describe: 'deploy --canary: the lowest Defender alert severity that stops the rollout',
+  },
   // sinkrule init
   dir: { schema: z.string().min(1).default('.'), describe: 'Folder to write sinkrule.config.json and users.csv into' },
   force: { schema: z.boolean().default(false), describe: 'Overwrite sinkrule.config.json and users.csv if they exist' },
@@ -273,6 +308,9 @@ export const flagGroups = {
     'resume',
     'canary',
     'timeoutS',
+    'alertWaitS',
+    'stopOnAlert',
+    'alertSeverity',
   ],
   preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample'],
   probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'sample', 'timeoutS'],
@@ -281,6 +319,8 @@ export const flagGroups = {
   rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
   audit: ['expectHash'],
   capacity: ['users', 'fromDataverse', 'config', 'sink', 'out', ...capacityFlagNames],
+  soc: ['report', 'config'],
+  socUpload: ['report', 'config', 'workspace', 'dryRun', 'yes'],
 } as const satisfies Record<string, readonly FlagName[]>;
 
 type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
@@ -310,6 +350,11 @@ export type RollbackFlags = z.infer<z.ZodObject<Shape<GroupFlag<'rollback'>>>> &
 export type AuditFlags = z.infer<z.ZodObject<Shape<GroupFlag<'audit'>>>>;
 export type CapacityFlags = z.infer<z.ZodObject<Shape<GroupFlag<'capacity'>>>>;
 export type InitFlags = z.infer<z.ZodObject<Shape<GroupFlag<'init'>>>>;
+export type SocFlags = z.infer<z.ZodObject<Shape<GroupFlag<'soc'>>>> & { report: string };
+export type SocUploadFlags = z.infer<z.ZodObject<Shape<GroupFlag<'socUpload'>>>> & {
+  report: string;
+  workspace: string;
+};
 /** The flags every command takes. */
 export type GlobalFlags = z.infer<z.ZodObject<Shape<(typeof flagGroups)['global'][number]>>>;
 
@@ -358,6 +403,21 @@ export function parseRollbackFlags(argv: Record<string, unknown>, env: NodeJS.Pr
         'sinkrule-report-deploy-20261129-1401',
     ]);
   return parsed;
+}
+
+/** soc and soc upload: --report names the run's folder; upload also needs --workspace. */
+export function parseSocFlags<G extends 'soc' | 'socUpload'>(
+  group: G,
+  argv: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): G extends 'soc' ? SocFlags : SocUploadFlags {
+  const parsed = parseFlags([...flagGroups[group], ...flagGroups.global], argv, env) as Record<string, unknown>;
+  const missing = [
+    !parsed.report && '--report: name the report folder of the run, e.g. --report sinkrule-report-deploy-20261129-1401',
+    group === 'socUpload' && !parsed.workspace && '--workspace: name the Log Analytics workspace resource id',
+  ].filter((problem): problem is string => Boolean(problem));
+  if (missing.length) throw new InputError(missing.map((problem) => `command line: ${problem}`));
+  return parsed as G extends 'soc' ? SocFlags : SocUploadFlags;
 }
 
 export function parseAuditFlags(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): AuditFlags {

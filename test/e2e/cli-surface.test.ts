@@ -289,6 +289,8 @@ describe('--quiet, --help, completion', () => {
       ['remove'],
       ['rollback'],
       ['audit', 'verify'],
+      ['soc'],
+      ['soc', 'upload'],
       ['demo'],
       ['completion'],
     ]) {

@@ -315,7 +315,10 @@ describe('command line', () => {
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /init, validate, deploy, verify, preflight, probe, capacity, remove, export, rollback, audit, demo or completion/,
+      joined(
+        /init, validate, deploy, verify, preflight, probe, capacity, remove, export, rollback, audit, soc, /,
+        /demo or completion/,
+      ),
     );
   });
 });

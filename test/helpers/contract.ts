@@ -114,8 +114,9 @@ function assertDesired(world: ContractWorld, email: string): void {
 /** Files of a report folder must not contain any secret. */
 async function assertNoSecrets(world: ContractWorld, result: CliResult, reportDir: string): Promise<void> {
   const texts = [result.stdout, result.stderr];
-  for (const file of await readdir(path.join(world.dir, reportDir)))
-    texts.push(await readFile(path.join(world.dir, reportDir, file), 'utf8'));
+  // Every file of the report folder, its subfolders (manual/, soc/) included.
+  for (const entry of await readdir(path.join(world.dir, reportDir), { recursive: true, withFileTypes: true }))
+    if (entry.isFile()) texts.push(await readFile(path.join(entry.parentPath, entry.name), 'utf8'));
   for (const secret of world.secrets)
     for (const text of texts) assert.ok(!text.includes(secret), 'a secret leaked into output or report');
 }
