@@ -37,8 +37,9 @@ try {
   );
   await writeLines(
     path.join(dir, 'volumes.csv'),
-    '\uFEFFReport Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Send Count,' +
-      'Receive Count,Read Count,Meeting Created Count,Meeting Interacted Count,Assigned Products,Report Period',
+    '\uFEFFReport Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,' +
+      'Send Count,Receive Count,Read Count,Meeting Created Count,Meeting Interacted Count,' +
+      'Assigned Products,Report Period',
     (i) =>
       `${refreshDate},user${i}@contoso.com,User ${i},False,,${refreshDate},0,${Math.round(perDay[i]! * 21)},0,0,0,,30`,
   );

@@ -162,7 +162,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     )
     .command(
       'capacity',
-      'Plan the sinks from measured mail volume: how many the list needs, who goes to which, whether they keep up (read-only)',
+      'Plan the sinks from measured mail volume: how many the list needs, who goes to which, ' +
+        'whether they keep up (read-only)',
       (y) =>
         y
           .options(yargsOptions('capacity'))

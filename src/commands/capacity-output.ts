@@ -58,18 +58,23 @@ export function renderCapacityText(plan: CapacityPlan, flags: CapacityFlags, wri
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     `${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`;
-  let text = `sinkrule capacity: ${flags.period} usage report refreshed ${plan.reportRefreshDate ?? '-'}; busiest hour = ${flags.peakHourShare} of a working day; cap ${flags.headroom} × 3,600\n\n`;
+  let text =
+    `sinkrule capacity: ${flags.period} usage report refreshed ${plan.reportRefreshDate ?? '-'}; ` +
+    `busiest hour = ${flags.peakHourShare} of a working day; cap ${flags.headroom} × 3,600\n\n`;
   text += line(header);
   for (const row of rows) text += line(row);
-  text += `\nSinks needed: ${plan.sinksNeeded}; named: ${plan.sinksNamed}${plan.moreSinksNeeded ? `; add ${plan.moreSinksNeeded}` : ''}.\n`;
+  text +=
+    `\nSinks needed: ${plan.sinksNeeded}; named: ${plan.sinksNamed}` +
+    `${plan.moreSinksNeeded ? `; add ${plan.moreSinksNeeded}` : ''}.\n`;
   if (plan.sinks.some((s) => s.hot))
     text +=
-      'Hot sinks (--allow-hot-sinks) hold only Exchange Online users: their copies are still delivered past 3,600 an hour.\n';
+      'Hot sinks (--allow-hot-sinks) hold only Exchange Online users: ' +
+      'their copies are still delivered past 3,600 an hour.\n';
   if (plan.unplaced) text += `Not placed: ${plan.unplaced} users (no named sink can take them within its limits).\n`;
   if (plan.estimated.length)
     text +=
-      `Estimated: ${plan.estimated.length} users have no volume (on-premises users have no row in the report) and are ` +
-      'planned at the median of the others: give their counts with --volumes FILE.\n';
+      `Estimated: ${plan.estimated.length} users have no volume (on-premises users have no row in the report) ` +
+      'and are planned at the median of the others: give their counts with --volumes FILE.\n';
   if (plan.tooBusy.length) text += `Too busy for any sink: ${plan.tooBusy.length} users (named on stderr).\n`;
   if (flags.sinks) text += `Moved between sinks: ${plan.moved}; given a sink: ${plan.reassigned}.\n`;
   if (written) text += `Wrote ${written.file}${written.tooBusyFile ? ` and ${written.tooBusyFile}` : ''}.\n`;

@@ -52,17 +52,22 @@ export async function runCapacity(flags: CapacityFlags, io: CliIO): Promise<numb
   if (reportsMissing && !flags.volumes)
     throw new InputError(
       [
-        `${config.file}: graph.cloud is ${cloud}: Microsoft 365 usage reports have no API in ${reportsMissing} (Graph reportRoot is a global-service API)`,
+        `${config.file}: graph.cloud is ${cloud}: Microsoft 365 usage reports have no API in ${reportsMissing} ` +
+          '(Graph reportRoot is a global-service API)',
       ],
       {
-        fix: 'Export Reports → Usage → Email activity → User details from the Microsoft 365 admin center as CSV and pass it with --volumes FILE.',
+        fix:
+          'Export Reports → Usage → Email activity → User details from the Microsoft 365 admin center as CSV ' +
+          'and pass it with --volumes FILE.',
       },
     );
   if (!config.graph && !flags.volumes)
     throw new InputError(
       [`${config.file}: no graph section: capacity reads the volumes from Microsoft Graph's usage report`],
       {
-        fix: 'Add the graph section to the config, or pass --volumes FILE with the email activity report exported from the Microsoft 365 admin center.',
+        fix:
+          'Add the graph section to the config, or pass --volumes FILE with the email activity report ' +
+          'exported from the Microsoft 365 admin center.',
       },
     );
   // Everything local is checked before the first request: the volumes file, then the users.
@@ -73,7 +78,8 @@ export async function runCapacity(flags: CapacityFlags, io: CliIO): Promise<numb
   const listedSinks = sinks.filter((sink) => listed.has(sink.toLowerCase()));
   if (listedSinks.length > 0)
     throw new InputError([
-      `command line: --sinks: ${listedSinks.join(', ')} ${listedSinks.length > 1 ? 'are' : 'is'} also in the users list: ` +
+      `command line: --sinks: ${listedSinks.join(', ')} ` +
+        `${listedSinks.length > 1 ? 'are' : 'is'} also in the users list: ` +
         'a sink must not forward to itself; name forward mailboxes only, or remove the row',
     ]);
   const progress = (text: string) => !io.quiet && io.stderr.write(`${text}\n`);
@@ -299,8 +305,9 @@ async function writeAssignment(
   if (tooBusyFile) await writeWhole(tooBusyFile, result.leftOut!);
   await writeWhole(out, result.users);
   io.stderr.write(
-    `Wrote ${out}: ${users.length - tooBusy.size} users over ${plan.sinks.length} sinks (${plan.moved} moved between sinks, ` +
-      `${plan.reassigned} given a sink)${tooBusyFile ? `; ${tooBusy.size} too-busy users left out, in ${tooBusyFile}` : ''}.\n`,
+    `Wrote ${out}: ${users.length - tooBusy.size} users over ${plan.sinks.length} sinks ` +
+      `(${plan.moved} moved between sinks, ${plan.reassigned} given a sink)` +
+      `${tooBusyFile ? `; ${tooBusy.size} too-busy users left out, in ${tooBusyFile}` : ''}.\n`,
   );
   return { file: out, tooBusyFile };
 }

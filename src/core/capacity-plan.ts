@@ -74,7 +74,10 @@ export interface SinkPlan {
   fullBy: 'quota' | 'items' | null;
   /** Age of the oldest Inbox message, in hours. */
   oldestMessageHours: number | null;
-  /** How far behind Dynamics is: the oldest message's age, when processed mail is deleted (else it is only kept mail). */
+  /**
+   * How far behind Dynamics is: the oldest message's age, when processed mail is deleted (else it is
+   * only kept mail).
+   */
   backlogHours: number | null;
   findings: string[];
 }
@@ -165,11 +168,14 @@ export function planCapacity(input: CapacityInput, options: CapacityPlanOptions)
   const moreSinksNeeded = Math.max(0, needed - sinkLoads.length, unplaced > 0 || overSinks > 0 ? 1 : 0);
   if (tooBusy.length > 0)
     findings.push(
-      `${tooBusy.length} user(s) are too busy for any sink on their own: track them with server-side synchronization of their own mailbox instead`,
+      `${tooBusy.length} user(s) are too busy for any sink on their own: ` +
+        'track them with server-side synchronization of their own mailbox instead',
     );
   if (moreSinksNeeded > 0)
     findings.push(
-      `the list needs ${needed} sink(s) and ${sinkLoads.length} ${input.assign ? 'are named' : 'carry it'}: add ${moreSinksNeeded} more sink(s)${input.assign ? '' : ' and spread the users with --sinks a@x,b@x --out FILE'}`,
+      `the list needs ${needed} sink(s) and ${sinkLoads.length} ${input.assign ? 'are named' : 'carry it'}: ` +
+        `add ${moreSinksNeeded} more sink(s)` +
+        `${input.assign ? '' : ' and spread the users with --sinks a@x,b@x --out FILE'}`,
     );
   else if (overSinks > 0)
     findings.push(`${overSinks} sink(s) are over their limit: spread the users with --sinks a@x,b@x --out FILE`);
@@ -205,7 +211,8 @@ function sinkPlan(load: SinkLoad, input: CapacityInput, options: CapacityPlanOpt
   const findings: string[] = [];
   if (load.overLimit)
     findings.push(
-      `${Math.round(load.busiestHour)} messages in the busiest hour, over ${options.headroom} × ${receivingLimitPerHour}` +
+      `${Math.round(load.busiestHour)} messages in the busiest hour, ` +
+        `over ${options.headroom} × ${receivingLimitPerHour}` +
         (load.outsideUsers > 0
           ? `: copies of its ${load.outsideUsers} users outside Exchange Online would be refused (5.2.122)`
           : ''),
@@ -220,7 +227,8 @@ function sinkPlan(load: SinkLoad, input: CapacityInput, options: CapacityPlanOpt
       );
   if (outlook.daysUntilFull !== null && outlook.daysUntilFull <= fullSoonDays)
     findings.push(
-      `full in ${outlook.daysUntilFull} day(s) (${outlook.fullBy === 'items' ? '1,000,000 items in the Inbox' : 'its quota'}) ` +
+      `full in ${outlook.daysUntilFull} day(s) ` +
+        `(${outlook.fullBy === 'items' ? '1,000,000 items in the Inbox' : 'its quota'}) ` +
         'with Delete Emails After Processing off: turn it on in the forward mailbox record, or add sinks',
     );
   const oldestMessageHours = health?.oldestReceivedDateTime
@@ -230,7 +238,8 @@ function sinkPlan(load: SinkLoad, input: CapacityInput, options: CapacityPlanOpt
   const backlogHours = deletes ? (oldestMessageHours ?? (health && !health.problem ? 0 : null)) : null;
   if (backlogHours !== null && backlogHours > options.maxBacklogHours)
     findings.push(
-      `behind: the oldest Inbox message is ${round(backlogHours)} hours old (over --max-backlog-hours ${options.maxBacklogHours}): ` +
+      `behind: the oldest Inbox message is ${round(backlogHours)} hours old ` +
+        `(over --max-backlog-hours ${options.maxBacklogHours}): ` +
         'check the forward mailbox record in Dynamics 365 (mailbox status, server-side synchronization alerts)',
     );
   if (health?.problem) findings.push(`Inbox not read: ${health.problem}`);
@@ -277,12 +286,14 @@ export function concealmentProblem(
   if (reportNames.some((name) => wanted.has(name.toLowerCase()))) return undefined;
   const hashed = reportNames.filter(isConcealedName).length;
   return hashed > reportNames.length / 2
-    ? `the usage report names no listed user: ${hashed} of its ${reportNames.length} names are 32-hex-digit hashes (concealed names)`
+    ? `the usage report names no listed user: ${hashed} of its ${reportNames.length} names ` +
+        'are 32-hex-digit hashes (concealed names)'
     : `the usage report names none of the ${listed.length} listed Exchange Online users`;
 }
 
 export const concealedNamesFix =
-  'Show user names in reports: Microsoft 365 admin center → Settings → Org settings → Reports → clear "Display concealed ' +
-  'user, group, and site names in all reports", or PATCH https://graph.microsoft.com/v1.0/admin/reportSettings ' +
+  'Show user names in reports: Microsoft 365 admin center → Settings → Org settings → Reports → ' +
+  'clear "Display concealed user, group, and site names in all reports", ' +
+  'or PATCH https://graph.microsoft.com/v1.0/admin/reportSettings ' +
   '{"displayConcealedNames": false} with ReportSettings.ReadWrite.All; sinkrule only reads it. Then run again ' +
   '(or pass --volumes FILE exported with names shown).';

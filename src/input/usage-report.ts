@@ -122,7 +122,8 @@ export async function readUsageReport<T extends { upn: string }>(
         if (missing.length > 0) {
           parser.destroy();
           throw new InputError([
-            `${source}:${line}: not the Microsoft 365 ${kind.title} report: the header has no ${missing.map((m) => `"${m}"`).join(', ')}: ` +
+            `${source}:${line}: not the Microsoft 365 ${kind.title} report: ` +
+              `the header has no ${missing.map((m) => `"${m}"`).join(', ')}: ` +
               `export the report from the ${kind.adminCenter} (CSV), unchanged`,
           ]);
         }

@@ -41,8 +41,9 @@ export interface CapacityGraphOptions {
 
 /** Why the report call failed with 403: Graph's answer names no permission (exchange-facts.md). */
 const reportsPermissionFix =
-  'Grant the app the Microsoft Graph application permission Reports.Read.All (Entra admin center → App registrations → ' +
-  'API permissions → Add → Microsoft Graph → Application → Reports.Read.All, then Grant admin consent), or pass ' +
+  'Grant the app the Microsoft Graph application permission Reports.Read.All ' +
+  '(Entra admin center → App registrations → API permissions → Add → Microsoft Graph → Application → ' +
+  'Reports.Read.All, then Grant admin consent), or pass ' +
   '--volumes FILE with the email activity report exported from the Microsoft 365 admin center.';
 
 /**

@@ -45,7 +45,8 @@ export const capacityFlags = {
   volumes: {
     schema: z.string().min(1).optional(),
     describe:
-      'Email activity user details CSV as the Microsoft 365 admin center exports it (national clouds, no Reports.Read.All, on-premises users); its rows win over the report',
+      'Email activity user details CSV as the Microsoft 365 admin center exports it ' +
+      '(national clouds, no Reports.Read.All, on-premises users); its rows win over the report',
   },
   peakHourShare: {
     schema: share('a share of the working day above 0 and at most 1, e.g. 0.2').default(0.2),
@@ -64,7 +65,8 @@ export const capacityFlags = {
   sinkDeletes: {
     schema: z.enum(['yes', 'no']).optional(),
     describe:
-      "Whether Dynamics 365 deletes processed mail from the sinks (Delete Emails After Processing); default: the forward mailbox record's with --from-dataverse, else no",
+      'Whether Dynamics 365 deletes processed mail from the sinks (Delete Emails After Processing); ' +
+      "default: the forward mailbox record's with --from-dataverse, else no",
   },
   averageMessageKb: {
     schema: positive('a size in KB above 0, at most 153600', 153_600).default(75),

@@ -9,7 +9,7 @@ const sinkB = 'crm-sink-b@contoso.com';
 const users = Array.from({ length: 6 }, (_, i) => `user${i}@contoso.com`);
 
 describe('capacity --from-dataverse', () => {
-  it("reads each forward mailbox record's Delete Emails after Processing, and changes nothing in Dynamics 365", async () => {
+  it("reads each forward mailbox record's Delete Emails after Processing, changes nothing in Dynamics", async () => {
     const w = await startDataverseWorld({
       graphRoles: ['Mail.ReadBasic.All'],
       graphMailboxes: [...users, sinkA, sinkB].map((email) => ({ email, kind: 'exchange-online' as const })),

@@ -86,12 +86,14 @@ describe('capacity on a 2,000-user hybrid tenant', () => {
     seedInbox(w.sim.mail, sinkName(2), [new Date(now - 24 * 3_600_000), new Date(now - 60_000)]);
     seedInbox(w.sim.mail, sinkName(1), [new Date(now - 30 * 60_000)]);
     await w.writeUsers(
-      `email,displayName,target\r\n${users.map((u) => `${u.email},"User, ${u.email.split('@')[0]}",${u.target}`).join('\r\n')}\r\n`,
+      'email,displayName,target\r\n' +
+        `${users.map((u) => `${u.email},"User, ${u.email.split('@')[0]}",${u.target}`).join('\r\n')}\r\n`,
     );
     await w.writeConfig({ sink: sinkName(1), graph: w.graphSection });
     // On-premises users have no row in the Exchange Online report: the admin supplies theirs in the export's columns.
     const header =
-      'Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Send Count,Receive Count,Read Count,Meeting Created Count,Meeting Interacted Count,Assigned Products,Report Period';
+      'Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Send Count,' +
+      'Receive Count,Read Count,Meeting Created Count,Meeting Interacted Count,Assigned Products,Report Period';
     const rows = users
       .filter((u) => u.target === 'ews')
       .map(

@@ -96,7 +96,8 @@ describe('capacity model', () => {
       target: 'graph' as const,
       sink: 's@contoso.com',
     }));
-    const volume = (count: number) => ({ receiveCount: count, refreshDate: '2026-11-30', periodDays: 7 }); // 5 working days
+    // 7 days: 5 working days.
+    const volume = (count: number) => ({ receiveCount: count, refreshDate: '2026-11-30', periodDays: 7 });
     const plan = planCapacity(
       {
         users,
