@@ -299,7 +299,7 @@ describe('command line', () => {
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /init, validate, deploy, verify, preflight, probe, remove, export, rollback, audit, demo or completion/,
+      /init, validate, deploy, verify, preflight, probe, remove, migrate, export, rollback, audit, demo or completion/,
     );
   });
 });
