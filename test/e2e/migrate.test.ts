@@ -255,6 +255,28 @@ describe('migrate: forward mailbox to server-side synchronization', () => {
     });
   });
 
+  it('--users FILE as export writes it (dynamicsMailboxId) migrates the same way', async () => {
+    await inWorld({}, async (world) => {
+      const exported = await world.run(['export', '--from-dataverse', '--out', 'users.csv']);
+      assert.equal(exported.code, 0, exported.stderr);
+      const result = await world.runPlain([
+        'migrate',
+        '--users',
+        world.usersFile,
+        '--config',
+        world.configFile,
+        '--yes',
+        '--report',
+        'u',
+        ...fast,
+      ]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.deepEqual((await world.report('u')).run.counts, { migrated: 6, reverted: 2 });
+      for (const n of [1, 2, 4, 5, 7, 8]) assert.equal(ours(world, `user${n}@contoso.com`).length, 0);
+      for (const n of [3, 6]) assert.equal(method(world, n), 3);
+    });
+  });
+
   it('an application user without Write on Mailbox stops at the first switch (exit 1)', async () => {
     await inWorld(
       { applicationUsers: (appId) => [{ appId, canReadMailboxes: true, canWriteMailboxes: false }] },
