@@ -5,6 +5,12 @@ import { close, listen, sendJson } from '../http.js';
 import type { LocalCertificate } from '../tls.js';
 import type { IdentitySimulator } from '../graph/identity.js';
 import { compileFilter, ODataQueryError, type EdmType, type Row } from './odata-filter.js';
+import {
+  MailboxUpdates,
+  type EmailServerProfile,
+  type RecordWrite,
+  type SimulatedTestResult,
+} from './mailbox-updates.js';
 
 /**
  * A local stand-in for a Dataverse environment's Web API, for the `mailbox` table only. Built from:
@@ -24,6 +30,7 @@ import { compileFilter, ODataQueryError, type EdmType, type Row } from './odata-
  * `WWW-Authenticate: Bearer`), 403 0x80072560 "The user is not a member of the organization." for an
  * app that is no application user, and 403 0x80040220 "Principal user … is missing prvReadMailbox
  * privilege" for one whose security roles cannot read mailboxes.
+ * Writes (PATCH with If-Match, the asynchronous mailbox test, email server profiles): mailbox-updates.ts.
  */
 const entityType = 'Microsoft.Dynamics.CRM.mailbox';
 const columns: Readonly<Record<string, EdmType>> = {
@@ -40,6 +47,10 @@ const columns: Readonly<Record<string, EdmType>> = {
   // "Delete Emails after Processing" (mailbox table reference: ProcessAndDeleteEmails, Boolean, default No).
   processanddeleteemails: 'Edm.Boolean',
   _regardingobjectid_value: 'Edm.Guid',
+  // Facts, "Dataverse mailbox updates": approval, the email server profile lookup, "Test & Enable".
+  emailrouteraccessapproval: 'Edm.Int32',
+  _emailserverprofile_value: 'Edm.Guid',
+  testemailconfigurationscheduled: 'Edm.Boolean',
 };
 const labels: Readonly<Record<string, Record<string, string>>> = {
   incomingemaildeliverymethod: {
@@ -57,6 +68,7 @@ const labels: Readonly<Record<string, Record<string, string>>> = {
   isforwardmailbox: { true: 'Yes', false: 'No' },
   processanddeleteemails: { true: 'Yes', false: 'No' },
   statecode: { 0: 'Active', 1: 'Inactive' },
+  emailrouteraccessapproval: { 0: 'Empty', 1: 'Approved', 2: 'Pending Approval', 3: 'Rejected' },
   statuscode: { 1: 'Active', 2: 'Inactive' },
 };
 const maxPageSize = 5000;
@@ -74,6 +86,12 @@ export interface SimulatedMailboxRecord {
   testmailboxaccesscompletedon?: string | null;
   /** Delete Emails after Processing (only a forward or queue mailbox can set it). @default false */
   processanddeleteemails?: boolean;
+  /** 0 Empty, 1 Approved, 2 Pending Approval, 3 Rejected. @default 1 */
+  emailrouteraccessapproval?: 0 | 1 | 2 | 3;
+  /** The email server profile's id (`_emailserverprofile_value`). @default null */
+  emailServerProfileId?: string | null;
+  /** What "Test & Enable" of this mailbox answers. @default 'success' */
+  testResult?: SimulatedTestResult;
 }
 
 /** An Entra app registered in the environment as an application user. */
@@ -81,6 +99,8 @@ export interface ApplicationUser {
   appId: string;
   /** Whether one of its security roles grants Read on Mailbox (prvReadMailbox). */
   canReadMailboxes: boolean;
+  /** Whether one of its security roles grants Write on Mailbox (prvWriteMailbox). @default true */
+  canWriteMailboxes?: boolean;
 }
 
 export interface DataverseSimulatorOptions {
@@ -93,6 +113,10 @@ export interface DataverseSimulatorOptions {
   throttleRequests?: number[];
   /** @default 1 */
   retryAfterSeconds?: number;
+  /** The environment's email server profiles. */
+  emailServerProfiles?: EmailServerProfile[];
+  /** How long the asynchronous mailbox test takes. @default 200 */
+  testDelayInMs?: number;
 }
 
 export interface DataverseSimulatorStats {
@@ -121,12 +145,32 @@ export class DataverseSimulator {
   private readonly records: Row[];
   private readonly throttle: Set<number>;
   private windowUntil = 0;
+  private readonly updates: MailboxUpdates;
 
   constructor(private readonly options: DataverseSimulatorOptions) {
     this.records = options.mailboxes
       .map(toRecord)
       .sort((a, b) => String(a.mailboxid).localeCompare(String(b.mailboxid)));
     this.throttle = new Set(options.throttleRequests ?? []);
+    this.updates = new MailboxUpdates(this.records, {
+      testDelayInMs: options.testDelayInMs,
+      emailServerProfiles: options.emailServerProfiles ?? [],
+      testResults: new Map(
+        this.records.map((r) => [String(r.mailboxid), options.mailboxes[r.seed as number]!.testResult ?? 'success']),
+      ),
+    });
+    for (const row of this.records) row.etag = this.updates.nextVersion();
+  }
+
+  /** Every PATCH that arrived, in order. */
+  get writes(): readonly RecordWrite[] {
+    return this.updates.writes;
+  }
+
+  /** A record as it is now (the column values, not the Web API's layout), or undefined. */
+  record(mailboxId: string): Row | undefined {
+    const row = this.records.find((r) => r.mailboxid === mailboxId.toLowerCase());
+    return row && Object.fromEntries(Object.keys(columns).map((column) => [column, row[column]]));
   }
 
   /** Starts the environment; its URL is the organisation URL, which the tenant now knows as a resource. */
@@ -139,6 +183,7 @@ export class DataverseSimulator {
   }
 
   async stop(): Promise<void> {
+    this.updates.stop();
     if (this.server) await close(this.server);
   }
 
@@ -179,18 +224,23 @@ export class DataverseSimulator {
     }
     const segment = /^\/api\/data\/v9\.2\/([^/?]+)$/.exec(url.pathname)?.[1];
     if (!segment) return error(404, '', `No HTTP resource was found that matches the request URI '${url.href}'.`);
+    if (this.updates.handles(decodeURIComponent(segment))) {
+      if (!user.canReadMailboxes && req.method === 'GET') return error(403, '0x80040220', missingRead(appId));
+      try {
+        const answer = await this.updates.handle(req, decodeURIComponent(segment), url, user, (row) =>
+          present(row, undefined, /include-annotations/.test(String(req.headers.prefer ?? ''))),
+        );
+        return reply(answer.status, answer.body, answer.headers);
+      } catch (problem) {
+        if (problem instanceof ODataQueryError) return error(400, problem.code, problem.message);
+        throw problem;
+      }
+    }
     if (segment !== 'mailboxes')
       return error(404, '0x8006088a', `Resource not found for the segment '${decodeURIComponent(segment)}'.`);
     if (req.method !== 'GET')
       return error(405, '0x80060888', `The HTTP method '${req.method}' is not allowed for this request.`);
-    if (!user.canReadMailboxes) {
-      return error(
-        403,
-        '0x80040220',
-        `Principal user (Id=${appId}, type=8, roleCount=1, privilegeCount=0) is missing prvReadMailbox ` +
-          `privilege (Id=${randomUUID()}) on OTC=9606 for entity 'mailbox'. context: Method=RetrieveMultiple.`,
-      );
-    }
+    if (!user.canReadMailboxes) return error(403, '0x80040220', missingRead(appId));
     try {
       const page = this.query(url, String(req.headers.prefer ?? ''));
       return reply(200, page.body, page.headers);
@@ -248,7 +298,11 @@ export class DataverseSimulator {
   }
 }
 
-function toRecord(seed: SimulatedMailboxRecord): Row {
+const missingRead = (appId: string | undefined) =>
+  `Principal user (Id=${appId}, type=8, roleCount=1, privilegeCount=0) is missing prvReadMailbox privilege ` +
+  `(Id=${randomUUID()}) on OTC=9606 for entity 'mailbox'. context: Method=RetrieveMultiple.`;
+
+function toRecord(seed: SimulatedMailboxRecord, index: number): Row {
   const statecode = seed.statecode ?? 0;
   return {
     mailboxid: (seed.mailboxid ?? randomUUID()).toLowerCase(),
@@ -263,7 +317,11 @@ function toRecord(seed: SimulatedMailboxRecord): Row {
     testmailboxaccesscompletedon: seed.testmailboxaccesscompletedon ?? null,
     processanddeleteemails: seed.processanddeleteemails ?? false,
     _regardingobjectid_value: null,
-    etag: Math.floor(1_000_000 + Math.random() * 9_000_000),
+    emailrouteraccessapproval: seed.emailrouteraccessapproval ?? 1,
+    _emailserverprofile_value: seed.emailServerProfileId?.toLowerCase() ?? null,
+    testemailconfigurationscheduled: false,
+    etag: 0,
+    seed: index,
   };
 }
 

@@ -131,6 +131,26 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
       run('remove'),
     )
     .command(
+      'migrate',
+      'Move forward-mailbox users to server-side synchronization in waves: switch, test, then remove the rule',
+      (y) =>
+        y
+          .options(yargsOptions('migrate'))
+          .example('$0 migrate --from-dataverse --config sinkrule.config.json --dry-run', 'What would be switched')
+          .example(
+            '$0 migrate --from-dataverse --config sinkrule.config.json --wave 50 --max-failures 10% --yes',
+            'Waves of 50; stop when more than 10 % of a wave fail its test',
+          )
+          .example(
+            `$0 migrate --from-dataverse --config sinkrule.config.json --yes --resume ${runFolder}`,
+            'Finish an interrupted run',
+          ),
+      async (args) => {
+        const { runMigrate } = await import('../commands/migrate.js');
+        exitCode = await runMigrate(parseRunFlags(args, io.env), io, argv);
+      },
+    )
+    .command(
       'validate',
       'Check the users file, config, rule template and routes offline (what a deploy checks first)',
       (y) =>
@@ -273,8 +293,8 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
     .example('$0 <command> --help', 'Options and examples of one command')
     .demandCommand(
       1,
-      'Name a command: init, validate, deploy, verify, preflight, probe, capacity, remove, export, rollback, ' +
-        'audit, soc, demo or completion',
+      'Name a command: init, validate, deploy, verify, preflight, probe, capacity, remove, migrate, export, ' +
+        'rollback, audit, soc, demo or completion',
     )
     .strict()
     .version(toolVersion)

@@ -60,8 +60,9 @@ export async function prepare(
       );
     return rule;
   };
-  // probe and preflight only read: manual rows get verify's instructions.
-  const mode: Mode = command === 'probe' || command === 'preflight' ? 'verify' : command;
+  // probe and preflight only read: manual rows get verify's instructions; migrate removes rules.
+  const mode: Mode =
+    command === 'probe' || command === 'preflight' ? 'verify' : command === 'migrate' ? 'remove' : command;
   const providers = createProviders({
     config,
     env: io.env,
@@ -74,7 +75,7 @@ export async function prepare(
   const source = await openMailboxSource({
     users: flags.users,
     fromDataverse: flags.fromDataverse,
-    stale: staleSelection(flags),
+    stale: staleSelection(flags, command),
     config,
     supportedTargets,
     checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),

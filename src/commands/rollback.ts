@@ -6,6 +6,8 @@ import type { Mailbox } from '../core/mailbox.js';
 import type { MailboxOutcome, OutcomeName } from '../core/outcome.js';
 import { emptyOutcome, mailboxOf } from '../core/outcome.js';
 import { rollbackMailbox, type RollbackMailbox } from '../core/rollback.js';
+import { rollbackMigration, type MigrationRollbackMailbox } from '../core/migration-rollback.js';
+import { openRecords } from './migrate.js';
 import { runMailboxes } from '../core/runner.js';
 import type { RuleSpec } from '../core/rule.js';
 import { loadConfig } from '../input/config.js';
@@ -16,6 +18,7 @@ import { journalFileName, journalLines, Journal } from '../report/journal.js';
 import { ReportWriter } from '../report/report-writer.js';
 import type { InputInfo, RunInfo } from '../report/run-info.js';
 import { toolVersion } from '../paths.js';
+import type { MailboxRecords } from '../providers/dataverse-records.js';
 import { effectiveConfig, type RollbackFlags } from '../shared/settings.js';
 import type { CliIO } from '../shared/io.js';
 import { Progress } from '../shared/progress.js';
@@ -60,7 +63,17 @@ export async function runRollback(flags: RollbackFlags, io: CliIO, commandLine: 
     ]);
   }
   await Promise.all([...providers.providers.values()].map((provider) => provider.open(io.signal)));
-  const context = { source, flags, providers, config, commandLine, configSha256: await sha256OfFile(flags.config) };
+  // A migrate run also changed Dynamics 365 mailbox records: rollback puts those back too.
+  const records = source.command === 'migrate' ? openRecords(config, io) : undefined;
+  const context = {
+    source,
+    flags,
+    providers,
+    config,
+    commandLine,
+    configSha256: await sha256OfFile(flags.config),
+    records,
+  };
   if (mustAsk) {
     const plan = await pass(context, io, true);
     io.stderr.write(`Rollback plan for ${plan.mailboxes} mailboxes: ${formatCounts(plan.counts)}\n`);
@@ -133,6 +146,7 @@ async function* recordedMailboxes(source: SourceRun): AsyncIterable<RollbackMail
       ...mailboxOf(row),
       recorded: { before: row.before, after: row.after },
       ruleName: source.ruleName,
+      ...(row.record ? { migration: row.record } : {}),
     };
   }
 }
@@ -152,6 +166,7 @@ interface RollbackContext {
   config: Awaited<ReturnType<typeof loadConfig>>;
   commandLine: string[];
   configSha256: string;
+  records?: MailboxRecords;
 }
 
 /** One pass over the mailboxes: a dry run for the question, or the real one with report and journal. */
@@ -194,6 +209,9 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
       journal,
       processMailbox: async (mailbox, options) => {
         const provider = options.providerFor(mailbox);
+        const migrated = mailbox as MigrationRollbackMailbox;
+        if (provider.kind === 'api' && context.records && migrated.migration)
+          return rollbackMigration(migrated, provider, options, context.records, journal);
         if (provider.kind === 'api') return rollbackMailbox(mailbox as RollbackMailbox, provider, options);
         return manualRow(mailbox);
       },

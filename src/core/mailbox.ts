@@ -25,6 +25,8 @@ export interface Mailbox {
    * for a leftover rule of sinkrule's. Holds the delivery method's label.
    */
   staleBecause?: string;
+  /** On server-side sync in Dynamics 365: its mailbox test's Incoming Email Status (verify says `migrated`). */
+  serverSideSync?: { status: number; label: string };
   /** Why this row cannot be worked on at all (the source knew before any request): its outcome is `failed`. */
   problem?: { code: string; message: string; fix: string };
 }

@@ -3,6 +3,7 @@ import type { Mailbox } from './mailbox.js';
 import type { Compliance, MailboxPlan, Mode, RuleChange } from './plan.js';
 import type { MailboxRule, RuleSummary } from './rule.js';
 import type { ManualWork } from './provider.js';
+import type { MigrationOutcomeName, MigrationRecord } from './migration-record.js';
 
 export type OutcomeName =
   | 'created'
@@ -22,7 +23,8 @@ export type OutcomeName =
   /** verify --include-stale: sinkrule's rule in a mailbox Dynamics 365 no longer tracks by forwarding. */
   | 'stale'
   | 'failed'
-  | ProbeOutcomeName;
+  | ProbeOutcomeName
+  | MigrationOutcomeName;
 
 /** The live probe's verdict on a mailbox (Dynamics 365's Incoming Email Status: Success / Failure / Not Run). */
 export type ProbeOutcomeName = 'probe-success' | 'probe-failure' | 'probe-not-run';
@@ -55,6 +57,8 @@ export const nonCompliantOutcomes: ReadonlySet<OutcomeName> = new Set([
   'stale',
   'failed',
   'probe-failure',
+  'reverted',
+  'not-ready',
 ]);
 
 export interface OutcomeError {
@@ -100,6 +104,8 @@ export interface MailboxOutcome {
   probe: ProbeRecord | null;
   /** deploy --canary: this mailbox was in the canary wave. */
   canary: boolean;
+  /** migrate: the Dynamics 365 mailbox record before and after (for rollback and the auditor). */
+  record?: MigrationRecord;
 }
 
 /** The outcome word for a mailbox whose plan was carried out (or, in a dry run, shown). */

@@ -221,12 +221,30 @@ function describeFound(outcome: MailboxOutcome, state: MailboxState, plan: Mailb
     .map(summarizeRule);
 }
 
-/** A mailbox Dynamics 365 no longer tracks by forwarding: any rule of ours there is stale. */
-function staleOutcome(outcome: MailboxOutcome, plan: MailboxPlan, deliveryMethod: string): OutcomeName {
-  if (plan.ours.length === 0) return 'absent';
+/**
+ * A mailbox Dynamics 365 no longer tracks by forwarding: any rule of ours there is stale; without
+ * one, a user on server-side sync whose mailbox test succeeded is `migrated`.
+ */
+function staleOutcome(mailbox: Mailbox, outcome: MailboxOutcome, plan: MailboxPlan): OutcomeName {
+  const sync = mailbox.serverSideSync;
+  if (plan.ours.length === 0 && !sync) return 'absent';
+  if (plan.ours.length === 0 && sync?.status === 1) return 'migrated';
+  if (plan.ours.length === 0) {
+    outcome.error = {
+      code: 'ServerSideSyncNotWorking',
+      message:
+        `on server-side sync, but its mailbox test says "${sync?.label}", and sinkrule's rule is not there: ` +
+        "nothing tracks this user's mail",
+      fix:
+        'Test & Enable the mailbox in Dynamics 365 and read its alerts; or set it back to Forward Mailbox and ' +
+        'deploy the rule again.',
+      details: [],
+    };
+    return 'failed';
+  }
   outcome.notes.push(
-    `Incoming Email is "${deliveryMethod}" in Dynamics 365, yet sinkrule's rule still forwards every message ` +
-      `to the sink: remove it (sinkrule remove --from-dataverse --stale)`,
+    `Incoming Email is "${mailbox.staleBecause}" in Dynamics 365, yet sinkrule's rule still forwards every ` +
+      'message to the sink: remove it (sinkrule remove --from-dataverse --stale)',
   );
   return 'stale';
 }
@@ -242,7 +260,7 @@ function describeSuccess(
   describeFound(outcome, first.state, first.plan);
   outcome.outcome =
     mailbox.staleBecause && options.mode === 'verify'
-      ? staleOutcome(outcome, first.plan, mailbox.staleBecause)
+      ? staleOutcome(mailbox, outcome, first.plan)
       : outcomeFor(options.mode, first.plan, options.dryRun);
   outcome.changes = first.plan.changes.map(describeChange);
   if (options.dryRun || options.mode === 'verify') {

@@ -110,6 +110,8 @@ const dataverseSchema = z.strictObject({
   authorityHost: httpsUrl.optional(),
   /** Rows per page (Prefer: odata.maxpagesize); Dataverse ignores anything above 5000. */
   pageSize: z.number().int().min(1).max(5000).default(5000),
+  /** migrate: the email server profile (id or name) for mailbox records that have none. */
+  emailServerProfile: z.string().trim().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({

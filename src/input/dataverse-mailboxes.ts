@@ -22,12 +22,14 @@ const columns = [
   'testmailboxaccesscompletedon',
 ] as const;
 const forwardMailbox = 3;
+const serverSideSync = 2;
 
 /** The queries, written once: the report names them. */
 export const mailboxFilters = {
   sink: 'statecode eq 0 and isforwardmailbox eq true',
   targets: `statecode eq 0 and incomingemaildeliverymethod eq ${forwardMailbox} and isforwardmailbox eq false`,
   stale: `statecode eq 0 and incomingemaildeliverymethod ne ${forwardMailbox} and isforwardmailbox eq false`,
+  migrated: `statecode eq 0 and incomingemaildeliverymethod eq ${serverSideSync} and isforwardmailbox eq false`,
 } as const;
 
 const query = (filter: string) => ({ entitySet: 'mailboxes', select: columns, filter });
@@ -128,10 +130,10 @@ export interface DataverseMailboxesOptions {
   sink: string;
   defaultTarget: Target;
   /**
-   * Which records: the forward-mailbox users, those plus the stale ones (verify --include-stale), or only the stale
-   * ones (remove --stale).
+   * Which records: the forward-mailbox users, those plus the stale ones (verify --include-stale), only
+   * the stale ones (remove --stale), or the users plus those on server-side sync (verify: `migrated`).
    */
-  select: 'targets' | 'targets-and-stale' | 'stale';
+  select: 'targets' | 'targets-and-stale' | 'stale' | 'targets-and-migrated';
   checkRow?: (mailbox: Mailbox) => string | undefined;
 }
 
@@ -145,6 +147,7 @@ export interface DataverseReadSummary {
 export function filterOf(select: DataverseMailboxesOptions['select']): string {
   if (select === 'targets') return mailboxFilters.targets;
   if (select === 'stale') return mailboxFilters.stale;
+  if (select === 'targets-and-migrated') return `(${mailboxFilters.targets}) then (${mailboxFilters.migrated})`;
   return `(${mailboxFilters.targets}) then (${mailboxFilters.stale})`;
 }
 
@@ -162,8 +165,12 @@ export async function* readDataverseMailboxes(
   const hash = createHash('sha256');
   const seen = new Map<string, number>();
   summary.rows = 0;
-  const sets: Array<'targets' | 'stale'> =
-    options.select === 'targets-and-stale' ? ['targets', 'stale'] : [options.select];
+  const sets: Array<'targets' | 'stale' | 'migrated'> =
+    options.select === 'targets-and-stale'
+      ? ['targets', 'stale']
+      : options.select === 'targets-and-migrated'
+        ? ['targets', 'migrated']
+        : [options.select];
   for (const set of sets) {
     for await (const row of reader.query(query(mailboxFilters[set]), signal)) {
       summary.rows++;
@@ -178,7 +185,7 @@ export async function* readDataverseMailboxes(
 function toMailbox(
   row: DataverseRow,
   line: number,
-  set: 'targets' | 'stale',
+  set: 'targets' | 'stale' | 'migrated',
   seen: Map<string, number>,
   options: DataverseMailboxesOptions,
 ): Mailbox | undefined {
@@ -193,10 +200,15 @@ function toMailbox(
     dynamicsMailboxId: String(row.mailboxid ?? ''),
   };
   const record = `the mailbox record "${name}" (${mailbox.dynamicsMailboxId})`;
-  if (set === 'stale') {
+  if (set !== 'targets') {
     // Not tracked by forwarding: only a mailbox with an address can hold a leftover rule.
     if (addressProblem(email)) return undefined;
     mailbox.staleBecause = labelOf(row, 'incomingemaildeliverymethod');
+    if (row.incomingemaildeliverymethod === serverSideSync)
+      mailbox.serverSideSync = {
+        status: Number(row.incomingemailstatus ?? 0),
+        label: labelOf(row, 'incomingemailstatus'),
+      };
   }
   const fixIn = 'in Dynamics 365 (Settings → Email Configuration → Mailboxes)';
   if (!email)

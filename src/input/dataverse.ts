@@ -1,6 +1,7 @@
-import { AccessError, InputError, ThrottledError, TransientError } from '../core/errors.js';
+import { AccessError, InputError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
 import { parseRetryAfter, withRetry, type Clock, type RetryOptions } from '../core/retry.js';
 import type { DataverseConfig } from './config.js';
+import type { ThrottleGate } from '../core/throttle-gate.js';
 
 /** The Web API version sinkrule reads (the `mailbox` table's entity set is `mailboxes`). */
 export const dataverseApiPath = '/api/data/v9.2';
@@ -21,6 +22,11 @@ export interface DataverseReaderOptions {
   /** A page with no answer after this long is retried. @default 120000 (Dataverse's own limit) */
   requestTimeoutInMs?: number;
   onRetry?: (error: unknown, delayInMs: number) => void;
+  /**
+   * Paces every request and holds them all while a 429's Retry-After window is open (migrate's
+   * parallel writes); without it requests go one page at a time and each retry waits on its own.
+   */
+  gate?: ThrottleGate;
 }
 
 export interface DataverseQuery {
@@ -33,6 +39,8 @@ export interface DataverseQuery {
 export type DataverseRow = Record<string, unknown>;
 
 const formattedValue = '@OData.Community.Display.V1.FormattedValue';
+/** Choice labels come back only when asked for (the Prefer header's include-annotations). */
+export const annotations = 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"';
 
 /** The label Dataverse sent for a choice column, or its number when it sent none. */
 export function labelOf(row: DataverseRow, column: string): string {
@@ -91,20 +99,50 @@ export class DataverseReader {
     url: string,
     signal?: AbortSignal,
   ): Promise<{ value: DataverseRow[]; '@odata.nextLink'?: string }> {
+    const prefer = `odata.maxpagesize=${this.options.config.pageSize},${annotations}`;
+    return (await this.send('GET', url, { prefer }, signal)).body as { value: DataverseRow[] };
+  }
+
+  /**
+   * One Web API request with the token, the OData headers and the error translation every read has
+   * (no retry: callers wrap it in withRetry). Answers the parsed body (undefined for 204) and headers.
+   */
+  async send(
+    method: 'GET' | 'PATCH',
+    url: string,
+    request: { prefer?: string; ifMatch?: string; body?: unknown },
+    signal?: AbortSignal,
+  ): Promise<{ body: unknown; headers: Headers }> {
+    const gate = this.options.gate;
+    // Dataverse's limits are per user (the app): the gate's key only bounds requests in flight per record.
+    const key = /\(([^)]*)\)/.exec(new URL(url).pathname)?.[1] ?? 'query';
+    return gate
+      ? gate.send(key, () => this.sendNow(method, url, request, signal), signal)
+      : this.sendNow(method, url, request, signal);
+  }
+
+  private async sendNow(
+    method: 'GET' | 'PATCH',
+    url: string,
+    request: { prefer?: string; ifMatch?: string; body?: unknown },
+    signal?: AbortSignal,
+  ): Promise<{ body: unknown; headers: Headers }> {
     const token = await this.token(signal);
     const timeout = AbortSignal.timeout(this.options.requestTimeoutInMs ?? 120_000);
     let response: Response;
     try {
       response = await fetch(url, {
+        method,
         headers: {
           Authorization: `Bearer ${token}`,
           Accept: 'application/json',
           'OData-MaxVersion': '4.0',
           'OData-Version': '4.0',
-          Prefer:
-            `odata.maxpagesize=${this.options.config.pageSize},` +
-            `odata.include-annotations="OData.Community.Display.V1.FormattedValue"`,
+          ...(request.prefer ? { Prefer: request.prefer } : {}),
+          ...(request.ifMatch ? { 'If-Match': request.ifMatch } : {}),
+          ...(request.body === undefined ? {} : { 'Content-Type': 'application/json' }),
         },
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (error) {
@@ -121,7 +159,7 @@ export class DataverseReader {
       );
     }
     const text = await response.text();
-    if (response.ok) return JSON.parse(text);
+    if (response.ok) return { body: text ? JSON.parse(text) : undefined, headers: response.headers };
     throw this.translate(response, text);
   }
 
@@ -147,11 +185,29 @@ export class DataverseReader {
       );
     }
     if (response.status === 403) {
+      const access = /prvWrite/i.test(message)
+        ? 'update Mailbox records (organisation-level Write on Mailbox)'
+        : 'read Mailbox records (organisation-level Read on Mailbox)';
       return new AccessError(
         `Dataverse refused access (${said}). The app ${this.options.config.clientId} must be a Dataverse ` +
-          `application user (Power Platform admin center → Environments → Settings → Users + permissions → ` +
-          `Application users) with a security role that can read Mailbox records (organisation-level Read on ` +
-          `Mailbox).`,
+          'application user (Power Platform admin center → Environments → Settings → Users + permissions → ' +
+          `Application users) with a security role that can ${access}.`,
+      );
+    }
+    if (response.status === 412) {
+      // Perform conditional operations: the record changed since it was read (If-Match); never retried blindly.
+      return new MailboxError(
+        'RecordChanged',
+        `The mailbox record was changed in Dynamics 365 since sinkrule read it (${said})`,
+        'Look at the mailbox record in Dynamics 365, then run again: sinkrule reads it afresh and decides ' +
+          'from what it holds now.',
+      );
+    }
+    if (response.status === 404 && code === '0x80040217') {
+      return new MailboxError(
+        'RecordNotFound',
+        `Dynamics 365 has no such record any more (${said})`,
+        'The mailbox record was deleted: nothing to do for it; check the users file or Dynamics 365.',
       );
     }
     if (response.status === 404) {

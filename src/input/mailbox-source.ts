@@ -19,10 +19,10 @@ export interface MailboxSourceRequest {
   users?: string;
   fromDataverse: boolean;
   /**
-   * With --from-dataverse: `include` adds the stale mailboxes (verify --include-stale), `only` reads just those
-   * (remove --stale).
+   * With --from-dataverse: `include` adds the stale mailboxes (verify --include-stale), `only` reads
+   * just those (remove --stale), `migrated` adds those on server-side sync (verify).
    */
-  stale?: 'include' | 'only';
+  stale?: 'include' | 'only' | 'migrated';
   /** The effective config (flag and environment overrides applied). */
   config: Config;
   supportedTargets: readonly Target[];
@@ -37,9 +37,17 @@ export interface MailboxSourceRequest {
   onRetry?: (error: unknown, delayInMs: number) => void;
 }
 
-/** The stale selection a command's flags ask for (flags a command does not take are false). */
-export function staleSelection(flags: { includeStale?: boolean; stale?: boolean }): MailboxSourceRequest['stale'] {
-  return flags.stale ? 'only' : flags.includeStale ? 'include' : undefined;
+/**
+ * The stale selection a command's flags ask for (flags a command does not take are false); verify
+ * --from-dataverse also reads the users on server-side sync, to report them `migrated`.
+ */
+export function staleSelection(
+  flags: { includeStale?: boolean; stale?: boolean; fromDataverse?: boolean },
+  command?: string,
+): MailboxSourceRequest['stale'] {
+  if (flags.stale) return 'only';
+  if (flags.includeStale) return 'include';
+  return command === 'verify' && flags.fromDataverse ? 'migrated' : undefined;
 }
 
 /** The mailboxes of a run, whatever they come from. */
@@ -138,7 +146,8 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
   const reader = await openDataverseReader(request);
   const forwardMailboxes = await readForwardMailboxes(reader, request.signal);
   const forwardMailbox = chooseForwardMailbox(forwardMailboxes, reader.url, config.sink, config.file);
-  const select = request.stale === 'only' ? 'stale' : request.stale === 'include' ? 'targets-and-stale' : 'targets';
+  const selections = { only: 'stale', include: 'targets-and-stale', migrated: 'targets-and-migrated' } as const;
+  const select = request.stale ? selections[request.stale] : 'targets';
   const summary: DataverseReadSummary = { filter: filterOf(select), rows: 0, sha256: '' };
   const options = {
     sink: forwardMailbox.address,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describeError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import type { MailboxOutcome } from '../core/outcome.js';
+import type { RecordJournalEvent } from '../core/migration.js';
 import type { RuleChange } from '../core/plan.js';
 import type { ApplyResult, WriteJournal } from '../core/provider.js';
 import type { InputInfo, RunIdentity } from './run-info.js';
@@ -40,6 +41,7 @@ export type JournalEvent =
   | { type: 'written'; email: string; createdRuleIds: string[] }
   | { type: 'write-failed'; email: string; error: string }
   | { type: 'done'; row: MailboxOutcome }
+  | RecordJournalEvent
   | { type: 'end'; counts: Record<string, number>; exitCode: number; stoppedBy: string | null };
 export type JournalEntry = JournalEntryBase & JournalEvent;
 

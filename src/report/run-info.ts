@@ -53,6 +53,8 @@ export interface RunInfo {
   resumed?: string[];
   /** verify --inventory: the file and where the internal domains came from. */
   inventory?: { file: string; rows: number; internalDomains: string[]; domainsSource: string };
+  /** migrate: the wave size, the failure limit, the test timeout, the email server profile for records without one. */
+  migration?: { wave: number; maxFailures: string; timeoutInS: number; emailServerProfile: string | null };
   /** rollback: the run it undid. */
   rollbackOf?: { dir: string; command: string; startedAt: string; lastHash: string };
 }

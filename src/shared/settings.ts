@@ -112,6 +112,24 @@ const flags = {
       .optional(),
     describe:
       "Probe: seconds to wait for the test message in the sink (overrides the config's probe.timeoutInS, default 120)",
+    describeIn: { migrate: "Seconds to wait for a wave's mailbox tests before reverting the rest (default 600)" },
+  },
+  wave: {
+    schema: z.coerce
+      .number<number>({
+        error: (issue) =>
+          issue.code === 'invalid_type' ? 'must be a whole number of mailboxes, at least 1' : undefined,
+      })
+      .int()
+      .min(1)
+      .max(5000)
+      .default(50),
+    describe:
+      'Mailboxes switched and tested together; the next wave starts only if this one stays under --max-failures',
+  },
+  maxFailures: {
+    schema: z.string().min(1).default('10%'),
+    describe: 'Failures a wave may have before the run stops: a count (3) or a share of the wave (10%)',
   },
   canary: {
     schema: z.coerce
@@ -313,6 +331,19 @@ export const flagGroups = {
     'alertSeverity',
   ],
   preflight: ['users', 'fromDataverse', 'config', 'sink', 'sample'],
+  migrate: [
+    'users',
+    'fromDataverse',
+    'config',
+    'report',
+    'concurrency',
+    'dryRun',
+    'yes',
+    'resume',
+    'timeoutS',
+    'wave',
+    'maxFailures',
+  ],
   probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'sample', 'timeoutS'],
   export: ['fromDataverse', 'config', 'sink', 'out'],
   demo: ['fromDataverse'],
@@ -324,7 +355,8 @@ export const flagGroups = {
 } as const satisfies Record<string, readonly FlagName[]>;
 
 type GroupFlag<G extends keyof typeof flagGroups> = (typeof flagGroups)[G | 'global'][number];
-type RunGroup = 'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo';
+type RunGroup =
+  'read' | 'write' | 'deploy' | 'verify' | 'remove' | 'preflight' | 'probe' | 'export' | 'demo' | 'migrate';
 /**
  * deploy, verify, remove, export and demo share one set of validated flags (each command gets the others' defaults).
  */
@@ -339,6 +371,7 @@ const runFlagNames = [
     ...flagGroups.probe,
     ...flagGroups.export,
     ...flagGroups.demo,
+    ...flagGroups.migrate,
     ...flagGroups.global,
   ]),
 ] as Array<GroupFlag<RunGroup>>;
@@ -480,7 +513,7 @@ export function earlyGlobalFlags(argv: readonly string[], env: NodeJS.ProcessEnv
 }
 
 /** Every command that works on a users file. */
-export type CommandName = Mode | 'probe' | 'preflight';
+export type CommandName = Mode | 'probe' | 'preflight' | 'migrate';
 
 /** What a run works with: the config with every flag and environment override applied. */
 export interface RunSettings extends RunFlags {

@@ -169,12 +169,12 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
         const verify = await world.run(['verify', '--from-dataverse', '--include-stale', '--report', 'verify']);
         assert.equal(verify.code, 2, verify.stderr);
         const verified = await world.report('verify');
-        assert.deepEqual(verified.run.counts, { ok: 7, failed: 1, stale: 2, absent: 2 });
+        assert.deepEqual(verified.run.counts, { ok: 7, failed: 1, stale: 2, migrated: 1, absent: 1 });
         const rows = byEmail(verified.mailboxes);
         assert.equal(rows.get('stale-sss@contoso.com')!.outcome, 'stale');
         assert.match(rows.get('stale-sss@contoso.com')!.notes.join(' '), /Server-Side Synchronization or Email Router/);
         assert.equal(rows.get('stale-outlook@contoso.com')!.outcome, 'stale');
-        assert.equal(rows.get('clean-sss@contoso.com')!.outcome, 'absent');
+        assert.equal(rows.get('clean-sss@contoso.com')!.outcome, 'migrated', 'on server-side sync, tested, no rule');
         assert.equal(rows.get('none@contoso.com')!.outcome, 'absent');
         assert.equal(rows.has('old-inactive@contoso.com'), false, 'inactive records are not read');
         assert.equal(verified.run.input.rows, 12);
@@ -199,7 +199,7 @@ describe('Dynamics 365 (Dataverse) as the source', () => {
 
         const again = await world.run(['verify', '--from-dataverse', '--include-stale', '--report', 'verify2']);
         assert.equal(again.code, 2, 'the record without an address still fails');
-        assert.deepEqual((await world.report('verify2')).run.counts, { ok: 7, failed: 1, absent: 4 });
+        assert.deepEqual((await world.report('verify2')).run.counts, { ok: 7, failed: 1, migrated: 2, absent: 2 });
 
         const exported = await world.run(['export', '--from-dataverse', '--out', 'users.csv']);
         assert.equal(exported.code, 2, 'a record was left out');

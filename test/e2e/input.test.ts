@@ -316,8 +316,8 @@ describe('command line', () => {
     assert.match(
       result.stderr,
       joined(
-        /init, validate, deploy, verify, preflight, probe, capacity, remove, export, rollback, audit, soc, /,
-        /demo or completion/,
+        /init, validate, deploy, verify, preflight, probe, capacity, remove, migrate, export, rollback, audit, /,
+        /soc, demo or completion/,
       ),
     );
   });

@@ -38,6 +38,8 @@ export interface DataverseWorldOptions {
   graphRoles?: string[];
   /** Serve a managed identity endpoint (the host's identities sign in to Graph and Dataverse alike). */
   managedIdentity?: GraphSimulatorOptions['managedIdentity'];
+  /** migrate: the environment's email server profiles and how long a mailbox test takes. */
+  updates?: Pick<DataverseSimulatorOptions, 'emailServerProfiles' | 'testDelayInMs'>;
 }
 
 export async function startDataverseWorld(options: DataverseWorldOptions): Promise<DataverseWorld> {
@@ -62,6 +64,7 @@ export async function startDataverseWorld(options: DataverseWorldOptions): Promi
     applicationUsers: options.applicationUsers?.(app.clientId) ?? [{ appId: app.clientId, canReadMailboxes: true }],
     mailboxes: options.records,
     throttleRequests: options.throttleRequests,
+    ...options.updates,
   });
   const dataverseUrl = await dataverse.start();
   const baseConfig = {
