@@ -68,6 +68,7 @@ export async function prepare(
     env: io.env,
     clock: io.clock,
     sleep: io.sleep,
+    yieldToAnswers: io.yieldToAnswers,
     mode,
     desiredRuleFor,
     paceMemory: PaceMemory.open(io.env, io.clock),

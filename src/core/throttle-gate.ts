@@ -17,6 +17,13 @@ export interface ThrottleGateOptions {
    * there, holding, instead of learning the ceiling again (which costs a slow start and a 429).
    */
   rememberedRequestsPerSecond?: number;
+  /**
+   * Lets answers that have already arrived be read before the pump releases the next request after
+   * a wait. A late timer fires before the event loop reads the sockets, so without this a 429 that
+   * arrived while the process was busy is read only after the requests its window forbids went out.
+   * Processes pass `setImmediate`; a virtual clock leaves it out. @default none
+   */
+  yieldToAnswers?: () => Promise<void>;
 }
 
 /** What the pace is doing, for the progress line and the summary. */
@@ -426,6 +433,7 @@ export class ThrottleGate {
         const readyAt = Math.max(this.appClosedUntil, this.nextSendAt);
         if (readyAt > now) {
           await this.options.sleep(readyAt - now);
+          await this.options.yieldToAnswers?.();
           const lateInMs = this.options.clock() - readyAt - catchUpInMs;
           if (lateInMs > 0 && readyAt > this.appClosedUntil)
             this.debtInMs = Math.min(maxDebtInMs, this.debtInMs + lateInMs);

@@ -26,6 +26,8 @@ export interface ProviderDependencies {
   desiredRuleFor(mailbox: Mailbox): RuleSpec;
   /** Paces learnt by earlier runs against the same services (none: every run learns its own). */
   paceMemory?: PaceMemory;
+  /** Handed to each back end's throttle gate (ThrottleGateOptions.yieldToAnswers). */
+  yieldToAnswers?: () => Promise<void>;
 }
 
 export interface ProviderSet {
@@ -61,6 +63,7 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
           clock: deps.clock,
           sleep: deps.sleep,
           rememberedRequestsPerSecond: deps.paceMemory?.recall(target, deps.config),
+          yieldToAnswers: deps.yieldToAnswers,
         });
         const expected = workload[target];
         if (expected !== undefined) gate.expectMailboxes(expected);

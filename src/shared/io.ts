@@ -12,6 +12,8 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   clock: Clock;
   sleep: Sleep;
+  /** Lets answers already on the sockets be read (the pacing's `yieldToAnswers`); none on a virtual clock. */
+  yieldToAnswers?: () => Promise<void>;
   confirm(question: string): Promise<boolean>;
   /** Asks for a value on the terminal; an empty answer gives `fallback`. */
   ask(question: string, fallback?: string): Promise<string>;
@@ -32,6 +34,7 @@ export function processIO(signal?: AbortSignal): CliIO {
     env: process.env,
     clock: () => performance.timeOrigin + performance.now(),
     sleep,
+    yieldToAnswers: () => new Promise<void>((resolve) => setImmediate(resolve)),
     confirm: async (question) => /^y(es)?$/i.test(await askTerminal(`${question} [y/N] `)),
     ask: async (question, fallback) =>
       (await askTerminal(`${question}${fallback ? ` [${fallback}]` : ''}: `)) || (fallback ?? ''),
