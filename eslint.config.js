@@ -7,15 +7,15 @@ import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 // The rooms of src/, bottom to top; each may import only the rooms beneath it (and never a room
-// that imports it): core ← report ← input ← auth ← providers; shared (io, progress, settings, exit
+// that imports it): core ← report ← input ← auth ← providers; common (io, progress, settings, exit
 // codes) ← commands ← cli. A room's list names what it must not import.
 const forbidden = {
-  core: ['report', 'input', 'auth', 'providers', 'shared', 'commands', 'cli'],
-  report: ['input', 'auth', 'providers', 'shared', 'commands', 'cli'],
-  input: ['auth', 'providers', 'shared', 'commands', 'cli'],
-  auth: ['providers', 'shared', 'commands', 'cli'],
-  providers: ['shared', 'commands', 'cli'],
-  shared: ['auth', 'providers', 'commands', 'cli'],
+  core: ['report', 'input', 'auth', 'providers', 'common', 'commands', 'cli'],
+  report: ['input', 'auth', 'providers', 'common', 'commands', 'cli'],
+  input: ['auth', 'providers', 'common', 'commands', 'cli'],
+  auth: ['providers', 'common', 'commands', 'cli'],
+  providers: ['common', 'commands', 'cli'],
+  common: ['auth', 'providers', 'commands', 'cli'],
   commands: ['cli'],
 };
 const productOnly = {

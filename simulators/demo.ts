@@ -8,7 +8,7 @@ import { clientSecretVariable } from '../src/auth/graph-credential.js';
 import { samplesDir } from '../src/paths.js';
 import { ewsPasswordVariable } from '../src/providers/ews.js';
 import { paceMemoryVariable } from '../src/providers/pace-memory.js';
-import type { CliIO } from '../src/shared/io.js';
+import type { CliIO } from '../src/common/io.js';
 import { defaultRuleName } from '../src/input/config.js';
 import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../src/core/outcome.js';
 import { readMailboxes } from '../src/input/users-csv.js';

@@ -3,7 +3,7 @@
  * cli/main.ts, which has no side effects on import so tests can drive it in-process.
  */
 import { hideBin } from 'yargs/helpers';
-import { processIO } from './shared/io.js';
+import { processIO } from './common/io.js';
 import { main } from './cli/main.js';
 
 const controller = new AbortController();

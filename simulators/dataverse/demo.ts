@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clientSecretVariable } from '../../src/auth/graph-credential.js';
-import type { CliIO } from '../../src/shared/io.js';
+import type { CliIO } from '../../src/common/io.js';
 import { nonCompliantOutcomes, type MailboxOutcome } from '../../src/core/outcome.js';
 import { samplesDir } from '../../src/paths.js';
 import { readMailboxes } from '../../src/input/users-csv.js';

@@ -1,7 +1,7 @@
 import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
-import { exitCodeFor } from '../shared/exit-code.js';
+import { exitCodeFor } from '../common/exit-code.js';
 import {
   earlyGlobalFlags,
   flagGroups,
@@ -11,8 +11,8 @@ import {
   parseRunFlags,
   yargsOptions,
   type GlobalFlags,
-} from '../shared/settings.js';
-import type { CliIO } from '../shared/io.js';
+} from '../common/settings.js';
+import type { CliIO } from '../common/io.js';
 import { runCommand } from '../commands/run-command.js';
 import { runPreflight } from '../commands/preflight.js';
 import { runProbeCommand } from '../commands/probe.js';
@@ -22,6 +22,8 @@ import { socCommands } from './soc-commands.js';
 
 const files = '--users users.csv --config sinkrule.config.json';
 const runFolder = 'sinkrule-report-deploy-20261129-1401';
+
+const pipelineExample = 'The same for a pipeline: {"valid": true, …} or {"error": …}';
 
 export async function main(argv: string[], baseIO: CliIO): Promise<number> {
   // Read first, so that even a command line yargs rejects is answered in the format asked for.
@@ -160,7 +162,7 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
             `$0 validate ${files}`,
             'Check every input offline before a change window; exit 1 lists each problem as file:line',
           )
-          .example(`$0 validate ${files} --output json`, 'The same for a pipeline: {"valid": true, …} or {"error": …}'),
+          .example(`$0 validate ${files} --output json`, pipelineExample),
       async (args) => {
         exitCode = await runValidate(parseRunFlags(args, io.env), io);
       },

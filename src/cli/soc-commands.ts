@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { parseSocFlags, yargsOptions } from '../shared/settings.js';
-import type { CliIO } from '../shared/io.js';
+import { parseSocFlags, yargsOptions } from '../common/settings.js';
+import type { CliIO } from '../common/io.js';
 
 const runFolder = 'sinkrule-report-deploy-20261129-1401';
 const workspace =

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { InputError } from '../core/errors.js';
 import { auditReportFolder } from '../report/audit.js';
 import { journalFileName } from '../report/journal.js';
-import type { AuditFlags } from '../shared/settings.js';
-import type { CliIO } from '../shared/io.js';
+import type { AuditFlags } from '../common/settings.js';
+import type { CliIO } from '../common/io.js';
 
 /** `sinkrule audit verify DIR`: 0 when the folder is as the run left it, 2 naming the first change. */
 export async function runAuditVerify(dir: string, flags: AuditFlags, io: CliIO): Promise<number> {

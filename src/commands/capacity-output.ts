@@ -1,4 +1,4 @@
-import type { CapacityFlags } from '../shared/settings.js';
+import type { CapacityFlags } from '../common/settings.js';
 import type { CapacityPlan, SinkPlan } from '../core/capacity-plan.js';
 
 type Written = { file: string; tooBusyFile?: string } | undefined;

@@ -1,5 +1,5 @@
-import type { CliIO } from '../shared/io.js';
-import { effectiveConfig, type CapacityFlags } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import { effectiveConfig, type CapacityFlags } from '../common/settings.js';
 import { cachingCredential, createGraphCredential } from '../auth/graph-credential.js';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { SinkStorage } from '../core/capacity-model.js';

@@ -2,7 +2,7 @@ import { describeError } from '../core/errors.js';
 import type { Config } from '../input/config.js';
 import type { ProviderSet } from '../providers/index.js';
 import type { InternalDomains } from '../report/inventory.js';
-import type { CliIO } from '../shared/io.js';
+import type { CliIO } from '../common/io.js';
 
 /**
  * The domains whose addresses count as internal: the directory's verified domains (Graph

@@ -6,9 +6,9 @@ import { loadConfig } from '../input/config.js';
 import { dataverseTokens } from '../auth/graph-credential.js';
 import { openMailboxSource } from '../input/mailbox-source.js';
 import { supportedTargets } from '../providers/index.js';
-import type { CliIO } from '../shared/io.js';
-import { exitCodeFor } from '../shared/exit-code.js';
-import { resolveSettings, type RunFlags } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import { exitCodeFor } from '../common/exit-code.js';
+import { resolveSettings, type RunFlags } from '../common/settings.js';
 
 /** The users CSV columns export writes; `deploy --users` and `validate` read them back. */
 export const exportColumns = ['email', 'displayName', 'target', 'sink', 'dynamicsMailboxId'] as const;

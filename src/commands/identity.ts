@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { toolVersion } from '../paths.js';
-import type { CliIO } from '../shared/io.js';
+import type { CliIO } from '../common/io.js';
 import type { SignedInApp } from '../core/provider.js';
 import { sha256 } from '../report/journal.js';
 import { recordedCommandLine, type RunIdentity } from '../report/run-info.js';

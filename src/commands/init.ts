@@ -3,8 +3,8 @@ import path from 'node:path';
 import { InputError } from '../core/errors.js';
 import { authKinds, type AuthKind } from '../input/auth-schema.js';
 import { loadConfig, clouds } from '../input/config.js';
-import type { CliIO } from '../shared/io.js';
-import type { InitFlags } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import type { InitFlags } from '../common/settings.js';
 import { setupSteps, type InitAnswers } from './init-steps.js';
 
 const configName = 'sinkrule.config.json';

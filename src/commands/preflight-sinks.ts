@@ -1,6 +1,6 @@
 import { dataverseTokens } from '../auth/graph-credential.js';
 import { AccessError, describeError } from '../core/errors.js';
-import type { CliIO } from '../shared/io.js';
+import type { CliIO } from '../common/io.js';
 import { openDataverseReader } from '../input/mailbox-source.js';
 import { readForwardMailboxes } from '../input/dataverse-mailboxes.js';
 import type { ForwardMailboxRecord } from '../report/run-info.js';

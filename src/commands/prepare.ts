@@ -8,8 +8,8 @@ import { dataverseTokens } from '../auth/graph-credential.js';
 import { openMailboxSource, staleSelection, type MailboxSource } from '../input/mailbox-source.js';
 import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
 import { PaceMemory } from '../providers/pace-memory.js';
-import type { CliIO } from '../shared/io.js';
-import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../common/settings.js';
 import { sha256OfFile } from './identity.js';
 import { loadResume, type ResumePoint } from './resume.js';
 

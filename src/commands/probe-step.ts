@@ -3,7 +3,7 @@ import { mailboxOf, type MailboxOutcome } from '../core/outcome.js';
 import { planMailbox } from '../core/plan.js';
 import { explainFromRules, probeNotRun, Prober, type ProbeSettings } from '../core/probe.js';
 import type { Config } from '../input/config.js';
-import type { CliIO } from '../shared/io.js';
+import type { CliIO } from '../common/io.js';
 import type { PreparedRun } from './prepare.js';
 
 /** The config's probe section, checked: the run needs it, and test mail must not come from a sink. */

@@ -19,10 +19,10 @@ import { ReportWriter } from '../report/report-writer.js';
 import type { InputInfo, RunInfo } from '../report/run-info.js';
 import { toolVersion } from '../paths.js';
 import type { MailboxRecords } from '../providers/dataverse-records.js';
-import { effectiveConfig, type RollbackFlags } from '../shared/settings.js';
-import type { CliIO } from '../shared/io.js';
-import { Progress } from '../shared/progress.js';
-import { exitCodeFor } from '../shared/exit-code.js';
+import { effectiveConfig, type RollbackFlags } from '../common/settings.js';
+import type { CliIO } from '../common/io.js';
+import { Progress } from '../common/progress.js';
+import { exitCodeFor } from '../common/exit-code.js';
 import { defaultReportDir, formatCounts } from './run-command.js';
 import { runIdentity, sha256OfFile } from './identity.js';
 

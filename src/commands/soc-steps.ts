@@ -3,8 +3,8 @@ import type { Config } from '../input/config.js';
 import { AlertWatch, type AlertSeverity } from '../soc/alert-watch.js';
 import { packCommands, writeSocPack } from '../soc/pack.js';
 import { packFor } from '../soc/pack-state.js';
-import type { CliIO } from '../shared/io.js';
-import type { RunSettings } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import type { RunSettings } from '../common/settings.js';
 import type { PreparedRun } from './prepare.js';
 import { printPack } from './soc.js';
 

@@ -3,8 +3,8 @@ import { InputError } from '../core/errors.js';
 import { loadConfig } from '../input/config.js';
 import { socDirName, writeSocPack, readManifest, type PackManifest } from '../soc/pack.js';
 import { uploadWatchlists } from '../soc/upload.js';
-import type { CliIO } from '../shared/io.js';
-import type { SocFlags, SocUploadFlags } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import type { SocFlags, SocUploadFlags } from '../common/settings.js';
 
 /** `sinkrule soc --report DIR`: (re)writes DIR/soc/ from the report folder. */
 export async function runSocPack(flags: SocFlags, io: CliIO): Promise<number> {

@@ -1,5 +1,5 @@
-import type { CliIO } from '../shared/io.js';
-import type { RunFlags } from '../shared/settings.js';
+import type { CliIO } from '../common/io.js';
+import type { RunFlags } from '../common/settings.js';
 import { InputError } from '../core/errors.js';
 import type { Target } from '../core/mailbox.js';
 import type { MailboxSource } from '../input/mailbox-source.js';

@@ -99,7 +99,8 @@ function isRecipient(value: unknown): value is Recipient {
  */
 export function ruleDifferences(actual: RuleSpec & { hasError?: boolean }, desired: RuleSpec): string[] {
   const differences: string[] = [];
-  if (actual.isEnabled !== desired.isEnabled) differences.push(`isEnabled: ${actual.isEnabled} → ${desired.isEnabled}`);
+  const { isEnabled } = actual;
+  if (isEnabled !== desired.isEnabled) differences.push(`isEnabled: ${isEnabled} → ${desired.isEnabled}`);
   if (actual.hasError) differences.push('hasError: the server marks the rule as broken');
   for (const section of comparedSections) {
     const have = canonicalSection(actual[section]);

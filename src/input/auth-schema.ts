@@ -1,8 +1,10 @@
 import { z } from 'zod';
 
+/** Where an admin finds the tenant and client ids. */
+const whereInEntra = 'Entra admin center → App registrations → Overview';
+
 export const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
-  error:
-    'must be a GUID such as 00000000-0000-0000-0000-000000000000 (Entra admin center → App registrations → Overview)',
+  error: `must be a GUID such as 00000000-0000-0000-0000-000000000000 (${whereInEntra})`,
 });
 
 /**
@@ -51,7 +53,7 @@ export function checkAppCredential(section: AppCredentialInput, ctx: z.Refinemen
       ctx.addIssue({
         code: 'custom',
         path: [key],
-        message: `is required${kind ? ` for auth "${kind}"` : ''} (Entra admin center → App registrations → Overview)`,
+        message: `is required${kind ? ` for auth "${kind}"` : ''} (${whereInEntra})`,
       });
   }
   if (kind === 'certificate' && !section.certificatePath) {

@@ -161,8 +161,8 @@ export async function readUsageReport<T extends { upn: string }>(
   }
   if (!header)
     problems.push(`${source}:1: the file is empty: export the ${kind.title} report from the ${kind.adminCenter}`);
-  if (problems.length > maxProblemsShown)
-    problems.splice(maxProblemsShown, Infinity, `${source}: … and ${problems.length - maxProblemsShown} more problems`);
+  const more = problems.length - maxProblemsShown;
+  if (more > 0) problems.splice(maxProblemsShown, Infinity, `${source}: … and ${more} more problems`);
   if (problems.length > 0) throw new InputError(problems);
   return rows;
 }

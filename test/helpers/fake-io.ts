@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import type { CliIO } from '../../src/shared/io.js';
+import type { CliIO } from '../../src/common/io.js';
 import { VirtualTime } from './virtual-time.js';
 import { testStateDir } from './cli.js';
 
