@@ -225,13 +225,7 @@ async function pass(context: MigrateContext, io: CliIO, dryRun: boolean, withRep
   const durationInMs = Math.round(io.clock() - startedAt.getTime());
   const result: ExecuteResult = { counts: progress.counts, mailboxes: progress.mailboxes, exitCode, durationInMs };
   if (journal && report) {
-    await journal.append({
-      type: 'end',
-      counts: progress.counts as Record<string, number>,
-      exitCode,
-      stoppedBy: stoppedBy === undefined ? (stopReason ?? null) : describeError(stoppedBy),
-    });
-    await journal.close();
+    await journal.end({ counts: progress.counts, exitCode, stoppedBy, stopReason });
     const info = runInfo(
       options,
       run,

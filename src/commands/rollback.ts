@@ -228,13 +228,7 @@ async function pass(context: RollbackContext, io: CliIO, dryRun: boolean, dir?: 
   const mailboxes = Object.values(progress.counts).reduce((a, b) => a + b, 0);
   const exitCode = exitCodeFor({ counts: progress.counts, error: stoppedBy });
   if (journal && report) {
-    await journal.append({
-      type: 'end',
-      counts: progress.counts as Record<string, number>,
-      exitCode,
-      stoppedBy: stoppedBy === undefined ? null : describeError(stoppedBy),
-    });
-    await journal.close();
+    await journal.end({ counts: progress.counts, exitCode, stoppedBy });
     const info: RunInfo = {
       command: 'rollback',
       dryRun,

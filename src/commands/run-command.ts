@@ -181,13 +181,7 @@ async function execute(
   if (stopReason) io.stderr.write(`Run stopped: ${stopReason}\n`);
   let files: ReportFiles | undefined;
   if (report && journal) {
-    await journal.append({
-      type: 'end',
-      counts: progress.counts as Record<string, number>,
-      exitCode,
-      stoppedBy: stoppedBy === undefined ? (stopReason ?? null) : describeError(stoppedBy),
-    });
-    await journal.close();
+    await journal.end({ counts: progress.counts, exitCode, stoppedBy, stopReason });
     const info = runInfo(
       options,
       run,

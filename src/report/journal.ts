@@ -113,6 +113,20 @@ export class Journal implements WriteJournal {
     );
   }
 
+  /**
+   * The run's last entry (its counts, exit code and why it stopped: the error, or a reason such as
+   * a failed canary wave), then the file is closed.
+   */
+  async end(run: { counts: object; exitCode: number; stoppedBy?: unknown; stopReason?: string }): Promise<void> {
+    await this.append({
+      type: 'end',
+      counts: run.counts as Record<string, number>,
+      exitCode: run.exitCode,
+      stoppedBy: run.stoppedBy === undefined ? (run.stopReason ?? null) : describeError(run.stoppedBy),
+    });
+    await this.close();
+  }
+
   async close(): Promise<void> {
     while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
     await this.handle.close();

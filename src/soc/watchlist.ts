@@ -6,31 +6,21 @@ import { stringify } from 'csv-stringify/sync';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { summarizeRule, type MailboxRule } from '../core/rule.js';
 
+/** The columns both files share: the rule's three keys (mailbox, name, target), its id and origin. */
+const ruleKeys = [
+  'MailboxUpn',
+  'RuleDisplayName',
+  'ForwardTarget',
+  'RuleId',
+  'Route',
+  'TenantId',
+  'ClientAppId',
+  'RunId',
+] as const;
 /** The Sentinel watchlist's columns, in order; MailboxUpn is its search key. */
-export const watchlistColumns = [
-  'MailboxUpn',
-  'RuleDisplayName',
-  'ForwardTarget',
-  'RuleId',
-  'Route',
-  'TenantId',
-  'ClientAppId',
-  'RunId',
-  'DeployedAtUtc',
-] as const;
+export const watchlistColumns = [...ruleKeys, 'DeployedAtUtc'] as const;
 /** leaving.csv: the same keys, and when the rule left instead of when it was deployed. */
-export const leavingColumns = [
-  'MailboxUpn',
-  'RuleDisplayName',
-  'ForwardTarget',
-  'RuleId',
-  'Route',
-  'TenantId',
-  'ClientAppId',
-  'RunId',
-  'LeftAtUtc',
-] as const;
-
+export const leavingColumns = [...ruleKeys, 'LeftAtUtc'] as const;
 export type WatchlistRow = Record<(typeof watchlistColumns)[number], string>;
 export type LeavingRow = Record<(typeof leavingColumns)[number], string>;
 
