@@ -5,7 +5,11 @@
  *   --mailboxes 10000,100000   estate sizes                              (default 10000)
  *   --ceilings 200,500         Graph app-wide ceilings, requests/s      (default 200,500)
  *   --ews-ceilings 200         EWS ErrorServerBusy budgets, requests/s  (default 200)
- *   --burst 50                 requests accepted at once above the ceiling (token bucket)
+ *   --shapes bucket-debt,bucket,fixed-window,sliding-window,drop   Graph limiter shapes (simulators/limiters.ts;
+ *                              drop: a debt bucket whose ceiling halves at 30 % of the ideal time, back at 60 %)
+ *   --bursts 0.1               token buckets: the burst as a share of a second's rate (e.g. 0.01,0.1,1)
+ *   --runs 3                   runs of each cell (min / median / max)
+ *   --busy                     a second CPU-bound process runs beside the bench
  *   --commands deploy,verify   commands timed at each size and ceiling
  *   --sample 100               mailboxes for the one-mailbox-at-a-time client (0: skip)
  *   --validate-rows 1000000    rows for `sinkrule validate` (0: skip)
@@ -34,6 +38,15 @@ import { EwsSimulator } from '../simulators/ews/ews-simulator.js';
 import { EwsSchemaValidator, ewsSchemaDir } from '../simulators/ews/schema-validator.js';
 import { GraphSimulator } from '../simulators/graph/graph-simulator.js';
 import { createLocalCertificate, type LocalCertificate } from '../simulators/tls.js';
+import type { LimiterOptions } from '../simulators/limiters.js';
+import {
+  allowedRequests,
+  limiterCells,
+  limiterFor,
+  spread,
+  startBusyNeighbour,
+  type LimiterCell,
+} from './pacing-cells.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +54,10 @@ const { values } = parseArgs({
     mailboxes: { type: 'string', default: '10000' },
     ceilings: { type: 'string', default: '200,500' },
     'ews-ceilings': { type: 'string', default: '200' },
-    burst: { type: 'string', default: '50' },
+    shapes: { type: 'string', default: 'bucket-debt,bucket,fixed-window,sliding-window,drop' },
+    bursts: { type: 'string', default: '0.1' },
+    runs: { type: 'string', default: '3' },
+    busy: { type: 'boolean', default: false },
     commands: { type: 'string', default: 'deploy,verify' },
     sample: { type: 'string', default: '100' },
     'validate-rows': { type: 'string', default: '1000000' },
@@ -65,7 +81,10 @@ const settings = {
   mailboxes: numbers(values.mailboxes),
   ceilings: numbers(values.ceilings),
   ewsCeilings: numbers(values['ews-ceilings']),
-  burst: Number(values.burst),
+  cells: limiterCells(list(values.shapes), numbers(values.bursts)),
+  bursts: numbers(values.bursts),
+  runs: Number(values.runs),
+  busy: values.busy,
   commands: list(values.commands),
   sample: Number(values.sample),
   validateRows: Number(values['validate-rows']),
@@ -86,6 +105,8 @@ const requestsPerMailbox = (backEnd: string, command: string) =>
 
 interface Row {
   backEnd: string;
+  /** The limiter the cell ran against (pacing-cells.ts). */
+  limiter?: string;
   command: string;
   mailboxes: number;
   ceiling?: number;
@@ -125,12 +146,22 @@ interface Estate {
   env: NodeJS.ProcessEnv;
   throttled(): number;
   insideWindow(): number;
+  /** The ceiling starts afresh (a drop cell's schedule runs from now). */
+  restartLimiter(limiter: Pick<LimiterOptions, 'shape' | 'schedule'>): void;
   stop(): Promise<void>;
 }
 
-type EstateFactory = (emails: string[], ceiling: number, certificate: LocalCertificate) => Promise<Estate>;
+type EstateFactory = (
+  emails: string[],
+  ceiling: number,
+  cell: LimiterCell,
+  certificate: LocalCertificate,
+) => Promise<Estate>;
 
-const graphEstate: EstateFactory = async (emails, ceiling, certificate) => {
+const burstOf = (cell: LimiterCell, ceiling: number) =>
+  cell.burstShare === undefined ? undefined : Math.max(1, Math.round(cell.burstShare * ceiling));
+
+const graphEstate: EstateFactory = async (emails, ceiling, cell, certificate) => {
   const app = {
     tenantId: randomUUID(),
     clientId: randomUUID(),
@@ -144,11 +175,13 @@ const graphEstate: EstateFactory = async (emails, ceiling, certificate) => {
     latencyInMs: settings.latencyInMs,
     latencyJitterInMs: settings.jitterInMs,
     requestsPerSecond: ceiling,
-    burst: settings.burst,
+    burst: burstOf(cell, ceiling),
+    limiter: { shape: cell.shape },
     serviceUnavailableRate: settings.failureRate,
   });
   const url = await sim.start();
   return {
+    restartLimiter: (limiter) => sim.restartLimiter(limiter),
     config: {
       graph: {
         tenantId: app.tenantId,
@@ -167,7 +200,7 @@ const graphEstate: EstateFactory = async (emails, ceiling, certificate) => {
 };
 
 let validator: Promise<EwsSchemaValidator | undefined> | undefined;
-const ewsEstate: EstateFactory = async (emails, ceiling, certificate) => {
+const ewsEstate: EstateFactory = async (emails, ceiling, cell, certificate) => {
   const schemaDir = ewsSchemaDir();
   validator ??= schemaDir ? EwsSchemaValidator.start(schemaDir).catch(() => undefined) : Promise.resolve(undefined);
   const account = { username: 'CONTOSO\\svc-sinkrule', password: randomBytes(12).toString('hex') };
@@ -179,11 +212,13 @@ const ewsEstate: EstateFactory = async (emails, ceiling, certificate) => {
     latencyInMs: settings.latencyInMs,
     latencyJitterInMs: settings.jitterInMs,
     requestsPerSecond: ceiling,
-    burst: settings.burst,
+    burst: burstOf(cell, ceiling),
+    limiter: { shape: cell.shape },
     serviceUnavailableRate: settings.failureRate,
   });
   const url = await sim.start();
   return {
+    restartLimiter: (limiter) => sim.restartLimiter(limiter),
     config: { defaultTarget: 'ews', ews: { url, username: account.username, concurrency: 27 } },
     env: { SINKRULE_EWS_PASSWORD: account.password },
     throttled: () => sim.stats.byResponseCode.ErrorServerBusy ?? 0,
@@ -219,16 +254,20 @@ async function runEstate(
   ceiling: number,
   commands: Array<[string, string[]]>,
   certificate: LocalCertificate,
+  cell: LimiterCell = { label: 'bucket-debt', shape: 'bucket-debt', drop: false },
 ): Promise<Row[]> {
   const dir = await mkdtemp(path.join(tmpdir(), `sinkrule-bench-${backEnd}-`));
   const emails = Array.from({ length: count }, (_, i) => `user${i}@contoso.com`);
-  const estate = await factory(emails, ceiling, certificate);
+  const estate = await factory(emails, ceiling, cell, certificate);
   const rows: Row[] = [];
   try {
     await writeFile(path.join(dir, 'users.csv'), `email\n${emails.join('\n')}\n`);
     await writeFile(path.join(dir, 'config.json'), JSON.stringify({ sink, ...estate.config }));
     for (const [command, args] of commands) {
       const before = { throttled: estate.throttled(), inside: estate.insideWindow(), load: load() };
+      const perMailbox = requestsPerMailbox(backEnd, command);
+      const idealInS = (count * perMailbox) / ceiling;
+      estate.restartLimiter(limiterFor(cell, idealInS));
       const { wallInS, result } = await runCommand(
         dir,
         estate.env,
@@ -240,9 +279,13 @@ async function runEstate(
       const gate = summary.backEnds[backEnd];
       rows.push({
         backEnd,
+        limiter: cell.label,
         command,
         mailboxes: count,
         ceiling,
+        requestsPerMailbox: perMailbox,
+        // Against the area under the ceiling (a drop cell's changes), from process start to exit.
+        efficiency: (count * perMailbox) / allowedRequests(cell, ceiling, idealInS, wallInS),
         wallInS,
         perSecond: count / wallInS,
         throttled: estate.throttled() - before.throttled,
@@ -256,7 +299,9 @@ async function runEstate(
         load: `${before.load}–${load()}`,
       });
       process.stderr.write(
-        `  ${backEnd} ${command} ${count} mailboxes at ${ceiling} req/s: ${wallInS.toFixed(1)} s (load ${load()})\n`,
+        `  ${backEnd} ${cell.label} ${command} ${count} mailboxes at ${ceiling} req/s: ${wallInS.toFixed(1)} s, ` +
+          `efficiency ${rows.at(-1)!.efficiency!.toFixed(3)}, 429 ${rows.at(-1)!.throttled}, ` +
+          `inside ${rows.at(-1)!.insideWindow} (load ${load()})\n`,
       );
     }
   } finally {
@@ -286,21 +331,28 @@ async function measure(
     sequentialRate = sequential!.perSecond;
     rows.push({ ...sequential!, command: 'deploy, one mailbox at a time', speedUp: 1 });
   }
-  for (const count of settings.mailboxes) {
-    for (const ceiling of ceilings) {
-      const commands = settings.commands.map((c): [string, string[]] => [c, c === 'verify' ? [] : ['--yes']]);
-      for (const row of await runEstate(backEnd, factory, count, ceiling, commands, certificate)) {
-        const perMailbox = requestsPerMailbox(backEnd, row.command);
-        row.requestsPerMailbox = perMailbox;
-        row.efficiency = (row.mailboxes * perMailbox) / ceiling / row.wallInS;
-        if (sequentialRate && row.command === 'deploy') {
-          row.speedUp = row.perSecond / sequentialRate;
-          row.allowedSpeedUp = ceiling / perMailbox / sequentialRate;
+  // EWS answers ServerBusy from its own budget: the shapes are Graph's (the one service that
+  // documents only Retry-After).
+  const ewsCell: LimiterCell = {
+    label: 'bucket-debt',
+    shape: 'bucket-debt',
+    burstShare: settings.bursts[0],
+    drop: false,
+  };
+  const cells = backEnd === 'graph' ? settings.cells : [ewsCell];
+  for (const count of settings.mailboxes)
+    for (const cell of cells)
+      for (const ceiling of ceilings)
+        for (let run = 0; run < settings.runs; run++) {
+          const commands = settings.commands.map((c): [string, string[]] => [c, c === 'verify' ? [] : ['--yes']]);
+          for (const row of await runEstate(backEnd, factory, count, ceiling, commands, certificate, cell)) {
+            if (sequentialRate && row.command === 'deploy') {
+              row.speedUp = row.perSecond / sequentialRate;
+              row.allowedSpeedUp = ceiling / row.requestsPerMailbox! / sequentialRate;
+            }
+            rows.push(row);
+          }
         }
-        rows.push(row);
-      }
-    }
-  }
   return rows;
 }
 
@@ -353,6 +405,7 @@ async function measureValidate(rows: number): Promise<Row> {
 function printTable(rows: Row[]): void {
   const header = [
     'back end',
+    'limiter',
     'command',
     'mailboxes',
     'ceiling req/s',
@@ -381,6 +434,7 @@ function printTable(rows: Row[]): void {
     const ratio = r.speedUp !== undefined && r.allowedSpeedUp !== undefined ? r.speedUp / r.allowedSpeedUp : undefined;
     const cells = [
       r.backEnd,
+      r.limiter ?? '–',
       r.command,
       String(r.mailboxes),
       r.ceiling === undefined || r.command.includes('one mailbox') ? '–' : String(r.ceiling),
@@ -405,12 +459,62 @@ function printTable(rows: Row[]): void {
   }
 }
 
+/** One line per cell (back end, limiter, ceiling, command): min / median / max over its runs. */
+function printMatrix(rows: Row[]): void {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (r.efficiency === undefined || r.limiter === undefined) continue;
+    const key = [r.backEnd, r.limiter, r.mailboxes, r.ceiling, r.command].join('|');
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  console.log(
+    '| back end | limiter | mailboxes | ceiling req/s | command | runs | efficiency (min / median / max) | ' +
+      'speed-up ÷ allowed | 429 / ServerBusy | sent inside window | failed | final pace req/s | load avg |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const group of groups.values()) {
+    const r = group[0]!;
+    const ratios = group.filter((g) => g.speedUp !== undefined).map((g) => g.speedUp! / g.allowedSpeedUp!);
+    const loads = group.flatMap((g) => g.load.split('–').map(Number));
+    const cells = [
+      r.backEnd,
+      r.limiter,
+      String(r.mailboxes),
+      String(r.ceiling),
+      r.command,
+      String(group.length),
+      spread(group.map((g) => g.efficiency!)),
+      ratios.length > 0 ? spread(ratios) : '–',
+      spread(
+        group.map((g) => g.throttled ?? 0),
+        0,
+      ),
+      spread(
+        group.map((g) => g.insideWindow ?? 0),
+        0,
+      ),
+      spread(
+        group.map((g) => g.failed ?? 0),
+        0,
+      ),
+      spread(
+        group.map((g) => Number(g.finalPace)),
+        0,
+      ),
+      `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
+  }
+  console.log('');
+}
+
 function describeSettings(): string {
   return (
     `latency ${settings.latencyInMs} ± ${settings.jitterInMs} ms, ${settings.failureRate * 100} % 503s, ` +
-    `burst ${settings.burst}, Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), ` +
-    `4 concurrent per mailbox, Graph batch ${settings.graphBatch} and concurrency ` +
-    `${settings.graphConcurrency}, EWS concurrency 27, sequential sample ${settings.sample}, 2 cores shared`
+    `${settings.runs} run(s) per cell${settings.busy ? ', a CPU-bound process beside it (--busy)' : ''}, ` +
+    `Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), 4 concurrent per mailbox, ` +
+    `Graph batch ${settings.graphBatch} and concurrency ${settings.graphConcurrency}, EWS concurrency 27, ` +
+    `sequential sample ${settings.sample}, 2 cores shared`
   );
 }
 
@@ -421,10 +525,12 @@ if (values.merge) {
     ),
   );
   console.log(`sinkrule bench: ${[...new Set(saved.map((s) => s.settings))].join(' / ')}\n`);
+  printMatrix(saved.flatMap((s) => s.rows));
   printTable(saved.flatMap((s) => s.rows));
 } else {
   const certificate = await createLocalCertificate();
   process.stderr.write(`sinkrule bench: ${describeSettings()}\n`);
+  const neighbour = settings.busy ? startBusyNeighbour() : undefined;
   const rows: Row[] = [];
   if (settings.backEnds.includes('graph'))
     rows.push(...(await measure('graph', graphEstate, settings.ceilings, certificate)));
@@ -434,6 +540,8 @@ if (values.merge) {
   if (values.save) await writeFile(values.save, JSON.stringify({ settings: describeSettings(), rows }, null, 2));
   if (settings.validateRows > 0) rows.push(await measureValidate(settings.validateRows));
   if (values.save) await writeFile(values.save, JSON.stringify({ settings: describeSettings(), rows }, null, 2));
+  neighbour?.kill();
   console.log(`sinkrule bench: ${describeSettings()}\n`);
+  printMatrix(rows);
   printTable(rows);
 }

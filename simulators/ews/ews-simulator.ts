@@ -11,6 +11,7 @@ import type { EwsSchemaValidator } from './schema-validator.js';
 import { fault, response, type SoapReply } from './soap.js';
 import { emptyEwsStats, type EwsSimulatorStats } from './stats.js';
 import { EwsThrottling, type EwsThrottlingOptions } from './throttling.js';
+import type { LimiterOptions } from '../limiters.js';
 
 /**
  * A local stand-in for Exchange Web Services on an on-premises server (/EWS/Exchange.asmx), built
@@ -88,6 +89,11 @@ export class EwsSimulator {
     this.url = `${url}/EWS/Exchange.asmx`;
     this.throttling.start();
     return this.url;
+  }
+
+  /** The app-wide ceiling starts afresh now: a full budget, and its schedule (if any) from here. */
+  restartLimiter(limiter?: Pick<LimiterOptions, 'shape' | 'schedule'>): void {
+    this.throttling.start(limiter);
   }
 
   async stop(): Promise<void> {

@@ -1,3 +1,4 @@
+import { createLimiter, type Limiter, type LimiterOptions } from '../limiters.js';
 import type { Fault } from './soap.js';
 import type { EwsSimulatorStats } from './stats.js';
 
@@ -13,6 +14,8 @@ export interface EwsThrottlingOptions {
   requestsPerSecond?: number;
   /** Requests the account may send at once above its budget (the token bucket's size). @default one second's worth */
   burst?: number;
+  /** How the budget is kept (simulators/limiters.ts). @default a token bucket with a debt */
+  limiter?: Pick<LimiterOptions, 'shape' | 'schedule'>;
   /** Mailbox → number of its first requests answered ErrorServerBusy. */
   serverBusyFirstRequests?: Record<string, number>;
   /** BackOffMilliseconds for injected ErrorServerBusy. @default 500 */
@@ -30,7 +33,7 @@ const minBudgetBackOffInMs = 1000;
 export class EwsThrottling {
   private readonly busyLeft: Map<string, number>;
   private backOff = { openedAt: 0, until: 0 };
-  private bucket = { tokens: 0, at: 0 };
+  private limiter: Limiter | undefined;
   private inFlight = 0;
 
   constructor(
@@ -42,9 +45,12 @@ export class EwsThrottling {
     );
   }
 
-  /** The bucket starts full when the server starts. */
-  start(): void {
-    this.bucket = { tokens: this.options.burst ?? this.options.requestsPerSecond ?? 0, at: Date.now() };
+  /** The account's budget starts afresh now (the server starts, or a benchmark cell): full, its schedule. */
+  start(limiter = this.options.limiter): void {
+    const { requestsPerSecond, burst } = this.options;
+    this.limiter = requestsPerSecond
+      ? createLimiter({ shape: 'bucket-debt', ...limiter, requestsPerSecond, burst }, Date.now())
+      : undefined;
   }
 
   /** One request holding one of the account's connections while it is served. */
@@ -86,20 +92,11 @@ export class EwsThrottling {
       this.busyLeft.set(mailbox!, left - 1);
       return busy(this.options.backOffInMs ?? 500);
     }
-    const rate = this.options.requestsPerSecond;
-    if (!rate) return undefined;
     // The budget is charged when the request arrived, like the window: a simulator busy with
     // schema checks must not see requests that came apart as a burst.
-    this.bucket.tokens = Math.min(
-      this.options.burst ?? rate,
-      this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate,
-    );
-    this.bucket.at = Math.max(this.bucket.at, arrivedAt);
-    this.bucket.tokens -= 1;
+    const waitInMs = this.limiter?.admit(arrivedAt);
     // An exhausted budget answers with BackOffMilliseconds of at least a second (Exchange's budgets
     // recharge per second; the field has been seen asking for minutes: exchange-facts.md, EWS errors).
-    return this.bucket.tokens < 0
-      ? busy(Math.max(minBudgetBackOffInMs, Math.ceil(((1 - this.bucket.tokens) / rate) * 1000)))
-      : undefined;
+    return waitInMs === undefined ? undefined : busy(Math.max(minBudgetBackOffInMs, Math.ceil(waitInMs)));
   }
 }

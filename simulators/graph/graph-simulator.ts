@@ -18,6 +18,7 @@ import { errorReply, parseJsonBody, type Fail, type Reply, type ServiceRequest }
 import { ruleOperation, rulesAccessDenied, type SimulatedRule } from './rules.js';
 import { emptyGraphStats, type GraphSimulatorStats } from './stats.js';
 import { GraphThrottling, type GraphThrottlingOptions } from './throttling.js';
+import type { LimiterOptions } from '../limiters.js';
 import { isReportPath, UsageReports, type UsageReportsOptions } from './reports.js';
 import { SecurityAlerts } from './security-alerts.js';
 
@@ -119,6 +120,11 @@ export class GraphSimulator {
     this.url = url;
     this.throttling.start();
     return url;
+  }
+
+  /** The app-wide ceiling starts afresh now: a full budget, and its schedule (if any) from here. */
+  restartLimiter(limiter?: Pick<LimiterOptions, 'shape' | 'schedule'>): void {
+    this.throttling.start(limiter);
   }
 
   async stop(): Promise<void> {

@@ -1,3 +1,4 @@
+import { createLimiter, retryAfterSecondsFor, type Limiter, type LimiterOptions } from '../limiters.js';
 import type { GraphSimulatorStats } from './stats.js';
 
 /**
@@ -15,10 +16,18 @@ export interface GraphThrottlingOptions {
   requestsPerSecond?: number;
   /** Requests the app may send at once above the ceiling (the token bucket's size). @default one second's worth */
   burst?: number;
+  /** How the ceiling is kept (simulators/limiters.ts). @default a token bucket with a debt */
+  limiter?: Pick<LimiterOptions, 'shape' | 'schedule'>;
   /** Retry-After (seconds) on concurrency 429s and injected throttling. @default 1 */
   retryAfterSeconds?: number;
   /** Mailbox → number of its first requests answered 429 (MailboxConcurrency-style). */
   throttleFirstRequests?: Record<string, number>;
+  /**
+   * The app-wide 429 a busy tenant gives: the `request`-th request (1-based, in arrival order) is
+   * answered TooManyRequests with this Retry-After, pausing the whole app. Graph's "Throttling"
+   * page leaves the length to the service ("wait the number of seconds specified in Retry-After").
+   */
+  pauseAppAt?: { request: number; retryAfterSeconds: number };
   /**
    * How long after announcing a window arriving requests count as already on their way: sent
    * before the 429 reached the client, or before its event loop got to read it (a loaded Node
@@ -34,7 +43,8 @@ export class GraphThrottling {
   /** Retry-After windows: when each was announced and until when it lasts ('*' = the app). */
   private readonly windows = new Map<string, { openedAt: number; until: number }>();
   private readonly throttleLeft: Map<string, number>;
-  private bucket = { tokens: 0, at: 0 };
+  private limiter: Limiter | undefined;
+  private arrivals = 0;
 
   constructor(
     private readonly options: GraphThrottlingOptions,
@@ -45,13 +55,12 @@ export class GraphThrottling {
     );
   }
 
-  /** The bucket starts full when the server starts. */
-  start(): void {
-    this.bucket = { tokens: this.bucketSize, at: Date.now() };
-  }
-
-  private get bucketSize(): number {
-    return this.options.burst ?? this.options.requestsPerSecond ?? 0;
+  /** The app-wide ceiling starts afresh now (the server starts, or a benchmark cell): a full budget, its schedule. */
+  start(limiter = this.options.limiter): void {
+    const { requestsPerSecond, burst } = this.options;
+    this.limiter = requestsPerSecond
+      ? createLimiter({ shape: 'bucket-debt', ...limiter, requestsPerSecond, burst }, Date.now())
+      : undefined;
   }
 
   /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
@@ -80,6 +89,9 @@ export class GraphThrottling {
         'Application is over its MailboxConcurrency limit.',
       );
     }
+    const pause = this.options.pauseAppAt;
+    if (++this.arrivals === pause?.request)
+      return announce('*', pause.retryAfterSeconds, 'TooManyRequests', 'Please retry again later.');
     const left = this.throttleLeft.get(email) ?? 0;
     if (left > 0) {
       this.throttleLeft.set(email, left - 1);
@@ -90,23 +102,12 @@ export class GraphThrottling {
         'Application is over its MailboxConcurrency limit.',
       );
     }
-    const rate = this.options.requestsPerSecond;
-    if (rate) {
-      // Token bucket of `burst` requests refilled at the ceiling; Graph counts requests made while throttled.
-      this.bucket.tokens = Math.min(
-        this.bucketSize,
-        this.bucket.tokens + (Math.max(0, arrivedAt - this.bucket.at) / 1000) * rate,
-      );
-      this.bucket.at = Math.max(this.bucket.at, arrivedAt);
-      this.bucket.tokens -= 1;
-      if (this.bucket.tokens < 0) {
-        // Until a whole request is allowed again, in whole seconds and at least one, as Exchange
-        // Online answers (exchange-facts.md, "Throttling (Outlook service)"): every app-wide 429
-        // costs the app a second of its budget.
-        const seconds = Math.max(1, Math.ceil((1 - this.bucket.tokens) / rate));
-        return announce('*', seconds, 'TooManyRequests', 'Please retry again later.');
-      }
-    }
+    // The app-wide ceiling: until a request is allowed again, in whole seconds and at least one, as
+    // Exchange Online answers (exchange-facts.md, "Throttling (Outlook service)"): every app-wide
+    // 429 costs the app a second of its budget.
+    const waitInMs = this.limiter?.admit(arrivedAt);
+    if (waitInMs !== undefined)
+      return announce('*', retryAfterSecondsFor(waitInMs), 'TooManyRequests', 'Please retry again later.');
     return undefined;
   }
 

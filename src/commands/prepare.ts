@@ -103,7 +103,10 @@ export async function prepare(
         configSha256,
       })
     : undefined;
-  if (resume) settings.report = resume.dir;
+  if (resume) {
+    settings.report = resume.dir;
+    honourInheritedWindows(resume, providers, io);
+  }
   return { settings, config, template, source, providers, desiredRuleFor, configSha256, commandLine, resume };
 }
 
@@ -121,4 +124,21 @@ export function sinksOf(run: PreparedRun): string[] {
         .map((sink) => sink.toLowerCase()),
     ),
   ];
+}
+
+/**
+ * A run killed inside a Retry-After window leaves the window open at the service: the resumed
+ * run sends nothing to that back end before it ends (exchange-facts.md: requests made while
+ * throttled still count, and deepen the hole).
+ */
+function honourInheritedWindows(resume: ResumePoint, providers: ProviderSet, io: CliIO): void {
+  providers.honourWindows(resume.windows);
+  for (const [target, until] of Object.entries(resume.windows)) {
+    const waitInMs = until - io.clock();
+    if (waitInMs > 0)
+      io.stderr.write(
+        `${target}: the interrupted run was asked to wait until ${new Date(until).toISOString()}; ` +
+          `waiting ${Math.ceil(waitInMs / 1000)} s before its first request\n`,
+      );
+  }
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../core/errors.js';
+import type { Target } from '../core/mailbox.js';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { walkChain } from '../report/audit.js';
 import { dropTornTail, journalFileName, journalLines, journalTail, type JournalRunRecord } from '../report/journal.js';
@@ -16,6 +17,8 @@ export interface ResumePoint {
   chain: { entries: number; lastHash: string };
   /** When the run started and each earlier resume. */
   resumedAt: string[];
+  /** The last window the service gave each back end (epoch ms it ends): still honoured if open. */
+  windows: Partial<Record<Target, number>>;
 }
 
 interface RunToResume {
@@ -42,10 +45,12 @@ export async function loadResume(dir: string, current: RunToResume): Promise<Res
   let run: JournalRunRecord | undefined;
   const finished = new Set<string>();
   const resumedAt: string[] = [];
+  const windows: Partial<Record<Target, number>> = {};
   const walk = await walkChain(dir, ({ entry }) => {
     if (entry?.type === 'start' || entry?.type === 'resume') resumedAt.push(entry.run.startedAt);
     if (entry?.type === 'start') run ??= entry.run;
     if (entry?.type === 'done') finished.add(entry.row.email.toLowerCase());
+    if (entry?.type === 'window') windows[entry.target] = Math.max(windows[entry.target] ?? 0, Date.parse(entry.until));
   });
   if (walk.problem)
     throw refuse(
@@ -73,6 +78,7 @@ export async function loadResume(dir: string, current: RunToResume): Promise<Res
     finished,
     chain: { entries: walk.entries, lastHash: walk.lastHash },
     resumedAt,
+    windows,
     rows: () => finishedRows(dir, walk.entries),
   };
 }

@@ -135,6 +135,12 @@ async function execute(
       input: run.source.describe(),
     };
     await journal.append({ type: run.resume ? 'resume' : 'start', run: runEntry });
+    const windows = journal;
+    // Not awaited: a window stops every request for a second or more, far longer than the sync;
+    // a journal that fails makes the next write's entry fail, which stops the run.
+    run.providers.watchWindows((target, until) => {
+      windows.append({ type: 'window', target, until: new Date(until).toISOString() }).catch(() => undefined);
+    });
     if (options.inventory && options.command === 'verify')
       inventory = new ForwardingInventory(dir, await internalDomainsFor(run.providers, run.config, io));
     report = await ReportWriter.open(dir, { journal, inventory });

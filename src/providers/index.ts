@@ -41,6 +41,10 @@ export interface ProviderSet {
   expectMailboxes(byTarget: Partial<Record<Target, number>>): void;
   /** Keeps the paces this run learnt for the next run; returns a warning if they could not be kept. */
   rememberPaces(): string | undefined;
+  /** Windows an interrupted run was given (epoch ms each ends): its back ends send nothing before. */
+  honourWindows(windows: Partial<Record<Target, number>>): void;
+  /** Told of every app-wide window a back end is given from now on (the run journals them). */
+  watchWindows(listener: (target: Target, until: number) => void): void;
 }
 
 /**
@@ -53,6 +57,8 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
   const gates = new Map<Target, ThrottleGate>();
   const concurrency = new Map<Target, number>();
   let workload: Partial<Record<Target, number>> = {};
+  let inherited: Partial<Record<Target, number>> = {};
+  let windowListener: ((target: Target, until: number) => void) | undefined;
   return {
     providers,
     gates,
@@ -64,7 +70,10 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
           sleep: deps.sleep,
           rememberedRequestsPerSecond: deps.paceMemory?.recall(target, deps.config),
           yieldToAnswers: deps.yieldToAnswers,
+          onWindow: (until) => windowListener?.(target, until),
         });
+        const until = inherited[target];
+        if (until !== undefined) gate.honourWindow(until);
         const expected = workload[target];
         if (expected !== undefined) gate.expectMailboxes(expected);
         const created = createProvider(target, gate, deps);
@@ -82,6 +91,16 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
         const expected = byTarget[target];
         if (expected !== undefined) gate.expectMailboxes(expected);
       }
+    },
+    honourWindows(windows) {
+      inherited = windows;
+      for (const [target, gate] of gates) {
+        const until = windows[target];
+        if (until !== undefined) gate.honourWindow(until);
+      }
+    },
+    watchWindows(listener) {
+      windowListener = listener;
     },
     rememberPaces: () =>
       deps.paceMemory?.remember(

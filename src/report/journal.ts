@@ -9,6 +9,7 @@ import type { MailboxOutcome } from '../core/outcome.js';
 import type { RecordJournalEvent } from '../core/migration.js';
 import type { RuleChange } from '../core/plan.js';
 import type { ApplyResult, WriteJournal } from '../core/provider.js';
+import type { Target } from '../core/mailbox.js';
 import type { InputInfo, RunIdentity } from './run-info.js';
 
 export const journalFileName = 'journal.jsonl';
@@ -41,6 +42,8 @@ export type JournalEvent =
   | { type: 'written'; email: string; createdRuleIds: string[] }
   | { type: 'write-failed'; email: string; error: string }
   | { type: 'done'; row: MailboxOutcome }
+  /** The service paused a back end until `until` (an app-wide Retry-After): a resumed run waits for it too. */
+  | { type: 'window'; target: Target; until: string }
   | RecordJournalEvent
   | { type: 'end'; counts: Record<string, number>; exitCode: number; stoppedBy: string | null };
 export type JournalEntry = JournalEntryBase & JournalEvent;

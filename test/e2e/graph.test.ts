@@ -100,7 +100,11 @@ describe('Graph back end', () => {
   });
 
   it('a verify after a deploy starts at the pace the deploy learnt: no second slow start', async () => {
-    await inWorld(fresh(300), { requestsPerSecond: 60, burst: 10 }, async (world) => {
+    // A client starved of CPU reads a 429 late, and requests it released before it could are not
+    // sent inside a window it knew of: on a shared 2-core machine running the suite two files at a
+    // time that took more than the default 100 ms (12 such requests in one run at load 6).
+    const grace = { inFlightGraceInMs: 400 };
+    await inWorld(fresh(300), { requestsPerSecond: 60, burst: 10, ...grace }, async (world) => {
       const deploy = await world.run(['deploy', '--yes', '--report', 'd', '--output', 'json']);
       assert.equal(deploy.code, 0, deploy.stderr);
       const learnt = JSON.parse(deploy.stdout).backEnds.graph;
@@ -113,7 +117,8 @@ describe('Graph back end', () => {
       // Exactly the pace the deploy kept (a probe not yet confirmed is not kept).
       assert.equal(typeof learnt.keptRequestsPerSecond, 'number');
       assert.equal(pace.startRequestsPerSecond, learnt.keptRequestsPerSecond);
-      assert.ok(learnt.keptRequestsPerSecond <= learnt.finalRequestsPerSecond);
+      // What it keeps is near what the service accepted (60 req/s), not a probe it had not confirmed.
+      assert.ok(Math.abs(learnt.keptRequestsPerSecond - 60) <= 6, `kept ${learnt.keptRequestsPerSecond} req/s`);
       assert.equal(world.sim.stats.insideRetryAfterWindow, 0);
     });
   });

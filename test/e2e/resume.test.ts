@@ -8,6 +8,7 @@ import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js
 import { packageRoot } from '../../src/paths.js';
 import { sink, startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
 import { correctSinkRule } from '../../simulators/scenarios.js';
+import { joined } from '../helpers/pattern.js';
 
 const mailboxes = (n: number): SimulatedMailbox[] =>
   Array.from({ length: n }, (_, i) => ({ email: `user${i}@contoso.com`, kind: 'exchange-online' }));
@@ -25,9 +26,13 @@ const journalOf = async (world: GraphWorld, dir: string) =>
 async function deployAndKill(
   world: GraphWorld,
   dir: string,
-  doneBeforeKill: number,
+  doneBeforeKill: number | ((entries: Array<{ type: string }>) => boolean),
   command = 'deploy',
 ): Promise<void> {
+  const killNow =
+    typeof doneBeforeKill === 'number'
+      ? (entries: Array<{ type: string }>) => entries.filter((e) => e.type === 'done').length >= doneBeforeKill
+      : doneBeforeKill;
   const child = spawn(
     process.execPath,
     [
@@ -52,11 +57,7 @@ async function deployAndKill(
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   for (;;) {
     await delay(20);
-    const done = await journalOf(world, dir).then(
-      (entries) => entries.filter((e) => e.type === 'done').length,
-      () => 0,
-    );
-    if (done >= doneBeforeKill) break;
+    if (await journalOf(world, dir).then(killNow, () => false)) break;
   }
   child.kill('SIGKILL');
   await exited;
@@ -175,6 +176,34 @@ describe('resume after kill -9', () => {
       assert.equal(report.mailboxes.length, 60);
       for (let i = 0; i < 60; i++) assert.equal(world.sim.rulesOf(`user${i}@contoso.com`).length, 0, `user${i}`);
       assert.equal((await world.runPlain(['audit', 'verify', 'r'])).code, 0);
+    } finally {
+      await world.close();
+    }
+  });
+
+  it('a run killed inside a Retry-After window: the resumed run sends nothing before that window ends', async () => {
+    const world = await startGraphWorld(mailboxes(60), {
+      latencyInMs: 25,
+      pauseAppAt: { request: 40, retryAfterSeconds: 5 },
+    });
+    try {
+      await deployAndKill(world, 'r', (entries) => entries.some((e) => e.type === 'window'));
+      const killed = await journalOf(world, 'r');
+      const window = killed.find((e) => e.type === 'window') as unknown as { target: string; until: string };
+      assert.equal(window.target, 'graph');
+      const requestsBefore = world.sim.stats.requests;
+      const result = await world.run(['deploy', '--yes', '--resume', 'r']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, joined(/graph: the interrupted run was asked to wait until /, /.*; waiting \d s/));
+      assert.ok(world.sim.stats.requests > requestsBefore, 'the resumed run did its work');
+      assert.equal(
+        world.sim.stats.insideRetryAfterWindow,
+        0,
+        'nothing sent inside the window the killed run was given',
+      );
+      assert.ok(Date.now() >= Date.parse(window.until), 'the resumed run finished after the window');
+      const report = await world.report('r');
+      assert.equal(new Set(report.mailboxes.map((m) => m.email)).size, 60);
     } finally {
       await world.close();
     }

@@ -1,65 +1,111 @@
-import { ThrottledError } from '../../src/core/errors.js';
+import { ThrottledError, TransientError } from '../../src/core/errors.js';
 import { ThrottleGate, type ThrottleGateOptions } from '../../src/core/throttle-gate.js';
 import { seededRandom } from '../../simulators/http.js';
+import {
+  createLimiter,
+  retryAfterSecondsFor,
+  type LimiterOptions,
+  type LimiterShape,
+} from '../../simulators/limiters.js';
 import { VirtualTime } from './virtual-time.js';
 
 export interface CeilingServiceOptions {
   /** Requests per second the service accepts, sustained. */
   ceiling: number;
-  /** Requests it accepts at once above that (the token bucket). @default one second's worth */
+  /** How the service keeps its budget (simulators/limiters.ts). @default 'bucket-debt' */
+  shape?: LimiterShape;
+  /** Token buckets: requests accepted at once above that. @default one second's worth */
   burst?: number;
+  /** The ceiling over time (a share of `ceiling` from a time on): see LimiterOptions. */
+  schedule?: LimiterOptions['schedule'];
+  /** How long an admitted request takes after it reached the service (its work). */
   latencyInMs: number;
   /** ± spread of the latency, drawn from `random`. @default 0 */
   jitterInMs?: number;
+  /**
+   * The network each way, 0 to this (uniform): the spread of arrivals a paced client cannot
+   * control, which a small burst must absorb. @default 10
+   */
+  networkInMs?: number;
+  /** Share of admitted requests answered 503/504 (they count against the budget). @default 0 */
+  failureRate?: number;
   random?: () => number;
 }
 
 /**
- * A service with an app-wide ceiling as the simulators model Exchange Online: a token bucket that
- * keeps counting requests made while throttled, and 429s whose Retry-After is in whole seconds
- * (at least one). It records every request it receives inside a window it announced.
+ * A service with an app-wide ceiling kept by one of the limiters in simulators/limiters.ts, answering
+ * 429 with whole-second Retry-After windows. A request crosses the network both ways (0–10 ms each),
+ * so arrivals are not as even as the client paced them, and a client learns of a window only when
+ * its 429 comes back. It records every
+ * request that reaches it inside a window, if it was sent after any 429 of that window had reached
+ * the client (requests already on their way cannot know).
  */
 export function ceilingService(time: VirtualTime, options: CeilingServiceOptions) {
-  const { ceiling } = options;
-  const burst = options.burst ?? ceiling;
   const random = options.random ?? Math.random;
-  const stats = { accepted: 0, throttled: 0, insideWindow: 0, acceptedAt: [] as number[] };
-  let tokens = burst;
-  let at = 0;
-  let windowUntil = 0;
+  const limiter = createLimiter(
+    {
+      shape: options.shape ?? 'bucket-debt',
+      requestsPerSecond: options.ceiling,
+      burst: options.burst,
+      schedule: options.schedule,
+    },
+    0,
+  );
+  const stats = { accepted: 0, throttled: 0, failed: 0, insideWindow: 0, acceptedAt: [] as number[] };
+  let window = { until: 0, clientKnewAt: Number.POSITIVE_INFINITY };
+  const oneWay = () => random() * (options.networkInMs ?? 10);
+  const work = () => Math.max(0, options.latencyInMs + (random() * 2 - 1) * (options.jitterInMs ?? 0));
   const call = async () => {
-    if (time.now < windowUntil) stats.insideWindow++;
-    tokens = Math.min(burst, tokens + ((time.now - at) / 1000) * ceiling);
-    at = time.now;
-    tokens -= 1;
-    if (tokens < 0) {
+    const sentAt = time.now;
+    await time.sleep(oneWay());
+    if (time.now < window.until && sentAt > window.clientKnewAt) stats.insideWindow++;
+    const waitInMs = limiter.admit(time.now);
+    if (waitInMs !== undefined) {
+      const retryAfterInS = retryAfterSecondsFor(waitInMs);
       stats.throttled++;
-      const retryAfterInMs = Math.max(1, Math.ceil((1 - tokens) / ceiling)) * 1000;
-      windowUntil = Math.max(windowUntil, time.now + retryAfterInMs);
-      throw new ThrottledError('429', retryAfterInMs, 'app', 'TooManyRequests');
+      const until = time.now + retryAfterInS * 1000;
+      const back = oneWay();
+      if (time.now >= window.until) window = { until, clientKnewAt: time.now + back };
+      else
+        window = {
+          until: Math.max(window.until, until),
+          clientKnewAt: Math.min(window.clientKnewAt, time.now + back),
+        };
+      await time.sleep(back);
+      throw new ThrottledError('429', retryAfterInS * 1000, 'app', 'TooManyRequests');
     }
-    await time.sleep(options.latencyInMs + (random() * 2 - 1) * (options.jitterInMs ?? 0));
+    await time.sleep(work() + oneWay());
+    if (random() < (options.failureRate ?? 0)) {
+      stats.failed++;
+      throw new TransientError('503', 'ServiceUnavailable');
+    }
     stats.accepted++;
     stats.acceptedAt.push(time.now);
   };
-  return { stats, call };
+  /** Requests the ceiling allowed from 0 to `at` (the area under a changing ceiling). */
+  const allowedUntil = (at: number) => {
+    let area = 0;
+    for (let t = 0; t < at; t += 10) area += (limiter.ceilingAt(t) * Math.min(10, at - t)) / 1000;
+    return area;
+  };
+  return { stats, call, allowedUntil };
 }
 
 /**
  * `workers` workers send `total` requests through one gate to a service with a ceiling that
- * answers 429 with whole-second Retry-After windows; a throttled request is sent again (after the
- * window, through the gate). Returns what the service saw and when the last request was accepted.
+ * answers 429 with whole-second Retry-After windows; a throttled or failed request is sent again
+ * (through the gate). Efficiency = requests done ÷ what the ceiling allowed until the last was done.
  */
 export async function driveGate(
   service: Omit<CeilingServiceOptions, 'random'>,
   total: number,
   workers = 256,
-  options: { gate?: Partial<ThrottleGateOptions>; workloadKnown?: boolean } = {},
+  options: { gate?: Partial<ThrottleGateOptions>; workloadKnown?: boolean; seed?: number } = {},
 ) {
   const time = new VirtualTime();
   const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, ...options.gate });
   if (options.workloadKnown) gate.expectMailboxes(total);
-  const { stats, call } = ceilingService(time, { ...service, random: seededRandom(7) });
+  const { stats, call, allowedUntil } = ceilingService(time, { ...service, random: seededRandom(options.seed ?? 7) });
   let next = 0;
   const worker = async () => {
     while (next < total) {
@@ -70,14 +116,24 @@ export async function driveGate(
           gate.mailboxFinished();
           break;
         } catch (error) {
-          if (!(error instanceof ThrottledError)) throw error;
+          if (!(error instanceof ThrottledError) && !(error instanceof TransientError)) throw error;
         }
       }
     }
   };
-  const done = Promise.all(Array.from({ length: workers }, worker));
+  // The pace every 100 ms, until the work is done.
+  const paces: Array<{ at: number; rate: number }> = [];
+  let finished = false;
+  const sample = async () => {
+    while (!finished) {
+      paces.push({ at: time.now, rate: gate.requestsPerSecond });
+      await time.sleep(100);
+    }
+  };
+  const sampling = sample();
+  const done = Promise.all(Array.from({ length: workers }, worker)).finally(() => (finished = true));
   await time.run();
-  await done;
-  const seconds = stats.acceptedAt.at(-1)! / 1000;
-  return { stats, gate, seconds, efficiency: total / service.ceiling / seconds };
+  await Promise.all([done, sampling]);
+  const endedAt = stats.acceptedAt.at(-1)!;
+  return { stats, gate, paces, seconds: endedAt / 1000, efficiency: total / allowedUntil(endedAt) };
 }
