@@ -176,6 +176,10 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
           .example(
             '$0 export --from-dataverse --config sinkrule.config.json --out users.csv',
             'The users CSV from Dynamics 365, to review before deploy --users',
+          )
+          .example(
+            '$0 export --from-dataverse --config sinkrule.config.json --assign-sinks --out users.csv',
+            "Each row's sink from capacity's plan over the active forward mailboxes (too-busy users apart)",
           ),
       async (args) => {
         const { runExport } = await import('../commands/export-command.js');

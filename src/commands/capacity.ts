@@ -1,35 +1,26 @@
 import type { CliIO } from '../common/io.js';
 import { effectiveConfig, type CapacityFlags } from '../common/settings.js';
-import { cachingCredential, createGraphCredential } from '../auth/graph-credential.js';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { SinkStorage } from '../core/capacity-model.js';
 import {
-  concealedNamesFix,
-  concealmentProblem,
+  assignmentHolds,
   planCapacity,
   type CapacityPlan,
   type ListedUser,
   type SinkHealth,
-  type Volume,
 } from '../core/capacity-plan.js';
 import type { Config } from '../input/config.js';
 import { loadConfig } from '../input/config.js';
 import { dataverseTokens } from '../auth/graph-credential.js';
 import { openDataverseReader, openMailboxSource } from '../input/mailbox-source.js';
 import { readSinkDeletion } from '../input/dataverse-sinks.js';
-import { readVolumesFile, type EmailActivityRow, type MailboxUsageRow } from '../input/usage-report.js';
+import type { MailboxUsageRow } from '../input/usage-report.js';
 import { fillSinkColumn, readText, writeWhole } from '../input/users-csv-sinks.js';
 import { sniffDelimiter } from '../input/users-csv.js';
-import { createCapacityGraph, type CapacityGraph } from '../providers/graph-reports.js';
+import type { CapacityGraph } from '../providers/graph-reports.js';
 import { supportedTargets } from '../providers/index.js';
 import { renderCapacityJson, renderCapacityText } from './capacity-output.js';
-
-/** Clouds without the usage reports API (reportRoot pages: "Global service" only). */
-const cloudsWithoutReports: Readonly<Record<string, string>> = {
-  usgov: 'US Government L4',
-  usgovdod: 'US Government L5 (DoD)',
-  china: 'China (21Vianet)',
-};
+import { capacityGraph, openVolumeSources, readVolumes } from './capacity-sources.js';
 
 /**
  * `sinkrule capacity`: how many sinks the list needs, who goes to which, and whether the sinks in
@@ -47,31 +38,8 @@ export async function runCapacity(flags: CapacityFlags, io: CliIO): Promise<numb
       'command line: --out rewrites the users CSV: pass it with --users FILE (export it first with sinkrule export)',
     ]);
   const config = effectiveConfig({ sink: flags.sink }, await loadConfig(flags.config));
-  const cloud = config.graph?.cloud ?? 'global';
-  const reportsMissing = cloudsWithoutReports[cloud];
-  if (reportsMissing && !flags.volumes)
-    throw new InputError(
-      [
-        `${config.file}: graph.cloud is ${cloud}: Microsoft 365 usage reports have no API in ${reportsMissing} ` +
-          '(Graph reportRoot is a global-service API)',
-      ],
-      {
-        fix:
-          'Export Reports → Usage → Email activity → User details from the Microsoft 365 admin center as CSV ' +
-          'and pass it with --volumes FILE.',
-      },
-    );
-  if (!config.graph && !flags.volumes)
-    throw new InputError(
-      [`${config.file}: no graph section: capacity reads the volumes from Microsoft Graph's usage report`],
-      {
-        fix:
-          'Add the graph section to the config, or pass --volumes FILE with the email activity report ' +
-          'exported from the Microsoft 365 admin center.',
-      },
-    );
   // Everything local is checked before the first request: the volumes file, then the users.
-  const fileRows = flags.volumes ? await readVolumesFile(flags.volumes) : [];
+  const { fileRows, reportsMissing } = await openVolumeSources(flags, config);
   const users = await readUsers(flags, config, io);
   const sinks = flags.sinks ?? [...new Map(users.map((u) => [u.sink.toLowerCase(), u.sink])).values()];
   const listed = new Set(users.map((u) => u.email.toLowerCase()));
@@ -87,9 +55,8 @@ export async function runCapacity(flags: CapacityFlags, io: CliIO): Promise<numb
     `Read ${users.length} users${flags.volumes ? ` and ${fileRows.length} volume rows from ${flags.volumes}` : ''}.`,
   );
 
-  const graph = config.graph && createGraph(config, io);
-  const reportRows = graph && !reportsMissing ? await readReport(graph, flags, users, progress) : [];
-  const volumes = mergeVolumes(reportRows, fileRows);
+  const graph = capacityGraph(config, io);
+  const volumes = await readVolumes(reportsMissing ? undefined : graph, flags, users, fileRows, progress);
   const storage = await readStorage(graph && !reportsMissing ? graph : undefined, sinks, flags, progress);
   const health = graph ? await readHealth(graph, sinks, progress) : new Map<string, SinkHealth>();
   const sinkDeletes = await deletionOf(flags, config, sinks, io, progress);
@@ -159,70 +126,6 @@ async function readUsers(flags: CapacityFlags, config: Config, io: CliIO): Promi
   return users;
 }
 
-function createGraph(config: Config, io: CliIO): CapacityGraph {
-  const graphConfig = config.graph!;
-  const { credential } = createGraphCredential(graphConfig, io.env, config.file);
-  return createCapacityGraph({
-    config: graphConfig,
-    credential: cachingCredential(credential, io.clock),
-    clock: io.clock,
-    retry: { ...config.retry, sleep: io.sleep, signal: io.signal },
-  });
-}
-
-/** The email activity report, refused when it cannot be matched to the list (concealed names). */
-async function readReport(
-  graph: CapacityGraph,
-  flags: CapacityFlags,
-  users: readonly ListedUser[],
-  progress: (text: string) => void,
-): Promise<EmailActivityRow[]> {
-  let rows: EmailActivityRow[];
-  try {
-    rows = await graph.emailActivity(flags.period);
-  } catch (error) {
-    if (!(error instanceof AccessError) || !flags.volumes) throw error;
-    progress(`Warning: ${error.message}: using --volumes ${flags.volumes} alone. ${error.fix ?? ''}`);
-    return [];
-  }
-  const settings = await graph.reportSettings();
-  if ('unreadable' in settings) progress(`Warning: report settings not read: ${settings.unreadable}.`);
-  const listed = users.filter((u) => u.target === 'graph').map((u) => u.email);
-  const concealed = 'displayConcealedNames' in settings ? settings.displayConcealedNames : undefined;
-  const problem = concealmentProblem(
-    listed,
-    rows.map((r) => r.upn),
-    concealed,
-  );
-  if (problem && !flags.volumes)
-    throw new AccessError(`Cannot plan from the usage report: ${problem}; planning on it would count every user as 0`, {
-      fix: concealedNamesFix,
-    });
-  if (problem) {
-    progress(`Warning: usage report ignored: ${problem}; using --volumes ${flags.volumes} alone.`);
-    return [];
-  }
-  progress(
-    `Read the email activity report (${flags.period}): ${rows.length} rows, refreshed ${rows[0]?.refreshDate ?? '-'}.`,
-  );
-  return rows;
-}
-
-/** Each user's volume: the --volumes file's row wins over the report's. */
-function mergeVolumes(
-  reportRows: readonly EmailActivityRow[],
-  fileRows: readonly EmailActivityRow[],
-): Map<string, Volume> {
-  const volumes = new Map<string, Volume>();
-  for (const row of [...reportRows, ...fileRows])
-    volumes.set(row.upn.toLowerCase(), {
-      receiveCount: row.receiveCount,
-      refreshDate: row.refreshDate,
-      periodDays: row.periodDays,
-    });
-  return volumes;
-}
-
 async function readStorage(
   graph: CapacityGraph | undefined,
   sinks: readonly string[],
@@ -285,7 +188,7 @@ async function writeAssignment(
   plan: CapacityPlan,
   io: CliIO,
 ): Promise<{ file: string; tooBusyFile?: string } | undefined> {
-  if (plan.unplaced > 0 || plan.sinks.some((s) => s.overLimit)) {
+  if (!assignmentHolds(plan)) {
     io.stderr.write(
       `Not written: ${out}: the named sinks cannot carry the list (add ${plan.moreSinksNeeded} more sink(s)).\n`,
     );

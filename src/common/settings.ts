@@ -164,10 +164,16 @@ const flags = {
     schema: z.string().min(1).optional(),
     describe: "Rollback's own report folder (default: sinkrule-report-rollback-<time>)",
     describeIn: {
-      export: 'File to write the users CSV to (default: stdout)',
+      export: 'File to write the users CSV to (default: stdout; required with --assign-sinks)',
       capacity:
         'With --sinks: write the users CSV here with the sink column filled (FILE.too-busy.csv: users left out)',
     },
+  },
+  assignSinks: {
+    schema: z.boolean().default(false),
+    describe:
+      "export: fill each row's sink from capacity's plan over the active forward mailbox records (volumes as " +
+      'capacity reads them: the usage report, or --volumes); needs --out; too-busy users go to FILE.too-busy.csv',
   },
   expectHash: {
     schema: z
@@ -345,7 +351,18 @@ export const flagGroups = {
     'maxFailures',
   ],
   probe: ['users', 'fromDataverse', 'config', 'sink', 'report', 'concurrency', 'sample', 'timeoutS'],
-  export: ['fromDataverse', 'config', 'sink', 'out'],
+  export: [
+    'fromDataverse',
+    'config',
+    'sink',
+    'out',
+    'assignSinks',
+    'volumes',
+    'period',
+    'peakHourShare',
+    'headroom',
+    'allowHotSinks',
+  ],
   demo: ['fromDataverse'],
   rollback: ['report', 'config', 'out', 'concurrency', 'dryRun', 'yes', 'removeOutlookRuleBlob'],
   audit: ['expectHash'],

@@ -101,6 +101,10 @@ export interface CapacityPlan {
   ok: boolean;
 }
 
+/** Whether the plan placed every user within the named sinks' limits (only then is an assignment written). */
+export const assignmentHolds = (plan: CapacityPlan): boolean =>
+  plan.unplaced === 0 && !plan.sinks.some((sink) => sink.overLimit);
+
 /** More sinks than this and the forward mailbox is the wrong tool: say so. */
 export const manySinks = 3;
 /** A sink that fills within this many days is a finding. */

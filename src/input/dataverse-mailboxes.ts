@@ -127,7 +127,10 @@ function toForwardMailbox(row: DataverseRow): ForwardMailboxRecord {
 }
 
 export interface DataverseMailboxesOptions {
+  /** Every row's sink ('' when the run assigns the sinks afterwards: export --assign-sinks). */
   sink: string;
+  /** Forward mailboxes no row may be (a user record with a sink's address): default `[sink]`. */
+  sinks?: readonly string[];
   defaultTarget: Target;
   /**
    * Which records: the forward-mailbox users, those plus the stale ones (verify --include-stale), only
@@ -236,7 +239,7 @@ function toMailbox(
       `Deactivate the duplicate mailbox record ${fixIn}; sinkrule worked on the first one.`,
     );
   seen.set(key, line);
-  if (key === options.sink.toLowerCase())
+  if ((options.sinks ?? [options.sink]).some((sink) => sink.toLowerCase() === key))
     return failed(
       mailbox,
       'SinkIsUser',

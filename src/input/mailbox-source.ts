@@ -13,6 +13,7 @@ import {
   type DataverseReadSummary,
 } from './dataverse-mailboxes.js';
 import { readMailboxes, validateUsersFile } from './users-csv.js';
+import { addressProblem } from './address.js';
 
 /** Where the mailboxes come from: `--users FILE` or `--from-dataverse` (exactly one). */
 export interface MailboxSourceRequest {
@@ -26,6 +27,11 @@ export interface MailboxSourceRequest {
   /** The effective config (flag and environment overrides applied). */
   config: Config;
   supportedTargets: readonly Target[];
+  /**
+   * With --from-dataverse: every active forward mailbox record may receive users (export
+   * --assign-sinks). With several and no `sink` naming one, the rows have no sink yet ('').
+   */
+  everyForwardMailbox?: boolean;
   /** What the row's back end says is wrong with it (e.g. a missing instruction template). */
   checkRow?: (mailbox: Mailbox) => string | undefined;
   /** With --from-dataverse: Dataverse's tokens for the config's dataverse section (auth's dataverseTokens). */
@@ -52,7 +58,10 @@ export function staleSelection(
 
 /** The mailboxes of a run, whatever they come from. */
 export interface MailboxSource {
-  /** The sink the rules forward to: the config's (file) or the forward mailbox record's (Dataverse). */
+  /**
+   * The sink the rules forward to: the config's (file) or the forward mailbox record's (Dataverse;
+   * '' when every record is in use and none is named: export --assign-sinks).
+   */
   readonly sink: string;
   /** With --from-dataverse: the forward mailbox record, with its warnings. */
   readonly forwardMailbox?: ForwardMailboxRecord;
@@ -67,7 +76,7 @@ export interface MailboxSource {
   readonly byTarget?: Partial<Record<Target, number>>;
   /** The back ends the rows are routed to, known before reading (so each can be opened first). */
   readonly targets: readonly Target[];
-  /** Every distinct sink the rows send to. */
+  /** Every distinct sink the rows send to (everyForwardMailbox: every one they may be given). */
   sinks(): string[];
   /** A fresh read, streamed with back-pressure: the runner pulls rows as workers free up. */
   read(): AsyncIterable<Mailbox>;
@@ -145,22 +154,23 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
   const { config } = request;
   const reader = await openDataverseReader(request);
   const forwardMailboxes = await readForwardMailboxes(reader, request.signal);
-  const forwardMailbox = chooseForwardMailbox(forwardMailboxes, reader.url, config.sink, config.file);
+  // Several records and none named: with every forward mailbox in use, no row has a sink yet.
+  const forwardMailbox =
+    request.everyForwardMailbox && !config.sink && forwardMailboxes.length > 1
+      ? undefined
+      : chooseForwardMailbox(forwardMailboxes, reader.url, config.sink, config.file);
+  const sink = forwardMailbox?.address ?? '';
+  const sinks = request.everyForwardMailbox ? usableAddresses(forwardMailboxes) : [sink];
   const selections = { only: 'stale', include: 'targets-and-stale', migrated: 'targets-and-migrated' } as const;
   const select = request.stale ? selections[request.stale] : 'targets';
   const summary: DataverseReadSummary = { filter: filterOf(select), rows: 0, sha256: '' };
-  const options = {
-    sink: forwardMailbox.address,
-    defaultTarget: config.defaultTarget,
-    select,
-    checkRow: request.checkRow,
-  } as const;
+  const options = { sink, sinks, defaultTarget: config.defaultTarget, select, checkRow: request.checkRow } as const;
   return {
-    sink: forwardMailbox.address,
+    sink,
     forwardMailbox,
     forwardMailboxes,
     targets: [config.defaultTarget],
-    sinks: () => [forwardMailbox.address],
+    sinks: () => sinks,
     read: () => readDataverseMailboxes(reader, options, summary, request.signal),
     describe: () => ({
       source: 'dataverse',
@@ -170,4 +180,9 @@ async function openDataverse(request: MailboxSourceRequest): Promise<MailboxSour
       sha256: summary.sha256,
     }),
   };
+}
+
+/** The forward mailbox records' addresses that can receive mail (a record without a valid one cannot). */
+function usableAddresses(records: readonly ForwardMailboxRecord[]): string[] {
+  return records.filter((record) => !addressProblem(record.address)).map((record) => record.address);
 }

@@ -7,36 +7,20 @@ import { parse } from 'csv-parse/sync';
 import type { SimulatedMailbox } from '../../simulators/graph/graph-simulator.js';
 import { seedInbox } from '../../simulators/graph/mail-folders.js';
 import type { SimulatedActivity } from '../../simulators/graph/reports.js';
-import { seededRandom } from '../../simulators/http.js';
 import { startGraphWorld, type GraphWorld } from '../helpers/graph-world.js';
+import {
+  busiestHourOf,
+  capacityRoles as roles,
+  capacityTenant,
+  refreshDate,
+  sinkName,
+  tooBusyInTenant as tooBusy,
+  volumesExport,
+} from '../helpers/capacity-tenant.js';
 
 const gb = 1024 ** 3;
-const refreshDate = '2026-11-30'; // a Monday: D30 = Sun 1 Nov … Mon 30 Nov, 21 working days
-const workingDays = 21;
-const roles = ['Reports.Read.All', 'ReportSettings.Read.All', 'Mail.ReadBasic.All'];
-const sinkName = (i: number) => `crm-sink${i}@contoso.com`;
-
-/** 2,000 users: most 20-150 a working day, a few over 6,000; 300 on-premises (ews). */
-function tenant() {
-  const random = seededRandom(2026);
-  const users: Array<{ email: string; target: 'graph' | 'ews'; perWorkingDay: number }> = [];
-  for (let i = 0; i < 2000; i++) {
-    const target = i % 20 < 3 ? 'ews' : 'graph';
-    users.push({ email: `user${i}@contoso.com`, target, perWorkingDay: Math.round(20 + random() * 130) });
-  }
-  users[10]!.perWorkingDay = 6500; // heavy, still within a sink on its own
-  users[11]!.perWorkingDay = 6800;
-  users[12]!.perWorkingDay = 16_000; // 3,200 an hour: over 0.8 × 3,600 on its own
-  users[20]!.perWorkingDay = 6200; // ews: 1,240 an hour, over 0.8 × 1,188 (pair limit)
-  users[41]!.perWorkingDay = 6100; // ews
-  return users;
-}
-const users = tenant();
-const tooBusy = ['user12@contoso.com', 'user20@contoso.com', 'user41@contoso.com'];
-/** The Receive Count the service reports over D30 (weekend days carry a tenth: reports.ts). */
-const receiveCount = (perWorkingDay: number) => Math.round(perWorkingDay * workingDays + (perWorkingDay / 10) * 9);
-/** The model (docs/capacity.md), recomputed here: busiest hour = count / working days × 0.2. */
-const busiestHour = new Map(users.map((u) => [u.email, (receiveCount(u.perWorkingDay) / workingDays) * 0.2]));
+const users = capacityTenant();
+const busiestHour = new Map(users.map((u) => [u.email, busiestHourOf(u.perWorkingDay)]));
 
 let w: GraphWorld;
 const sinkCount = 20;
@@ -91,16 +75,7 @@ describe('capacity on a 2,000-user hybrid tenant', () => {
     );
     await w.writeConfig({ sink: sinkName(1), graph: w.graphSection });
     // On-premises users have no row in the Exchange Online report: the admin supplies theirs in the export's columns.
-    const header =
-      'Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Send Count,' +
-      'Receive Count,Read Count,Meeting Created Count,Meeting Interacted Count,Assigned Products,Report Period';
-    const rows = users
-      .filter((u) => u.target === 'ews')
-      .map(
-        (u) =>
-          `${refreshDate},${u.email},${u.email},False,,${refreshDate},0,${receiveCount(u.perWorkingDay)},0,0,0,,30`,
-      );
-    await writeFile(path.join(w.dir, 'onprem.csv'), `\uFEFF${[header, ...rows].join('\r\n')}\r\n`);
+    await writeFile(path.join(w.dir, 'onprem.csv'), volumesExport(users.filter((u) => u.target === 'ews')));
   });
   after(() => w.close());
 

@@ -38,6 +38,8 @@ export interface DataverseWorldOptions {
   graphRoles?: string[];
   /** Serve a managed identity endpoint (the host's identities sign in to Graph and Dataverse alike). */
   managedIdentity?: GraphSimulatorOptions['managedIdentity'];
+  /** Microsoft 365 usage reports the Graph simulator serves (capacity, export --assign-sinks). */
+  graphReports?: GraphSimulatorOptions['reports'];
   /** migrate: the environment's email server profiles and how long a mailbox test takes. */
   updates?: Pick<DataverseSimulatorOptions, 'emailServerProfiles' | 'testDelayInMs'>;
 }
@@ -56,6 +58,7 @@ export async function startDataverseWorld(options: DataverseWorldOptions): Promi
     app,
     mailboxes: options.graphMailboxes,
     managedIdentity: options.managedIdentity,
+    reports: options.graphReports,
   });
   const graphUrl = await graph.start();
   const dataverse = new DataverseSimulator({
