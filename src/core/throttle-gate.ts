@@ -23,12 +23,14 @@ export interface ThrottleGateOptions extends PaceControllerOptions {
 export type { LearnedPace, PacingState } from './pace-controller.js';
 
 /**
- * How far the pace may catch up on slots a late timer missed. On a loaded machine the pump's timers
- * fire 10–20 ms late: with 5 ms, a 6,000-mailbox deploy at a 500 req/s ceiling took 36.6 s, with
- * 25 ms 30.3 s (same load). At 500 req/s it is a burst of 12 requests at most, far under what a
- * service's bucket allows; idle time never turns into a larger one.
+ * How far the pace may catch up on slots a late timer missed, at first. On a loaded machine the
+ * pump's timers fire 10–20 ms late: with 5 ms, a 6,000-mailbox deploy at a 500 req/s ceiling took
+ * 36.6 s, with 25 ms 30.3 s (same load). At 500 req/s that releases up to 12 requests at once,
+ * which a service that allows a smaller burst refuses: each app-wide 429 for a request released
+ * with others at once halves it, down to one interval of the pace (two at once at most). Idle
+ * time never turns into a burst.
  */
-const catchUpInMs = 25;
+const maxCatchUpInMs = 25;
 /**
  * Time a late timer cost beyond catchUpInMs (a garbage collection, a report write) while requests
  * were waiting is a debt, repaid by releasing this much faster than the pace until it is paid:
@@ -58,11 +60,25 @@ export class ThrottleGate {
   private readonly pacing: PaceController;
   /** Pace time lost to late timers while requests waited, still to be made up (see maxDebtInMs). */
   private debtInMs = 0;
+  /** See maxCatchUpInMs. */
+  private catchUpInMs = maxCatchUpInMs;
+  /** Requests the pump let through since it last waited: more than two went out at once. */
+  private releasedSinceWait = 0;
+  private catchUpCutAt = Number.NEGATIVE_INFINITY;
   private nextSendAt = 0;
-  private readonly paceQueue: Array<{ resolve: () => void }> = [];
+  private readonly paceQueue: Array<{ resolve: (together: boolean) => void }> = [];
   private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
-  readonly stats = { requests: 0, throttled: 0, appThrottled: 0, appPauses: 0, probes: 0, failedProbes: 0 };
+  readonly stats = {
+    requests: 0,
+    throttled: 0,
+    appThrottled: 0,
+    appPauses: 0,
+    probes: 0,
+    failedProbes: 0,
+    /** App-wide 429s for a request released at once with two or more others (halving the catch-up). */
+    burstRefusals: 0,
+  };
 
   constructor(private readonly options: ThrottleGateOptions) {
     this.maxRequestsPerMailbox = options.maxRequestsPerMailbox ?? 4;
@@ -134,7 +150,7 @@ export class ThrottleGate {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
     try {
-      await this.waitForTurn(key, signal);
+      const together = await this.waitForTurn(key, signal);
       this.stats.requests++;
       const sentAt = this.options.clock();
       try {
@@ -143,7 +159,7 @@ export class ThrottleGate {
         this.countProbes();
         return result;
       } catch (error) {
-        if (error instanceof ThrottledError) this.close(key, error, sentAt);
+        if (error instanceof ThrottledError) this.close(key, error, sentAt, together);
         throw error;
       }
     } finally {
@@ -153,9 +169,10 @@ export class ThrottleGate {
 
   /**
    * Opens a window in which nothing is sent (to the app or to one mailbox). `sentAt` is when the
-   * throttled request left (the controller tells a new overshoot from the rest of a burst by it).
+   * throttled request left (the controller tells a new overshoot from the rest of a burst by it);
+   * `together`: it was released at once with others (catching up after a late timer).
    */
-  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock()): void {
+  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock(), together = false): void {
     this.stats.throttled++;
     const now = this.options.clock();
     const until = now + (error.retryAfterInMs ?? 0);
@@ -166,13 +183,19 @@ export class ThrottleGate {
     }
     this.stats.appThrottled++;
     this.debtInMs = 0;
+    // Once per burst: the 429s for requests sent before the last halving answer the same burst.
+    if (together && sentAt >= this.catchUpCutAt) {
+      this.stats.burstRefusals++;
+      this.catchUpInMs /= 2;
+      this.catchUpCutAt = now;
+    }
     const windowEndedAt = this.appClosedUntil;
     if (until > this.appClosedUntil) {
       this.stats.appPauses++;
       this.appClosedUntil = until;
       this.options.onWindow?.(until);
     }
-    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil);
+    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil, together);
     this.countProbes();
   }
 
@@ -183,23 +206,26 @@ export class ThrottleGate {
 
   /**
    * Waits until no window is open for this mailbox and the pace releases this request. Checks the
-   * mailbox's window again afterwards: one may have opened meanwhile.
+   * mailbox's window again afterwards: one may have opened meanwhile. True if the pump let it
+   * through at once with others.
    */
-  private async waitForTurn(key: string, signal?: AbortSignal): Promise<void> {
+  private async waitForTurn(key: string, signal?: AbortSignal): Promise<boolean> {
     for (;;) {
       const waitInMs = (this.mailboxClosedUntil.get(key) ?? 0) - this.options.clock();
       if (waitInMs > 0) {
         await this.options.sleep(waitInMs, signal);
         continue;
       }
-      await this.pace(signal);
-      if ((this.mailboxClosedUntil.get(key) ?? 0) <= this.options.clock()) break;
+      const together = await this.pace(signal);
+      if ((this.mailboxClosedUntil.get(key) ?? 0) <= this.options.clock()) {
+        this.mailboxClosedUntil.delete(key);
+        return together;
+      }
     }
-    this.mailboxClosedUntil.delete(key);
   }
 
   /** Queues for the pump, which releases waiters one by one at the current pace. */
-  private pace(signal?: AbortSignal): Promise<void> {
+  private pace(signal?: AbortSignal): Promise<boolean> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       // The listener goes as soon as the waiter does: a run's signal sees every request, and
@@ -210,9 +236,9 @@ export class ThrottleGate {
         reject(signal?.reason);
       };
       const waiter = {
-        resolve: () => {
+        resolve: (together: boolean) => {
           signal?.removeEventListener('abort', onAbort);
-          resolve();
+          resolve(together);
         },
       };
       this.paceQueue.push(waiter);
@@ -237,27 +263,39 @@ export class ThrottleGate {
         if (readyAt > now) {
           await this.options.sleep(readyAt - now);
           await this.options.yieldToAnswers?.();
-          const lateInMs = this.options.clock() - readyAt - catchUpInMs;
+          this.releasedSinceWait = 0;
+          const lateInMs = this.options.clock() - readyAt - this.catchUpFor(this.intervalInMs());
           if (lateInMs > 0 && readyAt > this.appClosedUntil)
             this.debtInMs = Math.min(maxDebtInMs, this.debtInMs + lateInMs);
           continue;
         }
-        // Timers fire about once a millisecond: slots up to catchUpInMs old are still used, so a fast
-        // pace is kept, but idle time never turns into a burst.
+        // Timers fire about once a millisecond: slots up to the catch-up old are still used, so a
+        // fast pace is kept, but idle time never turns into a burst.
         // A release that found its slot still open (not missed) means the pace held it back.
+        const intervalInMs = this.intervalInMs();
+        const catchUpInMs = this.catchUpFor(intervalInMs);
         this.pacing.released(this.nextSendAt >= now - catchUpInMs);
-        const rate = this.pacing.rate;
-        const intervalInMs = Number.isFinite(rate) ? 1000 / rate : 0;
         const repaidInMs = Math.min(this.debtInMs, intervalInMs * repayShare);
         this.debtInMs -= repaidInMs;
         // Catching up never reaches back into a window: its end releases one request at a time.
         const from = Math.max(this.nextSendAt, now - catchUpInMs, this.appClosedUntil);
         this.nextSendAt = from + intervalInMs - repaidInMs;
-        this.paceQueue.shift()!.resolve();
+        // Two at once is a timer's millisecond at a fast pace; three or more is catching up.
+        this.paceQueue.shift()!.resolve(++this.releasedSinceWait > 2);
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  private intervalInMs(): number {
+    const rate = this.pacing.rate;
+    return Number.isFinite(rate) ? 1000 / rate : 0;
+  }
+
+  /** How far back missed slots are still used: never less than one interval (see maxCatchUpInMs). */
+  private catchUpFor(intervalInMs: number): number {
+    return Math.max(intervalInMs, this.catchUpInMs);
   }
 
   private async acquire(key: string): Promise<void> {
