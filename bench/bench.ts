@@ -13,6 +13,7 @@
  *   --commands deploy,verify   commands timed at each size and ceiling
  *   --sample 100               mailboxes for the one-mailbox-at-a-time client (0: skip)
  *   --validate-rows 1000000    rows for `sinkrule validate` (0: skip)
+ *   --capacity-users 100000    users for `sinkrule capacity` (bench/capacity-bench.ts; 0: skip)
  *   --save FILE                also write the rows as JSON (for --merge)
  *   --merge A.json,B.json      print one table from saved rows, run nothing
  *   --latency-ms 50 --jitter-ms 25 --failure-rate 0.01 --graph-batch 4 --graph-concurrency 256
@@ -27,11 +28,13 @@
  * the ceiling allows (ceiling ÷ requests per mailbox ÷ the sequential rate); the target is ≥ 0.9 of
  * it. The machine's 1-minute load average is printed beside each row: the machine is shared.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli } from '../test/helpers/cli.js';
 import { EwsSimulator } from '../simulators/ews/ews-simulator.js';
@@ -61,6 +64,7 @@ const { values } = parseArgs({
     commands: { type: 'string', default: 'deploy,verify' },
     sample: { type: 'string', default: '100' },
     'validate-rows': { type: 'string', default: '1000000' },
+    'capacity-users': { type: 'string', default: '100000' },
     save: { type: 'string' },
     merge: { type: 'string' },
     'latency-ms': { type: 'string', default: '50' },
@@ -88,6 +92,7 @@ const settings = {
   commands: list(values.commands),
   sample: Number(values.sample),
   validateRows: Number(values['validate-rows']),
+  capacityUsers: Number(values['capacity-users']),
   latencyInMs: Number(values['latency-ms']),
   jitterInMs: Number(values['jitter-ms']),
   failureRate: Number(values['failure-rate']),
@@ -544,4 +549,15 @@ if (values.merge) {
   console.log(`sinkrule bench: ${describeSettings()}\n`);
   printMatrix(rows);
   printTable(rows);
+  if (settings.capacityUsers > 0) await measureCapacity(settings.capacityUsers);
+}
+
+/** `sinkrule capacity` over a generated estate: its own bench, run as a child so its peak RSS is its own. */
+async function measureCapacity(users: number): Promise<void> {
+  const script = fileURLToPath(new URL('./capacity-bench.js', import.meta.url));
+  const child = spawn(process.execPath, [script, '--users', String(users)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`capacity bench exited with ${code}`);
 }
