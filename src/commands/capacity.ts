@@ -11,7 +11,7 @@ import {
 } from '../core/capacity-plan.js';
 import type { Config } from '../input/config.js';
 import { loadConfig } from '../input/config.js';
-import { dataverseTokens } from '../auth/graph-credential.js';
+import { dataverseAccess } from './dataverse-access.js';
 import { openDataverseReader, openMailboxSource } from '../input/mailbox-source.js';
 import { readSinkDeletion } from '../input/dataverse-sinks.js';
 import type { MailboxUsageRow } from '../input/usage-report.js';
@@ -90,13 +90,7 @@ async function deletionOf(
   progress: (text: string) => void,
 ): Promise<(sink: string) => boolean> {
   if (flags.sinkDeletes || !flags.fromDataverse) return () => flags.sinkDeletes === 'yes';
-  const reader = await openDataverseReader({
-    config,
-    dataverseTokens: (dataverse) => dataverseTokens(dataverse, io.env, config.file, io.clock),
-    clock: io.clock,
-    sleep: io.sleep,
-    signal: io.signal,
-  });
+  const reader = await openDataverseReader(dataverseAccess(config, io));
   const records = await readSinkDeletion(reader, io.signal);
   for (const sink of sinks)
     if (!records.has(sink.toLowerCase()))
@@ -106,14 +100,10 @@ async function deletionOf(
 
 async function readUsers(flags: CapacityFlags, config: Config, io: CliIO): Promise<ListedUser[]> {
   const source = await openMailboxSource({
+    ...dataverseAccess(config, io),
     users: flags.users,
     fromDataverse: flags.fromDataverse,
-    config,
     supportedTargets,
-    dataverseTokens: (dataverse) => dataverseTokens(dataverse, io.env, config.file, io.clock),
-    clock: io.clock,
-    sleep: io.sleep,
-    signal: io.signal,
   });
   const users: ListedUser[] = [];
   for await (const mailbox of source.read()) {

@@ -6,7 +6,7 @@ import { assignmentHolds } from '../core/capacity-plan.js';
 import { InputError } from '../core/errors.js';
 import type { Mailbox } from '../core/mailbox.js';
 import { loadConfig } from '../input/config.js';
-import { dataverseTokens } from '../auth/graph-credential.js';
+import { dataverseAccess } from './dataverse-access.js';
 import { openMailboxSource, type MailboxSource } from '../input/mailbox-source.js';
 import { writeWhole } from '../input/users-csv-sinks.js';
 import { supportedTargets } from '../providers/index.js';
@@ -48,14 +48,10 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
   // Everything local is checked before the first request: the volumes file first.
   const volumeSources = flags.assignSinks ? await openVolumeSources(flags, config) : undefined;
   const source = await openMailboxSource({
+    ...dataverseAccess(config, io),
     fromDataverse: true,
     everyForwardMailbox: flags.assignSinks,
-    config,
     supportedTargets,
-    dataverseTokens: (dataverse) => dataverseTokens(dataverse, io.env, config.file, io.clock),
-    clock: io.clock,
-    sleep: io.sleep,
-    signal: io.signal,
   });
   warnAboutSinks(source, flags.assignSinks, io);
   let exported: number;
@@ -84,7 +80,8 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
     if (!assignmentHolds(plan)) {
       io.stderr.write(
         `Not written: ${flags.out}: the ${assignment.sinks.length} active forward mailboxes cannot carry the list ` +
-          `(add ${plan.moreSinksNeeded} more in Dynamics 365: Settings → Email Configuration → Forward Mailboxes).\n`,
+          `(add ${plan.moreSinksNeeded} more in Dynamics 365: ` +
+          `Settings → Email Configuration → Forward Mailboxes).\n`,
       );
       return 2;
     }

@@ -1,4 +1,4 @@
-import { dataverseTokens } from '../auth/graph-credential.js';
+import { dataverseAccess } from './dataverse-access.js';
 import { AccessError, describeError } from '../core/errors.js';
 import type { CliIO } from '../common/io.js';
 import { openDataverseReader } from '../input/mailbox-source.js';
@@ -46,12 +46,7 @@ export async function sinkRecordCheck(run: PreparedRun, io: CliIO): Promise<Chec
   if (!records) {
     if (!run.config.dataverse) return skip(check, 'no dataverse section in the config');
     try {
-      const reader = await openDataverseReader({
-        config: run.config,
-        dataverseTokens: (dataverse) => dataverseTokens(dataverse, io.env, run.config.file, io.clock),
-        clock: io.clock,
-        sleep: io.sleep,
-      });
+      const reader = await openDataverseReader(dataverseAccess(run.config, io));
       records = await readForwardMailboxes(reader, io.signal);
     } catch (error) {
       if (!(error instanceof AccessError)) throw error;

@@ -4,13 +4,13 @@ import type { Mode } from '../core/plan.js';
 import type { RuleSpec } from '../core/rule.js';
 import { loadRuleTemplate, type RuleTemplate } from '../input/rule-template.js';
 import { loadConfig, type Config } from '../input/config.js';
-import { dataverseTokens } from '../auth/graph-credential.js';
 import { openMailboxSource, staleSelection, type MailboxSource } from '../input/mailbox-source.js';
 import { createProviders, supportedTargets, type ProviderSet } from '../providers/index.js';
 import { PaceMemory } from '../providers/pace-memory.js';
 import type { CliIO } from '../common/io.js';
 import { resolveSettings, type CommandName, type RunFlags, type RunSettings } from '../common/settings.js';
 import { sha256OfFile } from './identity.js';
+import { dataverseAccess } from './dataverse-access.js';
 import { loadResume, type ResumePoint } from './resume.js';
 
 // What every command that reads the mailboxes does first (deploy, verify, remove, probe, preflight,
@@ -74,16 +74,12 @@ export async function prepare(
     paceMemory: PaceMemory.open(io.env, io.clock),
   });
   const source = await openMailboxSource({
+    ...dataverseAccess(config, io),
     users: flags.users,
     fromDataverse: flags.fromDataverse,
     stale: staleSelection(flags, command),
-    config,
     supportedTargets,
     checkRow: (mailbox) => providers.get(mailbox.target).checkMailbox?.(mailbox),
-    dataverseTokens: (dataverse) => dataverseTokens(dataverse, io.env, config.file, io.clock),
-    clock: io.clock,
-    sleep: io.sleep,
-    signal: io.signal,
     onRetry: (error, delayInMs) =>
       io.stderr.write(`${describeError(error)}; retrying in ${Math.ceil(delayInMs / 1000)} s\n`),
   });

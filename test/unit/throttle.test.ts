@@ -24,7 +24,7 @@ describe('pace controller against every limiter shape (virtual clock)', () => {
   ];
   for (const { shape, ceiling, burstShare, deployAtLeast = 0.9 } of cells) {
     const label = `${shape}${burstShare === undefined ? '' : `, burst ${burstShare * 100} %`} at ${ceiling} req/s`;
-    it(`${label}: deploy ≥ ${deployAtLeast}, verify ≥ 0.9 of the ceiling, nothing sent inside a window`, async () => {
+    it(`${label}: deploy ≥ ${deployAtLeast}, verify ≥ 0.9, nothing sent inside a window`, async () => {
       const service = {
         shape,
         ceiling,
