@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forgeModule from 'node-forge';
 import { InputError } from '../core/errors.js';
 
 /** The environment variable holding a PFX file's password; never a config key, never logged. */
@@ -32,8 +33,16 @@ export function loadCertificate(file: string, key: string, env: NodeJS.ProcessEn
   return pem;
 }
 
+/**
+ * node-forge (about 40 files) is loaded only to read a PFX file, not by every run: each run's
+ * start is part of a verify's time. It is CommonJS, so a synchronous require keeps this check
+ * at the edge, before any work.
+ */
+const forgeLibrary = (): typeof forgeModule => createRequire(import.meta.url)('node-forge') as typeof forgeModule;
+
 function pfxToPem(bytes: Buffer, file: string, key: string, password: string | undefined): string {
-  let p12: forge.pkcs12.Pkcs12Pfx;
+  const forge = forgeLibrary();
+  let p12: forgeModule.pkcs12.Pkcs12Pfx;
   try {
     p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(bytes.toString('binary')), password ?? '');
   } catch (error) {
@@ -55,7 +64,7 @@ function pfxToPem(bytes: Buffer, file: string, key: string, password: string | u
       `${key}: ${file}: the PFX holds no private key: export it again with "Yes, export the private key"`,
     ]);
   const certificates = certBags.flatMap((bag) => (bag.cert ? [forge.pki.certificateToPem(bag.cert)] : []));
-  return [forge.pki.privateKeyToPem(privateKey as forge.pki.rsa.PrivateKey), ...certificates].join('\n');
+  return [forge.pki.privateKeyToPem(privateKey as forgeModule.pki.rsa.PrivateKey), ...certificates].join('\n');
 }
 
 function checkPem(pem: string, file: string, key: string): void {
