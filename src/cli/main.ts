@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
@@ -13,7 +15,7 @@ import {
   type GlobalFlags,
 } from '../common/settings.js';
 import type { CliIO } from '../common/io.js';
-import { toolVersion } from '../paths.js';
+import { packageRoot, toolVersion } from '../paths.js';
 import { socCommands } from './soc-commands.js';
 
 const files = '--users users.csv --config sinkrule.config.json';
@@ -269,6 +271,14 @@ export async function main(argv: string[], baseIO: CliIO): Promise<number> {
 }
 
 type Handler = (args: Record<string, unknown>) => Promise<number>;
+type Demo = typeof import('../../simulators/demo.js');
+type DataverseDemo = typeof import('../../simulators/dataverse/demo.js');
+
+/**
+ * A compiled simulator module, by a path from the package root: the CLI also runs as one bundled
+ * file (scripts/bundle-cli.mjs) that leaves the simulators out, from another folder than cli/.
+ */
+const simulator = (file: string) => pathToFileURL(path.join(packageRoot, 'dist', 'simulators', file)).href;
 
 /**
  * What each top-level command runs, called once yargs has parsed the line: each command's code is
@@ -305,8 +315,8 @@ function commandHandlers(io: CliIO, argv: string[], early: GlobalFlags): Record<
       // The simulators (and their certificate library) load only for the demo.
       const demo = { report: args.report as string | undefined, output: early.output };
       if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse)
-        return (await import('../../simulators/dataverse/demo.js')).runDataverseDemo(demo, io);
-      return (await import('../../simulators/demo.js')).runDemo(demo, io);
+        return ((await import(simulator('dataverse/demo.js'))) as DataverseDemo).runDataverseDemo(demo, io);
+      return ((await import(simulator('demo.js'))) as Demo).runDemo(demo, io);
     },
   };
 }
