@@ -251,9 +251,10 @@ describe('pace controller decisions', () => {
 
   it('a 429 for a request released with others after a late timer halves how far the gate catches up', async () => {
     const time = new VirtualTime();
-    // One timer 30 ms late at about 100 ms and at about 1,300 ms (a garbage collection): the slots it
-    // missed are released at once, up to the catch-up.
-    const stallsAt = [100, 1300];
+    // One timer 30 ms late at about 100 ms (the first second: one interval, 2 at once), then at 1,100 ms
+    // and at about 2,300 ms (a garbage collection): the slots it missed are released at once, up to
+    // the catch-up.
+    const stallsAt = [100, 1100, 2300];
     const sleep: typeof time.sleep = (ms, signal) =>
       time.sleep(ms + (stallsAt.length > 0 && time.now + ms >= stallsAt[0]! ? (stallsAt.shift(), 30) : 0), signal);
     const gate = new ThrottleGate({ clock: time.clock, sleep, rememberedRequestsPerSecond: 500 });
@@ -268,7 +269,7 @@ describe('pace controller decisions', () => {
       }
       await time.sleep(20);
     };
-    const work = Array.from({ length: 1200 }, (_, i) => gate.send(`u${i}@x`, request).catch(() => undefined));
+    const work = Array.from({ length: 1700 }, (_, i) => gate.send(`u${i}@x`, request).catch(() => undefined));
     await time.run();
     await Promise.all(work);
     const largestCluster = (from: number, to: number) => {
@@ -279,7 +280,10 @@ describe('pace controller decisions', () => {
     assert.equal(gate.stats.burstRefusals, 1);
     // 30 ms late at 2 ms a slot: the 25 ms catch-up (and the debt of the 5 ms beyond it) lets 14 go
     // at once; halved to 12.5 ms, 7 (the time beyond it is repaid later, 10 % a slot).
-    assert.deepEqual([largestCluster(0, 1000), largestCluster(1200, Number.POSITIVE_INFINITY)], [14, 7]);
+    assert.deepEqual(
+      [largestCluster(0, 1000), largestCluster(1000, 2000), largestCluster(2200, Number.POSITIVE_INFINITY)],
+      [2, 14, 7],
+    );
   });
 
   it('app-wide throttling pauses every worker; mailbox throttling only that mailbox', async () => {
