@@ -303,7 +303,13 @@ function commandHandlers(io: CliIO, argv: string[], early: GlobalFlags): Record<
     probe: async (args) => (await import('../commands/probe.js')).runProbeCommand(parseRunFlags(args, io.env), io),
     validate: async (args) => (await import('../commands/validate.js')).runValidate(parseRunFlags(args, io.env), io),
     migrate: async (args) => (await import('../commands/migrate.js')).runMigrate(parseRunFlags(args, io.env), io, argv),
-    export: async (args) => (await import('../commands/export-command.js')).runExport(parseRunFlags(args, io.env), io),
+    export: async (args) =>
+      (await import('../commands/export-command.js')).runExport(
+        parseRunFlags(args, io.env),
+        io,
+        // yargs sets only the flags given: export refuses sink-plan flags it would ignore.
+        new Set(Object.keys(args).filter((key) => args[key] !== undefined)),
+      ),
     capacity: async (args) =>
       (await import('../commands/capacity.js')).runCapacity(
         parseFlags([...flagGroups.capacity, ...flagGroups.global], args, io.env),

@@ -27,6 +27,15 @@ const rowOf = (mailbox: Mailbox) => [
   mailbox.dynamicsMailboxId ?? '',
 ];
 
+/** The flags export reads only with --assign-sinks (their names as parsed, and as typed). */
+const sinkPlanFlags = [
+  ['volumes', '--volumes'],
+  ['period', '--period'],
+  ['peakHourShare', '--peak-hour-share'],
+  ['headroom', '--headroom'],
+  ['allowHotSinks', '--allow-hot-sinks'],
+] as const;
+
 /**
  * `sinkrule export --from-dataverse`: the forward-mailbox users as a users CSV for an admin to
  * review and edit before `deploy --users`. Records that cannot be a row (no or invalid address,
@@ -34,7 +43,7 @@ const rowOf = (mailbox: Mailbox) => [
  * --assign-sinks each row's sink comes from capacity's assignment over the active forward
  * mailboxes (export-sinks.ts). Nothing in Dynamics 365 or Exchange changes.
  */
-export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
+export async function runExport(flags: RunFlags, io: CliIO, given: ReadonlySet<string> = new Set()): Promise<number> {
   if (!flags.fromDataverse)
     throw new InputError(['command line: export writes the users CSV from Dynamics 365: pass --from-dataverse']);
   if (flags.assignSinks && !flags.out)
@@ -42,8 +51,15 @@ export async function runExport(flags: RunFlags, io: CliIO): Promise<number> {
       'command line: --assign-sinks writes the users CSV and FILE.too-busy.csv beside it: ' +
         'name the file with --out FILE',
     ]);
-  if (flags.volumes && !flags.assignSinks)
-    throw new InputError(['command line: --volumes is read only to assign the sinks: add --assign-sinks']);
+  // All but --volumes have defaults: a value given without --assign-sinks would be dropped unsaid.
+  const ignored = sinkPlanFlags
+    .filter(([name]) => given.has(name) || (name === 'volumes' && flags.volumes))
+    .map(([, flag]) => flag);
+  if (!flags.assignSinks && ignored.length > 0)
+    throw new InputError([
+      `command line: ${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} read only to assign the ` +
+        `sinks: add --assign-sinks, or leave ${ignored.length > 1 ? 'them' : 'it'} out`,
+    ]);
   const config = resolveSettings('verify', flags, await loadConfig(flags.config)).effective;
   // Everything local is checked before the first request: the volumes file first.
   const volumeSources = flags.assignSinks ? await openVolumeSources(flags, config) : undefined;

@@ -109,4 +109,18 @@ describe("export --from-dataverse --assign-sinks: each row's sink from capacity'
     assert.match(stderr, /--assign-sinks writes the users CSV and FILE\.too-busy\.csv beside it: .*--out FILE/);
     assert.equal(w.dataverse.stats.requests, before);
   });
+
+  it('refuses the sink-plan flags without --assign-sinks instead of ignoring them: exit 1, nothing read', async () => {
+    const before = w.dataverse.stats.requests;
+    const { code, stderr } = await w.run(['export', '--from-dataverse', '--headroom', '0.7', '--allow-hot-sinks']);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      /--headroom, --allow-hot-sinks are read only to assign the sinks: add --assign-sinks, or leave them out/,
+    );
+    assert.equal(w.dataverse.stats.requests, before);
+    const volumes = await w.run(['export', '--from-dataverse', '--volumes', 'activity.csv']);
+    assert.equal(volumes.code, 1);
+    assert.match(volumes.stderr, /--volumes is read only to assign the sinks: add --assign-sinks, or leave it out/);
+  });
 });
