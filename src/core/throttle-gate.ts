@@ -309,7 +309,9 @@ export class ThrottleGate {
 
   /** How far back missed slots are still used: never less than one interval (see maxCatchUpInMs, warmUpInMs). */
   private catchUpFor(intervalInMs: number, now: number): number {
-    return Math.max(intervalInMs, this.warmingUp(now) ? warmUpCatchUpInMs : this.catchUpInMs);
+    // In the first second, never more than a burst 429 has left the catch-up at either.
+    const catchUpInMs = this.warmingUp(now) ? Math.min(warmUpCatchUpInMs, this.catchUpInMs) : this.catchUpInMs;
+    return Math.max(intervalInMs, catchUpInMs);
   }
 
   private warmingUp(now: number): boolean {
