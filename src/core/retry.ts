@@ -1,4 +1,4 @@
-import { isRetryable, ThrottledError } from './errors.js';
+import { isRetryable, ThrottledError, TransientError } from './errors.js';
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 export type Clock = () => number;
@@ -8,6 +8,11 @@ export interface RetryOptions {
   maxRetries: number;
   /** Base of the exponential back-off when the service gave no delay. @default 1000 */
   retryDelayInMs: number;
+  /**
+   * The first retry after a transient failure (a 5xx without Retry-After, a reset connection, a
+   * timeout) waits only this much, jittered; later ones back off from retryDelayInMs. @default 100
+   */
+  firstRetryDelayInMs?: number;
   /**
    * Longest wait sinkrule accepts. A service that asks for more (EWS has been seen asking for
    * five minutes) fails the mailbox instead: waiting less than asked would break the service's
@@ -27,6 +32,15 @@ export const maxAppThrottleRetries = 50;
 export const defaultRetrySettings = { maxRetries: 6, retryDelayInMs: 1000, maxRetryDelayInMs: 300_000 };
 
 /**
+ * Microsoft's guidance on transient faults ("Transient fault handling", Azure Architecture Center,
+ * and its Transient Fault Handling block's FastFirstRetry, on by default): a fault that is rare may
+ * be retried at once, but only once; after that, back off exponentially. One 503 in a hundred is
+ * such a fault, and a one-second wait for it holds the whole run's last mailboxes. The retry still
+ * goes through the shared pace, so it never adds a burst.
+ */
+export const defaultFirstRetryDelayInMs = 100;
+
+/**
  * The one retry loop in sinkrule. `task` gets the attempt number (1-based) and must start from a
  * fresh read of the service each time, so a write whose fate is unknown is never replayed blindly.
  * Only ThrottledError and TransientError are retried; everything else is rethrown at once.
@@ -34,6 +48,7 @@ export const defaultRetrySettings = { maxRetries: 6, retryDelayInMs: 1000, maxRe
 export async function withRetry<T>(task: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const random = options.random ?? Math.random;
   let appThrottles = 0;
+  let transients = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await task(attempt);
@@ -42,7 +57,8 @@ export async function withRetry<T>(task: (attempt: number) => Promise<T>, option
       // Throttling of the whole app is not this mailbox's doing: it has a budget of its own.
       const appWide = error instanceof ThrottledError && error.scope === 'app';
       if (appWide ? ++appThrottles > maxAppThrottleRetries : attempt - appThrottles > options.maxRetries) throw error;
-      const delayInMs = retryDelayFor(error, attempt, options, random);
+      if (error instanceof TransientError) transients++;
+      const delayInMs = retryDelayFor(error, attempt, transients, options, random);
       if (delayInMs > options.maxRetryDelayInMs) throw error;
       options.onRetry?.(error, attempt, delayInMs);
       await options.sleep(delayInMs, options.signal);
@@ -50,11 +66,25 @@ export async function withRetry<T>(task: (attempt: number) => Promise<T>, option
   }
 }
 
-function retryDelayFor(error: unknown, attempt: number, options: RetryOptions, random: () => number): number {
+function retryDelayFor(
+  error: unknown,
+  attempt: number,
+  transients: number,
+  options: RetryOptions,
+  random: () => number,
+): number {
   if (error instanceof ThrottledError && error.retryAfterInMs !== undefined) return error.retryAfterInMs;
-  // Exponential back-off with "equal jitter": never less than half the step, so workers spread out
-  // without any of them retrying almost immediately.
-  const step = Math.min(options.maxRetryDelayInMs, options.retryDelayInMs * 2 ** (attempt - 1));
+  const firstRetryDelayInMs = options.firstRetryDelayInMs ?? defaultFirstRetryDelayInMs;
+  // The first transient failure is retried almost at once; the back-off starts from the second.
+  const fastFirst = firstRetryDelayInMs < options.retryDelayInMs;
+  const transient = error instanceof TransientError;
+  const fast = transient && fastFirst && transients === 1;
+  const exponent = transient ? transients - (fastFirst ? 2 : 1) : attempt - 1;
+  const step = fast
+    ? firstRetryDelayInMs
+    : Math.min(options.maxRetryDelayInMs, options.retryDelayInMs * 2 ** Math.max(0, exponent));
+  // "Equal jitter": never less than half the step, so workers spread out without any of them
+  // retrying almost immediately.
   return Math.round(step / 2 + (random() * step) / 2);
 }
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
-import { defaultRetrySettings } from '../core/retry.js';
+import { defaultFirstRetryDelayInMs, defaultRetrySettings } from '../core/retry.js';
 import { targets } from '../core/mailbox.js';
 import { templatesDir } from '../paths.js';
 import { mailAddress } from './address.js';
@@ -170,6 +170,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       maxRetries: z.number().int().min(0).max(20).default(defaultRetrySettings.maxRetries),
       retryDelayInMs: z.number().int().min(1).max(60_000).default(defaultRetrySettings.retryDelayInMs),
+      firstRetryDelayInMs: z.number().int().min(0).max(60_000).default(defaultFirstRetryDelayInMs),
       maxRetryDelayInMs: z.number().int().min(1_000).max(3_600_000).default(defaultRetrySettings.maxRetryDelayInMs),
     })
     .prefault({}),

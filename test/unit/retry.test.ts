@@ -45,7 +45,37 @@ describe('withRetry', () => {
       TransientError,
     );
     assert.equal(calls, 4);
-    assert.deepEqual(time.slept, [7000, 1500, 3000]);
+    // The first transient failure is retried at once (75 ms: 100 ms with equal jitter), then 1 s, 2 s.
+    assert.deepEqual(time.slept, [7000, 75, 750]);
+  });
+
+  it('retries a transient failure once at once, then backs off exponentially; never throttling', async () => {
+    const { time, sleep } = virtualTime();
+    const fail = (error: Error) =>
+      withRetry(
+        async () => {
+          throw error;
+        },
+        { ...base, sleep },
+      );
+    await assert.rejects(fail(new TransientError('503', 'ServiceUnavailable')), TransientError);
+    assert.deepEqual(time.slept, [75, 750, 1500]);
+    time.slept.length = 0;
+    // A mailbox throttled without a delay backs off from the start: it was told to slow down.
+    await assert.rejects(fail(new ThrottledError('429', undefined, 'mailbox', 'TooManyRequests')), ThrottledError);
+    assert.deepEqual(time.slept, [750, 1500, 3000]);
+    time.slept.length = 0;
+    // Turned off: the back-off starts at the first retry, as before.
+    await assert.rejects(
+      withRetry(
+        async () => {
+          throw new TransientError('503', 'ServiceUnavailable');
+        },
+        { ...base, firstRetryDelayInMs: 1000, sleep },
+      ),
+      TransientError,
+    );
+    assert.deepEqual(time.slept, [750, 1500, 3000]);
   });
 
   it('never retries what a retry cannot fix', async () => {
