@@ -164,9 +164,12 @@ export interface JournalLine {
 
 /**
  * The journal's lines, streamed (a 100,000-mailbox journal is hundreds of MB). A last line
- * without its newline is not included: see `journalTail`.
+ * without its newline is not included: see `journalTail`. With `ofType`, only the lines that may
+ * hold an entry of that type are parsed and given: an entry is one JSON.stringify line, so its
+ * `"type":"done"` is always there verbatim (a string value that contains it would be escaped).
  */
-export async function* journalLines(dir: string): AsyncIterable<JournalLine> {
+export async function* journalLines(dir: string, ofType?: JournalEntry['type']): AsyncIterable<JournalLine> {
+  const marker = ofType && `"type":${JSON.stringify(ofType)}`;
   const file = path.join(dir, journalFileName);
   const { complete } = await journalTail(file);
   if (complete === 0) return;
@@ -176,6 +179,7 @@ export async function* journalLines(dir: string): AsyncIterable<JournalLine> {
     crlfDelay: Infinity,
   })) {
     number++;
+    if (marker && !text.includes(marker)) continue;
     yield { number, text, entry: parseEntry(text) };
   }
 }

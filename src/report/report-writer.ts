@@ -1,8 +1,7 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { stringify, type Stringifier } from 'csv-stringify';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { describeForwarding, summarizeRule, type MailboxRule } from '../core/rule.js';
@@ -13,6 +12,7 @@ import type { Journal } from './journal.js';
 import type { ForwardingInventory } from './inventory.js';
 import { neutralizeFormula } from './spreadsheet.js';
 import { SinkTally } from './sinks.js';
+import { lineBatches } from './line-batches.js';
 
 /** The run section of every report. */
 export interface ReportFiles {
@@ -212,9 +212,14 @@ export class ReportWriter {
     await write(page.head);
     let rows = 0;
     for (const part of this.htmlParts) {
-      for await (const row of createInterface({ input: createReadStream(part.path), crlfDelay: Infinity })) {
-        await write(`${rows % rowsPerChunk === 0 ? (rows ? chunkEnd : '') + chunkStart : ''}${row}\n`);
-        rows++;
+      for await (const batch of lineBatches(part.path as string)) {
+        let text = '';
+        for (const row of batch) {
+          if (rows % rowsPerChunk === 0) text += (rows ? chunkEnd : '') + chunkStart;
+          text += `${row}\n`;
+          rows++;
+        }
+        await write(text);
       }
       await rm(part.path as string, { force: true });
     }
@@ -231,9 +236,8 @@ export class ReportWriter {
     const sinks = JSON.stringify(this.sinks.summary(), null, 2);
     await write(`{\n"run": ${JSON.stringify(run, null, 2)},\n"sinks": ${sinks},\n"mailboxes": [\n`);
     let first = true;
-    for await (const line of createInterface({ input: createReadStream(this.rowsFile), crlfDelay: Infinity })) {
-      if (!line) continue;
-      await write(`${first ? '' : ',\n'}${line}`);
+    for await (const batch of lineBatches(this.rowsFile)) {
+      await write(`${first ? '' : ',\n'}${batch.join(',\n')}`);
       first = false;
     }
     out.end('\n]\n}\n');

@@ -65,7 +65,7 @@ export async function writeSocPack(
   const holding = new SocRowWriter<WatchlistRow>(dir, 'watchlist', watchlistAlias, watchlistColumns);
   const leaving = new SocRowWriter<LeavingRow>(dir, 'leaving', `${watchlistAlias}-leaving`, leavingColumns);
   if (!run.dryRun) {
-    for await (const { entry } of journalLines(reportDir)) {
+    for await (const { entry } of journalLines(reportDir, 'done')) {
       if (entry?.type !== 'done') continue;
       const row = holdingRow(entry.row, entry.at, context);
       if (row) await holding.add(row);

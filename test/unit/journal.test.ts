@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { walkChain } from '../../src/report/audit.js';
-import { genesisHash, Journal, journalTail, sha256 } from '../../src/report/journal.js';
+import { genesisHash, Journal, journalLines, journalTail, sha256 } from '../../src/report/journal.js';
 import { recordedCommandLine } from '../../src/report/run-info.js';
 
 async function inFolder(body: (dir: string) => Promise<void>) {
@@ -38,6 +38,25 @@ describe('journal', () => {
       });
       assert.equal(journal.lastHash, previous);
       assert.deepEqual(await walkChain(dir), { problem: null, entries: 500, lastHash: previous, torn: false });
+    });
+  });
+
+  it('reads back only the entries of one type when asked, with their line numbers', async () => {
+    await inFolder(async (dir) => {
+      const journal = await Journal.open(dir, Date.now);
+      // A value that spells the marker is escaped in its line: it never passes for the entry's type.
+      await journal.append({ type: 'write-failed', email: 'a@contoso.com', error: '"type":"done"' });
+      await journal.append({ type: 'written', email: 'b@contoso.com', createdRuleIds: ['1'] });
+      await journal.close();
+      const all = [];
+      for await (const line of journalLines(dir)) all.push(line.entry?.type);
+      assert.deepEqual(all, ['write-failed', 'written']);
+      const written = [];
+      for await (const line of journalLines(dir, 'written')) written.push([line.number, line.entry?.type]);
+      assert.deepEqual(written, [[2, 'written']]);
+      const none = [];
+      for await (const line of journalLines(dir, 'done')) none.push(line);
+      assert.deepEqual(none, []);
     });
   });
 
