@@ -13,8 +13,9 @@ import type { ApiProvider, ApplyResult, MailboxState, SignedInApp } from '../cor
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
 import { createGraphMail } from './graph-mail.js';
 import { createGraphAlerts } from './graph-alerts.js';
+import { GraphHttpHandler } from './graph-transport.js';
 
-const { Client, AuthenticationHandler, HTTPMessageHandler, TelemetryHandler } = graphClient;
+const { Client, AuthenticationHandler, TelemetryHandler } = graphClient;
 const { TokenCredentialAuthenticationProvider } = authProviders;
 
 export interface GraphProviderOptions {
@@ -55,7 +56,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(credential, { scopes: [scope] }));
   const telemetry = new TelemetryHandler();
   auth.setNext(telemetry);
-  telemetry.setNext(new HTTPMessageHandler());
+  telemetry.setNext(new GraphHttpHandler());
   const client = Client.initWithMiddleware({
     baseUrl: `${config.baseUrl}/`,
     defaultVersion: 'v1.0',
