@@ -13,6 +13,8 @@ export interface RetryOptions {
    * timeout) waits only this much, jittered; later ones back off from retryDelayInMs. @default 100
    */
   firstRetryDelayInMs?: number;
+  /** True when the attempt that just failed sent a write whose outcome is unknown (no fast retry). */
+  afterUnknownWrite?: () => boolean;
   /**
    * Longest wait sinkrule accepts. A service that asks for more (EWS has been seen asking for
    * five minutes) fails the mailbox instead: waiting less than asked would break the service's
@@ -36,7 +38,8 @@ export const defaultRetrySettings = { maxRetries: 6, retryDelayInMs: 1000, maxRe
  * and its Transient Fault Handling block's FastFirstRetry, on by default): a fault that is rare may
  * be retried at once, but only once; after that, back off exponentially. One 503 in a hundred is
  * such a fault, and a one-second wait for it holds the whole run's last mailboxes. The retry still
- * goes through the shared pace, so it never adds a burst.
+ * goes through the shared pace, so it never adds a burst. Not after a write whose outcome is
+ * unknown (see afterUnknownWrite).
  */
 export const defaultFirstRetryDelayInMs = 100;
 
@@ -48,7 +51,7 @@ export const defaultFirstRetryDelayInMs = 100;
 export async function withRetry<T>(task: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const random = options.random ?? Math.random;
   let appThrottles = 0;
-  let transients = 0;
+  const transient = { failures: 0, fastRetried: false };
   for (let attempt = 1; ; attempt++) {
     try {
       return await task(attempt);
@@ -57,8 +60,7 @@ export async function withRetry<T>(task: (attempt: number) => Promise<T>, option
       // Throttling of the whole app is not this mailbox's doing: it has a budget of its own.
       const appWide = error instanceof ThrottledError && error.scope === 'app';
       if (appWide ? ++appThrottles > maxAppThrottleRetries : attempt - appThrottles > options.maxRetries) throw error;
-      if (error instanceof TransientError) transients++;
-      const delayInMs = retryDelayFor(error, attempt, transients, options, random);
+      const delayInMs = retryDelayFor(error, attempt, transient, options, random);
       if (delayInMs > options.maxRetryDelayInMs) throw error;
       options.onRetry?.(error, attempt, delayInMs);
       await options.sleep(delayInMs, options.signal);
@@ -69,22 +71,28 @@ export async function withRetry<T>(task: (attempt: number) => Promise<T>, option
 function retryDelayFor(
   error: unknown,
   attempt: number,
-  transients: number,
+  transient: { failures: number; fastRetried: boolean },
   options: RetryOptions,
   random: () => number,
 ): number {
   if (error instanceof ThrottledError && error.retryAfterInMs !== undefined) return error.retryAfterInMs;
-  const firstRetryDelayInMs = options.firstRetryDelayInMs ?? defaultFirstRetryDelayInMs;
-  // The first transient failure is retried almost at once; the back-off starts from the second.
-  const fastFirst = firstRetryDelayInMs < options.retryDelayInMs;
-  const transient = error instanceof TransientError;
-  const fast = transient && fastFirst && transients === 1;
-  const exponent = transient ? transients - (fastFirst ? 2 : 1) : attempt - 1;
-  const step = fast
-    ? firstRetryDelayInMs
-    : Math.min(options.maxRetryDelayInMs, options.retryDelayInMs * 2 ** Math.max(0, exponent));
-  // "Equal jitter": never less than half the step, so workers spread out without any of them
-  // retrying almost immediately.
+  let exponent = attempt - 1;
+  if (error instanceof TransientError) {
+    transient.failures++;
+    const firstRetryDelayInMs = options.firstRetryDelayInMs ?? defaultFirstRetryDelayInMs;
+    // Once, and never after a write whose outcome is unknown: a rule created a moment ago may not
+    // show in the next read yet, and writing it again would leave two.
+    if (transient.failures === 1 && firstRetryDelayInMs < options.retryDelayInMs && !options.afterUnknownWrite?.()) {
+      transient.fastRetried = true;
+      return equalJitter(firstRetryDelayInMs, random);
+    }
+    exponent = transient.failures - (transient.fastRetried ? 2 : 1);
+  }
+  return equalJitter(Math.min(options.maxRetryDelayInMs, options.retryDelayInMs * 2 ** exponent), random);
+}
+
+/** "Equal jitter": never less than half the step, so workers spread out without any retrying at once. */
+function equalJitter(step: number, random: () => number): number {
   return Math.round(step / 2 + (random() * step) / 2);
 }
 

@@ -115,16 +115,19 @@ async function converge(
 ): Promise<void> {
   const desired = options.desiredRuleFor(mailbox);
   let first: { state: MailboxState; plan: MailboxPlan } | undefined;
+  let wrote = false;
   try {
     const final = await withRetry(
       async (attempt) => {
         outcome.attempts = attempt;
+        wrote = false;
         const state = await provider.readRules(mailbox, options.signal);
         const plan = planMailbox(options.mode, state.rules, desired);
         first ??= { state, plan };
         let result: ApplyResult = { createdRuleIds: [] };
         if (!options.dryRun && plan.changes.length > 0) {
           if (state.writeBlockedBy) throw state.writeBlockedBy;
+          wrote = true;
           result = await writeJournaled(provider, mailbox, plan.changes, state, attempt, options);
           if (plan.changes.some((change) => change.kind === 'create') && result.createdRuleIds.length === 0) {
             result = await readBackCreated(provider, mailbox, state, desired, options.signal);
@@ -135,6 +138,7 @@ async function converge(
       {
         ...options.retry,
         signal: options.signal,
+        afterUnknownWrite: () => wrote,
         onRetry: (error, _attempt, delay) => options.onRetry?.(mailbox, error, delay),
       },
     );

@@ -79,6 +79,7 @@ async function run(
   mailboxes: Mailbox[],
   providers: Record<string, Provider>,
   dryRun = false,
+  delays: number[] = [],
 ): Promise<Map<string, MailboxOutcome>> {
   const outcomes = new Map<string, MailboxOutcome>();
   const time = new VirtualTime();
@@ -91,9 +92,17 @@ async function run(
     providerFor: (m) => providers[m.target]!,
     concurrencyFor: () => 4,
     desiredRuleFor: () => desired,
-    retry: { maxRetries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000, sleep: time.sleep, random: () => 0.5 },
+    retry: {
+      maxRetries: 3,
+      retryDelayInMs: 100,
+      firstRetryDelayInMs: 10,
+      maxRetryDelayInMs: 1000,
+      sleep: time.sleep,
+      random: () => 0.5,
+    },
     clock: time.clock,
     onOutcome: (outcome) => void outcomes.set(outcome.email, outcome),
+    onRetry: (_mailbox, _error, delayInMs) => void delays.push(delayInMs),
   });
   // Settle first, so a run that stops early is not an unhandled rejection while time advances.
   const settled = done.then(
@@ -164,11 +173,25 @@ describe('runner, in-process with a fake back end', () => {
             : undefined,
       },
     );
-    const outcomes = await run('deploy', [mailbox('new@contoso.com')], { graph: api.provider });
+    const delays: number[] = [];
+    const outcomes = await run('deploy', [mailbox('new@contoso.com')], { graph: api.provider }, false, delays);
     assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
     assert.equal(outcomes.get('new@contoso.com')!.attempts, 2);
     assert.equal(api.rules['new@contoso.com']!.length, 1, 'exactly one rule');
     assert.equal(api.writes.length, 1);
+    // No fast retry after a write: the service gets the whole back-off (75 ms of 100) to show it.
+    assert.deepEqual(delays, [75]);
+  });
+
+  it('retries a read that failed for a transient reason almost at once, once', async () => {
+    const api = fakeApi(
+      {},
+      { read: (_e, attempt) => (attempt <= 2 ? new TransientError('503', 'ServiceUnavailable') : undefined) },
+    );
+    const delays: number[] = [];
+    const outcomes = await run('deploy', [mailbox('new@contoso.com')], { graph: api.provider }, false, delays);
+    assert.equal(outcomes.get('new@contoso.com')!.outcome, 'created');
+    assert.deepEqual(delays, [8, 75], 'first 10 ms with equal jitter, then the back-off from 100 ms');
   });
 
   it('records a mailbox error as failed with its fix and goes on; an access error stops the run', async () => {
