@@ -38,11 +38,6 @@ export class GraphHttpHandler implements Middleware {
       headers: responseHeaders(answer.headers),
     });
   }
-
-  /** Closes the idle connections (a run's end). */
-  async close(): Promise<void> {
-    await this.dispatcher.close();
-  }
 }
 
 /**

@@ -167,8 +167,7 @@ export class ReportWriter {
    */
   private batchWrites(): void {
     if (this.uncorkTimer) return;
-    const streams = [this.csvFile, this.rows, ...this.htmlParts];
-    for (const stream of streams) stream.cork();
+    for (const stream of this.rowFiles()) stream.cork();
     this.uncorkTimer = setTimeout(() => this.uncorkAll(), writeBatchInMs);
   }
 
@@ -182,7 +181,11 @@ export class ReportWriter {
   private uncorkAll(): void {
     clearTimeout(this.uncorkTimer);
     this.uncorkTimer = undefined;
-    for (const stream of [this.csvFile, this.rows, ...this.htmlParts]) while (stream.writableCorked) stream.uncork();
+    for (const stream of this.rowFiles()) while (stream.writableCorked) stream.uncork();
+  }
+
+  private rowFiles(): WriteStream[] {
+    return [this.csvFile, this.rows, ...this.htmlParts];
   }
 
   /** Writes manual/<mailbox>.md and keeps only the reference in the row. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import type { Context } from '@microsoft/microsoft-graph-client';
+import type { Dispatcher } from 'undici';
 import { GraphHttpHandler, graphDispatcher } from '../../src/providers/graph-transport.js';
 import { createLocalCertificate } from '../../simulators/tls.js';
 
@@ -16,6 +17,7 @@ describe('GraphHttpHandler (the Graph client over undici)', () => {
   let server: Server;
   let base: string;
   let handler: GraphHttpHandler;
+  let dispatcher: Dispatcher;
 
   before(async () => {
     const certificate = await createLocalCertificate();
@@ -42,11 +44,12 @@ describe('GraphHttpHandler (the Graph client over undici)', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
-    handler = new GraphHttpHandler(graphDispatcher(certificate.cert));
+    dispatcher = graphDispatcher(certificate.cert);
+    handler = new GraphHttpHandler(dispatcher);
   });
 
   after(async () => {
-    await handler.close();
+    await dispatcher.close();
     server.closeAllConnections();
     server.close();
   });
