@@ -17,6 +17,8 @@
  *   --save FILE                also write the rows as JSON (for --merge)
  *   --merge A.json,B.json      print one table from saved rows, run nothing
  *   --latency-ms 50 --jitter-ms 25 --failure-rate 0.01 --graph-batch 4 --graph-concurrency 256
+ *   --reference 0.9            also run bench/fixed-rate-client.ts at 0.9 × the ceiling in each Graph cell:
+ *                              what this machine lets a client that knows the ceiling reach (0: skip)
  *
  * Runs the built CLI (a separate process, as an admin would) against the local simulators, which
  * answer an app-wide 429 with a Retry-After in whole seconds (EWS: ErrorServerBusy with
@@ -72,6 +74,7 @@ const { values } = parseArgs({
     'failure-rate': { type: 'string', default: '0.01' },
     'graph-batch': { type: 'string', default: '4' },
     'graph-concurrency': { type: 'string', default: '256' },
+    reference: { type: 'string', default: '0' },
   },
 });
 const list = (text: string) =>
@@ -97,6 +100,7 @@ const settings = {
   jitterInMs: Number(values['jitter-ms']),
   failureRate: Number(values['failure-rate']),
   graphBatch: Number(values['graph-batch']),
+  referenceShare: Number(values.reference),
   graphConcurrency: Number(values['graph-concurrency']),
 };
 const sink = 'crm-sink@contoso.com';
@@ -153,7 +157,17 @@ interface Estate {
   insideWindow(): number;
   /** The ceiling starts afresh (a drop cell's schedule runs from now). */
   restartLimiter(limiter: Pick<LimiterOptions, 'shape' | 'schedule'>): void;
+  /** Runs bench/fixed-rate-client.ts for `requests` reads at `rate` (Graph only). */
+  reference?(rate: number, requests: number, certificate: LocalCertificate): Promise<ReferenceResult>;
   stop(): Promise<void>;
+}
+
+interface ReferenceResult {
+  wallInS: number;
+  accepted: number;
+  refused: number;
+  failed: number;
+  windows: number;
 }
 
 type EstateFactory = (
@@ -198,6 +212,11 @@ const graphEstate: EstateFactory = async (emails, ceiling, cell, certificate) =>
       },
     },
     env: { SINKRULE_CLIENT_SECRET: app.clientSecret },
+    reference: (rate, requests, certificate) =>
+      runReference(certificate, { SINKRULE_CLIENT_SECRET: app.clientSecret }, [
+        ...['--url', url, '--tenant', app.tenantId, '--client-id', app.clientId, '--resource', sim.resource],
+        ...['--rate', String(rate), '--requests', String(requests), '--mailboxes', String(emails.length)],
+      ]),
     throttled: () => sim.stats.throttled,
     insideWindow: () => sim.stats.insideRetryAfterWindow,
     stop: () => sim.stop(),
@@ -249,6 +268,26 @@ async function runCommand(
   const wallInS = (performance.now() - started) / 1000;
   if (result.code === 1 && command !== 'validate') throw new Error(`sinkrule ${command} failed: ${result.stderr}`);
   return { wallInS, result };
+}
+
+/** The reference client in its own process, as the CLI runs: wall time from its start to its exit. */
+async function runReference(
+  certificate: LocalCertificate,
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<ReferenceResult> {
+  const script = fileURLToPath(new URL('./fixed-rate-client.js', import.meta.url));
+  const started = performance.now();
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: certificate.caFile, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const wallInS = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`fixed-rate-client exited with ${code}`);
+  return { wallInS, ...(JSON.parse(stdout) as Omit<ReferenceResult, 'wallInS'>) };
 }
 
 /** Runs `commands` in order against a fresh estate of `count` mailboxes. */
@@ -309,11 +348,54 @@ async function runEstate(
           `inside ${rows.at(-1)!.insideWindow} (load ${load()})\n`,
       );
     }
+    if (settings.referenceShare > 0 && estate.reference)
+      rows.push(await reference(estate, cell, count, ceiling, certificate));
   } finally {
     await estate.stop();
     await rm(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/**
+ * `--reference share`: the fixed-rate client at share × the ceiling, a verify's requests, against the
+ * cell's limiter afresh; efficiency measured as the CLI's (process start to exit, area under the ceiling).
+ */
+async function reference(
+  estate: Estate,
+  cell: LimiterCell,
+  count: number,
+  ceiling: number,
+  certificate: LocalCertificate,
+): Promise<Row> {
+  const before = { throttled: estate.throttled(), inside: estate.insideWindow(), load: load() };
+  const idealInS = count / ceiling;
+  estate.restartLimiter(limiterFor(cell, idealInS));
+  const rate = settings.referenceShare * ceiling;
+  const result = await estate.reference!(rate, count, certificate);
+  const row: Row = {
+    backEnd: 'graph',
+    limiter: cell.label,
+    command: `fixed-rate client, ${settings.referenceShare} × ceiling`,
+    mailboxes: count,
+    ceiling,
+    requestsPerMailbox: 1,
+    efficiency: count / allowedRequests(cell, ceiling, idealInS, result.wallInS),
+    wallInS: result.wallInS,
+    perSecond: count / result.wallInS,
+    throttled: estate.throttled() - before.throttled,
+    insideWindow: estate.insideWindow() - before.inside,
+    failed: 0,
+    finalPace: String(Math.round(rate)),
+    start: 'known',
+    peakRssInMb: 0,
+    load: `${before.load}–${load()}`,
+  };
+  process.stderr.write(
+    `  graph ${cell.label} fixed-rate client at ${Math.round(rate)} req/s: ${result.wallInS.toFixed(1)} s, ` +
+      `efficiency ${row.efficiency!.toFixed(3)}, 429 ${row.throttled} in ${result.windows} window(s)\n`,
+  );
+  return row;
 }
 
 async function measure(
