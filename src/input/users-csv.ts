@@ -6,6 +6,7 @@ import { parse, type CsvError } from 'csv-parse';
 import { InputError } from '../core/errors.js';
 import { addressProblem } from './address.js';
 import { checkInputPath } from './files.js';
+import { recordBatches } from './record-batches.js';
 import { targets, type Mailbox, type Target } from '../core/mailbox.js';
 
 export interface UsersFileOptions {
@@ -55,30 +56,31 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
   const byTarget: Partial<Record<Target, number>> = {};
   let rows = 0;
   const routeProblems = new Set<string>();
-  for await (const row of parseUsersFile(file, options)) {
-    if ('routeProblems' in row) {
-      for (const problem of row.routeProblems) routeProblems.add(problem);
-      continue;
+  for await (const batch of parseUsersFile(file, options))
+    for (const row of batch) {
+      if ('routeProblems' in row) {
+        for (const problem of row.routeProblems) routeProblems.add(problem);
+        continue;
+      }
+      if ('problem' in row) {
+        problems.push({ line: row.line, text: row.problem });
+        continue;
+      }
+      const { mailbox } = row;
+      const key = mailbox.email.toLowerCase();
+      const seen = firstLineOf.get(key);
+      if (seen !== undefined) {
+        problems.push({
+          line: mailbox.line,
+          text: `${mailbox.email} is listed twice (first on line ${seen}): keep one row per mailbox`,
+        });
+        continue;
+      }
+      firstLineOf.set(key, mailbox.line);
+      sinks.set(mailbox.sink.toLowerCase(), mailbox.sink);
+      byTarget[mailbox.target] = (byTarget[mailbox.target] ?? 0) + 1;
+      rows++;
     }
-    if ('problem' in row) {
-      problems.push({ line: row.line, text: row.problem });
-      continue;
-    }
-    const { mailbox } = row;
-    const key = mailbox.email.toLowerCase();
-    const seen = firstLineOf.get(key);
-    if (seen !== undefined) {
-      problems.push({
-        line: mailbox.line,
-        text: `${mailbox.email} is listed twice (first on line ${seen}): keep one row per mailbox`,
-      });
-      continue;
-    }
-    firstLineOf.set(key, mailbox.line);
-    sinks.set(mailbox.sink.toLowerCase(), mailbox.sink);
-    byTarget[mailbox.target] = (byTarget[mailbox.target] ?? 0) + 1;
-    rows++;
-  }
   for (const sink of sinks.keys()) {
     const line = firstLineOf.get(sink);
     if (line !== undefined)
@@ -101,12 +103,13 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
 
 /** The validated rows, streamed with back-pressure. Run validateUsersFile first. */
 export async function* readMailboxes(file: string, options: UsersFileOptions): AsyncGenerator<Mailbox> {
-  for await (const row of parseUsersFile(file, options)) {
-    if ('routeProblems' in row) throw new InputError(row.routeProblems);
-    if ('problem' in row)
-      throw new InputError([`${file}:${row.line}: ${row.problem} (the file changed after it was validated)`]);
-    yield row.mailbox;
-  }
+  for await (const batch of parseUsersFile(file, options))
+    for (const row of batch) {
+      if ('routeProblems' in row) throw new InputError(row.routeProblems);
+      if ('problem' in row)
+        throw new InputError([`${file}:${row.line}: ${row.problem} (the file changed after it was validated)`]);
+      yield row.mailbox;
+    }
 }
 
 type ParsedRow =
@@ -114,7 +117,8 @@ type ParsedRow =
   | { line: number; problem: string }
   | { line: number; routeProblems: readonly string[] };
 
-async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGenerator<ParsedRow> {
+/** The users file's rows, a parser's buffer at a time (see recordBatches). */
+async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGenerator<ParsedRow[]> {
   const delimiter = await sniffDelimiter(file);
   const skipped: ParsedRow[] = [];
   const parser = createReadStream(file).pipe(
@@ -137,21 +141,23 @@ async function* parseUsersFile(file: string, options: UsersFileOptions): AsyncGe
     }),
   );
   let header: Array<Column | undefined> | undefined;
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    yield* skipped.splice(0);
-    if (!header) {
+  for await (const records of recordBatches<{ record: string[]; info: { lines: number } }>(parser)) {
+    const rows: ParsedRow[] = skipped.splice(0);
+    for (const { record, info } of records) {
+      if (header) {
+        rows.push(toMailbox(record, header, info.lines, options));
+        continue;
+      }
       const result = readHeader(record);
       if ('problem' in result) {
-        yield { line: info.lines, problem: result.problem };
-        parser.destroy();
-        return;
+        yield [...rows, { line: info.lines, problem: result.problem }];
+        return; // recordBatches stops the parser
       }
       header = result.header;
-      continue;
     }
-    yield toMailbox(record, header, info.lines, options);
+    yield rows;
   }
-  yield* skipped.splice(0);
+  if (skipped.length > 0) yield skipped.splice(0);
 }
 
 function readHeader(record: string[]): { header: Array<Column | undefined> } | { problem: string } {
