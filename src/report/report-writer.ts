@@ -15,6 +15,12 @@ import { neutralizeFormula } from './spreadsheet.js';
 import { SinkTally } from './sinks.js';
 import { lineBatches } from './line-batches.js';
 
+// Pieces of report.json and report.html between the rows, as bytes (the rows are copied as bytes).
+const newline = Buffer.from('\n');
+const jsonSeparator = Buffer.from(',\n');
+const chunkOpening = Buffer.from(chunkStart);
+const chunkBoundary = Buffer.from(chunkEnd + chunkStart);
+
 /** The run section of every report. */
 export interface ReportFiles {
   dir: string;
@@ -243,20 +249,20 @@ export class ReportWriter {
   private async writeHtml(run: RunInfo, links: Array<{ href: string; label: string }>): Promise<void> {
     const page = await renderReportPage(run, this.counts, links, this.sinks.summary());
     const out = createWriteStream(this.files.html);
-    const write = async (text: string) => {
+    const write = async (text: string | Buffer) => {
       if (!out.write(text)) await once(out, 'drain');
     };
     await write(page.head);
     let rows = 0;
     for (const part of this.htmlParts) {
       for await (const batch of lineBatches(part.path as string)) {
-        let text = '';
+        const parts: Buffer[] = [];
         for (const row of batch) {
-          if (rows % rowsPerChunk === 0) text += (rows ? chunkEnd : '') + chunkStart;
-          text += `${row}\n`;
+          if (rows % rowsPerChunk === 0) parts.push(rows ? chunkBoundary : chunkOpening);
+          parts.push(row, newline);
           rows++;
         }
-        await write(text);
+        await write(Buffer.concat(parts));
       }
       await rm(part.path as string, { force: true });
     }
@@ -267,15 +273,20 @@ export class ReportWriter {
   /** report.json = {"run": …, "sinks": [ … ], "mailboxes": [ … ]}, assembled from the streamed rows. */
   private async writeJson(run: RunInfo): Promise<void> {
     const out = createWriteStream(this.files.json);
-    const write = async (text: string) => {
+    const write = async (text: string | Buffer) => {
       if (!out.write(text)) await once(out, 'drain');
     };
     const sinks = JSON.stringify(this.sinks.summary(), null, 2);
     await write(`{\n"run": ${JSON.stringify(run, null, 2)},\n"sinks": ${sinks},\n"mailboxes": [\n`);
     let first = true;
     for await (const batch of lineBatches(this.rowsFile)) {
-      await write(`${first ? '' : ',\n'}${batch.join(',\n')}`);
-      first = false;
+      const parts: Buffer[] = [];
+      for (const row of batch) {
+        if (!first) parts.push(jsonSeparator);
+        parts.push(row);
+        first = false;
+      }
+      await write(Buffer.concat(parts));
     }
     out.end('\n]\n}\n');
     await once(out, 'close');

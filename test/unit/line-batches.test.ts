@@ -13,7 +13,7 @@ async function linesOf(text: string): Promise<{ lines: string[]; batches: number
     let batches = 0;
     for await (const batch of lineBatches(path.join(dir, 'rows.jsonl'))) {
       batches++;
-      lines.push(...batch);
+      lines.push(...batch.map((line) => line.toString('utf8')));
     }
     return { lines, batches };
   } finally {
@@ -22,7 +22,7 @@ async function linesOf(text: string): Promise<{ lines: string[]; batches: number
 }
 
 describe('lineBatches', () => {
-  it('gives every line once, whole, across reads that split a line and a multi-byte character', async () => {
+  it('gives every line once, whole, as bytes, across reads that split a line and a multi-byte character', async () => {
     // 3 MB of rows in three reads; "Zoë Ødegård 🚀" puts 2- and 4-byte characters across the edges.
     const rows = Array.from({ length: 30_000 }, (_, i) =>
       JSON.stringify({ i, name: `Zoë Ødegård 🚀 ${'x'.repeat(i % 97)}` }),
