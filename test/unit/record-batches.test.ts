@@ -24,6 +24,26 @@ describe('recordBatches (the users file a parser buffer at a time)', () => {
     assert.ok(batches > 1 && batches < lines.length / 10, `${batches} batches`);
   });
 
+  it('gives at most maxRecords a batch, and still every record', async () => {
+    const records = Array.from({ length: 1000 }, (_, i) => ({ i }));
+    const sizes: number[] = [];
+    const seen: number[] = [];
+    // All of them buffered at once, as csv-parse pushes a whole read's records.
+    const stream = new PassThrough({ objectMode: true });
+    for (const record of records) stream.write(record);
+    stream.end();
+    for await (const batch of recordBatches<{ i: number }>(stream, 32)) {
+      sizes.push(batch.length);
+      seen.push(...batch.map((r) => r.i));
+    }
+    assert.deepEqual(
+      seen,
+      records.map((r) => r.i),
+    );
+    assert.equal(Math.max(...sizes), 32);
+    assert.ok(sizes.length >= 1000 / 32, `${sizes.length} batches`);
+  });
+
   it('stops the stream when the reader stops early', async () => {
     const parser = Readable.from(Array.from({ length: 100 }, (_, i) => ({ i })));
     for await (const batch of recordBatches<{ i: number }>(parser)) {
