@@ -166,6 +166,7 @@ interface ReferenceResult {
   wallInS: number;
   accepted: number;
   refused: number;
+  /** Requests that failed (5xx, reset) and were sent again. */
   failed: number;
   windows: number;
 }
@@ -284,7 +285,7 @@ async function runReference(
   });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const code = await new Promise<number | null>((resolve, reject) => child.on('close', resolve).on('error', reject));
   const wallInS = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`fixed-rate-client exited with ${code}`);
   return { wallInS, ...(JSON.parse(stdout) as Omit<ReferenceResult, 'wallInS'>) };

@@ -11,7 +11,8 @@
  *   node dist/bench/fixed-rate-client.js --url U --tenant T --client-id C --resource R --rate 450
  *     --requests 10000 --mailboxes 10000        (the app's secret in SINKRULE_CLIENT_SECRET)
  *
- * Prints one JSON line: { accepted, refused, failed, windows }.
+ * Prints one JSON line: { accepted, refused, failed, windows, firstSentAt, lastAnsweredAt } (epoch ms).
+ * A 4xx other than 429 ends it with exit code 1: the cell is misconfigured, not throttled.
  */
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,7 +52,7 @@ const token = await request(`${url}/${values.tenant}/oauth2/v2.0/token`, {
 });
 
 const pool = new Pool(url, { connections: 256 });
-const stats = { accepted: 0, refused: 0, failed: 0, windows: 0 };
+const stats = { accepted: 0, refused: 0, failed: 0, windows: 0, firstSentAt: 0, lastAnsweredAt: 0 };
 /** Mailbox indexes still to read: refused and failed ones go back at the end. */
 const todo = Array.from({ length: total }, (_, i) => total - 1 - i);
 let closedUntil = 0;
@@ -66,20 +67,29 @@ async function read(index: number): Promise<void> {
       headers: { authorization: `Bearer ${token}` },
     });
     await response.body.text();
+    stats.lastAnsweredAt = Date.now();
     if (response.statusCode === 200) {
       stats.accepted++;
       return;
     }
+    if (response.statusCode !== 429 && response.statusCode < 500)
+      throw new Error(`fixed-rate-client: HTTP ${response.statusCode} for user${index}: not a cell to measure`);
     todo.unshift(index);
     if (response.statusCode !== 429) {
       stats.failed++;
       return;
     }
     stats.refused++;
-    const until = Date.now() + Number(response.headers['retry-after'] ?? 1) * 1000;
+    // The simulators send whole seconds; anything else counts as one.
+    const seconds = Number(response.headers['retry-after']);
+    const until = Date.now() + (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000;
     if (Date.now() >= closedUntil) stats.windows++;
     closedUntil = Math.max(closedUntil, until);
-  } catch {
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('fixed-rate-client:')) {
+      console.error(error.message);
+      process.exit(1);
+    }
     stats.failed++;
     todo.unshift(index);
   } finally {
@@ -100,6 +110,7 @@ while (stats.accepted < total) {
   } else if (todo.length === 0) {
     await sleep(1); // the last answers are on their way; refused ones come back to todo
   } else if (now >= sendAt) {
+    stats.firstSentAt ||= Date.now();
     void read(todo.pop()!);
     lastSentAt = now;
     nextAt = Math.max(nextAt, now - maxCatchUpInMs) + intervalInMs;

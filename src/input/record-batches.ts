@@ -24,11 +24,12 @@ export async function* recordBatches<T>(stream: Readable, maxRecords = Number.PO
     failure = { error };
     notify();
   };
-  stream.on('readable', notify).on('end', onEnd).on('error', onError);
+  // 'close' without 'end': destroyed by someone else, nothing more will come.
+  stream.on('readable', notify).on('end', onEnd).on('error', onError).on('close', onEnd);
   try {
     for (;;) {
       const batch: T[] = [];
-      while (batch.length < maxRecords) {
+      while (batch.length < Math.max(1, maxRecords)) {
         const record = stream.read() as T | null;
         if (record === null) break;
         batch.push(record);
@@ -40,7 +41,7 @@ export async function* recordBatches<T>(stream: Readable, maxRecords = Number.PO
       else await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
-    stream.off('readable', notify).off('end', onEnd).off('error', onError);
+    stream.off('readable', notify).off('end', onEnd).off('error', onError).off('close', onEnd);
     if (!ended) stream.destroy();
   }
 }

@@ -134,25 +134,35 @@ const runPass: ParsePass = { readSizeInBytes: 1 << 13, maxRows: 32 };
 async function* parseUsersFile(file: string, options: UsersFileOptions, pass: ParsePass): AsyncGenerator<ParsedRow[]> {
   const delimiter = await sniffDelimiter(file);
   const skipped: ParsedRow[] = [];
-  const parser = createReadStream(file, { highWaterMark: pass.readSizeInBytes }).pipe(
-    parse({
-      bom: true,
-      delimiter,
-      info: true,
-      trim: true,
-      skip_empty_lines: true,
-      skip_records_with_empty_values: true,
-      skip_records_with_error: true,
-      on_skip: (error: CsvError | undefined) => {
-        if (error)
-          skipped.push({
-            line: lineOfCsvError(error),
-            problem: `${error.message.replace(/ on line \d+/, '')}: check quotes and the number of columns`,
-          });
-        return undefined;
-      },
-    }),
+  const input = createReadStream(file, { highWaterMark: pass.readSizeInBytes });
+  const parser = parse({
+    bom: true,
+    delimiter,
+    info: true,
+    trim: true,
+    skip_empty_lines: true,
+    skip_records_with_empty_values: true,
+    skip_records_with_error: true,
+    on_skip: (error: CsvError | undefined) => {
+      if (error)
+        skipped.push({
+          line: lineOfCsvError(error),
+          problem: `${error.message.replace(/ on line \d+/, '')}: check quotes and the number of columns`,
+        });
+      return undefined;
+    },
+  });
+  // A read error ends the parse with it; a parse that stops early (a bad header, a reader that
+  // stops) closes the file.
+  input.on('error', (error: NodeJS.ErrnoException) =>
+    parser.destroy(
+      new InputError([`${file}: cannot read the users file (${error.code}): check the file and its disk`], {
+        cause: error,
+      }),
+    ),
   );
+  parser.on('close', () => input.destroy());
+  input.pipe(parser);
   let header: Array<Column | undefined> | undefined;
   for await (const records of recordBatches<{ record: string[]; info: { lines: number } }>(parser, pass.maxRows)) {
     const rows: ParsedRow[] = skipped.splice(0);

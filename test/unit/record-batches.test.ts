@@ -64,6 +64,15 @@ describe('recordBatches (the users file a parser buffer at a time)', () => {
     assert.deepEqual(got, [1]);
   });
 
+  it('ends when the stream is destroyed without an error', async () => {
+    const stream = new PassThrough({ objectMode: true });
+    stream.write({ i: 1 });
+    setImmediate(() => stream.destroy());
+    const got: number[] = [];
+    for await (const batch of recordBatches<{ i: number }>(stream)) got.push(...batch.map((r) => r.i));
+    assert.deepEqual(got, [1]);
+  });
+
   it('ends without a batch for an empty stream', async () => {
     const batches: unknown[] = [];
     for await (const batch of recordBatches(Readable.from([]))) batches.push(batch);
