@@ -56,7 +56,7 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
   const byTarget: Partial<Record<Target, number>> = {};
   let rows = 0;
   const routeProblems = new Set<string>();
-  for await (const batch of parseUsersFile(file, options, checkPass))
+  for await (const batch of parseUsersFile(file, options, checkBatch))
     for (const row of batch) {
       if ('routeProblems' in row) {
         for (const problem of row.routeProblems) routeProblems.add(problem);
@@ -103,7 +103,7 @@ export async function validateUsersFile(file: string, options: UsersFileOptions)
 
 /** The validated rows, streamed with back-pressure. Run validateUsersFile first. */
 export async function* readMailboxes(file: string, options: UsersFileOptions): AsyncGenerator<Mailbox> {
-  for await (const batch of parseUsersFile(file, options, runPass))
+  for await (const batch of parseUsersFile(file, options, runBatch))
     for (const row of batch) {
       if ('routeProblems' in row) throw new InputError(row.routeProblems);
       if ('problem' in row)
@@ -118,24 +118,20 @@ type ParsedRow =
   | { line: number; routeProblems: readonly string[] };
 
 /**
- * How many rows one batch holds. The check before the run takes whole reads at once (nothing else
- * is waiting). During the run, rows become mailboxes one at a time, as the workers ask for them,
- * as they always did. Reading them 32 at a time from 8 KB reads was tried: in an interleaved A/B
+ * Rows per batch. The check before the run takes each read's rows at once (nothing else is
+ * waiting). During the run, rows become mailboxes one at a time, as the workers ask for them, as
+ * they always did. Reading them 32 at a time from 8 KB reads was tried: in an interleaved A/B
  * (10,000-mailbox deploys at 500 req/s against a 10 % bucket, 3 pairs) it measured 0.82–0.84
  * against 0.85–0.87, within one cell's noise but not better, so the run kept its old way.
  */
-interface ParsePass {
-  readSizeInBytes: number;
-  maxRows: number;
-}
-const checkPass: ParsePass = { readSizeInBytes: 1 << 16, maxRows: Number.POSITIVE_INFINITY };
-const runPass: ParsePass = { readSizeInBytes: 1 << 16, maxRows: 1 };
+const checkBatch = Number.POSITIVE_INFINITY;
+const runBatch = 1;
 
 /** The users file's rows, a parser's buffer at a time (see recordBatches). */
-async function* parseUsersFile(file: string, options: UsersFileOptions, pass: ParsePass): AsyncGenerator<ParsedRow[]> {
+async function* parseUsersFile(file: string, options: UsersFileOptions, maxRows: number): AsyncGenerator<ParsedRow[]> {
   const delimiter = await sniffDelimiter(file);
   const skipped: ParsedRow[] = [];
-  const input = createReadStream(file, { highWaterMark: pass.readSizeInBytes });
+  const input = createReadStream(file);
   const parser = parse({
     bom: true,
     delimiter,
@@ -165,7 +161,7 @@ async function* parseUsersFile(file: string, options: UsersFileOptions, pass: Pa
   parser.on('close', () => input.destroy());
   input.pipe(parser);
   let header: Array<Column | undefined> | undefined;
-  for await (const records of recordBatches<{ record: string[]; info: { lines: number } }>(parser, pass.maxRows)) {
+  for await (const records of recordBatches<{ record: string[]; info: { lines: number } }>(parser, maxRows)) {
     const rows: ParsedRow[] = skipped.splice(0);
     for (const { record, info } of records) {
       if (header) {
