@@ -16,7 +16,7 @@ import { emptyOutcome, type MailboxOutcome, type OutcomeName } from '../src/core
 import type { MailboxRule } from '../src/core/rule.js';
 import { Journal } from '../src/report/journal.js';
 import { ReportWriter } from '../src/report/report-writer.js';
-import type { RunInfo } from '../src/report/run-info.js';
+import { syntheticRun } from '../test/helpers/synthetic-report.js';
 import { chromiumPath, launchChromium } from '../test/helpers/chromium.js';
 import { runCli } from '../test/helpers/cli.js';
 
@@ -120,32 +120,13 @@ try {
   await Promise.all(inFlight);
   await journal.append({ type: 'end', counts: counts as Record<string, number>, exitCode: 2, stoppedBy: null });
   await journal.close();
-  const run: RunInfo = {
+  const run = syntheticRun(count, {
     command: 'deploy',
-    dryRun: false,
-    startedAt: new Date().toISOString(),
-    finishedAt: new Date().toISOString(),
-    durationInMs: 0,
-    toolVersion: 'bench',
-    identity: {
-      operator: { user: 'bench', host: 'bench' },
-      toolVersion: 'bench',
-      commandLine: ['sinkrule', 'deploy'],
-      config: { file: 'bench', sha256: '' },
-      signedIn: {},
-    },
     sink,
-    sinks: [sink],
-    ruleName: 'Dynamics 365 forward mailbox (sinkrule)',
-    template: { file: 'bench', sha256: '' },
-    input: { source: 'file', file: 'bench', sha256: '', rows: count },
-    backEnds: {},
-    mailboxes: count,
     counts,
     exitCode: 2,
-    stoppedBy: null,
     journal: { file: 'journal.jsonl', entries: journal.entries, lastHash: journal.lastHash },
-  };
+  });
   await writer.close(run);
   const writeInS = (performance.now() - started) / 1000;
   const size = async (file: string) => Math.round((await stat(path.join(dir, file))).size / 1048576);

@@ -4,11 +4,45 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { emptyOutcome, type MailboxOutcome } from '../../src/core/outcome.js';
 import { genesisHash, sha256 } from '../../src/report/journal.js';
+import type { RunInfo } from '../../src/report/run-info.js';
 
 export const syntheticApp = {
   tenantId: '0b6b5c4e-1d9a-4c8e-9a55-2f6a1d3c7e01',
   appId: '7c1f2e3d-4b5a-4968-8776-5a4b3c2d1e0f',
 };
+
+/**
+ * report.json's run section for a run of `mailboxes` that made no request (tests and benchmarks of
+ * what comes after a run): the fields a real run fills in, with the caller's on top.
+ */
+export function syntheticRun(
+  mailboxes: number,
+  fields: Pick<RunInfo, 'command' | 'sink' | 'counts' | 'exitCode'> & Partial<RunInfo>,
+): RunInfo {
+  const at = '2026-12-01T10:00:00.000Z';
+  return {
+    dryRun: false,
+    startedAt: at,
+    finishedAt: at,
+    durationInMs: 0,
+    toolVersion: '0.1.0',
+    identity: {
+      operator: { user: 'admin', host: 'host' },
+      toolVersion: '0.1.0',
+      commandLine: ['sinkrule', fields.command],
+      config: { file: 'sinkrule.config.json', sha256: '0'.repeat(64) },
+      signedIn: {},
+    },
+    sinks: [fields.sink],
+    ruleName: 'Dynamics 365 forward mailbox (sinkrule)',
+    template: { file: 'forward-as-attachment.json', sha256: '0'.repeat(64) },
+    input: { source: 'file', file: 'users.csv', sha256: sha256(`synthetic ${mailboxes}`), rows: mailboxes },
+    backEnds: {},
+    mailboxes,
+    stoppedBy: null,
+    ...fields,
+  };
+}
 
 /**
  * A report folder as a deploy to `mailboxes` Graph mailboxes leaves it (report.json's run section
@@ -43,31 +77,15 @@ export async function writeSyntheticDeployReport(dir: string, mailboxes: number,
   }
   journal.end();
   await once(journal, 'close');
-  const run = {
+  const run = syntheticRun(mailboxes, {
     command: 'deploy',
-    dryRun: false,
-    startedAt: at,
-    finishedAt: at,
-    durationInMs: 0,
-    toolVersion: '0.1.0',
-    identity: {
-      operator: { user: 'admin', host: 'host' },
-      toolVersion: '0.1.0',
-      commandLine: ['sinkrule', 'deploy'],
-      config: { file: 'sinkrule.config.json', sha256: '0'.repeat(64) },
-      signedIn: { graph: { ...syntheticApp, appDisplayName: 'sinkrule', roles: ['MailboxSettings.ReadWrite'] } },
-    },
     sink,
-    sinks: [sink],
-    ruleName: 'Dynamics 365 forward mailbox (sinkrule)',
-    template: { file: 'forward-as-attachment.json', sha256: '0'.repeat(64) },
-    input: { source: 'file', file: 'users.csv', sha256: sha256(`synthetic ${mailboxes}`), rows: mailboxes },
-    backEnds: {},
-    mailboxes,
     counts: { created: mailboxes },
     exitCode: 0,
-    stoppedBy: null,
     journal: { file: 'journal.jsonl', entries: mailboxes, lastHash: prev },
+  });
+  run.identity.signedIn = {
+    graph: { ...syntheticApp, appDisplayName: 'sinkrule', roles: ['MailboxSettings.ReadWrite'] },
   };
   await writeFile(path.join(dir, 'report.json'), `{\n"run": ${JSON.stringify(run, null, 2)},\n"mailboxes": [\n]\n}\n`);
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { emptyOutcome, type MailboxOutcome } from '../../src/core/outcome.js';
 import { ReportWriter } from '../../src/report/report-writer.js';
-import type { RunInfo } from '../../src/report/run-info.js';
+import { syntheticRun } from '../helpers/synthetic-report.js';
 
 const sink = 'crm-sink@contoso.com';
 const outcome = (i: number): MailboxOutcome => ({
@@ -14,31 +14,8 @@ const outcome = (i: number): MailboxOutcome => ({
   displayName: `User ${i} ${'ü'.repeat(400)}`,
   outcome: 'ok',
 });
-const run = (mailboxes: number): RunInfo => ({
-  command: 'verify',
-  dryRun: false,
-  startedAt: '2026-12-07T08:00:00.000Z',
-  finishedAt: '2026-12-07T08:00:01.000Z',
-  durationInMs: 1000,
-  toolVersion: 'test',
-  identity: {
-    operator: { user: 'test', host: 'test' },
-    toolVersion: 'test',
-    commandLine: ['sinkrule', 'verify'],
-    config: { file: 'test', sha256: '' },
-    signedIn: {},
-  },
-  sink,
-  sinks: [sink],
-  ruleName: 'Dynamics 365 forward mailbox (sinkrule)',
-  template: { file: 'test', sha256: '' },
-  input: { source: 'file', file: 'test', sha256: '', rows: mailboxes },
-  backEnds: {},
-  mailboxes,
-  counts: { ok: mailboxes },
-  exitCode: 0,
-  stoppedBy: null,
-});
+const run = (mailboxes: number) =>
+  syntheticRun(mailboxes, { command: 'verify', sink, counts: { ok: mailboxes }, exitCode: 0 });
 
 async function written(rows: number, store: (writer: ReportWriter, row: MailboxOutcome) => Promise<unknown>) {
   const dir = await mkdtemp(path.join(tmpdir(), 'sinkrule-report-'));
