@@ -9,6 +9,8 @@
  *                              the ceiling halves at 30 % of the work and recovers at 60 %)
  *   --ceilings 200,500  --bursts 0.01,0.1,1 (token buckets, share of a second)  --mailboxes 10000
  *   --runs 3 (seeds; min/median/max)
+ *   --network-ms 10 (0 to this each way)  --stalls 0 (stalls of the path a second, see ceiling-service)
+ *   --fixed 0.95 (no controller: the pace pinned at this share of the ceiling, for comparison)
  */
 import { parseArgs } from 'node:util';
 import type { LimiterShape } from '../simulators/limiters.js';
@@ -22,6 +24,8 @@ const { values } = parseArgs({
     mailboxes: { type: 'string', default: '10000' },
     runs: { type: 'string', default: '3' },
     'network-ms': { type: 'string', default: '10' },
+    stalls: { type: 'string', default: '0' },
+    fixed: { type: 'string' },
   },
 });
 const list = (text: string) => text.split(',').map((s) => s.trim());
@@ -58,6 +62,12 @@ for (const name of list(values.shapes))
   }
 
 const mailboxes = Number(values.mailboxes);
+/** --fixed: the gate's pace pinned (no learning, no cut), as a client that knew the ceiling. */
+const pinned = (ceiling: number) => {
+  if (values.fixed === undefined) return undefined;
+  const rate = Number(values.fixed) * ceiling;
+  return { rememberedRequestsPerSecond: rate, minRequestsPerSecond: rate, maxRequestsPerSecond: rate };
+};
 const runs = Number(values.runs);
 const spread = (xs: number[], digits = 3) => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -69,6 +79,8 @@ const spread = (xs: number[], digits = 3) => {
 
 console.log(
   `Virtual clock, ${mailboxes} mailboxes, ${runs} runs (min / median / max), network 0-${values['network-ms']} ms ` +
+    `${Number(values.stalls) > 0 ? `, ${values.stalls} stalls of 8+ ms a second ` : ''}` +
+    `${values.fixed === undefined ? '' : `, pace pinned at ${values.fixed} of the ceiling `}` +
     `each way; deploy from a slow start, then verify from the pace it kept\n`,
 );
 console.log(
@@ -99,10 +111,15 @@ for (const cell of cells) {
           jitterInMs: 25,
           failureRate: 0.01,
           networkInMs: Number(values['network-ms']),
+          stallsPerSecond: Number(values.stalls),
         },
         total,
         256,
-        { gate: { rememberedRequestsPerSecond: remembered }, workloadKnown: true, seed: 7 + run },
+        {
+          gate: pinned(cell.ceiling) ?? { rememberedRequestsPerSecond: remembered },
+          workloadKnown: true,
+          seed: 7 + run,
+        },
       );
       remembered = gate.learnedPace()?.requestsPerSecond ?? remembered;
       figures[command].push({

@@ -29,6 +29,13 @@ export interface CeilingServiceOptions {
   networkInMs?: number;
   /** Share of admitted requests answered 503/504 (they count against the budget). @default 0 */
   failureRate?: number;
+  /**
+   * Stalls of the path (a busy machine: a garbage collection or a descheduled process on either
+   * side): this many a second, at random, each 8–20 ms; whatever reaches the service during one is
+   * metered at its end, together. What `npm run bench` measured on the 2-core machine: about 0.6 a
+   * second of 8–25 ms in the simulator's process alone (scratch trace, docs/pacing.md). @default 0
+   */
+  stallsPerSecond?: number;
   random?: () => number;
 }
 
@@ -54,10 +61,16 @@ export function ceilingService(time: VirtualTime, options: CeilingServiceOptions
   const stats = { accepted: 0, throttled: 0, failed: 0, insideWindow: 0, acceptedAt: [] as number[] };
   let window = { until: 0, clientKnewAt: Number.POSITIVE_INFINITY };
   const oneWay = () => random() * (options.networkInMs ?? 10);
+  // Its own random numbers, so that a service without stalls draws exactly as before.
+  const stallsPerSecond = options.stallsPerSecond ?? 0;
+  const stalled =
+    stallsPerSecond > 0 ? pathStalls(stallsPerSecond, seededRandom(Math.floor(random() * 2 ** 32))) : () => 0;
   const work = () => Math.max(0, options.latencyInMs + (random() * 2 - 1) * (options.jitterInMs ?? 0));
   const call = async () => {
     const sentAt = time.now;
     await time.sleep(oneWay());
+    const heldInMs = stalled(time.now);
+    if (heldInMs > 0) await time.sleep(heldInMs);
     if (time.now < window.until && sentAt > window.clientKnewAt) stats.insideWindow++;
     const waitInMs = limiter.admit(time.now);
     if (waitInMs !== undefined) {
@@ -89,6 +102,20 @@ export function ceilingService(time: VirtualTime, options: CeilingServiceOptions
     return area;
   };
   return { stats, call, allowedUntil };
+}
+
+/** The stalls of a path: for an arrival at `at` (never earlier than the one before), how long it is held. */
+function pathStalls(perSecond: number, random: () => number): (at: number) => number {
+  const next = (after: number) => {
+    const start = after - (Math.log(1 - random()) / perSecond) * 1000;
+    // 8 ms and more, fewer the longer (exponential, mean 14 ms).
+    return { start, end: start + 8 - Math.log(1 - random()) * 6 };
+  };
+  let stall = next(0);
+  return (at) => {
+    while (stall.end <= at) stall = next(stall.end);
+    return at >= stall.start ? stall.end - at : 0;
+  };
 }
 
 /**

@@ -249,41 +249,35 @@ describe('pace controller decisions', () => {
     assert.ok(gate.pausedUntil >= 50 + 9 + 1000, 'the window lasts from the last 429');
   });
 
-  it('a 429 for a request released with others after a late timer halves how far the gate catches up', async () => {
+  it('a late timer: the slots it missed are made up at twice the pace at most, never in a burst', async () => {
     const time = new VirtualTime();
-    // One timer 30 ms late at about 100 ms (the first second: 5 ms of catch-up, 3 at once), then at 1,100 ms
-    // and at about 2,300 ms (a garbage collection): the slots it missed are released at once, up to
-    // the catch-up.
+    // Timers 30 ms late at about 100 ms (the first second: 5 ms of catch-up), at 1,100 ms and at
+    // about 2,300 ms (a garbage collection).
     const stallsAt = [100, 1100, 2300];
     const sleep: typeof time.sleep = (ms, signal) =>
       time.sleep(ms + (stallsAt.length > 0 && time.now + ms >= stallsAt[0]! ? (stallsAt.shift(), 30) : 0), signal);
     const gate = new ThrottleGate({ clock: time.clock, sleep, rememberedRequestsPerSecond: 500 });
     const sentAt: number[] = [];
-    let refuse = true;
     const request = async () => {
       sentAt.push(time.now);
-      // The service allows a burst of 3: the first cluster larger than that draws a 429.
-      if (refuse && sentAt.filter((t) => t === time.now).length > 3) {
-        refuse = false;
-        throw throttled();
-      }
       await time.sleep(20);
     };
-    const work = Array.from({ length: 1700 }, (_, i) => gate.send(`u${i}@x`, request).catch(() => undefined));
+    const work = Array.from({ length: 1700 }, (_, i) => gate.send(`u${i}@x`, request));
     await time.run();
     await Promise.all(work);
-    const largestCluster = (from: number, to: number) => {
-      const counts = new Map<number, number>();
-      for (const t of sentAt) if (t >= from && t < to) counts.set(t, (counts.get(t) ?? 0) + 1);
-      return Math.max(...counts.values());
-    };
-    assert.equal(gate.stats.burstRefusals, 1);
-    // 30 ms late at 2 ms a slot: the 25 ms catch-up (and the debt of the 5 ms beyond it) lets 14 go
-    // at once; halved to 12.5 ms, 7 (the time beyond it is repaid later, 10 % a slot).
-    assert.deepEqual(
-      [largestCluster(0, 1000), largestCluster(1000, 2000), largestCluster(2200, Number.POSITIVE_INFINITY)],
-      [3, 14, 7],
-    );
+    const counts = new Map<number, number>();
+    for (const t of sentAt) counts.set(t, (counts.get(t) ?? 0) + 1);
+    assert.ok(Math.max(...counts.values()) <= 2, `at most two at once (${Math.max(...counts.values())})`);
+    // The stall at 100 ms comes in the first second (5 ms of catch-up): about 12 slots lost. The one
+    // at 1,100 ms missed 15, made up by the catch-up and the debt: 200 ms later the count is what
+    // the pace allows for those 200 ms.
+    const before = (at: number) => sentAt.filter((t) => t < at).length;
+    assert.ok(before(1100) >= 530, `${before(1100)} sent in the first 1.1 s`);
+    assert.ok(before(1300) - before(1100) >= 100, `${before(1300) - before(1100)} sent from 1.1 to 1.3 s`);
+    // Never faster than twice the pace: at most 3 in any 2 ms.
+    const sorted = [...sentAt].sort((a, b) => a - b);
+    for (let i = 3; i < sorted.length; i++)
+      assert.ok(sorted[i]! - sorted[i - 3]! >= 2 - 1e-9, `4 within 2 ms at ${sorted[i - 3]}`);
   });
 
   it('app-wide throttling pauses every worker; mailbox throttling only that mailbox', async () => {
