@@ -79,9 +79,9 @@ const spread = (xs: number[], digits = 3) => {
 
 console.log(
   `Virtual clock, ${mailboxes} mailboxes, ${runs} runs (min / median / max), network 0-${values['network-ms']} ms ` +
-    `${Number(values.stalls) > 0 ? `, ${values.stalls} stalls of 8+ ms a second ` : ''}` +
-    `${values.fixed === undefined ? '' : `, pace pinned at ${values.fixed} of the ceiling `}` +
-    `each way; deploy from a slow start, then verify from the pace it kept\n`,
+    `each way${Number(values.stalls) > 0 ? `, ${values.stalls} stalls of the path (8+ ms) a second` : ''}` +
+    `${values.fixed === undefined ? '' : `, pace pinned at ${values.fixed} of the ceiling`}` +
+    `; deploy from a slow start, then verify from the pace it kept\n`,
 );
 console.log(
   '| limiter | ceiling req/s | command | efficiency | 429s | sent inside a window | probes (refused) | ' +

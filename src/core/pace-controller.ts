@@ -102,21 +102,6 @@ const bisectAboveShare = 0.05;
 const bisectFraction = 0.25;
 /** What a bisection probe is expected to cost, as a share of a refused probe's window. */
 const bisectCostShare = 0.25;
-/**
- * Bunches: a service with a small burst refuses paced requests that arrive bunched (a stall of
- * either machine, a jittery path), at paces well under its ceiling, now and then whatever the pace:
- * cutting only loses pace. A 429 at a held pace after at least minConfirmInMs of it (late) joins a
- * series, if the service took that pace over 10 s of sending (windows left out; within this
- * share). When one comes at a pace cut by bunchCutShare or more since the series began, after a
- * hold no longer than any before it, the cuts did not make refusals rarer, as they would have
- * against a rate (the time to a 429 is allowance ÷ overshoot): the pace goes back to the series'
- * highest, and later late 429s at or under it are waited out without a cut. Two quick 429s in a
- * row (each within minConfirmInMs of a window) are a rate again: a drop.
- */
-const bunchProofShare = 1.1;
-const bunchCutShare = 0.04;
-/** A late 429 after this long a hold starts a new series (the one before says little). */
-const bunchSeriesResetInMs = 30_000;
 /** The share of the most the service accepted in 10 s that a later run may start from, at least. */
 const rememberShare = 0.98;
 /** A held pace this far above the most the service accepted in 10 s is not kept: that most is. */
@@ -188,14 +173,6 @@ export class PaceController {
   /** Mailboxes to work on (undefined: not known), and how many are done; requests so far. */
   private readonly workload = { mailboxes: undefined as number | undefined, finished: 0, requests: 0 };
   private appThrottled = 0;
-  /** Late 429s at held paces since the series began (see bunchProofShare), and the pace found bunch-limited. */
-  private readonly bunches = {
-    series: [] as Array<{ rate: number; heldForInMs: number }>,
-    rate: undefined as number | undefined,
-    lastQuick: false,
-  };
-  /** Windows of the last throughputSpanInMs (the time the client could not send). */
-  private windows: Array<{ from: number; until: number }> = [];
 
   constructor(private readonly options: PaceControllerOptions) {
     this.maxRate = options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY;
@@ -279,7 +256,6 @@ export class PaceController {
    */
   refused(sentAt: number, now: number, windowEndedAt: number, closedUntil: number, together = false): void {
     this.appThrottled++;
-    this.noteWindow(now, closedUntil);
     // The bucket ran dry when the earliest refused request arrived, not when its 429 came back.
     if (this.estimateAt !== undefined) this.estimateAt = Math.min(this.estimateAt, sentAt);
     if (sentAt < this.lastCutAt) return;
@@ -310,7 +286,6 @@ export class PaceController {
 
   /** A 429 at the held pace: cut by the overshoot it implies; far under the highest pace held, recover. */
   private cutHeld(held: number, heldForInMs: number, now: number, together: boolean): void {
-    if (!together && this.bunchRefusal(held, heldForInMs, now)) return;
     // Refused for arriving with others (the gate catching up after a late timer): the gate sends
     // smaller bursts from now on, and the pace is cut as after a long hold.
     if (!together) this.refusedRate = Math.min(this.refusedRate ?? held, held);
@@ -321,55 +296,6 @@ export class PaceController {
       const target = Math.max(held, high, Math.min(this.longHeldRate ?? held, high * 1.1));
       this.recovery ??= { intervalInMs: firstRecoveryIntervalInMs, since: now, target };
     }
-  }
-
-  /**
-   * Whether a 429 at the held pace is a bunch to wait out (see bunchProofShare): true leaves the
-   * pace as it is, or puts it back where the series of late 429s began.
-   */
-  private bunchRefusal(held: number, heldForInMs: number, now: number): boolean {
-    const b = this.bunches;
-    const quick = heldForInMs < minConfirmInMs;
-    const twoQuick = quick && b.lastQuick;
-    b.lastQuick = quick;
-    if (b.rate !== undefined) {
-      if (held <= b.rate && !twoQuick) return true;
-      if (twoQuick) b.rate = undefined;
-    }
-    if (quick) return false;
-    const proven = this.sendingRate(now);
-    if (heldForInMs >= bunchSeriesResetInMs || proven === undefined || held > proven * bunchProofShare) {
-      b.series = [];
-      return false;
-    }
-    const first = b.series[0];
-    const longestBefore = Math.max(0, ...b.series.map((r) => r.heldForInMs));
-    b.series.push({ rate: held, heldForInMs });
-    if (!first || held > first.rate * (1 - bunchCutShare) || heldForInMs > longestBefore) return false;
-    b.rate = Math.max(...b.series.map((r) => r.rate));
-    b.series = [];
-    this.rate = this.bounded(b.rate);
-    if (this.refusedRate !== undefined && this.refusedRate <= b.rate) this.refusedRate = undefined;
-    this.recovery = undefined;
-    return true;
-  }
-
-  /** Requests accepted per second of the last throughputSpanInMs in which the client could send. */
-  private sendingRate(now: number): number | undefined {
-    if (now - this.startedAt < throughputSpanInMs) return undefined;
-    const since = now - throughputSpanInMs;
-    const closedInMs = this.windows.reduce(
-      (sum, w) => sum + Math.max(0, Math.min(now, w.until) - Math.max(since, w.from)),
-      0,
-    );
-    return (this.throughput.sum * 1000) / Math.max(1000, throughputSpanInMs - closedInMs);
-  }
-
-  private noteWindow(now: number, closedUntil: number): void {
-    const last = this.windows.at(-1);
-    if (last && now <= last.until) last.until = Math.max(last.until, closedUntil);
-    else this.windows.push({ from: now, until: closedUntil });
-    while (this.windows.length > 0 && this.windows[0]!.until < now - throughputSpanInMs) this.windows.shift();
   }
 
   /**

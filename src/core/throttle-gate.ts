@@ -307,7 +307,9 @@ export class ThrottleGate {
         const from = Math.max(this.nextSendAt, now - catchUpInMs, this.appClosedUntil);
         this.nextSendAt = from + intervalInMs - repaidInMs;
         // A timer fires on a whole millisecond, often after more than half an interval: a second
-        // release may follow at once, a third not (see minGapShare).
+        // release may follow at once, a third not (see minGapShare). So a pace above about
+        // 2,000 req/s (two a millisecond) cannot be made up after a late timer; the bench's
+        // ceilings are 200 and 500.
         const gapInMs = intervalInMs * minGapShare;
         this.spacedUntil = Math.max(this.spacedUntil, now - gapInMs) + gapInMs;
         // Two at once is a timer's millisecond at a fast pace; three or more is catching up.

@@ -31,9 +31,10 @@ export interface CeilingServiceOptions {
   failureRate?: number;
   /**
    * Stalls of the path (a busy machine: a garbage collection or a descheduled process on either
-   * side): this many a second, at random, each 8–20 ms; whatever reaches the service during one is
-   * metered at its end, together. What `npm run bench` measured on the 2-core machine: about 0.6 a
-   * second of 8–25 ms in the simulator's process alone (scratch trace, docs/pacing.md). @default 0
+   * side): this many a second, at random, each 8 ms or more (8 + an exponential of mean 6 ms);
+   * whatever reaches the service during one is metered at its end, together. 0.2 a second draws
+   * about as many windows from a client pacing perfectly at 0.95 of a 1 % bucket as `npm run
+   * bench`'s fixed-rate reference met on the 2-core machine (docs/pacing.md). @default 0
    */
   stallsPerSecond?: number;
   random?: () => number;
