@@ -252,9 +252,9 @@ export class PaceController {
   /**
    * The service refused a request sent at `sentAt` for the whole app; the window before it ended
    * at `windowEndedAt`. A 429 for a request sent before the last cut is part of the burst that cut
-   * answered: no new cut. `together`: the gate had released it at once with others.
+   * answered: no new cut.
    */
-  refused(sentAt: number, now: number, windowEndedAt: number, closedUntil: number, together = false): void {
+  refused(sentAt: number, now: number, windowEndedAt: number, closedUntil: number): void {
     this.appThrottled++;
     // The bucket ran dry when the earliest refused request arrived, not when its 429 came back.
     if (this.estimateAt !== undefined) this.estimateAt = Math.min(this.estimateAt, sentAt);
@@ -268,7 +268,7 @@ export class PaceController {
       this.refusedRate = this.rate;
       this.rate = this.bounded(this.rate * 0.5); // until the estimate, when the window ends
     } else if (probe && sentAt >= probe.startedAt) this.probeRefused(probe.from, now);
-    else this.cutHeld(probe?.from ?? this.rate, sentAt - Math.max(windowEndedAt, this.lastCutAt), now, together);
+    else this.cutHeld(probe?.from ?? this.rate, sentAt - Math.max(windowEndedAt, this.lastCutAt), now);
     this.probe = undefined;
     this.lastCutAt = now;
     this.nextProbeAt = closedUntil + this.probeIntervalFor();
@@ -285,11 +285,9 @@ export class PaceController {
   }
 
   /** A 429 at the held pace: cut by the overshoot it implies; far under the highest pace held, recover. */
-  private cutHeld(held: number, heldForInMs: number, now: number, together: boolean): void {
-    // Refused for arriving with others (the gate catching up after a late timer): the gate sends
-    // smaller bursts from now on, and the pace is cut as after a long hold.
-    if (!together) this.refusedRate = Math.min(this.refusedRate ?? held, held);
-    this.rate = this.bounded(held * (1 - (together ? minCut : cutFor(heldForInMs))));
+  private cutHeld(held: number, heldForInMs: number, now: number): void {
+    this.refusedRate = Math.min(this.refusedRate ?? held, held);
+    this.rate = this.bounded(held * (1 - cutFor(heldForInMs)));
     if (heldForInMs >= longHoldInMs) this.longHeldRate = held;
     const high = this.highRate;
     if (high !== undefined && this.rate < high * recoveryBelowShare) {

@@ -26,9 +26,7 @@ export type { LearnedPace, PacingState } from './pace-controller.js';
  * How far the pace may catch up on slots a late timer missed, at first. On a loaded machine the
  * pump's timers fire 10–20 ms late: with 5 ms, a 6,000-mailbox deploy at a 500 req/s ceiling took
  * 36.6 s, with 25 ms 30.3 s (same load). The slots are made up at twice the pace at most (see
- * minGapShare); where the pace is too fast for the timers to space them (an unbounded pace), each
- * app-wide 429 for a request released with others at once halves it, down to one interval of the
- * pace. Idle time never turns into a burst.
+ * minGapShare), never as one burst. Idle time never turns into a burst.
  */
 const maxCatchUpInMs = 25;
 /**
@@ -42,7 +40,7 @@ const maxCatchUpInMs = 25;
  */
 const minGapShare = 0.5;
 /**
- * Time a late timer cost beyond catchUpInMs (a garbage collection, a report write) while requests
+ * Time a late timer cost beyond the catch-up (a garbage collection, a report write) while requests
  * were waiting is a debt, repaid by releasing this much faster than the pace until it is paid:
  * the service got nothing during the stall, so its bucket holds those requests' worth. Capped, so
  * a long stall is never replayed in full, and forgotten at any 429. Without it a verify of 10,000
@@ -82,16 +80,11 @@ export class ThrottleGate {
   private readonly pacing: PaceController;
   /** Pace time lost to late timers while requests waited, still to be made up (see maxDebtInMs). */
   private debtInMs = 0;
-  /** See maxCatchUpInMs. */
-  private catchUpInMs = maxCatchUpInMs;
-  /** Requests the pump let through since it last waited: more than two went out at once. */
-  private releasedSinceWait = 0;
-  private catchUpCutAt = Number.NEGATIVE_INFINITY;
   private nextSendAt = 0;
   /** The next release comes no sooner (see minGapShare). */
   private spacedUntil = Number.NEGATIVE_INFINITY;
   private firstReleaseAt: number | undefined;
-  private readonly paceQueue: Array<{ resolve: (together: boolean) => void }> = [];
+  private readonly paceQueue: Array<{ resolve: () => void }> = [];
   private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
   readonly stats = {
@@ -101,8 +94,6 @@ export class ThrottleGate {
     appPauses: 0,
     probes: 0,
     failedProbes: 0,
-    /** App-wide 429s for a request released at once with two or more others (halving the catch-up). */
-    burstRefusals: 0,
   };
 
   constructor(private readonly options: ThrottleGateOptions) {
@@ -175,7 +166,7 @@ export class ThrottleGate {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
     try {
-      const together = await this.waitForTurn(key, signal);
+      await this.waitForTurn(key, signal);
       this.stats.requests++;
       const sentAt = this.options.clock();
       try {
@@ -184,7 +175,7 @@ export class ThrottleGate {
         this.countProbes();
         return result;
       } catch (error) {
-        if (error instanceof ThrottledError) this.close(key, error, sentAt, together);
+        if (error instanceof ThrottledError) this.close(key, error, sentAt);
         throw error;
       }
     } finally {
@@ -194,10 +185,9 @@ export class ThrottleGate {
 
   /**
    * Opens a window in which nothing is sent (to the app or to one mailbox). `sentAt` is when the
-   * throttled request left (the controller tells a new overshoot from the rest of a burst by it);
-   * `together`: it was released at once with others (catching up after a late timer).
+   * throttled request left (the controller tells a new overshoot from the rest of a burst by it).
    */
-  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock(), together = false): void {
+  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock()): void {
     this.stats.throttled++;
     const now = this.options.clock();
     const until = now + (error.retryAfterInMs ?? 0);
@@ -208,19 +198,13 @@ export class ThrottleGate {
     }
     this.stats.appThrottled++;
     this.debtInMs = 0;
-    // Once per burst: the 429s for requests sent before the last halving answer the same burst.
-    if (together && sentAt >= this.catchUpCutAt) {
-      this.stats.burstRefusals++;
-      this.catchUpInMs /= 2;
-      this.catchUpCutAt = now;
-    }
     const windowEndedAt = this.appClosedUntil;
     if (until > this.appClosedUntil) {
       this.stats.appPauses++;
       this.appClosedUntil = until;
       this.options.onWindow?.(until);
     }
-    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil, together);
+    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil);
     this.countProbes();
   }
 
@@ -234,23 +218,23 @@ export class ThrottleGate {
    * mailbox's window again afterwards: one may have opened meanwhile. True if the pump let it
    * through at once with others.
    */
-  private async waitForTurn(key: string, signal?: AbortSignal): Promise<boolean> {
+  private async waitForTurn(key: string, signal?: AbortSignal): Promise<void> {
     for (;;) {
       const waitInMs = (this.mailboxClosedUntil.get(key) ?? 0) - this.options.clock();
       if (waitInMs > 0) {
         await this.options.sleep(waitInMs, signal);
         continue;
       }
-      const together = await this.pace(signal);
+      await this.pace(signal);
       if ((this.mailboxClosedUntil.get(key) ?? 0) <= this.options.clock()) {
         this.mailboxClosedUntil.delete(key);
-        return together;
+        return;
       }
     }
   }
 
   /** Queues for the pump, which releases waiters one by one at the current pace. */
-  private pace(signal?: AbortSignal): Promise<boolean> {
+  private pace(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       // The listener goes as soon as the waiter does: a run's signal sees every request, and
@@ -261,9 +245,9 @@ export class ThrottleGate {
         reject(signal?.reason);
       };
       const waiter = {
-        resolve: (together: boolean) => {
+        resolve: () => {
           signal?.removeEventListener('abort', onAbort);
-          resolve(together);
+          resolve();
         },
       };
       this.paceQueue.push(waiter);
@@ -288,7 +272,6 @@ export class ThrottleGate {
         if (readyAt > now) {
           await this.options.sleep(readyAt - now);
           await this.options.yieldToAnswers?.();
-          this.releasedSinceWait = 0;
           const lateInMs = this.options.clock() - readyAt - this.catchUpFor(this.intervalInMs(), readyAt);
           if (lateInMs > 0 && readyAt > this.appClosedUntil && !this.warmingUp(readyAt))
             this.debtInMs = Math.min(maxDebtInMs, this.debtInMs + lateInMs);
@@ -312,8 +295,7 @@ export class ThrottleGate {
         // ceilings are 200 and 500.
         const gapInMs = intervalInMs * minGapShare;
         this.spacedUntil = Math.max(this.spacedUntil, now - gapInMs) + gapInMs;
-        // Two at once is a timer's millisecond at a fast pace; three or more is catching up.
-        this.paceQueue.shift()!.resolve(++this.releasedSinceWait > 2);
+        this.paceQueue.shift()!.resolve();
       }
     } finally {
       this.pumping = false;
@@ -327,9 +309,7 @@ export class ThrottleGate {
 
   /** How far back missed slots are still used: never less than one interval (see maxCatchUpInMs, warmUpInMs). */
   private catchUpFor(intervalInMs: number, now: number): number {
-    // In the first second, never more than a burst 429 has left the catch-up at either.
-    const catchUpInMs = this.warmingUp(now) ? Math.min(warmUpCatchUpInMs, this.catchUpInMs) : this.catchUpInMs;
-    return Math.max(intervalInMs, catchUpInMs);
+    return Math.max(intervalInMs, this.warmingUp(now) ? warmUpCatchUpInMs : maxCatchUpInMs);
   }
 
   private warmingUp(now: number): boolean {
