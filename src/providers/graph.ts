@@ -1,5 +1,4 @@
 import graphClient, { type GraphError } from '@microsoft/microsoft-graph-client';
-import authProviders from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import type { TokenCredential } from '@azure/identity';
 import { credentialFailure, requireToken, signedInAppOf } from '../auth/graph-credential.js';
 import { AccessError, MailboxError, ThrottledError, TransientError } from '../core/errors.js';
@@ -16,7 +15,6 @@ import { createGraphAlerts } from './graph-alerts.js';
 import { GraphHttpHandler } from './graph-transport.js';
 
 const { Client, AuthenticationHandler, TelemetryHandler } = graphClient;
-const { TokenCredentialAuthenticationProvider } = authProviders;
 
 export interface GraphProviderOptions {
   config: GraphConfig;
@@ -53,7 +51,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   const timeoutInMs = options.requestTimeoutInMs ?? 60_000;
   // No RetryHandler: the client's own retries would replay POSTs after a 504 (duplicate rules)
   // and ignore the run-wide throttle windows. The core's retry loop re-reads instead.
-  const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(credential, { scopes: [scope] }));
+  const auth = new AuthenticationHandler({ getAccessToken: () => accessToken(credential, scope) });
   const telemetry = new TelemetryHandler();
   auth.setNext(telemetry);
   telemetry.setNext(new GraphHttpHandler());
@@ -212,6 +210,18 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
       if (!(error instanceof MailboxError && error.code === 'ErrorItemNotFound')) throw error;
     }
   }
+}
+
+/**
+ * The token for each request, from the (caching) credential. In place of the client's
+ * TokenCredentialAuthenticationProvider, which builds an Error, stack trace and all, before every
+ * request in case the token is missing: about 90 µs of the main thread per request on this machine
+ * (a CPU profile of a 10,000-mailbox verify), on the thread whose timers keep the pace.
+ */
+async function accessToken(credential: TokenCredential, scope: string): Promise<string> {
+  const token = await credential.getToken(scope);
+  if (!token) throw credentialFailure(new Error('the identity service returned no token'));
+  return token.token;
 }
 
 /** A failed batch item in the shape of the Graph client's GraphError, for one translation path. */
