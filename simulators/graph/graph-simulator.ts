@@ -17,7 +17,7 @@ import { isMailPath, routeMail } from './mail-routes.js';
 import { errorReply, parseJsonBody, type Fail, type Reply, type ServiceRequest } from './replies.js';
 import { ruleOperation, rulesAccessDenied, type SimulatedRule } from './rules.js';
 import { emptyGraphStats, type GraphSimulatorStats } from './stats.js';
-import { GraphThrottling, type GraphThrottlingOptions } from './throttling.js';
+import { AnswerScope, GraphThrottling, type GraphThrottlingOptions } from './throttling.js';
 import type { LimiterOptions } from '../limiters.js';
 import { isReportPath, UsageReports, type UsageReportsOptions } from './reports.js';
 import { SecurityAlerts } from './security-alerts.js';
@@ -165,13 +165,15 @@ export class GraphSimulator {
     const bodyText = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
     let reply: Reply;
     if (authProblem) reply = this.count(errorReply(401, 'InvalidAuthenticationToken', authProblem, clientRequestId));
-    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST')
+    else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') {
+      const answer = new AnswerScope();
       reply = await batch(bodyText, roles, clientRequestId, arrivedAt, {
         stats: this.stats,
-        execute: (request, itemArrivedAt) => this.execute(request, itemArrivedAt),
+        execute: (request, itemArrivedAt) => this.execute(request, itemArrivedAt, answer),
         count: (itemReply) => this.count(itemReply),
       });
-    else {
+      answer.answered();
+    } else {
       const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
       reply =
         'error' in parsed
@@ -195,7 +197,7 @@ export class GraphSimulator {
   }
 
   /** One Graph request (alone or a batch item): throttling, latency, failures, then the operation. */
-  private async execute(request: ServiceRequest, arrivedAt = Date.now()): Promise<Reply> {
+  private async execute(request: ServiceRequest, arrivedAt = Date.now(), answer?: AnswerScope): Promise<Reply> {
     this.stats.requests++;
     const fail: Fail = (status, code, message, headers = {}) =>
       errorReply(status, code, message, request.clientRequestId, headers);
@@ -210,7 +212,7 @@ export class GraphSimulator {
       const email = decodeURIComponent(mailMatch[1]!).toLowerCase();
       return this.count(
         await this.throttling.withMailboxSlot(email, () =>
-          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail, arrivedAt),
+          this.mailRequest(request, email, mailMatch[2]!, new URLSearchParams(search), fail, arrivedAt, answer),
         ),
       );
     }
@@ -221,7 +223,7 @@ export class GraphSimulator {
     const ruleId = match[2] && decodeURIComponent(match[2]);
     return this.count(
       await this.throttling.withMailboxSlot(email, async () => {
-        const throttled = this.throttling.throttle(email, arrivedAt);
+        const throttled = this.throttling.throttle(email, arrivedAt, answer);
         if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
         await this.latency();
         if (this.random() < (this.options.serviceUnavailableRate ?? 0))
@@ -239,8 +241,9 @@ export class GraphSimulator {
     query: URLSearchParams,
     fail: Fail,
     arrivedAt: number,
+    answer?: AnswerScope,
   ): Promise<Reply> {
-    const throttled = this.throttling.throttle(email, arrivedAt);
+    const throttled = this.throttling.throttle(email, arrivedAt, answer);
     if (throttled) return fail(429, throttled.code, throttled.message, { 'Retry-After': throttled.retryAfter });
     await this.latency();
     const problem = this.directory.mailboxProblem(email, fail);

@@ -15,8 +15,9 @@ export interface GraphSimulatorStats {
   writes: number;
   throttled: number;
   /**
-   * Requests that arrived while a Retry-After window the simulator had announced was open, more
-   * than `inFlightGraceInMs` after it announced it (earlier ones were already on their way).
+   * Requests that arrived while a Retry-After window was open, more than `inFlightGraceInMs` after
+   * the first answer carrying it left the simulator (earlier ones were already on their way; a
+   * batch answers when its last item is done).
    */
   insideRetryAfterWindow: number;
   /** Requests that arrived within the grace: sent before the client could know of the window. */

@@ -29,19 +29,42 @@ export interface GraphThrottlingOptions {
    */
   pauseAppAt?: { request: number; retryAfterSeconds: number };
   /**
-   * How long after announcing a window arriving requests count as already on their way: sent
-   * before the 429 reached the client, or before its event loop got to read it (a loaded Node
-   * client measures up to ~70 ms late at p99). Windows shorter than this are not checked.
+   * How long after the answer carrying a window left the service arriving requests count as already
+   * on their way: sent before the 429 reached the client, or before its event loop got to read it
+   * (a loaded Node client measures up to ~70 ms late at p99). Windows shorter than this are not
+   * checked.
    * @default 100
    */
   inFlightGraceInMs?: number;
 }
 
+interface RetryAfterWindow {
+  until: number;
+  answeredAt?: number;
+}
+
+/**
+ * An answer that goes out later than its parts are decided: a JSON batch returns when its last
+ * item is done (json-batching.md: one response with every item's), so a 429 item's Retry-After
+ * reaches the client only then. The windows its items announced count as answered at `answered`.
+ */
+export class AnswerScope {
+  readonly windows = new Set<RetryAfterWindow>();
+
+  /** The answer leaves the service now. */
+  answered(now = Date.now()): void {
+    for (const window of this.windows) window.answeredAt ??= now;
+  }
+}
+
 /** The limiter: per-mailbox concurrency, injected throttling and the app-wide token bucket. */
 export class GraphThrottling {
   private readonly inFlight = new Map<string, number>();
-  /** Retry-After windows: when each was announced and until when it lasts ('*' = the app). */
-  private readonly windows = new Map<string, { openedAt: number; until: number }>();
+  /**
+   * Retry-After windows ('*' = the app): until when each lasts, and when the first answer carrying
+   * it left the service (unset while that answer is still being put together, see AnswerScope).
+   */
+  private readonly windows = new Map<string, RetryAfterWindow>();
   private readonly throttleLeft: Map<string, number>;
   private limiter: Limiter | undefined;
   private arrivals = 0;
@@ -63,22 +86,34 @@ export class GraphThrottling {
       : undefined;
   }
 
-  /** Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. */
-  throttle(email: string, arrivedAt: number): { code: string; message: string; retryAfter: string } | undefined {
-    // Windows run from when the 429 is answered; arrivals are judged, and the bucket charged, by
-    // when they arrived (as in the EWS simulator).
+  /**
+   * Concurrency, injected throttling and the app-wide ceiling, with Retry-After windows. `answer`:
+   * the answer this request's reply goes out in, when that is not at once (a JSON batch).
+   */
+  throttle(
+    email: string,
+    arrivedAt: number,
+    answer?: AnswerScope,
+  ): { code: string; message: string; retryAfter: string } | undefined {
+    // Windows last from when the 429 was decided; arrivals are judged, and the bucket charged, by
+    // when they arrived (as in the EWS simulator). A request counts as sent inside a window only if
+    // it arrived more than the grace after an answer carrying that window left the service: a
+    // client cannot stop for a Retry-After it has not been sent yet.
     const now = Date.now();
     const grace = this.options.inFlightGraceInMs ?? 100;
     const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > arrivedAt);
-    if (open.some((w) => arrivedAt - w!.openedAt > grace)) this.stats.insideRetryAfterWindow++;
+    if (open.some((w) => w!.answeredAt !== undefined && arrivedAt - w!.answeredAt > grace))
+      this.stats.insideRetryAfterWindow++;
     else if (open.length > 0) this.stats.arrivedInFlight++;
     const retryAfterSeconds = this.options.retryAfterSeconds ?? 1;
     const announce = (key: string, seconds: number, code: string, message: string) => {
       this.stats.throttled++;
-      const current = this.windows.get(key);
+      let window = this.windows.get(key);
       const until = now + seconds * 1000;
-      if (!current || current.until <= now) this.windows.set(key, { openedAt: now, until });
-      else current.until = Math.max(current.until, until);
+      if (!window || window.until <= now) this.windows.set(key, (window = { until }));
+      else window.until = Math.max(window.until, until);
+      if (answer) answer.windows.add(window);
+      else window.answeredAt ??= now;
       return { code, message, retryAfter: String(seconds) };
     };
     if ((this.inFlight.get(email) ?? 0) > (this.options.maxConcurrentPerMailbox ?? 4)) {
