@@ -11,4 +11,7 @@ process.once('SIGINT', () => {
   process.stderr.write('\nInterrupted: finishing the mailboxes in flight and writing the report…\n');
   controller.abort(new Error('interrupted by the operator (Ctrl-C)'));
 });
-process.exitCode = await main(hideBin(process.argv), processIO(controller.signal));
+// No top-level await: the bundle of this file is a CommonJS script (start-bundle.ts).
+void main(hideBin(process.argv), processIO(controller.signal)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { AccessError, describeError, InputError } from '../core/errors.js';
 import type { Mode } from '../core/plan.js';
@@ -277,8 +277,11 @@ type DataverseDemo = typeof import('../../simulators/dataverse/demo.js');
 /**
  * A compiled simulator module, by a path from the package root: the CLI also runs as one bundled
  * file (scripts/bundle-cli.mjs) that leaves the simulators out, from another folder than cli/.
+ * Required, not imported: the bundle runs from V8's code cache, where Node 20 has no import()
+ * (start-bundle.ts); Node >= 20.19 requires ES modules.
  */
-const simulator = (file: string) => pathToFileURL(path.join(packageRoot, 'dist', 'simulators', file)).href;
+const simulator = <T>(file: string): T =>
+  createRequire(import.meta.url)(path.join(packageRoot, 'dist', 'simulators', file)) as T;
 
 /**
  * What each top-level command runs, called once yargs has parsed the line: each command's code is
@@ -321,8 +324,8 @@ function commandHandlers(io: CliIO, argv: string[], early: GlobalFlags): Record<
       // The simulators (and their certificate library) load only for the demo.
       const demo = { report: args.report as string | undefined, output: early.output };
       if (parseRunFlags({ ...args, config: '-' }, io.env).fromDataverse)
-        return ((await import(simulator('dataverse/demo.js'))) as DataverseDemo).runDataverseDemo(demo, io);
-      return ((await import(simulator('demo.js'))) as Demo).runDemo(demo, io);
+        return simulator<DataverseDemo>('dataverse/demo.js').runDataverseDemo(demo, io);
+      return simulator<Demo>('demo.js').runDemo(demo, io);
     },
   };
 }

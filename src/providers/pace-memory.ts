@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Target } from '../core/mailbox.js';
 import type { LearnedPace } from '../core/throttle-gate.js';
 import type { Config } from '../input/config.js';
+import { stateDir, stateDirVariable } from '../paths.js';
 
 /** Where the learnt paces are kept (no secrets: a hash of the endpoint and account, a number, a date). */
-export const paceMemoryVariable = 'SINKRULE_STATE_DIR';
+export const paceMemoryVariable = stateDirVariable;
 
 /**
  * A pace older than this is not used: the service's budget for the app may have changed (another
@@ -92,16 +92,6 @@ export class PaceMemory {
 
 function memoryFile(env: NodeJS.ProcessEnv): string | undefined {
   return path.join(stateDir(env), 'pacing.json');
-}
-
-/** The folder sinkrule keeps its state in (paces, SOC packs written): SINKRULE_STATE_DIR, else the OS's place. */
-export function stateDir(env: NodeJS.ProcessEnv): string {
-  return (
-    env[paceMemoryVariable] ??
-    (process.platform === 'win32' && env.LOCALAPPDATA
-      ? path.join(env.LOCALAPPDATA, 'sinkrule')
-      : path.join(env.XDG_STATE_HOME ?? path.join(homedir(), '.local', 'state'), 'sinkrule'))
-  );
 }
 
 /** The service and the account whose budget the pace is: a hash, so the file names neither. */

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { stateDir } from '../providers/pace-memory.js';
+import { stateDir } from '../paths.js';
 
 /**
  * Which mailbox lists a SOC pack was written for: the SHA-256 of the users file (or of the rows
