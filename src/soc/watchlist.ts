@@ -125,7 +125,10 @@ export class SocRowWriter<Row extends Record<string, string>> {
     await this.endPart();
     await mkdir(this.dir, { recursive: true });
     const temp = path.join(this.dir, `.${this.name}-${this.parts.length + 1}.csv.partial`);
-    this.out = createWriteStream(temp);
+    // A row is ~200 bytes: with the default 16 KB buffer every 80th row waited for a disk write
+    // (130 waits in a 10,000-mailbox deploy's pack, after its last mailbox). A part is at most a
+    // few MB, so 1 MB of buffer keeps memory flat and the waits few.
+    this.out = createWriteStream(temp, { highWaterMark: 1 << 20 });
     this.parts.push({ temp, rows: 0, bytes: Buffer.byteLength(this.header) });
     this.out.write(this.header);
   }
