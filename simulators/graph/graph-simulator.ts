@@ -167,12 +167,15 @@ export class GraphSimulator {
     if (authProblem) reply = this.count(errorReply(401, 'InvalidAuthenticationToken', authProblem, clientRequestId));
     else if (/^\/v1\.0\/\$batch$/i.test(url.pathname) && req.method === 'POST') {
       const answer = new AnswerScope();
-      reply = await batch(bodyText, roles, clientRequestId, arrivedAt, {
-        stats: this.stats,
-        execute: (request, itemArrivedAt) => this.execute(request, itemArrivedAt, answer),
-        count: (itemReply) => this.count(itemReply),
-      });
-      answer.answered();
+      try {
+        reply = await batch(bodyText, roles, clientRequestId, arrivedAt, {
+          stats: this.stats,
+          execute: (request, itemArrivedAt) => this.execute(request, itemArrivedAt, answer),
+          count: (itemReply) => this.count(itemReply),
+        });
+      } finally {
+        answer.answered();
+      }
     } else {
       const parsed = parseJsonBody(bodyText, String(req.headers['content-type'] ?? ''));
       reply =

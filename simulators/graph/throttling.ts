@@ -38,22 +38,38 @@ export interface GraphThrottlingOptions {
   inFlightGraceInMs?: number;
 }
 
+/**
+ * A Retry-After window: until when the service refuses (`until`, from its decision), and what the
+ * client was told: when the first answer carrying it left (`answeredAt`) and until when the
+ * answers so far ask it to wait (`toldUntil`: each answer's time plus its Retry-After).
+ */
 interface RetryAfterWindow {
   until: number;
   answeredAt?: number;
+  toldUntil?: number;
+}
+
+function tell(window: RetryAfterWindow, now: number, waitInMs: number): void {
+  window.answeredAt ??= now;
+  window.toldUntil = Math.max(window.toldUntil ?? 0, now + waitInMs);
 }
 
 /**
  * An answer that goes out later than its parts are decided: a JSON batch returns when its last
  * item is done (json-batching.md: one response with every item's), so a 429 item's Retry-After
- * reaches the client only then. The windows its items announced count as answered at `answered`.
+ * reaches the client only then, and counts from then. `answered` marks the windows its items
+ * announced as told.
  */
 export class AnswerScope {
-  readonly windows = new Set<RetryAfterWindow>();
+  private readonly told: Array<{ window: RetryAfterWindow; waitInMs: number }> = [];
+
+  add(window: RetryAfterWindow, waitInMs: number): void {
+    this.told.push({ window, waitInMs });
+  }
 
   /** The answer leaves the service now. */
   answered(now = Date.now()): void {
-    for (const window of this.windows) window.answeredAt ??= now;
+    for (const { window, waitInMs } of this.told) tell(window, now, waitInMs);
   }
 }
 
@@ -96,24 +112,31 @@ export class GraphThrottling {
     answer?: AnswerScope,
   ): { code: string; message: string; retryAfter: string } | undefined {
     // Windows last from when the 429 was decided; arrivals are judged, and the bucket charged, by
-    // when they arrived (as in the EWS simulator). A request counts as sent inside a window only if
-    // it arrived more than the grace after an answer carrying that window left the service: a
-    // client cannot stop for a Retry-After it has not been sent yet.
+    // when they arrived (as in the EWS simulator). A request counts as sent inside a window if it
+    // arrived more than the grace after an answer carrying that window left the service and before
+    // the wait that answer asked for ended: a client cannot stop for a Retry-After it has not been
+    // sent yet, and must wait the whole of one it has.
     const now = Date.now();
     const grace = this.options.inFlightGraceInMs ?? 100;
-    const open = [this.windows.get(email), this.windows.get('*')].filter((w) => w && w.until > arrivedAt);
-    if (open.some((w) => w!.answeredAt !== undefined && arrivedAt - w!.answeredAt > grace))
-      this.stats.insideRetryAfterWindow++;
+    const open = [this.windows.get(email), this.windows.get('*')].filter(
+      (w) => w && Math.max(w.until, w.toldUntil ?? 0) > arrivedAt,
+    );
+    const told = (w: RetryAfterWindow) =>
+      w.answeredAt !== undefined && arrivedAt - w.answeredAt > grace && arrivedAt < w.toldUntil!;
+    if (open.some((w) => told(w!))) this.stats.insideRetryAfterWindow++;
     else if (open.length > 0) this.stats.arrivedInFlight++;
     const retryAfterSeconds = this.options.retryAfterSeconds ?? 1;
     const announce = (key: string, seconds: number, code: string, message: string) => {
       this.stats.throttled++;
       let window = this.windows.get(key);
       const until = now + seconds * 1000;
-      if (!window || window.until <= now) this.windows.set(key, (window = { until }));
+      // Over for the service and for the client (told, and its wait ended): a new window. One a
+      // batch has yet to answer for stays, so that answer still reaches it.
+      const over = (w: RetryAfterWindow) => w.until <= now && w.answeredAt !== undefined && w.toldUntil! <= now;
+      if (!window || over(window)) this.windows.set(key, (window = { until }));
       else window.until = Math.max(window.until, until);
-      if (answer) answer.windows.add(window);
-      else window.answeredAt ??= now;
+      if (answer) answer.add(window, seconds * 1000);
+      else tell(window, now, seconds * 1000);
       return { code, message, retryAfter: String(seconds) };
     };
     if ((this.inFlight.get(email) ?? 0) > (this.options.maxConcurrentPerMailbox ?? 4)) {

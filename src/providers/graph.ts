@@ -216,7 +216,9 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
  * The token for each request, from the (caching) credential. In place of the client's
  * TokenCredentialAuthenticationProvider, which builds an Error, stack trace and all, before every
  * request in case the token is missing: about 90 µs of the main thread per request on this machine
- * (a CPU profile of a 10,000-mailbox verify), on the thread whose timers keep the pace.
+ * (a CPU profile of a 10,000-mailbox verify), on the thread whose timers keep the pace. Not
+ * requireToken: a failure here comes mid-run and goes through translateGraphError as the identity
+ * library raised it (a network error is transient there, not a wrong secret).
  */
 async function accessToken(credential: TokenCredential, scope: string): Promise<string> {
   const token = await credential.getToken(scope);

@@ -11,7 +11,14 @@ import { runCli } from '../helpers/cli.js';
  * A cache is only ever a shortcut: whatever is in the folder, the command does the same.
  */
 describe('the compiled-code cache', () => {
-  const cacheName = `cli-${process.version}-${process.arch}.bin`;
+  // cli-<Node version>-<arch>-<hash of the bundle>.bin: the cache of this build.
+  const cacheName = new RegExp(`^cli-${process.version.replace(/\./g, '\\.')}-${process.arch}-[0-9a-f]{16}\\.bin$`);
+  const cacheOf = async (stateDir: string) => {
+    const files = await readdir(path.join(stateDir, 'code-cache'));
+    assert.equal(files.length, 1, `one cache, no temporary file: ${files.join(', ')}`);
+    assert.match(files[0]!, cacheName);
+    return path.join(stateDir, 'code-cache', files[0]!);
+  };
   const inStateDir = async (body: (stateDir: string) => Promise<void>) => {
     const stateDir = await mkdtemp(path.join(tmpdir(), 'sinkrule-code-cache-'));
     try {
@@ -28,23 +35,30 @@ describe('the compiled-code cache', () => {
 
   it('is written by the first run, kept by the next ones, with no temporary file left', async () => {
     await inStateDir(async (stateDir) => {
-      const cache = path.join(stateDir, 'code-cache', cacheName);
       await version(stateDir);
+      const cache = await cacheOf(stateDir);
       const written = await stat(cache);
       assert.ok(written.size > 100_000, `V8's code for the bundle (${written.size} bytes)`);
       await version(stateDir);
       assert.equal((await stat(cache)).mtimeMs, written.mtimeMs, 'a cache V8 accepted is not written again');
-      assert.deepEqual(await readdir(path.join(stateDir, 'code-cache')), [cacheName]);
+      assert.equal(await cacheOf(stateDir), cache);
     });
   });
 
-  it('one V8 refuses (damaged, or from another build) is compiled around and replaced', async () => {
+  it('one V8 refuses (damaged) is compiled around and replaced; the caches of other builds go', async () => {
     await inStateDir(async (stateDir) => {
       await version(stateDir);
-      const cache = path.join(stateDir, 'code-cache', cacheName);
+      const cache = await cacheOf(stateDir);
       const damaged = Buffer.alloc((await stat(cache)).size, 0x5a);
       await writeFile(cache, damaged);
+      const otherBuild = path.join(
+        stateDir,
+        'code-cache',
+        `cli-${process.version}-${process.arch}-0123456789abcdef.bin`,
+      );
+      await writeFile(otherBuild, 'the cache of an earlier build');
       await version(stateDir);
+      assert.equal(await cacheOf(stateDir), cache, "the earlier build's cache is gone");
       assert.notDeepEqual(await readFile(cache), damaged, 'a cache V8 accepts again');
       await version(stateDir);
     });

@@ -74,6 +74,41 @@ describe('Graph back end', () => {
     });
   });
 
+  it(
+    'the simulator counts a request as sent inside a window from when the batch carrying the 429 ' +
+      'answered, and until the wait it asked for ended',
+    async () => {
+      // The batch's first item is refused at once; its second takes 300 ms, so the batch (and its
+      // 429) answers only then: a lone request sent meanwhile could not have known.
+      const options = { latencyInMs: 300, pauseAppAt: { request: 1, retryAfterSeconds: 2 } };
+      await inWorld(fresh(4), options, async (world) => {
+        const token = await simToken(world);
+        const rules = (user: string) => `/users/${user}@contoso.com/mailFolders/inbox/messageRules`;
+        const lone = (user: string) =>
+          httpsCall('GET', `${world.sim.url}/v1.0${rules(user)}`, { headers: { authorization: `Bearer ${token}` } });
+        const batch = httpsJson(`${world.sim.url}/v1.0/$batch`, token, {
+          requests: [
+            { id: '1', method: 'GET', url: rules('user0') },
+            { id: '2', method: 'GET', url: rules('user1') },
+          ],
+        });
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const early = lone('user2');
+        const answered = await batch;
+        const statuses = (answered.body as { responses: Array<{ id: string; status: number }> }).responses;
+        assert.deepEqual(statuses.map((r) => [r.id, r.status]).sort(), [
+          ['1', 429],
+          ['2', 200],
+        ]);
+        assert.equal((await early).status, 200);
+        assert.equal(world.sim.stats.insideRetryAfterWindow, 0, 'sent before the batch answered: in flight');
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        await lone('user3');
+        assert.equal(world.sim.stats.insideRetryAfterWindow, 1, 'sent after it, inside the 2 s it asked for');
+      });
+    },
+  );
+
   it('honours Retry-After on throttled mailboxes: retries, converges, sends nothing inside a window', async () => {
     const throttleFirstRequests = { 'user0@contoso.com': 3, 'user1@contoso.com': 1 };
     await inWorld(fresh(6), { throttleFirstRequests, retryAfterSeconds: 1 }, async (world) => {

@@ -40,6 +40,18 @@ describe('Graph simulator: requests sent inside a Retry-After window', () => {
     assert.deepEqual([stats.arrivedInFlight, stats.insideRetryAfterWindow], [2, 1], 'after it: inside');
   });
 
+  it("a batch's Retry-After counts from its answer: resuming on the refusal's clock is caught", () => {
+    const { stats, limiter } = throttling();
+    const answer = new AnswerScope();
+    const at = Date.now();
+    limiter.throttle('a@contoso.com', at, answer); // 5 s from the refusal: the service's window
+    answer.answered(at + 1000); // the client is told at +1 s to wait 5 s: until +6 s
+    limiter.throttle('b@contoso.com', at + 5500);
+    assert.equal(stats.insideRetryAfterWindow, 1, 'sent before the wait it was told ended');
+    limiter.throttle('c@contoso.com', at + 6100);
+    assert.equal(stats.insideRetryAfterWindow, 1, 'after it: not inside');
+  });
+
   it('a window a request alone answered first counts from that answer, whatever a batch does later', () => {
     const stats = emptyGraphStats();
     const limiter = new GraphThrottling({ requestsPerSecond: 1, burst: 1, limiter: { shape: 'bucket' } }, stats);
