@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientSecretVariable } from '../src/auth/graph-credential.js';
-import { samplesDir } from '../src/paths.js';
+import { samplesDir, stateDirVariable } from '../src/paths.js';
 import { ewsPasswordVariable } from '../src/providers/ews.js';
-import { paceMemoryVariable } from '../src/providers/pace-memory.js';
 import type { CliIO } from '../src/common/io.js';
 import { defaultRuleName } from '../src/input/config.js';
 import { nonCompliantOutcomes, type MailboxOutcome, type OutcomeName } from '../src/core/outcome.js';
@@ -103,7 +102,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       [clientSecretVariable]: app.clientSecret,
       [ewsPasswordVariable]: account.password,
       // The simulators' paces are kept with the demo's files, not among the admin's own.
-      [paceMemoryVariable]: path.join(path.dirname(configFile), 'state'),
+      [stateDirVariable]: path.join(path.dirname(configFile), 'state'),
     };
     io.stderr.write(
       `Demo: samples/users.csv has ${byTarget.graph.length} Exchange Online users (Graph simulator ` +

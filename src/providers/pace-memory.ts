@@ -6,9 +6,6 @@ import type { LearnedPace } from '../core/throttle-gate.js';
 import type { Config } from '../input/config.js';
 import { stateDir, stateDirVariable } from '../paths.js';
 
-/** Where the learnt paces are kept (no secrets: a hash of the endpoint and account, a number, a date). */
-export const paceMemoryVariable = stateDirVariable;
-
 /**
  * A pace older than this is not used: the service's budget for the app may have changed (another
  * app of the tenant, a new throttling policy), and relearning costs one 429.
@@ -84,7 +81,7 @@ export class PaceMemory {
     } catch (error) {
       return (
         `Could not keep the learnt pace in ${this.file} (${(error as Error).message}): the next run learns it ` +
-        `again. Set ${paceMemoryVariable} to a writable folder.`
+        `again. Set ${stateDirVariable} to a writable folder.`
       );
     }
   }
