@@ -69,6 +69,7 @@ export async function prepare(
     clock: io.clock,
     sleep: io.sleep,
     yieldToAnswers: io.yieldToAnswers,
+    graphWireThread: io.graphWireThread,
     mode,
     desiredRuleFor,
     paceMemory: PaceMemory.open(io.env, io.clock),

@@ -14,6 +14,8 @@ export interface CliIO {
   sleep: Sleep;
   /** Lets answers already on the sockets be read (the pacing's `yieldToAnswers`); none on a virtual clock. */
   yieldToAnswers?: () => Promise<void>;
+  /** Graph requests leave from a thread of their own (providers/wire-thread.ts); not on a virtual clock. */
+  graphWireThread?: boolean;
   confirm(question: string): Promise<boolean>;
   /** Asks for a value on the terminal; an empty answer gives `fallback`. */
   ask(question: string, fallback?: string): Promise<string>;
@@ -35,6 +37,7 @@ export function processIO(signal?: AbortSignal): CliIO {
     clock: () => performance.timeOrigin + performance.now(),
     sleep,
     yieldToAnswers: () => new Promise<void>((resolve) => setImmediate(resolve)),
+    graphWireThread: true,
     confirm: async (question) => /^y(es)?$/i.test(await askTerminal(`${question} [y/N] `)),
     ask: async (question, fallback) =>
       (await askTerminal(`${question}${fallback ? ` [${fallback}]` : ''}: `)) || (fallback ?? ''),

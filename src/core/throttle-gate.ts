@@ -18,6 +18,30 @@ export interface ThrottleGateOptions extends PaceControllerOptions {
    * journals it, so a run resumed after `kill -9` honours it too.
    */
   onWindow?: (until: number) => void;
+  /**
+   * Releases each request this long before its slot, to a sender that puts it on the wire at the
+   * slot from a thread of its own (providers/paced-wire.ts), so this thread's pauses no longer
+   * bunch what reaches the service. 0: released at the slot, sent at once. @default 0
+   */
+  releaseAheadInMs?: number;
+}
+
+/** When a released request should leave, and the least time before the next (see minGapShare). */
+export interface PacedSlot {
+  sendAt: number;
+  gapInMs: number;
+}
+
+/**
+ * Thrown by a request the gate released that never left: the sender held it back because the
+ * service opened a window before its slot. The gate sends it again at its next turn after
+ * `until`; it is not an answer, so the pace learns nothing from it.
+ */
+export class NotSentError extends Error {
+  override name = 'NotSentError';
+  constructor(readonly until: number) {
+    super(`held back unsent until ${new Date(until).toISOString()}: the service opened a window first`);
+  }
 }
 
 export type { LearnedPace, PacingState } from './pace-controller.js';
@@ -84,7 +108,7 @@ export class ThrottleGate {
   /** The next release comes no sooner (see minGapShare). */
   private spacedUntil = Number.NEGATIVE_INFINITY;
   private firstReleaseAt: number | undefined;
-  private readonly paceQueue: Array<{ resolve: () => void }> = [];
+  private readonly paceQueue: Array<{ resolve: (slot: PacedSlot) => void }> = [];
   private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
   readonly stats = {
@@ -162,21 +186,30 @@ export class ThrottleGate {
     }
   }
 
-  async send<T>(mailboxKey: string, request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  /** Sends `request` at its turn; it gets the slot its sender should put it on the wire at. */
+  async send<T>(mailboxKey: string, request: (slot: PacedSlot) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
     try {
-      await this.waitForTurn(key, signal);
-      this.stats.requests++;
-      const sentAt = this.options.clock();
-      try {
-        const result = await request();
-        this.pacing.accepted(sentAt, this.options.clock(), this.options.clock() < this.appClosedUntil);
-        this.countProbes();
-        return result;
-      } catch (error) {
-        if (error instanceof ThrottledError) this.close(key, error, sentAt);
-        throw error;
+      for (;;) {
+        const slot = await this.waitForTurn(key, signal);
+        this.stats.requests++;
+        // When it left: released ahead, a request leaves at its slot, not now.
+        const sentAt = Math.max(slot.sendAt, this.options.clock());
+        try {
+          const result = await request(slot);
+          this.pacing.accepted(sentAt, this.options.clock(), this.options.clock() < this.appClosedUntil);
+          this.countProbes();
+          return result;
+        } catch (error) {
+          if (error instanceof NotSentError) {
+            this.stats.requests--;
+            await this.options.sleep(Math.max(0, error.until - this.options.clock()), signal);
+            continue;
+          }
+          if (error instanceof ThrottledError) this.close(key, error, sentAt);
+          throw error;
+        }
       }
     } finally {
       this.release(key);
@@ -218,23 +251,23 @@ export class ThrottleGate {
    * mailbox's window again afterwards: one may have opened meanwhile. True if the pump let it
    * through at once with others.
    */
-  private async waitForTurn(key: string, signal?: AbortSignal): Promise<void> {
+  private async waitForTurn(key: string, signal?: AbortSignal): Promise<PacedSlot> {
     for (;;) {
       const waitInMs = (this.mailboxClosedUntil.get(key) ?? 0) - this.options.clock();
       if (waitInMs > 0) {
         await this.options.sleep(waitInMs, signal);
         continue;
       }
-      await this.pace(signal);
-      if ((this.mailboxClosedUntil.get(key) ?? 0) <= this.options.clock()) {
+      const slot = await this.pace(signal);
+      if ((this.mailboxClosedUntil.get(key) ?? 0) <= Math.max(slot.sendAt, this.options.clock())) {
         this.mailboxClosedUntil.delete(key);
-        return;
+        return slot;
       }
     }
   }
 
   /** Queues for the pump, which releases waiters one by one at the current pace. */
-  private pace(signal?: AbortSignal): Promise<void> {
+  private pace(signal?: AbortSignal): Promise<PacedSlot> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       // The listener goes as soon as the waiter does: a run's signal sees every request, and
@@ -245,9 +278,9 @@ export class ThrottleGate {
         reject(signal?.reason);
       };
       const waiter = {
-        resolve: () => {
+        resolve: (slot: PacedSlot) => {
           signal?.removeEventListener('abort', onAbort);
-          resolve();
+          resolve(slot);
         },
       };
       this.paceQueue.push(waiter);
@@ -268,9 +301,11 @@ export class ThrottleGate {
       while (this.paceQueue.length > 0) {
         const now = this.options.clock();
         this.pacing.windowEnded(now, this.appClosedUntil);
-        const readyAt = Math.max(this.appClosedUntil, this.nextSendAt, this.spacedUntil);
-        if (readyAt > now) {
-          await this.options.sleep(readyAt - now);
+        // Released ahead, requests are spaced on the wire by their sender, not here.
+        const aheadInMs = this.options.releaseAheadInMs ?? 0;
+        const readyAt = Math.max(this.appClosedUntil, this.nextSendAt, aheadInMs > 0 ? -Infinity : this.spacedUntil);
+        if (readyAt > now + aheadInMs) {
+          await this.options.sleep(readyAt - aheadInMs - now);
           await this.options.yieldToAnswers?.();
           const lateInMs = this.options.clock() - readyAt - this.catchUpFor(this.intervalInMs(), readyAt);
           if (lateInMs > 0 && readyAt > this.appClosedUntil && !this.warmingUp(readyAt))
@@ -295,7 +330,7 @@ export class ThrottleGate {
         // ceilings are 200 and 500.
         const gapInMs = intervalInMs * minGapShare;
         this.spacedUntil = Math.max(this.spacedUntil, now - gapInMs) + gapInMs;
-        this.paceQueue.shift()!.resolve();
+        this.paceQueue.shift()!.resolve({ sendAt: from, gapInMs });
       }
     } finally {
       this.pumping = false;

@@ -1,4 +1,5 @@
 import { TransientError } from '../core/errors.js';
+import { NotSentError, type PacedSlot } from '../core/throttle-gate.js';
 
 export interface BatchItemRequest {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -15,9 +16,13 @@ export interface BatchItemResponse {
   body?: any;
 }
 
-/** Posts one JSON batch; rejects when the batch as a whole fails. */
+/**
+ * Posts one JSON batch at its slot (the first item's; the gap is all items' together); rejects
+ * when the batch as a whole fails.
+ */
 export type PostBatch = (
   requests: object[],
+  slot: PacedSlot,
 ) => Promise<{ responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body?: unknown }> }>;
 
 /** Graph's limit per batch. */
@@ -35,6 +40,7 @@ export class GraphBatcher {
   private queue: Array<{
     mailbox: string;
     request: BatchItemRequest;
+    slot: PacedSlot;
     resolve: (r: BatchItemResponse) => void;
     reject: (e: unknown) => void;
   }> = [];
@@ -50,9 +56,9 @@ export class GraphBatcher {
     private readonly lingerInMs = 3,
   ) {}
 
-  send(mailbox: string, request: BatchItemRequest): Promise<BatchItemResponse> {
+  send(mailbox: string, request: BatchItemRequest, slot: PacedSlot): Promise<BatchItemResponse> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ mailbox: mailbox.toLowerCase(), request, resolve, reject });
+      this.queue.push({ mailbox: mailbox.toLowerCase(), request, slot, resolve, reject });
       if (this.queue.length >= this.batchSize) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.lingerInMs);
     });
@@ -61,10 +67,14 @@ export class GraphBatcher {
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    // Requests the gate let through just before a 429 opened a window must not go out inside it.
-    const holdInMs = this.pausedUntil() - this.clock();
-    if (holdInMs > 0) {
-      this.timer = setTimeout(() => this.flush(), holdInMs);
+    // Requests the gate let through just before a 429 opened a window must not go out inside it:
+    // they go back to the gate, which paces them again after it (held here, they would all leave
+    // at its end, on top of the gate's new pace).
+    const until = this.pausedUntil();
+    if (until > this.clock()) {
+      const held = this.queue;
+      this.queue = [];
+      for (const item of held) item.reject(new NotSentError(until));
       return;
     }
     const items = this.take();
@@ -77,7 +87,11 @@ export class GraphBatcher {
       url: request.url,
       ...(request.body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: request.body }),
     }));
-    this.post(requests).then(
+    const slot = {
+      sendAt: items[0]!.slot.sendAt,
+      gapInMs: items.reduce((sum, item) => sum + item.slot.gapInMs, 0),
+    };
+    this.post(requests, slot).then(
       ({ responses = [] }) => {
         const byId = new Map(responses.map((response) => [response.id, response]));
         items.forEach((item, i) => {
@@ -98,13 +112,18 @@ export class GraphBatcher {
     );
   }
 
-  /** The next batch: in arrival order, at most 4 requests for any one mailbox. */
+  /**
+   * The next batch: in arrival order, at most 4 requests for any one mailbox, with slots no more
+   * than the linger apart (a batch leaves at its first item's slot: the service meters its items
+   * together, and released ahead after a pause, a batch could otherwise gather many intervals' worth).
+   */
   private take(): typeof this.queue {
     const taken: typeof this.queue = [];
     const perMailbox = new Map<string, number>();
     this.queue = this.queue.filter((item) => {
       const count = perMailbox.get(item.mailbox) ?? 0;
-      if (taken.length >= this.batchSize || count >= maxItemsPerMailbox) return true;
+      const tooLate = taken.length > 0 && item.slot.sendAt > taken[0]!.slot.sendAt + this.lingerInMs;
+      if (taken.length >= this.batchSize || count >= maxItemsPerMailbox || tooLate) return true;
       perMailbox.set(item.mailbox, count + 1);
       taken.push(item);
       return false;

@@ -6,13 +6,14 @@ import type { Mailbox } from '../core/mailbox.js';
 import type { RuleChange } from '../core/plan.js';
 import { parseRetryAfter, type Clock } from '../core/retry.js';
 import type { MailboxRule, RuleSpec } from '../core/rule.js';
-import type { ThrottleGate } from '../core/throttle-gate.js';
+import { NotSentError, type PacedSlot, type ThrottleGate } from '../core/throttle-gate.js';
 import type { GraphConfig } from '../input/config.js';
 import type { ApiProvider, ApplyResult, MailboxState, SignedInApp } from '../core/provider.js';
 import { GraphBatcher, maxBatchItems, type BatchItemRequest, type BatchItemResponse } from './graph-batch.js';
 import { createGraphMail } from './graph-mail.js';
 import { createGraphAlerts } from './graph-alerts.js';
-import { GraphHttpHandler } from './graph-transport.js';
+import { GraphHttpHandler, type GraphWire, type SlotCarrier } from './graph-transport.js';
+import { throttleScopeOf } from './graph-throttle.js';
 
 const { Client, AuthenticationHandler, TelemetryHandler } = graphClient;
 
@@ -25,6 +26,8 @@ export interface GraphProviderOptions {
   requestTimeoutInMs?: number;
   /** Requests per JSON batch; 1 sends each request on its own. @default 1 (the config's default is 4) */
   batchSize?: number;
+  /** What puts requests on the wire (the wire thread, wire-thread.ts). @default undici on this thread */
+  wire?: GraphWire;
 }
 
 /** Codes Graph answers with when the user has no Exchange Online mailbox Graph can reach. */
@@ -54,7 +57,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   const auth = new AuthenticationHandler({ getAccessToken: () => accessToken(credential, scope) });
   const telemetry = new TelemetryHandler();
   auth.setNext(telemetry);
-  telemetry.setNext(new GraphHttpHandler());
+  telemetry.setNext(new GraphHttpHandler(options.wire));
   const client = Client.initWithMiddleware({
     baseUrl: `${config.baseUrl}/`,
     defaultVersion: 'v1.0',
@@ -73,37 +76,39 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   const call = <T>(key: string, operation: string, request: BatchItemRequest, signal?: AbortSignal): Promise<T> =>
     gate.send(
       key,
-      async () => {
+      async (paced) => {
         if (batcher) {
-          const item = await batcher.send(key, request); // a failed batch rejects with a translated error
+          const item = await batcher.send(key, request, paced); // a failed batch rejects with a translated error
           if (item.status >= 400) throw translateGraphError(itemError(item), operation, clock);
           return item.body as T;
         }
         // Only the timeout: once the run is aborted the gate lets no new request through, and
         // linking every request to the run's signal would pile registrations onto it.
         const timeout = AbortSignal.timeout(timeoutInMs);
-        const api = client.api(request.url).options({ signal: timeout } as never);
+        const slot: SlotCarrier['slot'] = { ...paced };
+        const api = client.api(request.url).options({ signal: timeout, slot } as never);
         try {
           const method =
             request.method === 'DELETE' ? 'delete' : (request.method.toLowerCase() as 'get' | 'post' | 'patch');
           return (await (method === 'get' || method === 'delete' ? api[method]() : api[method](request.body))) as T;
         } catch (error) {
-          throw translateGraphError(error, operation, clock, timeout.aborted);
+          throw notSent(slot) ?? translateGraphError(error, operation, clock, timeout.aborted);
         }
       },
       signal,
     );
 
-  /** Posts a JSON batch as one Graph request (the batch as a whole has its own timeout). */
-  async function postBatch(requests: object[]) {
+  /** Posts a JSON batch as one Graph request at its slot (the batch as a whole has its own timeout). */
+  async function postBatch(requests: object[], paced: PacedSlot) {
     const timeout = AbortSignal.timeout(timeoutInMs);
+    const slot: SlotCarrier['slot'] = { ...paced };
     try {
       return await client
         .api('/$batch')
-        .options({ signal: timeout } as never)
+        .options({ signal: timeout, slot } as never)
         .post({ requests });
     } catch (error) {
-      throw translateGraphError(error, 'batch', clock, timeout.aborted);
+      throw notSent(slot) ?? translateGraphError(error, 'batch', clock, timeout.aborted);
     }
   }
 
@@ -226,6 +231,11 @@ async function accessToken(credential: TokenCredential, scope: string): Promise<
   return token.token;
 }
 
+/** The request never left: the wire held it back for a window (the gate paces it again). */
+function notSent(slot: SlotCarrier['slot']): NotSentError | undefined {
+  return slot?.heldUntil === undefined ? undefined : new NotSentError(slot.heldUntil);
+}
+
 /** A failed batch item in the shape of the Graph client's GraphError, for one translation path. */
 function itemError(item: BatchItemResponse): { statusCode: number; code?: string; message: string; headers: Headers } {
   const error = (item.body as { error?: { code?: string; message?: string } } | undefined)?.error;
@@ -327,8 +337,7 @@ export function translateGraphError(error: unknown, operation: string, clock: Cl
     });
   if (status === 429 || (status === 503 && graphError.headers?.get('retry-after'))) {
     const retryAfterInMs = parseRetryAfter((name) => graphError.headers?.get(name), clock());
-    // A 503 or a MailboxConcurrency 429 concerns this request's mailbox; any other 429 the app.
-    const scope = status === 503 || /MailboxConcurrency/i.test(message) ? 'mailbox' : 'app';
+    const scope = throttleScopeOf(status, message, graphError.headers?.get('retry-after'))!;
     return new ThrottledError(what, retryAfterInMs, scope, code, { cause: error });
   }
   if (status <= 0 || status >= 500) return new TransientError(what, code, { cause: error });

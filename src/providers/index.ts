@@ -13,6 +13,7 @@ import { createEwsProvider, ewsPasswordVariable } from './ews.js';
 import { createManualProvider } from './manual.js';
 import type { Provider } from '../core/provider.js';
 import type { PaceMemory } from './pace-memory.js';
+import { WireThread, wireLeadInMs } from './wire-thread.js';
 
 /** Targets this build has a back end for. */
 export const supportedTargets: readonly Target[] = ['graph', 'ews', 'pop3', 'manual'];
@@ -28,6 +29,8 @@ export interface ProviderDependencies {
   paceMemory?: PaceMemory;
   /** Handed to each back end's throttle gate (ThrottleGateOptions.yieldToAnswers). */
   yieldToAnswers?: () => Promise<void>;
+  /** Graph requests leave from a thread of their own (wire-thread.ts); not on a virtual clock. */
+  graphWireThread?: boolean;
 }
 
 export interface ProviderSet {
@@ -65,18 +68,20 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
     get(target) {
       let provider = providers.get(target);
       if (!provider) {
+        const wire = target === 'graph' && deps.graphWireThread ? new WireThread() : undefined;
         const gate = new ThrottleGate({
           clock: deps.clock,
           sleep: deps.sleep,
           rememberedRequestsPerSecond: deps.paceMemory?.recall(target, deps.config),
           yieldToAnswers: deps.yieldToAnswers,
           onWindow: (until) => windowListener?.(target, until),
+          releaseAheadInMs: wire ? wireLeadInMs : 0,
         });
         const until = inherited[target];
         if (until !== undefined) gate.honourWindow(until);
         const expected = workload[target];
         if (expected !== undefined) gate.expectMailboxes(expected);
-        const created = createProvider(target, gate, deps);
+        const created = createProvider(target, gate, deps, wire);
         provider = created.provider;
         providers.set(target, provider);
         gates.set(target, gate);
@@ -114,6 +119,7 @@ function createProvider(
   target: Target,
   gate: ThrottleGate,
   deps: ProviderDependencies,
+  wire?: WireThread,
 ): { provider: Provider; maxMailboxes: number } {
   const { config } = deps;
   switch (target) {
@@ -129,6 +135,7 @@ function createProvider(
           gate,
           clock: deps.clock,
           batchSize: graph.batchSize,
+          wire: wire?.send,
         }),
         maxMailboxes: graph.concurrency,
       };

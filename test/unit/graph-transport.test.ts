@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import type { Context } from '@microsoft/microsoft-graph-client';
 import type { Dispatcher } from 'undici';
-import { GraphHttpHandler, graphDispatcher } from '../../src/providers/graph-transport.js';
+import { directWire, GraphHttpHandler, graphDispatcher } from '../../src/providers/graph-transport.js';
 import { createLocalCertificate } from '../../simulators/tls.js';
 
 interface Echo {
@@ -45,7 +45,7 @@ describe('GraphHttpHandler (the Graph client over undici)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
     dispatcher = graphDispatcher(certificate.cert);
-    handler = new GraphHttpHandler(dispatcher);
+    handler = new GraphHttpHandler(directWire(dispatcher));
   });
 
   after(async () => {

@@ -1,0 +1,123 @@
+/**
+ * Puts paced requests on the wire at the times the throttle gate gave them, from a thread whose
+ * only work this is (wire-worker.ts).
+ *
+ * Why a thread of its own: the gate's thread also builds the requests, reads the answers and
+ * writes the reports. Each of its pauses (a garbage collection, a report write: 5–25 ms) held
+ * back what the pace would have released, which then left together, and a service whose burst
+ * is small counts arrivals: against a bucket of 1 % of a second (5 requests at 500 req/s) those
+ * bunches drew most of the 429s, each a window of a whole second. The gate now releases requests
+ * ahead of their slot (ThrottleGateOptions.releaseAheadInMs) and this sends each at its slot.
+ *
+ * It also stops first: the moment an answer opens an app-wide window, everything still waiting
+ * here goes back to the gate unsent ("held"), to be paced again once the window is over.
+ */
+export interface WireEntry<R> {
+  id: number;
+  request: R;
+  /** When it should leave (epoch ms); undefined: at once (a request outside the pace). */
+  sendAt?: number;
+  /** The least time before the next paced send: missed slots are made up, never as one burst. */
+  gapInMs?: number;
+}
+
+/** What becomes of a request: its answer, or held back unsent because a window opened first. */
+export type WireOutcome<A> =
+  { kind: 'answer'; answer: A } | { kind: 'held'; until: number } | { kind: 'failed'; error: unknown };
+
+export interface PacedWireOptions<R, A> {
+  clock: () => number;
+  /** Runs `fn` after `ms` (a timer); the returned function cancels it. */
+  schedule: (fn: () => void, ms: number) => () => void;
+  /**
+   * Runs `fn` once the answers already on the sockets have been read (setImmediate after a timer):
+   * a timer that fires late must not send what a 429 that arrived meanwhile forbids.
+   */
+  afterAnswers: (fn: () => void) => void;
+  transmit: (request: R, signal: AbortSignal) => Promise<A>;
+  /** The end of the app-wide window an answer opens (epoch ms), if it opens one. */
+  windowEnd: (answer: A, now: number) => number | undefined;
+  settle: (id: number, outcome: WireOutcome<A>) => void;
+}
+
+export class PacedWire<R, A> {
+  /** Waiting requests, in the order of their slots. */
+  private queue: Array<WireEntry<R>> = [];
+  private readonly inFlight = new Map<number, AbortController>();
+  private windowUntil = 0;
+  /** The next paced send comes no sooner. */
+  private spacedUntil = Number.NEGATIVE_INFINITY;
+  private cancelTimer?: () => void;
+  private draining = false;
+
+  constructor(private readonly options: PacedWireOptions<R, A>) {}
+
+  enqueue(entry: WireEntry<R>): void {
+    if (entry.sendAt === undefined) return this.transmit(entry);
+    const index = this.queue.findLastIndex((waiting) => waiting.sendAt! <= entry.sendAt!);
+    this.queue.splice(index + 1, 0, entry);
+    if (index + 1 === 0) this.arm();
+  }
+
+  abort(id: number): void {
+    const index = this.queue.findIndex((entry) => entry.id === id);
+    if (index >= 0) this.queue.splice(index, 1);
+    this.inFlight.get(id)?.abort();
+  }
+
+  private arm(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const head = this.queue[0];
+    if (!head || this.draining) return;
+    const waitInMs = Math.max(head.sendAt!, this.spacedUntil) - this.options.clock();
+    this.cancelTimer = this.options.schedule(
+      () => {
+        this.cancelTimer = undefined;
+        this.draining = true;
+        this.options.afterAnswers(() => this.drain());
+      },
+      Math.max(0, waitInMs),
+    );
+  }
+
+  /** Sends what is due, one gap apart at most two at once; holds everything if a window is open. */
+  private drain(): void {
+    this.draining = false;
+    const now = this.options.clock();
+    if (now < this.windowUntil) return this.holdAll();
+    while (this.queue.length > 0 && Math.max(this.queue[0]!.sendAt!, this.spacedUntil) <= now) {
+      const entry = this.queue.shift()!;
+      const gapInMs = entry.gapInMs ?? 0;
+      this.spacedUntil = Math.max(this.spacedUntil, now - gapInMs) + gapInMs;
+      this.transmit(entry);
+    }
+    this.arm();
+  }
+
+  private holdAll(): void {
+    const held = this.queue;
+    this.queue = [];
+    for (const entry of held) this.options.settle(entry.id, { kind: 'held', until: this.windowUntil });
+  }
+
+  private transmit(entry: WireEntry<R>): void {
+    const controller = new AbortController();
+    this.inFlight.set(entry.id, controller);
+    this.options.transmit(entry.request, controller.signal).then(
+      (answer) => {
+        this.inFlight.delete(entry.id);
+        const until = this.options.windowEnd(answer, this.options.clock());
+        const opens = until !== undefined && until > this.windowUntil;
+        if (opens) this.windowUntil = until;
+        // The answer first: the gate learns the window from it before the held requests come back.
+        this.options.settle(entry.id, { kind: 'answer', answer });
+        if (opens) this.holdAll();
+      },
+      (error: unknown) => {
+        this.inFlight.delete(entry.id);
+        this.options.settle(entry.id, { kind: 'failed', error });
+      },
+    );
+  }
+}
