@@ -46,7 +46,9 @@ import { createLocalCertificate, type LocalCertificate } from '../simulators/tls
 import type { LimiterOptions } from '../simulators/limiters.js';
 import {
   allowedRequests,
+  atDefaultPriority,
   limiterCells,
+  raiseSimulatorPriority,
   limiterFor,
   spread,
   startBusyNeighbour,
@@ -262,10 +264,12 @@ async function runCommand(
   certificate: LocalCertificate,
 ) {
   const started = performance.now();
-  const result = await runCli([command, ...extra, '--output', 'json'], {
-    cwd: dir,
-    env: { NODE_EXTRA_CA_CERTS: certificate.caFile, ...env },
-  });
+  const result = await atDefaultPriority(() =>
+    runCli([command, ...extra, '--output', 'json'], {
+      cwd: dir,
+      env: { NODE_EXTRA_CA_CERTS: certificate.caFile, ...env },
+    }),
+  );
   const wallInS = (performance.now() - started) / 1000;
   if (result.code === 1 && command !== 'validate') throw new Error(`sinkrule ${command} failed: ${result.stderr}`);
   return { wallInS, result };
@@ -279,10 +283,12 @@ async function runReference(
 ): Promise<ReferenceResult> {
   const script = fileURLToPath(new URL('./fixed-rate-client.js', import.meta.url));
   const started = performance.now();
-  const child = spawn(process.execPath, [script, ...args], {
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: certificate.caFile, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = atDefaultPriority(() =>
+    spawn(process.execPath, [script, ...args], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: certificate.caFile, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const code = await new Promise<number | null>((resolve, reject) => child.on('close', resolve).on('error', reject));
@@ -596,13 +602,16 @@ function printMatrix(rows: Row[]): void {
   console.log('');
 }
 
+/** Why the simulators run at the default priority, if they do (pacing-cells.ts, raiseSimulatorPriority). */
+let priority: string | undefined;
+
 function describeSettings(): string {
   return (
     `latency ${settings.latencyInMs} ± ${settings.jitterInMs} ms, ${settings.failureRate * 100} % 503s, ` +
     `${settings.runs} run(s) per cell${settings.busy ? ', a CPU-bound process beside it (--busy)' : ''}, ` +
     `Retry-After in whole seconds (EWS BackOffMilliseconds ≥ 1000), 4 concurrent per mailbox, ` +
     `Graph batch ${settings.graphBatch} and concurrency ${settings.graphConcurrency}, EWS concurrency 27, ` +
-    `sequential sample ${settings.sample}, 2 cores shared`
+    `sequential sample ${settings.sample}, 2 cores shared, ${priority ?? 'simulators at nice -10'}`
   );
 }
 
@@ -616,6 +625,7 @@ if (values.merge) {
   printMatrix(saved.flatMap((s) => s.rows));
   printTable(saved.flatMap((s) => s.rows));
 } else {
+  priority = raiseSimulatorPriority();
   const certificate = await createLocalCertificate();
   process.stderr.write(`sinkrule bench: ${describeSettings()}\n`);
   const neighbour = settings.busy ? startBusyNeighbour() : undefined;
