@@ -108,7 +108,7 @@ export class ThrottleGate {
   /** The next release comes no sooner (see minGapShare). */
   private spacedUntil = Number.NEGATIVE_INFINITY;
   private firstReleaseAt: number | undefined;
-  private readonly paceQueue: Array<{ resolve: (slot: PacedSlot) => void }> = [];
+  private readonly paceQueue: Array<{ resolve: (slot: PacedSlot) => void; again: boolean }> = [];
   private pumping = false;
   /** Counters for the progress line, the report and the benchmark. */
   readonly stats = {
@@ -191,8 +191,8 @@ export class ThrottleGate {
     const key = mailboxKey.toLowerCase();
     await this.acquire(key);
     try {
-      for (;;) {
-        const slot = await this.waitForTurn(key, signal);
+      for (let again = false; ; again = true) {
+        const slot = await this.waitForTurn(key, again, signal);
         this.stats.requests++;
         // When it left: released ahead, a request leaves at its slot, not now.
         const sentAt = Math.max(slot.sendAt, this.options.clock());
@@ -248,17 +248,16 @@ export class ThrottleGate {
 
   /**
    * Waits until no window is open for this mailbox and the pace releases this request. Checks the
-   * mailbox's window again afterwards: one may have opened meanwhile. True if the pump let it
-   * through at once with others.
+   * mailbox's window again afterwards: one may have opened meanwhile. Returns the slot it leaves at.
    */
-  private async waitForTurn(key: string, signal?: AbortSignal): Promise<PacedSlot> {
+  private async waitForTurn(key: string, again: boolean, signal?: AbortSignal): Promise<PacedSlot> {
     for (;;) {
       const waitInMs = (this.mailboxClosedUntil.get(key) ?? 0) - this.options.clock();
       if (waitInMs > 0) {
         await this.options.sleep(waitInMs, signal);
         continue;
       }
-      const slot = await this.pace(signal);
+      const slot = await this.pace(again, signal);
       if ((this.mailboxClosedUntil.get(key) ?? 0) <= Math.max(slot.sendAt, this.options.clock())) {
         this.mailboxClosedUntil.delete(key);
         return slot;
@@ -266,8 +265,11 @@ export class ThrottleGate {
     }
   }
 
-  /** Queues for the pump, which releases waiters one by one at the current pace. */
-  private pace(signal?: AbortSignal): Promise<PacedSlot> {
+  /**
+   * Queues for the pump, which releases waiters one by one at the current pace. `again`: a request
+   * released before that never left (NotSentError), which the controller has counted already.
+   */
+  private pace(again: boolean, signal?: AbortSignal): Promise<PacedSlot> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       // The listener goes as soon as the waiter does: a run's signal sees every request, and
@@ -278,6 +280,7 @@ export class ThrottleGate {
         reject(signal?.reason);
       };
       const waiter = {
+        again,
         resolve: (slot: PacedSlot) => {
           signal?.removeEventListener('abort', onAbort);
           resolve(slot);
@@ -318,7 +321,8 @@ export class ThrottleGate {
         this.firstReleaseAt ??= now;
         const intervalInMs = this.intervalInMs();
         const catchUpInMs = this.catchUpFor(intervalInMs, now);
-        this.pacing.released(this.nextSendAt >= now - catchUpInMs);
+        const waiter = this.paceQueue.shift()!;
+        if (!waiter.again) this.pacing.released(this.nextSendAt >= now - catchUpInMs);
         const repaidInMs = Math.min(this.debtInMs, intervalInMs * repayShare);
         this.debtInMs -= repaidInMs;
         // Catching up never reaches back into a window: its end releases one request at a time.
@@ -330,7 +334,7 @@ export class ThrottleGate {
         // ceilings are 200 and 500.
         const gapInMs = intervalInMs * minGapShare;
         this.spacedUntil = Math.max(this.spacedUntil, now - gapInMs) + gapInMs;
-        this.paceQueue.shift()!.resolve({ sendAt: from, gapInMs });
+        waiter.resolve({ sendAt: from, gapInMs });
       }
     } finally {
       this.pumping = false;

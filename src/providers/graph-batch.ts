@@ -22,7 +22,7 @@ export interface BatchItemResponse {
  */
 export type PostBatch = (
   requests: object[],
-  slot: PacedSlot,
+  slot: PacedSlot & { mailboxes: string[] },
 ) => Promise<{ responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body?: unknown }> }>;
 
 /** Graph's limit per batch. */
@@ -71,12 +71,12 @@ export class GraphBatcher {
     // they go back to the gate, which paces them again after it (held here, they would all leave
     // at its end, on top of the gate's new pace).
     const until = this.pausedUntil();
-    if (until > this.clock()) {
-      const held = this.queue;
-      this.queue = [];
-      for (const item of held) item.reject(new NotSentError(until));
-      return;
-    }
+    if (until > this.clock())
+      this.queue = this.queue.filter((item) => {
+        if (item.slot.sendAt >= until) return true; // released for after the window: the wire holds it
+        item.reject(new NotSentError(until));
+        return false;
+      });
     const items = this.take();
     if (this.queue.length > 0)
       this.timer = setTimeout(() => this.flush(), this.queue.length >= this.batchSize ? 0 : this.lingerInMs);
@@ -90,6 +90,7 @@ export class GraphBatcher {
     const slot = {
       sendAt: items[0]!.slot.sendAt,
       gapInMs: items.reduce((sum, item) => sum + item.slot.gapInMs, 0),
+      mailboxes: items.map((item) => item.mailbox),
     };
     this.post(requests, slot).then(
       ({ responses = [] }) => {

@@ -14,6 +14,8 @@ export interface WireRequest {
   sendAt?: number;
   /** The least time before the next paced request leaves. */
   gapInMs?: number;
+  /** The mailboxes it is for (a batch: one per item, in order): a window for one holds it. */
+  mailboxes?: string[];
 }
 
 /** The answer as read off the wire. */
@@ -34,7 +36,7 @@ export type GraphWire = (
 
 /** Where the throttle gate's slot rides along a Graph client request (its `options`). */
 export interface SlotCarrier {
-  slot?: { sendAt: number; gapInMs: number; heldUntil?: number };
+  slot?: { sendAt: number; gapInMs: number; mailboxes?: string[]; heldUntil?: number };
 }
 
 /** One request over undici, as it goes out (redirects, keep-alive: see graphDispatcher). */
@@ -89,6 +91,7 @@ export class GraphHttpHandler implements Middleware {
         body: (options.body as string | null | undefined) ?? undefined,
         sendAt: slot?.sendAt,
         gapInMs: slot?.gapInMs,
+        mailboxes: slot?.mailboxes,
       },
       options.signal ?? undefined,
     );

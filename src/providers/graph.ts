@@ -85,7 +85,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
         // Only the timeout: once the run is aborted the gate lets no new request through, and
         // linking every request to the run's signal would pile registrations onto it.
         const timeout = AbortSignal.timeout(timeoutInMs);
-        const slot: SlotCarrier['slot'] = { ...paced };
+        const slot: SlotCarrier['slot'] = { ...paced, mailboxes: [key.toLowerCase()] };
         const api = client.api(request.url).options({ signal: timeout, slot } as never);
         try {
           const method =
@@ -99,7 +99,7 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
     );
 
   /** Posts a JSON batch as one Graph request at its slot (the batch as a whole has its own timeout). */
-  async function postBatch(requests: object[], paced: PacedSlot) {
+  async function postBatch(requests: object[], paced: PacedSlot & { mailboxes: string[] }) {
     const timeout = AbortSignal.timeout(timeoutInMs);
     const slot: SlotCarrier['slot'] = { ...paced };
     try {

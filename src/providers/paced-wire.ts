@@ -10,7 +10,8 @@
  * ahead of their slot (ThrottleGateOptions.releaseAheadInMs) and this sends each at its slot.
  *
  * It also stops first: the moment an answer opens an app-wide window, everything still waiting
- * here goes back to the gate unsent ("held"), to be paced again once the window is over.
+ * here goes back to the gate unsent ("held"), to be paced again once the window is over; a window
+ * for one mailbox holds what waits for that mailbox (a JSON batch with one of its items for it).
  */
 export interface WireEntry<R> {
   id: number;
@@ -19,6 +20,14 @@ export interface WireEntry<R> {
   sendAt?: number;
   /** The least time before the next paced send: missed slots are made up, never as one burst. */
   gapInMs?: number;
+  /** The mailboxes it is for (a batch: one per item, in the items' order). */
+  mailboxes?: string[];
+}
+
+/** The windows an answer opens (epoch ms each ends); `index` is into the entry's `mailboxes`. */
+export interface WireWindows {
+  app?: number;
+  mailboxes: Array<{ index: number; until: number }>;
 }
 
 /** What becomes of a request: its answer, or held back unsent because a window opened first. */
@@ -35,16 +44,20 @@ export interface PacedWireOptions<R, A> {
    */
   afterAnswers: (fn: () => void) => void;
   transmit: (request: R, signal: AbortSignal) => Promise<A>;
-  /** The end of the app-wide window an answer opens (epoch ms), if it opens one. */
-  windowEnd: (answer: A, now: number) => number | undefined;
+  /** The windows an answer opens. */
+  windows: (answer: A, now: number) => WireWindows;
   settle: (id: number, outcome: WireOutcome<A>) => void;
 }
+
+/** Slots missed by more than this are sent at the pace, not made up (the gate's catch-up, 25 ms). */
+const maxCatchUpInMs = 25;
 
 export class PacedWire<R, A> {
   /** Waiting requests, in the order of their slots. */
   private queue: Array<WireEntry<R>> = [];
   private readonly inFlight = new Map<number, AbortController>();
   private windowUntil = 0;
+  private readonly mailboxUntil = new Map<string, number>();
   /** The next paced send comes no sooner. */
   private spacedUntil = Number.NEGATIVE_INFINITY;
   private cancelTimer?: () => void;
@@ -81,18 +94,37 @@ export class PacedWire<R, A> {
     );
   }
 
-  /** Sends what is due, one gap apart at most two at once; holds everything if a window is open. */
+  /**
+   * Sends what is due: slots missed by up to the catch-up at twice the pace at most (two at once,
+   * then one each gap), older ones at the pace; holds everything if a window is open.
+   */
   private drain(): void {
     this.draining = false;
     const now = this.options.clock();
     if (now < this.windowUntil) return this.holdAll();
     while (this.queue.length > 0 && Math.max(this.queue[0]!.sendAt!, this.spacedUntil) <= now) {
       const entry = this.queue.shift()!;
-      const gapInMs = entry.gapInMs ?? 0;
+      const mailboxUntil = this.mailboxWindow(entry, now);
+      if (mailboxUntil !== undefined) {
+        this.options.settle(entry.id, { kind: 'held', until: mailboxUntil });
+        continue;
+      }
+      const lateInMs = now - entry.sendAt!;
+      const gapInMs = (entry.gapInMs ?? 0) * (lateInMs > maxCatchUpInMs ? 2 : 1);
       this.spacedUntil = Math.max(this.spacedUntil, now - gapInMs) + gapInMs;
       this.transmit(entry);
     }
     this.arm();
+  }
+
+  /** The end of an open window for one of the entry's mailboxes, if any. */
+  private mailboxWindow(entry: WireEntry<R>, now: number): number | undefined {
+    let until: number | undefined;
+    for (const mailbox of entry.mailboxes ?? []) {
+      const end = this.mailboxUntil.get(mailbox);
+      if (end !== undefined && end > now) until = Math.max(until ?? end, end);
+    }
+    return until;
   }
 
   private holdAll(): void {
@@ -101,18 +133,35 @@ export class PacedWire<R, A> {
     for (const entry of held) this.options.settle(entry.id, { kind: 'held', until: this.windowUntil });
   }
 
+  /** What waits for a mailbox that now has a window goes back (a window for the app: everything). */
+  private hold(windows: WireWindows, entry: WireEntry<R>, now: number): void {
+    if (windows.app !== undefined && windows.app > this.windowUntil) {
+      this.windowUntil = windows.app;
+      return this.holdAll();
+    }
+    for (const { index, until } of windows.mailboxes) {
+      const mailbox = entry.mailboxes?.[index];
+      if (mailbox !== undefined) this.mailboxUntil.set(mailbox, Math.max(this.mailboxUntil.get(mailbox) ?? 0, until));
+    }
+    if (windows.mailboxes.length === 0) return;
+    this.queue = this.queue.filter((waiting) => {
+      const until = this.mailboxWindow(waiting, now);
+      if (until !== undefined) this.options.settle(waiting.id, { kind: 'held', until });
+      return until === undefined;
+    });
+    for (const [mailbox, until] of this.mailboxUntil) if (until <= now) this.mailboxUntil.delete(mailbox);
+  }
+
   private transmit(entry: WireEntry<R>): void {
     const controller = new AbortController();
     this.inFlight.set(entry.id, controller);
     this.options.transmit(entry.request, controller.signal).then(
       (answer) => {
         this.inFlight.delete(entry.id);
-        const until = this.options.windowEnd(answer, this.options.clock());
-        const opens = until !== undefined && until > this.windowUntil;
-        if (opens) this.windowUntil = until;
+        const now = this.options.clock();
         // The answer first: the gate learns the window from it before the held requests come back.
         this.options.settle(entry.id, { kind: 'answer', answer });
-        if (opens) this.holdAll();
+        this.hold(this.options.windows(answer, now), entry, now);
       },
       (error: unknown) => {
         this.inFlight.delete(entry.id);

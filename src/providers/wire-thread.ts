@@ -50,6 +50,12 @@ export class WireThread {
       if (this.failure) return reject(this.failure);
       if (signal?.aborted) return reject(signal.reason);
       const id = this.nextId++;
+      const { sendAt, gapInMs, mailboxes, ...rest } = request;
+      this.worker.postMessage({
+        type: 'send',
+        entry: { id, request: rest, sendAt, gapInMs, mailboxes },
+      } satisfies ToWire);
+      // Only once it is posted: a request that could not be must not keep the process alive.
       const onAbort = () => {
         this.worker.postMessage({ type: 'abort', id } satisfies ToWire);
         this.take(id)?.reject(signal!.reason);
@@ -57,8 +63,6 @@ export class WireThread {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject, forget: () => signal?.removeEventListener('abort', onAbort) });
-      const { sendAt, gapInMs, ...rest } = request;
-      this.worker.postMessage({ type: 'send', entry: { id, request: rest, sendAt, gapInMs } } satisfies ToWire);
     });
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
  * each at its slot (paced-wire.ts), and posts back each answer or `held`.
  */
 import { parentPort } from 'node:worker_threads';
-import { appWindowEnd } from './graph-throttle.js';
+import { answerWindows } from './graph-throttle.js';
 import { graphDispatcher, transmit, type WireAnswer, type WireRequest } from './graph-transport.js';
 import { PacedWire, type WireOutcome } from './paced-wire.js';
 import type { FromWire, ToWire } from './wire-thread.js';
@@ -18,7 +18,7 @@ const wire = new PacedWire<WireRequest, WireAnswer>({
   },
   afterAnswers: (fn) => setImmediate(fn),
   transmit: (request, signal) => transmit(dispatcher, request, signal),
-  windowEnd: (answer, now) => appWindowEnd(answer.status, answer.headers, answer.body, now),
+  windows: (answer, now) => answerWindows(answer.status, answer.headers, answer.body, now),
   settle: (id, outcome) => port.postMessage({ id, ...plain(outcome) } satisfies FromWire),
 });
 

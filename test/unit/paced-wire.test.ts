@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { appWindowEnd } from '../../src/providers/graph-throttle.js';
+import { answerWindows } from '../../src/providers/graph-throttle.js';
 import { PacedWire, type WireOutcome } from '../../src/providers/paced-wire.js';
 import { VirtualTime } from '../helpers/virtual-time.js';
 
@@ -26,7 +26,12 @@ function wireOn(time: VirtualTime, answerFor: (id: number) => Answer = () => ({ 
       await time.sleep(latencyInMs);
       return answerFor(id);
     },
-    windowEnd: (answer, now) => (answer.status === 429 ? now + answer.retryAfterInMs! : undefined),
+    windows: (answer, now) =>
+      answer.status === 429
+        ? { app: now + answer.retryAfterInMs!, mailboxes: [] }
+        : answer.status === 503
+          ? { mailboxes: [{ index: 0, until: now + answer.retryAfterInMs! }] }
+          : { mailboxes: [] },
     settle: (id, outcome) => outcomes.set(id, { ...outcome, at: time.now }),
   });
   const enqueue = (id: number, sendAt?: number, gapInMs = 1) => wire.enqueue({ id, request: id, sendAt, gapInMs });
@@ -78,6 +83,38 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
     assert.deepEqual(outcomes.get(100), { kind: 'held', until: 1_050, at: 500 });
   });
 
+  it("a mailbox's window holds what waits for that mailbox (a batch with an item for it), nothing else", async () => {
+    const time = new VirtualTime(0);
+    const { wire, sent, outcomes } = wireOn(time, (id) =>
+      id === 0 ? { status: 503, retryAfterInMs: 1_000 } : { status: 200 },
+    );
+    wire.enqueue({ id: 0, request: 0, sendAt: 0, mailboxes: ['a'] });
+    wire.enqueue({ id: 1, request: 1, sendAt: 40, mailboxes: ['a'] });
+    wire.enqueue({ id: 2, request: 2, sendAt: 60, mailboxes: ['b'] });
+    wire.enqueue({ id: 3, request: 3, sendAt: 70, mailboxes: ['c', 'a'] });
+    await time.run(60);
+    wire.enqueue({ id: 4, request: 4, sendAt: 80, mailboxes: ['a'] });
+    await time.run();
+    assert.deepEqual(
+      sent.map(({ id }) => id),
+      [0, 1, 2],
+      'the request sent before the answer came back at 50 was out already',
+    );
+    assert.deepEqual(outcomes.get(3), { kind: 'held', until: 1_050, at: 50 });
+    assert.deepEqual(outcomes.get(4), { kind: 'held', until: 1_050, at: 80 });
+  });
+
+  it('slots missed by more than 25 ms are not made up: after two at once, one an interval apart', async () => {
+    const time = new VirtualTime(1_000);
+    const { sent, enqueue } = wireOn(time);
+    for (let i = 0; i < 5; i++) enqueue(i, 900 + i, 1);
+    await time.run();
+    assert.deepEqual(
+      sent.map(({ at }) => at),
+      [1_000, 1_000, 1_002, 1_004, 1_006],
+    );
+  });
+
   it('an aborted request leaves the queue; a failed one is reported as failed', async () => {
     const time = new VirtualTime(0);
     const { wire, sent, outcomes } = wireOn(time);
@@ -86,7 +123,7 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
       schedule: (fn) => (fn(), () => {}),
       afterAnswers: (fn) => fn(),
       transmit: () => Promise.reject(new Error('ECONNRESET')),
-      windowEnd: () => undefined,
+      windows: () => ({ mailboxes: [] }),
       settle: (id, outcome) => outcomes.set(id, { ...outcome, at: time.now }),
     });
     wire.enqueue({ id: 1, request: 1, sendAt: 100 });
@@ -102,33 +139,46 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
   });
 });
 
-describe('appWindowEnd (which Graph answers stop the wire)', () => {
+describe('answerWindows (which Graph answers stop the wire, and for whom)', () => {
   const now = 1_000_000;
-  const error = (message: string) => JSON.stringify({ error: { code: 'TooManyRequests', message } });
+  const error = (message: string) => ({ error: { code: 'TooManyRequests', message } });
+  const mailboxBusy = 'Application is over its MailboxConcurrency limit.';
 
   it('an app-wide 429 with Retry-After, alone or as an item of a JSON batch', () => {
-    assert.equal(appWindowEnd(429, { 'retry-after': '2' }, error('Please retry again later.'), now), now + 2_000);
+    const alone = JSON.stringify(error('Please retry again later.'));
+    assert.deepEqual(answerWindows(429, { 'retry-after': '2' }, alone, now), { app: now + 2_000, mailboxes: [] });
     const batch = JSON.stringify({
       responses: [
         { id: '1', status: 200, body: {} },
-        { id: '2', status: 429, headers: { 'Retry-After': '1' }, body: { error: { message: 'Please retry' } } },
-        { id: '3', status: 429, headers: { 'Retry-After': '3' }, body: { error: { message: 'Please retry' } } },
+        { id: '2', status: 429, headers: { 'Retry-After': '1' }, body: error('Please retry') },
+        { id: '3', status: 429, headers: { 'Retry-After': '3' }, body: error('Please retry') },
       ],
     });
-    assert.equal(appWindowEnd(200, {}, batch, now), now + 3_000);
+    assert.deepEqual(answerWindows(200, {}, batch, now), { app: now + 3_000, mailboxes: [] });
   });
 
-  it('not a mailbox-concurrency 429, a 503, a 429 without Retry-After or a batch with none refused', () => {
-    const mailbox = error('Application is over its MailboxConcurrency limit.');
-    assert.equal(appWindowEnd(429, { 'retry-after': '1' }, mailbox, now), undefined);
-    assert.equal(appWindowEnd(503, { 'retry-after': '1' }, '', now), undefined);
-    assert.equal(appWindowEnd(429, {}, error('Please retry'), now), undefined);
+  it("a MailboxConcurrency 429 or a 503 with Retry-After is its mailbox's window; no Retry-After, no window", () => {
+    const busy = JSON.stringify(error(mailboxBusy));
+    assert.deepEqual(answerWindows(429, { 'retry-after': '1' }, busy, now), {
+      mailboxes: [{ index: 0, until: now + 1_000 }],
+    });
+    assert.deepEqual(answerWindows(503, { 'Retry-After': '2' }, '', now), {
+      mailboxes: [{ index: 0, until: now + 2_000 }],
+    });
+    assert.deepEqual(answerWindows(429, {}, JSON.stringify(error('Please retry')), now), { mailboxes: [] });
+    assert.deepEqual(answerWindows(503, {}, '', now), { mailboxes: [] });
     const batch = JSON.stringify({
       responses: [
         { id: '1', status: 503, headers: { 'Retry-After': '1' }, body: {} },
-        { id: '2', status: 429, headers: { 'Retry-After': '1' }, body: { error: { message: mailbox } } },
+        { id: '2', status: 200, body: {} },
+        { id: '3', status: 429, headers: { 'Retry-After': '1' }, body: error(mailboxBusy) },
       ],
     });
-    assert.equal(appWindowEnd(200, {}, batch, now), undefined);
+    assert.deepEqual(answerWindows(200, {}, batch, now), {
+      mailboxes: [
+        { index: 0, until: now + 1_000 },
+        { index: 2, until: now + 1_000 },
+      ],
+    });
   });
 });
