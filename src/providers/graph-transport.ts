@@ -100,10 +100,69 @@ export class GraphHttpHandler implements Middleware {
       throw new Error(`held back unsent: the service opened a window until ${new Date(outcome.until).toISOString()}`);
     }
     const { status, headers, body } = outcome.answer;
-    context.response = new Response(nullBodyStatuses.has(status) ? null : body, {
+    context.response = new WireResponse(
+      target,
       status,
-      headers: responseHeaders(headers),
-    });
+      nullBodyStatuses.has(status) ? null : body,
+      responseHeaders(headers),
+    );
+  }
+}
+
+/**
+ * What the Graph client reads of an answer (status, ok, headers, json(), text(); graph-client's
+ * GraphResponseHandler and GraphErrorHandler), over the body already read as text. A WHATWG
+ * Response runs every body through a stream again: in a CPU profile of a 5,000-mailbox verify,
+ * building them and reading their JSON took about 0.5 s of the main thread.
+ */
+class WireResponse {
+  readonly ok: boolean;
+  readonly statusText = '';
+  readonly redirected = false;
+  readonly type = 'basic';
+  readonly bodyUsed = false;
+
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    /** null: an answer that has no body (204, 205, 304). */
+    private readonly content: string | null,
+    readonly headers: Headers,
+  ) {
+    this.ok = status >= 200 && status < 300;
+  }
+
+  /** The body as a stream, for a content type the client does not parse (it hands the body on). */
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.content === null ? null : new Blob([this.content]).stream();
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.content ?? '');
+  }
+
+  async text(): Promise<string> {
+    return this.content ?? '';
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    return new Blob([this.content ?? '']).arrayBuffer();
+  }
+
+  async blob(): Promise<Blob> {
+    return new Blob([this.content ?? '']);
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    return new Uint8Array(await this.arrayBuffer());
+  }
+
+  async formData(): Promise<FormData> {
+    return new Response(this.content ?? '', { headers: this.headers }).formData();
+  }
+
+  clone(): WireResponse {
+    return new WireResponse(this.url, this.status, this.content, new Headers(this.headers));
   }
 }
 

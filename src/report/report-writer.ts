@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
-import { stringify, type Stringifier } from 'csv-stringify';
+import { stringify } from 'csv-stringify/sync';
 import type { MailboxOutcome } from '../core/outcome.js';
 import { describeForwarding, summarizeRule, type MailboxRule } from '../core/rule.js';
 import { chunkEnd, chunkStart, renderReportPage, rowHtml, rowsPerChunk, severity, type OutcomeCounts } from './html.js';
@@ -93,7 +93,6 @@ export class ReportWriter {
 
   private constructor(
     readonly files: ReportFiles,
-    private readonly csv: Stringifier,
     private readonly csvFile: WriteStream,
     private readonly csvDone: Promise<unknown>,
     private readonly rowsFile: string,
@@ -112,14 +111,12 @@ export class ReportWriter {
       journal: options.journal?.file,
       inventory: options.inventory?.file,
     };
-    const csv = stringify({ header: true, columns: [...csvHeader], bom: true });
     const csvFile = createWriteStream(files.csv);
-    csv.pipe(csvFile);
+    csvFile.write(stringify([], { header: true, columns: csvColumns, bom: true }));
     const rowsFile = path.join(dir, '.mailboxes.jsonl');
     const htmlParts = [0, 1, 2, 3].map((level) => createWriteStream(path.join(dir, `.rows-${level}.html`)));
     return new ReportWriter(
       files,
-      csv,
       csvFile,
       once(csvFile, 'close'),
       rowsFile,
@@ -156,7 +153,9 @@ export class ReportWriter {
     // The journal entry takes its place in the chain now; its sync is awaited by the worker only.
     const durable = (journaled && this.options.journal?.append({ type: 'done', row: outcome })) || Promise.resolve();
     durable.catch(() => undefined); // awaited by add(); a failed journal stops the run there
-    await this.put(this.csv, csvRow(outcome));
+    // csv-stringify's synchronous API: its stream (a Transform per row) cost a 5,000-mailbox verify
+    // about 0.3 s of the main thread, in a CPU profile.
+    await this.put(this.csvFile, stringify([csvRow(outcome)], { columns: csvColumns }));
     await this.put(this.rows, `${JSON.stringify(outcome)}\n`);
     await this.put(this.htmlParts[severity(outcome.outcome)]!, rowHtml(outcome));
     const byRoute = this.counts.get(outcome.target) ?? this.counts.set(outcome.target, new Map()).get(outcome.target)!;
@@ -235,7 +234,7 @@ export class ReportWriter {
       });
     }
     this.uncorkAll();
-    this.csv.end();
+    this.csvFile.end();
     this.rows.end();
     for (const part of this.htmlParts) part.end();
     await Promise.all([this.csvDone, once(this.rows, 'close'), ...this.htmlParts.map((part) => once(part, 'close'))]);
@@ -292,6 +291,8 @@ export class ReportWriter {
     await once(out, 'close');
   }
 }
+
+const csvColumns = [...csvHeader];
 
 /** One report.csv row: readable summaries of the full rules in report.json. */
 export function csvRow(o: MailboxOutcome): Record<(typeof csvHeader)[number], string | number> {
