@@ -101,7 +101,7 @@ export class PacedWire<R, A> {
   private drain(): void {
     this.draining = false;
     const now = this.options.clock();
-    if (now < this.windowUntil) return this.holdAll();
+    if (now < this.windowUntil) this.holdAll();
     while (this.queue.length > 0 && Math.max(this.queue[0]!.sendAt!, this.spacedUntil) <= now) {
       const entry = this.queue.shift()!;
       const mailboxUntil = this.mailboxWindow(entry, now);
@@ -127,10 +127,17 @@ export class PacedWire<R, A> {
     return until;
   }
 
+  /**
+   * Hands back what would leave inside the app's window. What the gate released for after it stays:
+   * a later 429 of the same burst extends the window by a few milliseconds, and bouncing all that
+   * was paced for after it would only pace it again.
+   */
   private holdAll(): void {
-    const held = this.queue;
-    this.queue = [];
-    for (const entry of held) this.options.settle(entry.id, { kind: 'held', until: this.windowUntil });
+    this.queue = this.queue.filter((entry) => {
+      if (entry.sendAt! >= this.windowUntil) return true;
+      this.options.settle(entry.id, { kind: 'held', until: this.windowUntil });
+      return false;
+    });
   }
 
   /** What waits for a mailbox that now has a window goes back (a window for the app: everything). */

@@ -72,10 +72,18 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
     for (let i = 0; i < 20; i++) enqueue(i, 10 * i);
     await time.run(60); // the 429 answers at 50
     enqueue(100, 500); // handed over before the handing thread read the 429
+    enqueue(101, 1_060); // paced for after the window: it goes at its slot
     await time.run();
     assert.deepEqual(
-      sent.map(({ id }) => id),
-      [0, 1, 2, 3, 4],
+      sent.map(({ id, at }) => [id, at]),
+      [
+        [0, 0],
+        [1, 10],
+        [2, 20],
+        [3, 30],
+        [4, 40],
+        [101, 1_060],
+      ],
       'sent until the 429 came back at 50 (the one due then is held: answers are read first)',
     );
     assert.deepEqual(outcomes.get(0), { kind: 'answer', answer: { status: 429, retryAfterInMs: 1_000 }, at: 50 });
