@@ -84,7 +84,7 @@ export function startBusyNeighbour(): ChildProcess {
  * The simulators stand for a service on machines of its own, which stamps a request when it
  * arrives. Here they share 2 cores with the client (and `--busy`'s neighbour), and a simulator
  * the scheduler kept waiting stamped what arrived meanwhile at once: in a trace of a 1 % bucket
- * at 500 req/s the client's wire thread sent every 4-7 ms while the simulator stamped 8 arrivals
+ * at 500 req/s the client's wire thread sent 3-7 ms apart while the simulator stamped 8 arrivals
  * within 2 ms after a 27 ms gap, and refused them. So the bench's process (its simulators) runs
  * at a higher scheduling priority (nice -10) than the processes it measures, which start at the
  * default; where it may not (no privilege), it says so and runs as before.
