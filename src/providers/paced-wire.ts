@@ -96,7 +96,7 @@ export class PacedWire<R, A> {
 
   /**
    * Sends what is due: slots missed by up to the catch-up at twice the pace at most (two at once,
-   * then one each gap), older ones at the pace; holds everything if a window is open.
+   * then one each gap), older ones at the pace; hands back what would leave inside a window.
    */
   private drain(): void {
     this.draining = false;
@@ -133,30 +133,30 @@ export class PacedWire<R, A> {
    * was paced for after it would only pace it again.
    */
   private holdAll(): void {
-    this.queue = this.queue.filter((entry) => {
-      if (entry.sendAt! >= this.windowUntil) return true;
-      this.options.settle(entry.id, { kind: 'held', until: this.windowUntil });
-      return false;
-    });
+    this.handBack((entry) => (entry.sendAt! < this.windowUntil ? this.windowUntil : undefined));
   }
 
-  /** What waits for a mailbox that now has a window goes back (a window for the app: everything). */
+  /** The windows an answer opened: what waits for the app's (or an affected mailbox's) goes back. */
   private hold(windows: WireWindows, entry: WireEntry<R>, now: number): void {
-    if (windows.app !== undefined && windows.app > this.windowUntil) {
-      this.windowUntil = windows.app;
-      return this.holdAll();
-    }
     for (const { index, until } of windows.mailboxes) {
       const mailbox = entry.mailboxes?.[index];
       if (mailbox !== undefined) this.mailboxUntil.set(mailbox, Math.max(this.mailboxUntil.get(mailbox) ?? 0, until));
     }
-    if (windows.mailboxes.length === 0) return;
-    this.queue = this.queue.filter((waiting) => {
-      const until = this.mailboxWindow(waiting, now);
-      if (until !== undefined) this.options.settle(waiting.id, { kind: 'held', until });
+    if (windows.app !== undefined && windows.app > this.windowUntil) {
+      this.windowUntil = windows.app;
+      this.holdAll();
+    }
+    if (windows.mailboxes.length > 0) this.handBack((waiting) => this.mailboxWindow(waiting, now));
+    for (const [mailbox, until] of this.mailboxUntil) if (until <= now) this.mailboxUntil.delete(mailbox);
+  }
+
+  /** Settles as held, and drops from the queue, every waiting entry `untilFor` gives a window end. */
+  private handBack(untilFor: (entry: WireEntry<R>) => number | undefined): void {
+    this.queue = this.queue.filter((entry) => {
+      const until = untilFor(entry);
+      if (until !== undefined) this.options.settle(entry.id, { kind: 'held', until });
       return until === undefined;
     });
-    for (const [mailbox, until] of this.mailboxUntil) if (until <= now) this.mailboxUntil.delete(mailbox);
   }
 
   private transmit(entry: WireEntry<R>): void {
