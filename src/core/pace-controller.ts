@@ -88,7 +88,7 @@ const throughputSpanInMs = 10_000;
 const throughputBinInMs = 100;
 /**
  * Bisection: while the lowest pace the service refused (the pace slow start reached, a refused
- * probe, a held pace that drew a 429) lies more than this above the pace, probes climb towards it
+ * probe, a held pace that drew a 429 that was not weak) lies more than this above the pace, probes climb towards it
  * every minConfirmInMs: a cut is deep enough to be sure to be under, and learning's estimate is
  * low when the burst is small, so the ceiling usually lies between.
  */
@@ -102,6 +102,23 @@ const bisectAboveShare = 0.05;
 const bisectFraction = 0.25;
 /** What a bisection probe is expected to cost, as a share of a refused probe's window. */
 const bisectCostShare = 0.25;
+/**
+ * A 429 for a request sent this long after the pace last changed (a window's end, a cut) is weak
+ * evidence that the pace is over: a limiter with a small burst also refuses the bunches the path
+ * makes of evenly paced requests (a stall on either side), at any pace under its ceiling, and
+ * cutting does not make those rarer (docs/pacing.md, "Stalls of the path"). The first such 429
+ * cuts minCut and does not become bisection's upper bound; a second one within noiseMemoryInMs,
+ * with no probe held in between, cuts by the overshoot it implies and does (a pace over a large
+ * burst draws its 429s seconds apart, each after a late start). A pace well over draws its next
+ * 429 soon after the window (a drop: within a second), which cuts as before.
+ */
+const weakAfterInMs = 2_000;
+/**
+ * How long a weak 429 is remembered: a second one within it is not weak; and a probe refused late
+ * while the held pace drew one counts for nothing (the pace goes back; no bound, no longer wait,
+ * the same step next time), once per pace: the same pace refused late again is refused.
+ */
+const noiseMemoryInMs = 30_000;
 /** The share of the most the service accepted in 10 s that a later run may start from, at least. */
 const rememberShare = 0.98;
 /** A held pace this far above the most the service accepted in 10 s is not kept: that most is. */
@@ -126,7 +143,8 @@ function cutFor(heldForInMs: number): number {
  *   accepted of the requests sent in the second before the refused one (counted when its window
  *   ends, so requests still on their way count);
  * - holding: a 429 for a request sent at the held pace cuts it by the overshoot that 429 implies
- *   (allowance ÷ time to the 429); 429s for requests sent before the last cut are the same burst;
+ *   (allowance ÷ time to the 429), except a first late one (weakAfterInMs), which cuts 2 %; 429s
+ *   for requests sent before the last cut are the same burst;
  * - probing: raise the pace by a step; it counts as held once it lasted allowance ÷ step without a
  *   429 for a request sent since; a 429 for one puts the pace back (where the pace's own 429s cut
  *   it if it was over too) and doubles the wait;
@@ -173,6 +191,15 @@ export class PaceController {
   /** Mailboxes to work on (undefined: not known), and how many are done; requests so far. */
   private readonly workload = { mailboxes: undefined as number | undefined, finished: 0, requests: 0 };
   private appThrottled = 0;
+  /**
+   * When a held pace last drew a weak 429, whether that one was let off (no probe held since), and
+   * the pace of the last probe refused late by such noise.
+   */
+  private readonly noise = {
+    at: Number.NEGATIVE_INFINITY,
+    letOff: false,
+    refusedRate: undefined as number | undefined,
+  };
 
   constructor(private readonly options: PaceControllerOptions) {
     this.maxRate = options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY;
@@ -267,8 +294,16 @@ export class PaceController {
       // which the pace grew ×e) lies under the ceiling, and bisection climbs from it to here.
       this.refusedRate = this.rate;
       this.rate = this.bounded(this.rate * 0.5); // until the estimate, when the window ends
-    } else if (probe && sentAt >= probe.startedAt) this.probeRefused(probe.from, now);
-    else this.cutHeld(probe?.from ?? this.rate, sentAt - Math.max(windowEndedAt, this.lastCutAt), now);
+    } else if (probe && sentAt >= probe.startedAt) {
+      if (this.refusedByNoise(probe, sentAt - Math.max(windowEndedAt, probe.startedAt), now)) this.rate = probe.from;
+      else this.probeRefused(probe.from, now);
+    } else {
+      const held = probe?.from ?? this.rate;
+      const heldForInMs = sentAt - Math.max(windowEndedAt, this.lastCutAt);
+      const letOffAgain = this.noise.letOff && now - this.noise.at <= noiseMemoryInMs;
+      if (heldForInMs >= weakAfterInMs && !letOffAgain) this.weakCut(held, heldForInMs, now);
+      else this.cutHeld(held, heldForInMs, now);
+    }
     this.probe = undefined;
     this.lastCutAt = now;
     this.nextProbeAt = closedUntil + this.probeIntervalFor();
@@ -282,6 +317,28 @@ export class PaceController {
 
   private bisecting(): boolean {
     return this.refusedRate !== undefined && this.refusedRate > this.rate * (1 + bisectAboveShare);
+  }
+
+  /** A weak 429 at the held pace (see weakAfterInMs): a small cut; the upper bound stays where it was. */
+  private weakCut(held: number, heldForInMs: number, now: number): void {
+    this.noise.at = now;
+    this.noise.letOff = true;
+    if (heldForInMs >= longHoldInMs) this.longHeldRate = held; // a drop's first 429 is a weak one
+    this.rate = this.bounded(held * (1 - minCut));
+  }
+
+  /**
+   * A probe refused late while the held pace draws weak 429s too says nothing of the probe's step
+   * (see noiseMemoryInMs): it counts as refused, and the pace goes back, but no bound is set and
+   * the next probe comes at the usual interval. Not during a recovery, whose refusals are the point.
+   */
+  private refusedByNoise(probe: { from: number }, probedForInMs: number, now: number): boolean {
+    const noisy = now - this.noise.at <= noiseMemoryInMs && probedForInMs >= weakAfterInMs && !this.recovery;
+    const again = this.noise.refusedRate !== undefined && this.rate >= this.noise.refusedRate * 0.995;
+    if (!noisy || again) return false;
+    this.stats.failedProbes++;
+    this.noise.refusedRate = this.rate;
+    return true;
   }
 
   /** A 429 at the held pace: cut by the overshoot it implies; far under the highest pace held, recover. */
@@ -325,6 +382,8 @@ export class PaceController {
     const { step } = this.probe!;
     this.probe = undefined;
     if (this.refusedRate !== undefined && this.rate >= this.refusedRate) this.refusedRate = undefined;
+    this.noise.letOff = false;
+    if (this.noise.refusedRate !== undefined && this.rate >= this.noise.refusedRate) this.noise.refusedRate = undefined;
     if (this.recovery) {
       if (this.rate >= this.recovery.target * recoveryBelowShare) this.recovery = undefined;
       else this.recovery = { ...this.recovery, intervalInMs: firstRecoveryIntervalInMs, since: now };

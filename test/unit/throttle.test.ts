@@ -181,16 +181,7 @@ describe('pace controller decisions', () => {
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
     const time = new VirtualTime();
     const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
-    // Five requests at once: all but the first wait for the pace (probes need a pace that binds).
-    const send = async (fail = false) => {
-      const sends = Array.from({ length: fail ? 1 : 5 }, (_, i) =>
-        gate
-          .send(`u${time.now}-${i}@x`, async () => (fail ? Promise.reject(throttled()) : undefined))
-          .catch(() => undefined),
-      );
-      await time.run();
-      await Promise.all(sends);
-    };
+    const send = fiveAtOnce(time, gate);
     await send();
     await send(true); // learning ends
     await send();
@@ -210,6 +201,68 @@ describe('pace controller decisions', () => {
     time.now += 11_000;
     await send();
     assert.ok(gate.requestsPerSecond > held, 'the next probe 20 s after the window');
+  });
+
+  it('a 429 long after the pace last changed cuts 2 %; one soon after its window cuts by the overshoot', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const send = fiveAtOnce(time, gate);
+    await send();
+    await send(true); // learning ends
+    await send();
+    const held = gate.requestsPerSecond;
+    time.now += 3_000;
+    await send(true); // a bunch the path made, or a pace a little over: no telling, so a small cut
+    assert.ok(Math.abs(gate.requestsPerSecond - held * 0.98) < 1e-6, `${gate.requestsPerSecond} after ${held}`);
+    time.now += 1_000;
+    await send(true); // at the end of its window: a pace well over the ceiling (a drop)
+    assert.ok(gate.requestsPerSecond <= held * 0.98 * 0.5 + 1e-6, `cut to ${gate.requestsPerSecond.toFixed(1)}`);
+  });
+
+  it('a second late 429 within 30 s, with no probe held between, cuts by the overshoot it implies', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const send = fiveAtOnce(time, gate);
+    await send();
+    await send(true); // learning ends
+    await send();
+    time.now += 3_000;
+    await send(true); // let off: 2 %
+    const held = gate.requestsPerSecond;
+    time.now += 4_000; // 3 s after its window
+    await send(true); // a pace over a large burst draws its 429s seconds apart: cut 0.2 s ÷ 3 s
+    const overshoot = 0.2 / 3;
+    const expected = held * (1 - overshoot / (1 + overshoot));
+    assert.ok(Math.abs(gate.requestsPerSecond - expected) < 1e-6, `${gate.requestsPerSecond} after ${held}`);
+  });
+
+  it('a probe refused late while the held pace draws late 429s: back, no longer wait; again: it counts', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const send = fiveAtOnce(time, gate);
+    await send();
+    await send(true); // learning ends
+    await send();
+    time.now += 3_000;
+    await send(true); // a weak 429 at the held pace
+    const held = gate.requestsPerSecond;
+    const probeThenRefusal = async () => {
+      time.now += 11_000; // 10 s after the window
+      await send();
+      const probed = gate.requestsPerSecond;
+      time.now += 2_500; // refused 2.5 s into the probe
+      await send(true);
+      return probed;
+    };
+    assert.ok((await probeThenRefusal()) > held, 'the first probe');
+    assert.equal(gate.requestsPerSecond, held, 'back to the pace that held');
+    assert.equal(gate.stats.failedProbes, 1);
+    assert.ok((await probeThenRefusal()) > held, 'the next probe 10 s after the window: the wait did not double');
+    assert.equal(gate.requestsPerSecond, held);
+    assert.equal(gate.stats.failedProbes, 2);
+    time.now += 11_000;
+    await send();
+    assert.equal(gate.requestsPerSecond, held, 'the same pace refused again: now the wait doubled');
   });
 
   it('a pace the client does not reach is not probed upward (it would only store up a burst)', async () => {
@@ -316,3 +369,17 @@ describe('pace controller decisions', () => {
     assert.ok(sent.find((s) => s.who === 'e@x')!.at >= start + 3000, 'the throttled mailbox waits');
   });
 });
+
+/** Five requests at once (all but the first wait for the pace, so probes see a pace that binds), or one refused. */
+function fiveAtOnce(time: VirtualTime, gate: ThrottleGate) {
+  const throttled = () => new ThrottledError('429', 1000, 'app', 'TooManyRequests');
+  return async (fail = false) => {
+    const sends = Array.from({ length: fail ? 1 : 5 }, (_, i) =>
+      gate
+        .send(`u${time.now}-${i}@x`, async () => (fail ? Promise.reject(throttled()) : undefined))
+        .catch(() => undefined),
+    );
+    await time.run();
+    await Promise.all(sends);
+  };
+}
