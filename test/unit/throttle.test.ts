@@ -179,12 +179,7 @@ describe('pace controller decisions', () => {
   });
 
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
-    const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
-    const send = fiveAtOnce(time, gate);
-    await send();
-    await send(true); // learning ends
-    await send();
+    const { time, gate, send } = await holdingAfterLearning();
     const held = gate.requestsPerSecond;
     time.now += 10_000;
     await send(); // the first probe after learning: +4 % (a slow start's estimate is a few per cent low)
@@ -204,12 +199,7 @@ describe('pace controller decisions', () => {
   });
 
   it('a 429 long after the pace last changed cuts 2 %; one soon after its window cuts by the overshoot', async () => {
-    const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
-    const send = fiveAtOnce(time, gate);
-    await send();
-    await send(true); // learning ends
-    await send();
+    const { time, gate, send } = await holdingAfterLearning();
     const held = gate.requestsPerSecond;
     time.now += 3_000;
     await send(true); // a bunch the path made, or a pace a little over: no telling, so a small cut
@@ -220,12 +210,7 @@ describe('pace controller decisions', () => {
   });
 
   it('a second late 429 within 30 s, with no probe held between, cuts by the overshoot it implies', async () => {
-    const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
-    const send = fiveAtOnce(time, gate);
-    await send();
-    await send(true); // learning ends
-    await send();
+    const { time, gate, send } = await holdingAfterLearning();
     time.now += 3_000;
     await send(true); // let off: 2 %
     const held = gate.requestsPerSecond;
@@ -237,12 +222,7 @@ describe('pace controller decisions', () => {
   });
 
   it('a probe refused late while the held pace draws late 429s: back, no longer wait; again: it counts', async () => {
-    const time = new VirtualTime();
-    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
-    const send = fiveAtOnce(time, gate);
-    await send();
-    await send(true); // learning ends
-    await send();
+    const { time, gate, send } = await holdingAfterLearning();
     time.now += 3_000;
     await send(true); // a weak 429 at the held pace
     const held = gate.requestsPerSecond;
@@ -382,4 +362,15 @@ function fiveAtOnce(time: VirtualTime, gate: ThrottleGate) {
     await time.run();
     await Promise.all(sends);
   };
+}
+
+/** A gate that has learnt its pace (a 429 ended slow start, and its window is over), with fiveAtOnce. */
+async function holdingAfterLearning() {
+  const time = new VirtualTime();
+  const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+  const send = fiveAtOnce(time, gate);
+  await send();
+  await send(true); // learning ends
+  await send(); // the estimate, when the window is over
+  return { time, gate, send };
 }
