@@ -279,13 +279,15 @@ export class PaceController {
   /**
    * The service refused a request sent at `sentAt` for the whole app; the window before it ended
    * at `windowEndedAt`. A 429 for a request sent before the last cut is part of the burst that cut
-   * answered: no new cut.
+   * answered: no new cut. So is one for a request sent before that window ended: its sender had
+   * not heard of the window yet (the wire thread sends at the slot; a 429 may come back within
+   * 2 ms and reach this thread after the next slot).
    */
   refused(sentAt: number, now: number, windowEndedAt: number, closedUntil: number): void {
     this.appThrottled++;
     // The bucket ran dry when the earliest refused request arrived, not when its 429 came back.
     if (this.estimateAt !== undefined) this.estimateAt = Math.min(this.estimateAt, sentAt);
-    if (sentAt < this.lastCutAt) return;
+    if (sentAt < this.lastCutAt || sentAt < windowEndedAt) return;
     const probe = this.probe;
     if (this.state === 'learning') {
       this.estimateAt = sentAt;

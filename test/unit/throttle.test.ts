@@ -282,6 +282,16 @@ describe('pace controller decisions', () => {
     assert.ok(gate.pausedUntil >= 50 + 9 + 1000, 'the window lasts from the last 429');
   });
 
+  it('a 429 for a request sent inside the window another opened (its sender had not heard): no new cut', async () => {
+    const { time, gate } = await holdingAfterLearning();
+    time.now += 3_000;
+    gate.close('a@x', throttled(), time.now - 2); // its 429 came back 2 ms after it left
+    const afterFirst = gate.requestsPerSecond;
+    time.now += 1;
+    gate.close('b@x', throttled(), time.now); // left at its slot, 1 ms after that 429 came back
+    assert.equal(gate.requestsPerSecond, afterFirst);
+  });
+
   it('a late timer: the slots it missed are made up at twice the pace at most, never in a burst', async () => {
     const time = new VirtualTime();
     // Timers 30 ms late at about 100 ms (the first second: 5 ms of catch-up), at 1,100 ms and at
