@@ -297,7 +297,7 @@ export class PaceController {
       this.refusedRate = this.rate;
       this.rate = this.bounded(this.rate * 0.5); // until the estimate, when the window ends
     } else if (probe && sentAt >= probe.startedAt) {
-      if (this.refusedByNoise(probe, sentAt - Math.max(windowEndedAt, probe.startedAt), now)) this.rate = probe.from;
+      if (this.excusedAsNoise(probe, sentAt - Math.max(windowEndedAt, probe.startedAt), now)) this.rate = probe.from;
       else this.probeRefused(probe.from, now);
     } else {
       const held = probe?.from ?? this.rate;
@@ -333,8 +333,9 @@ export class PaceController {
    * A probe refused late while the held pace draws weak 429s too says nothing of the probe's step
    * (see noiseMemoryInMs): it counts as refused, and the pace goes back, but no bound is set and
    * the next probe comes at the usual interval. Not during a recovery, whose refusals are the point.
+   * True if it excused the refusal (and counted it as a refused probe).
    */
-  private refusedByNoise(probe: { from: number }, probedForInMs: number, now: number): boolean {
+  private excusedAsNoise(probe: { from: number }, probedForInMs: number, now: number): boolean {
     const noisy = now - this.noise.at <= noiseMemoryInMs && probedForInMs >= weakAfterInMs && !this.recovery;
     const again = this.noise.refusedRate !== undefined && this.rate >= this.noise.refusedRate * 0.995;
     if (!noisy || again) return false;
