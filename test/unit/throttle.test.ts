@@ -178,6 +178,24 @@ describe('pace controller decisions', () => {
     );
   });
 
+  it('slow start raises the pace only while the client sends what it allows (RFC 7661)', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    // A client that has a request every 20 ms: half the pace, however many are accepted.
+    for (let i = 0; i < 50; i++) {
+      await gate.send(`u${i}@x`, async () => undefined);
+      time.now += 20;
+    }
+    const held = gate.requestsPerSecond;
+    assert.ok(held <= 115, `raised only in the first 250 ms, before a whole span was seen (${held.toFixed(0)})`);
+    // Then 300 at once: the pace holds them back, and what is accepted raises it again.
+    const sends = Array.from({ length: 300 }, (_, i) => gate.send(`v${i}@x`, async () => undefined));
+    await time.run();
+    await Promise.all(sends);
+    assert.ok(gate.requestsPerSecond > held + 200, `raised to ${gate.requestsPerSecond.toFixed(0)} once paced`);
+    assert.equal(gate.pacingState, 'learning');
+  });
+
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
     const { time, gate, send } = await holdingAfterLearning();
     const held = gate.requestsPerSecond;
