@@ -112,15 +112,35 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
     assert.deepEqual(outcomes.get(4), { kind: 'held', until: 1_050, at: 80 });
   });
 
-  it('slots missed by more than 25 ms are not made up: after two at once, one an interval apart', async () => {
+  it('of slots missed by more than 25 ms, 25 ms are made up at twice the pace, then the pace', async () => {
     const time = new VirtualTime(1_000);
     const { sent, enqueue } = wireOn(time);
-    for (let i = 0; i < 5; i++) enqueue(i, 900 + i, 1);
+    for (let i = 0; i < 60; i++) enqueue(i, 900 + 2 * i, 1); // a slot every 2 ms, the first 100 ms ago
     await time.run();
-    assert.deepEqual(
-      sent.map(({ at }) => at),
-      [1_000, 1_000, 1_002, 1_004, 1_006],
+    const at = sent.map((s) => s.at);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    assert.deepEqual(at.slice(0, 3), [1_000, 1_000, 1_001]);
+    // Made up: a 1 ms gap until the wire's own pace is on time again, then the 2 ms interval.
+    const madeUp = gaps.findIndex((gap) => gap === 2);
+    assert.ok(madeUp >= 20 && madeUp <= 26, `made up for ${madeUp} sends`);
+    assert.ok(
+      gaps.slice(madeUp).every((gap) => gap === 2),
+      `then at the pace: ${gaps.slice(madeUp).join(',')}`,
     );
+  });
+
+  it('behind the slots it was given, the wire keeps its own pace and makes up its later stalls', async () => {
+    const time = new VirtualTime(1_000);
+    const { sent, enqueue } = wireOn(time);
+    // 400 ms behind (a cold start), then a stall of 10 ms while still behind.
+    for (let i = 0; i < 300; i++) enqueue(i, 600 + 2 * i, 1);
+    await time.run(1_100);
+    time.now += 10;
+    await time.run();
+    const last = sent.at(-1)!.at;
+    // 300 requests 2 ms apart take 598 ms; 25 ms of the 400 were made up at the start, and the
+    // stall was made up too. At exactly the pace once behind (as before), the last left at 1,608.
+    assert.ok(last <= 1_000 + 598 - 25 + 2, `last sent at ${last}`);
   });
 
   it('an aborted request leaves the queue; a failed one is reported as failed', async () => {
