@@ -199,7 +199,6 @@ export class PaceController {
   private firstAcceptedAt: number | undefined;
   /** When requests were let through during learning, the last slowStartSpanInMs of them (see slowStartStep). */
   private readonly recentReleases: number[] = [];
-  private firstReleasedAt: number | undefined;
   /** Requests let through since the last probe decision, and how many of them waited for the pace. */
   private releases = { total: 0, paced: 0 };
   /** Mailboxes to work on (undefined: not known), and how many are done; requests so far. */
@@ -245,11 +244,7 @@ export class PaceController {
     this.workload.requests++;
     this.releases.total++;
     if (paced) this.releases.paced++;
-    if (this.state === 'learning') {
-      const now = this.options.clock();
-      this.firstReleasedAt ??= now;
-      this.recentReleases.push(now);
-    }
+    if (this.state === 'learning') this.recentReleases.push(this.options.clock());
   }
 
   /** Nothing is sent until `until` (a window): an estimate waiting for the window's end is made now if it ended. */
@@ -484,8 +479,8 @@ export class PaceController {
   private sendingAtPace(now: number): boolean {
     const old = this.recentReleases.findIndex((t) => t >= now - slowStartSpanInMs);
     this.recentReleases.splice(0, old < 0 ? this.recentReleases.length : old);
-    // Before a whole span has passed there is nothing to judge by.
-    if (now - (this.firstReleasedAt ?? now) < slowStartSpanInMs) return true;
+    // Before a whole span has passed since the first request there is nothing to judge by.
+    if (now - (this.firstAcceptedAt ?? now) < slowStartSpanInMs) return true;
     return (this.recentReleases.length * 1000) / slowStartSpanInMs >= this.rate * slowStartSentShare;
   }
 
