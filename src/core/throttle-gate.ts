@@ -30,6 +30,11 @@ export interface ThrottleGateOptions extends PaceControllerOptions {
 export interface PacedSlot {
   sendAt: number;
   gapInMs: number;
+  /**
+   * Set by the sender: it made this request up faster than the pace after a stall (see
+   * PaceController.refused); a 429 for it is the sender's burst, not the pace's.
+   */
+  madeUp?: boolean;
 }
 
 /**
@@ -207,7 +212,7 @@ export class ThrottleGate {
             await this.options.sleep(Math.max(0, error.until - this.options.clock()), signal);
             continue;
           }
-          if (error instanceof ThrottledError) this.close(key, error, sentAt);
+          if (error instanceof ThrottledError) this.close(key, error, sentAt, slot.madeUp);
           throw error;
         }
       }
@@ -220,7 +225,7 @@ export class ThrottleGate {
    * Opens a window in which nothing is sent (to the app or to one mailbox). `sentAt` is when the
    * throttled request left (the controller tells a new overshoot from the rest of a burst by it).
    */
-  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock()): void {
+  close(mailboxKey: string, error: ThrottledError, sentAt = this.options.clock(), madeUp = false): void {
     this.stats.throttled++;
     const now = this.options.clock();
     const until = now + (error.retryAfterInMs ?? 0);
@@ -237,7 +242,7 @@ export class ThrottleGate {
       this.appClosedUntil = until;
       this.options.onWindow?.(until);
     }
-    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil);
+    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil, madeUp);
     this.countProbes();
   }
 

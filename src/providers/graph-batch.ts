@@ -87,13 +87,15 @@ export class GraphBatcher {
       url: request.url,
       ...(request.body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: request.body }),
     }));
-    const slot = {
+    const slot: PacedSlot & { mailboxes: string[] } = {
       sendAt: items[0]!.slot.sendAt,
       gapInMs: items.reduce((sum, item) => sum + item.slot.gapInMs, 0),
       mailboxes: items.map((item) => item.mailbox),
     };
     this.post(requests, slot).then(
       ({ responses = [] }) => {
+        // Made up as one request, its items were too.
+        if (slot.madeUp) for (const item of items) item.slot.madeUp = true;
         const byId = new Map(responses.map((response) => [response.id, response]));
         items.forEach((item, i) => {
           const response = byId.get(String(i + 1));

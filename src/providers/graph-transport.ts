@@ -32,11 +32,11 @@ export interface WireAnswer {
 export type GraphWire = (
   request: WireRequest,
   signal?: AbortSignal,
-) => Promise<{ kind: 'answer'; answer: WireAnswer } | { kind: 'held'; until: number }>;
+) => Promise<{ kind: 'answer'; answer: WireAnswer; madeUp?: true } | { kind: 'held'; until: number }>;
 
 /** Where the throttle gate's slot rides along a Graph client request (its `options`). */
 export interface SlotCarrier {
-  slot?: { sendAt: number; gapInMs: number; mailboxes?: string[]; heldUntil?: number };
+  slot?: { sendAt: number; gapInMs: number; mailboxes?: string[]; heldUntil?: number; madeUp?: boolean };
 }
 
 /** One request over undici, as it goes out (redirects, keep-alive: see graphDispatcher). */
@@ -70,7 +70,7 @@ export function directWire(dispatcher: Dispatcher = graphDispatcher()): GraphWir
  *
  * A request the wire held back unsent (a window opened before its slot) fails with its slot
  * marked `heldUntil`: the Graph client wraps whatever a middleware throws, so the caller reads
- * the mark, not the error's class.
+ * the mark, not the error's class. An answer to a request the wire made up marks it `madeUp`.
  */
 export class GraphHttpHandler implements Middleware {
   constructor(private readonly wire: GraphWire = directWire()) {}
@@ -99,6 +99,7 @@ export class GraphHttpHandler implements Middleware {
       if (slot) slot.heldUntil = outcome.until;
       throw new Error(`held back unsent: the service opened a window until ${new Date(outcome.until).toISOString()}`);
     }
+    if (slot && outcome.madeUp) slot.madeUp = true;
     const { status, headers, body } = outcome.answer;
     context.response = new WireResponse(
       target,

@@ -93,6 +93,8 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
           return (await (method === 'get' || method === 'delete' ? api[method]() : api[method](request.body))) as T;
         } catch (error) {
           throw notSent(slot) ?? translateGraphError(error, operation, clock, timeout.aborted);
+        } finally {
+          paced.madeUp ||= slot.madeUp; // for the gate (PacedSlot.madeUp)
         }
       },
       signal,
@@ -109,6 +111,8 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
         .post({ requests });
     } catch (error) {
       throw notSent(slot) ?? translateGraphError(error, 'batch', clock, timeout.aborted);
+    } finally {
+      paced.madeUp ||= slot.madeUp;
     }
   }
 

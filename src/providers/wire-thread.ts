@@ -10,7 +10,7 @@ export type ToWire = { type: 'send'; entry: WireEntry<WireRequest> } | { type: '
 
 /** Messages from it: one per request. */
 export type FromWire = { id: number } & (
-  | { kind: 'answer'; answer: WireAnswer }
+  | { kind: 'answer'; answer: WireAnswer; madeUp?: true }
   | { kind: 'held'; until: number }
   | { kind: 'failed'; error: { name?: string; message: string; code?: string } }
 );

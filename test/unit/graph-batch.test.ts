@@ -46,4 +46,22 @@ describe('GraphBatcher (JSON batches of requests paced by slot)', () => {
       [['b']],
     );
   });
+  it('a batch its sender made up marks every item made up (a 429 for one is the burst, not the pace)', async () => {
+    const post: PostBatch = async (requests, batchSlot) => {
+      batchSlot.madeUp = true; // as the Graph handler marks the batch's slot from the wire's answer
+      return { responses: requests.map((_, i) => ({ id: String(i + 1), status: 200, body: {} })) };
+    };
+    const batcher = new GraphBatcher(
+      post,
+      4,
+      () => 0,
+      () => 1_000,
+    );
+    const slots = [slot(1_100), slot(1_101)];
+    await Promise.all(slots.map((s, i) => batcher.send(`M${i}`, get(i), s)));
+    assert.deepEqual(
+      slots.map((s) => s.madeUp),
+      [true, true],
+    );
+  });
 });

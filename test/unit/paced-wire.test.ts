@@ -143,6 +143,38 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
     assert.ok(last <= 1_000 + 598 - 25 + 2, `last sent at ${last}`);
   });
 
+  it('once a request it made up draws an app-wide 429, it makes up one request at most (a small burst)', async () => {
+    // A slot every 2 ms, the first 100 ms ago: the wire is behind and makes up 25 ms at first.
+    const behind = (enqueue: (id: number, sendAt?: number, gapInMs?: number) => void, from: number, at: number) => {
+      for (let i = 0; i < 40; i++) enqueue(from + i, at - 100 + 2 * i, 1);
+    };
+    const madeUpSends = (sent: Array<{ id: number; at: number }>, from: number) => {
+      const at = sent.filter(({ id }) => id >= from).map((s) => s.at);
+      return at.slice(1).filter((t, i) => t - at[i]! < 2).length;
+    };
+    for (const refused of [3, 30]) {
+      const time = new VirtualTime(1_000);
+      const { sent, outcomes, enqueue } = wireOn(time, (id) =>
+        id === refused ? { status: 429, retryAfterInMs: 200 } : { status: 200 },
+      );
+      behind(enqueue, 0, 1_000);
+      await time.run(2_000);
+      assert.deepEqual(
+        outcomes.get(refused),
+        refused === 3
+          ? { kind: 'answer', answer: { status: 429, retryAfterInMs: 200 }, madeUp: true, at: outcomes.get(3)?.at }
+          : { kind: 'answer', answer: { status: 429, retryAfterInMs: 200 }, at: outcomes.get(30)?.at },
+        'the answer says whether the request was made up',
+      );
+      time.now = 2_000;
+      behind(enqueue, 100, 2_000);
+      await time.run();
+      if (refused === 3)
+        assert.ok(madeUpSends(sent, 100) <= 2, `request 3 was made up: then ${madeUpSends(sent, 100)} sends made up`);
+      else assert.ok(madeUpSends(sent, 100) >= 20, `request 30 left at the pace: ${madeUpSends(sent, 100)} made up`);
+    }
+  });
+
   it('an aborted request leaves the queue; a failed one is reported as failed', async () => {
     const time = new VirtualTime(0);
     const { wire, sent, outcomes } = wireOn(time);

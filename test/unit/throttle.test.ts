@@ -196,6 +196,54 @@ describe('pace controller decisions', () => {
     assert.equal(gate.pacingState, 'learning');
   });
 
+  it('a 429 for a request its sender made up (PacedSlot.madeUp) keeps the window but not the pace', async () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({ clock: time.clock, sleep: time.sleep, initialRequestsPerSecond: 100 });
+    const sends = Array.from({ length: 100 }, (_, i) => gate.send(`u${i}@x`, async () => undefined));
+    await time.run();
+    await Promise.all(sends);
+    const pace = gate.requestsPerSecond;
+    const madeUp = gate
+      .send('v@x', async (slot) => {
+        slot.madeUp = true; // as the wire marks it
+        throw throttled();
+      })
+      .catch(() => undefined);
+    await time.run(time.now + 10);
+    await madeUp;
+    assert.equal(gate.stats.appThrottled, 1);
+    assert.ok(gate.pausedUntil >= time.now + 900, 'nothing is sent until its Retry-After ends');
+    assert.equal(gate.pacingState, 'learning', 'slow start goes on after the window');
+    assert.equal(gate.requestsPerSecond, pace);
+    // One for a request sent at its slot ends learning as before.
+    const after = Array.from({ length: 50 }, (_, i) => gate.send(`w${i}@x`, async () => undefined));
+    await time.run();
+    await Promise.all(after);
+    const reached = gate.requestsPerSecond;
+    const refused = gate.send('x@x', async () => Promise.reject(throttled())).catch(() => undefined);
+    await time.run();
+    await refused;
+    assert.equal(gate.pacingState, 'holding');
+    const estimated = gate.send('y@x', async () => undefined); // the estimate, when the window ends
+    await time.run();
+    await estimated;
+    // Counted since the made-up window ended (nothing was sent in it), not over the second before.
+    assert.ok(gate.requestsPerSecond > reached * 0.8, `estimate ${gate.requestsPerSecond.toFixed(0)} of ${reached}`);
+  });
+
+  it('once a made-up request was refused, a 429 soon after a window cuts by a small allowance (25 ms)', async () => {
+    const { time, gate } = await holdingAfterLearning();
+    time.now += 3_000;
+    const held = gate.requestsPerSecond;
+    gate.close('a@x', throttled(), time.now - 2, true);
+    assert.equal(gate.requestsPerSecond, held, 'the made-up one cuts nothing');
+    time.now = gate.pausedUntil + 200;
+    gate.close('b@x', throttled(), time.now - 2); // left 198 ms after the window: over by 0.025 s ÷ 0.198 s
+    const overshoot = 0.025 / 0.198;
+    const cut = 1 - gate.requestsPerSecond / held;
+    assert.ok(Math.abs(cut - overshoot / (1 + overshoot)) < 1e-6, `cut ${(cut * 100).toFixed(1)} %, not 50 %`);
+  });
+
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
     const { time, gate, send } = await holdingAfterLearning();
     const held = gate.requestsPerSecond;
