@@ -342,6 +342,8 @@ export function printSummary(options: RunSettings, run: PreparedRun, result: Exe
           finalRequestsPerSecond: Math.round(gate.requestsPerSecond),
           // What the next run against this service starts from (null: this run learnt nothing).
           keptRequestsPerSecond: gate.learnedPace()?.requestsPerSecond ?? null,
+          // The service refused a request sent faster than the pace: one request at a time, kept too.
+          smallBurst: gate.smallBurst,
         },
       ]),
     );

@@ -10,6 +10,8 @@ export interface PaceControllerOptions {
   minRequestsPerSecond?: number;
   /** A pace an earlier run held against the same service: the run starts there, holding. */
   rememberedRequestsPerSecond?: number;
+  /** An earlier run learnt that the same service's burst is small (see PaceController.smallBurst). */
+  rememberedSmallBurst?: boolean;
 }
 
 /** What the pace is doing, for the progress line and the summary. */
@@ -20,6 +22,8 @@ export interface LearnedPace {
   requestsPerSecond: number;
   /** Where the pace came from: learnt by this run, or remembered from an earlier one and kept. */
   source: 'learnt' | 'remembered';
+  /** The service refused a request its sender made up (PaceController.smallBurst). */
+  smallBurst?: true;
 }
 
 /**
@@ -70,14 +74,6 @@ const probeCostInS = 1;
  * ≤ 50 %, at least 2 %).
  */
 const assumedAllowanceInS = 0.2;
-/**
- * Once the service refused a request the sender made up (see `refused`), its allowance is known to
- * be smaller than what a catch-up sends over the pace (PacedWire makes up 25 ms of slots): a 429
- * at a held pace then implies an overshoot of at most this ÷ the time to it. With 0.2 s, a verify
- * from a remembered 488 req/s against a 500 req/s bucket of 5 was cut to 255 by a 429 219 ms after
- * a window, and spent 20 s climbing back.
- */
-const smallAllowanceInS = 0.025;
 const minConfirmInMs = 2_000;
 const minCut = 0.02;
 const maxCut = 0.5;
@@ -146,8 +142,8 @@ const runawayShare = 1.25;
 const minPacedShare = 0.5;
 
 /** The cut a 429 after `heldForInMs` at a pace implies: the overshoot allowance ÷ time, as a share. */
-function cutFor(heldForInMs: number, allowanceInS: number): number {
-  const overshoot = allowanceInS / Math.max(0.001, heldForInMs / 1000);
+function cutFor(heldForInMs: number): number {
+  const overshoot = assumedAllowanceInS / Math.max(0.001, heldForInMs / 1000);
   return Math.min(maxCut, Math.max(minCut, overshoot / (1 + overshoot)));
 }
 
@@ -214,8 +210,8 @@ export class PaceController {
   /** Mailboxes to work on (undefined: not known), and how many are done; requests so far. */
   private readonly workload = { mailboxes: undefined as number | undefined, finished: 0, requests: 0 };
   private appThrottled = 0;
-  /** The service's allowance over the pace, as assumed (see assumedAllowanceInS, smallAllowanceInS). */
-  private allowanceInS = assumedAllowanceInS;
+  /** See the smallBurst getter. */
+  private burstIsSmall: boolean;
   /**
    * When a held pace last drew a weak 429, whether that one was let off (no probe held since), and
    * the pace of the last probe refused late by such noise.
@@ -239,8 +235,17 @@ export class PaceController {
       this.lastCutAt = options.clock();
       this.nextProbeAt = options.clock() + this.probeIntervalInMs;
     }
+    this.burstIsSmall = options.rememberedSmallBurst ?? false;
     this.startedAt = options.clock();
     this.start = { requestsPerSecond: Math.round(this.rate), from: fromMemory ? 'remembered' : 'slow start' };
+  }
+
+  /**
+   * The service refused a request its sender made up, long after the last window (see `refused`),
+   * or an earlier run learnt so: its burst is smaller than what a catch-up sends over the pace.
+   */
+  get smallBurst(): boolean {
+    return this.burstIsSmall;
   }
 
   expectMailboxes(count: number): void {
@@ -278,7 +283,11 @@ export class PaceController {
     let held = paced;
     if (high !== undefined) held = paced > high * runawayShare ? high : Math.max(paced, high * rememberShare);
     const learnt = this.start.from !== 'remembered' || this.appThrottled > 0 || this.stats.probes > 0;
-    return { requestsPerSecond: Math.round(this.bounded(held)), source: learnt ? 'learnt' : 'remembered' };
+    return {
+      requestsPerSecond: Math.round(this.bounded(held)),
+      source: learnt ? 'learnt' : 'remembered',
+      ...(this.smallBurst ? { smallBurst: true as const } : {}),
+    };
   }
 
   /** A request sent at `sentAt` was accepted. */
@@ -310,17 +319,21 @@ export class PaceController {
    * not heard of the window yet (the wire thread sends at the slot; a 429 may come back within
    * 2 ms and reach this thread after the next slot).
    *
-   * `madeUp`: the sender had made the request up faster than the pace after a stall of its own, and
-   * a service with a small burst refused the bunch; the sender makes up one request at most from
-   * then on (PacedWire.smallBurst). Such a 429 says nothing of the pace and changes nothing here
-   * (the window is kept all the same). Taken as the pace's, one in the first second ended slow
-   * start at 364 req/s against a 500 req/s bucket of 5, and bisection never went above it.
+   * `madeUp`: the sender had made the request up faster than the pace after a stall of its own (it
+   * makes up one request at most from then on: PacedWire.smallBurst). Such a 429 cuts nothing (the
+   * window is kept all the same): taken as the pace's, one in the first second ended slow start at
+   * 364 req/s against a 500 req/s bucket of 5, and bisection never went above it; one at 0.5 s of
+   * a verify from a remembered 404 req/s cut it to 272. In learning, the estimate then counts from
+   * the end of its window. Once learning is over, it shows that the service's burst is small
+   * (smallBurst); not in learning, where slow start far over a ceiling has everything refused,
+   * made up or not (a fixed-window deploy's first 429s came at 1,083 req/s, twice its 500; taken
+   * as a small burst, that run sent one request at a time and its main thread fell behind).
    */
   refused(sentAt: number, now: number, windowEndedAt: number, closedUntil: number, madeUp = false): void {
     this.appThrottled++;
     if (madeUp) {
-      this.allowanceInS = smallAllowanceInS;
       if (this.state === 'learning') this.madeUpWindowEndedAt = closedUntil;
+      else if (this.estimateAt === undefined) this.burstIsSmall = true;
       return;
     }
     // The bucket ran dry when the earliest refused request arrived, not when its 429 came back.
@@ -385,7 +398,7 @@ export class PaceController {
   /** A 429 at the held pace: cut by the overshoot it implies; far under the highest pace held, recover. */
   private cutHeld(held: number, heldForInMs: number, now: number): void {
     this.refusedRate = Math.min(this.refusedRate ?? held, held);
-    this.rate = this.bounded(held * (1 - cutFor(heldForInMs, this.allowanceInS)));
+    this.rate = this.bounded(held * (1 - cutFor(heldForInMs)));
     if (heldForInMs >= longHoldInMs) this.longHeldRate = held;
     const high = this.highRate;
     if (high !== undefined && this.rate < high * recoveryBelowShare) {

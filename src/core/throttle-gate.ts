@@ -176,6 +176,11 @@ export class ThrottleGate {
     return this.pacing.state;
   }
 
+  /** The service refused a request its sender made up: its burst is small (PaceController.smallBurst). */
+  get smallBurst(): boolean {
+    return this.pacing.smallBurst;
+  }
+
   /**
    * Resolves once no app-wide window is open. For the last step before the wire (a batch, an EWS
    * call after its NTLM handshake): a request the gate let through just before a 429 opened a

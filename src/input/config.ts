@@ -60,7 +60,8 @@ const graphSchema = z
     /**
      * Requests per Graph JSON batch ($batch); 1 turns batching off. 4 by default: Exchange Online
      * runs at most 4 requests of a batch at once, so a batch of 4 costs one round trip, and a
-     * quarter of the HTTP work.
+     * quarter of the HTTP work. A run sends one at a time once the service shows a small burst
+     * (providers/graph.ts).
      */
     batchSize: z.number().int().min(1).max(20).default(4),
   })

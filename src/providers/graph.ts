@@ -67,6 +67,10 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
   });
 
   const rulesPath = (mailbox: Mailbox) => `/users/${encodeURIComponent(mailbox.email)}/mailFolders/inbox/messageRules`;
+  // JSON batches (graph.batchSize), until the service shows its burst is small (gate.smallBurst):
+  // a batch's items are metered together, and 4 of them nearly empty a bucket of 5 (1 % of
+  // 500 req/s), so any two batches a little closer than their interval drew a 429. One at a time,
+  // a 10,000-mailbox verify against that bucket reached 0.75 (batches of 4: 0.52-0.68).
   const batcher =
     (options.batchSize ?? 1) > 1
       ? new GraphBatcher(postBatch, Math.min(options.batchSize!, maxBatchItems), () => gate.pausedUntil, clock)
@@ -77,7 +81,8 @@ export function createGraphProvider(options: GraphProviderOptions): ApiProvider 
     gate.send(
       key,
       async (paced) => {
-        if (batcher) {
+        // A batch's items reach the service at once; a small burst takes one at a time (see below).
+        if (batcher && !gate.smallBurst) {
           const item = await batcher.send(key, request, paced); // a failed batch rejects with a translated error
           if (item.status >= 400) throw translateGraphError(itemError(item), operation, clock);
           return item.body as T;

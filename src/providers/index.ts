@@ -68,11 +68,13 @@ export function createProviders(deps: ProviderDependencies): ProviderSet {
     get(target) {
       let provider = providers.get(target);
       if (!provider) {
-        const wire = target === 'graph' && deps.graphWireThread ? new WireThread() : undefined;
+        const smallBurst = deps.paceMemory?.recallSmallBurst(target, deps.config) ?? false;
+        const wire = target === 'graph' && deps.graphWireThread ? new WireThread(undefined, smallBurst) : undefined;
         const gate = new ThrottleGate({
           clock: deps.clock,
           sleep: deps.sleep,
           rememberedRequestsPerSecond: deps.paceMemory?.recall(target, deps.config),
+          rememberedSmallBurst: smallBurst,
           yieldToAnswers: deps.yieldToAnswers,
           onWindow: (until) => windowListener?.(target, until),
           releaseAheadInMs: wire ? wireLeadInMs : 0,

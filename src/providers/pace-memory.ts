@@ -16,6 +16,8 @@ interface Entry {
   backEnd: Target;
   requestsPerSecond: number;
   learnedAt: string;
+  /** The service refused a request the wire made up: its burst is small (LearnedPace.smallBurst). */
+  smallBurst?: boolean;
 }
 
 /**
@@ -45,11 +47,20 @@ export class PaceMemory {
 
   /** The remembered pace for this back end's service and account, if recent. */
   recall(target: Target, config: Config): number | undefined {
+    return this.recent(target, config)?.requestsPerSecond;
+  }
+
+  /** Whether the same run that learnt that pace found the service's burst small. */
+  recallSmallBurst(target: Target, config: Config): boolean {
+    return this.recent(target, config)?.smallBurst === true;
+  }
+
+  private recent(target: Target, config: Config): Entry | undefined {
     const key = keyFor(target, config);
     const entry = key ? this.entries[key] : undefined;
     if (!entry || typeof entry.requestsPerSecond !== 'number' || !(entry.requestsPerSecond > 0)) return undefined;
     const age = this.clock() - Date.parse(entry.learnedAt);
-    return age >= 0 && age <= maxAgeInMs ? entry.requestsPerSecond : undefined;
+    return age >= 0 && age <= maxAgeInMs ? entry : undefined;
   }
 
   /**
@@ -66,6 +77,7 @@ export class PaceMemory {
         backEnd: target,
         requestsPerSecond: pace.requestsPerSecond,
         learnedAt: new Date(this.clock()).toISOString(),
+        ...(pace.smallBurst ? { smallBurst: true } : {}),
       };
       changed = true;
     }

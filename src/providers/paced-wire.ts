@@ -49,6 +49,8 @@ export type WireOutcome<A> =
   | { kind: 'failed'; error: unknown };
 
 export interface PacedWireOptions<R, A> {
+  /** An earlier run learnt that the service's burst is small (see PacedWire.smallBurst). @default false */
+  smallBurst?: boolean;
   clock: () => number;
   /** Runs `fn` after `ms` (a timer); the returned function cancels it. */
   schedule: (fn: () => void, ms: number) => () => void;
@@ -100,11 +102,13 @@ export class PacedWire<R, A> {
    * with one request's worth; against a bucket of 50 (10 %) one request's worth cost a deploy
    * about 0.03, so the wire starts with 25 ms and learns the smaller burst from the service.
    */
-  private smallBurst = false;
+  private smallBurst: boolean;
   private cancelTimer?: () => void;
   private draining = false;
 
-  constructor(private readonly options: PacedWireOptions<R, A>) {}
+  constructor(private readonly options: PacedWireOptions<R, A>) {
+    this.smallBurst = options.smallBurst ?? false;
+  }
 
   enqueue(entry: WireEntry<R>): void {
     if (entry.sendAt === undefined) return this.transmit(entry);

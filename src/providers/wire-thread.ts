@@ -44,7 +44,11 @@ export class WireThread {
   private started = 0;
   private failure?: Error;
 
-  constructor(private readonly file = workerFile) {
+  constructor(
+    private readonly file = workerFile,
+    /** An earlier run found the service's burst small: the thread starts knowing (PacedWire.smallBurst). */
+    private readonly smallBurst = false,
+  ) {
     this.worker = this.start();
   }
 
@@ -84,7 +88,7 @@ export class WireThread {
 
   private start(): Worker {
     this.started++;
-    const worker = new Worker(this.file);
+    const worker = new Worker(this.file, { workerData: { smallBurst: this.smallBurst } });
     worker.on('message', (message: FromWire) => this.settle(message));
     // An uncaught error is reported, then the exit: the first of the two ends this thread.
     worker.on('error', (error) => this.ended(worker, error));

@@ -2,7 +2,7 @@
  * The wire thread (started by wire-thread.ts): sends the Graph requests the main thread hands it,
  * each at its slot (paced-wire.ts), and posts back each answer or `held`.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { answerWindows } from './graph-throttle.js';
 import { graphDispatcher, transmit, type WireAnswer, type WireRequest } from './graph-transport.js';
 import { PacedWire, type WireOutcome } from './paced-wire.js';
@@ -11,6 +11,7 @@ import type { FromWire, ToWire } from './wire-thread.js';
 const port = parentPort!;
 const dispatcher = graphDispatcher();
 const wire = new PacedWire<WireRequest, WireAnswer>({
+  smallBurst: (workerData as { smallBurst?: boolean } | null)?.smallBurst === true,
   clock: () => performance.timeOrigin + performance.now(),
   schedule: (fn, ms) => {
     const timer = setTimeout(fn, ms);

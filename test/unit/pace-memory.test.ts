@@ -24,7 +24,7 @@ describe('the pace kept between runs', () => {
       assert.equal(first.recall('graph', config), undefined, 'nothing kept yet');
       const warning = first.remember(
         [
-          ['graph', { requestsPerSecond: 488, source: 'learnt' }],
+          ['graph', { requestsPerSecond: 488, source: 'learnt', smallBurst: true }],
           ['ews', undefined],
         ],
         config,
@@ -37,6 +37,8 @@ describe('the pace kept between runs', () => {
       now += day;
       const next = PaceMemory.open(env, () => now);
       assert.equal(next.recall('graph', config), 488);
+      assert.equal(next.recallSmallBurst('graph', config), true, 'and that its burst was small');
+      assert.equal(next.recallSmallBurst('ews', config), false);
       assert.equal(next.recall('ews', config), undefined, 'EWS learnt nothing');
       const otherApp = { ...config, graph: { ...config.graph!, clientId: 'aaaaaaaa-0000-0000-0000-000000000000' } };
       assert.equal(next.recall('graph', otherApp as Config), undefined, 'another app has a budget of its own');

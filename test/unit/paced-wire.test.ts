@@ -175,6 +175,30 @@ describe('PacedWire (requests on the wire at their slots, from a thread of their
     }
   });
 
+  it('told that an earlier run found the burst small, it makes up one request at most from the start', async () => {
+    const time = new VirtualTime(1_000);
+    const sent: number[] = [];
+    const wire = new PacedWire<number, Answer>({
+      smallBurst: true,
+      clock: time.clock,
+      schedule: (fn, ms) => {
+        void time.sleep(ms).then(fn);
+        return () => undefined;
+      },
+      afterAnswers: (fn) => void Promise.resolve().then(fn),
+      transmit: async () => {
+        sent.push(time.now);
+        return { status: 200 };
+      },
+      windows: () => ({ mailboxes: [] }),
+      settle: () => undefined,
+    });
+    for (let i = 0; i < 40; i++) wire.enqueue({ id: i, request: i, sendAt: 900 + 2 * i, gapInMs: 1 });
+    await time.run();
+    const madeUp = sent.slice(1).filter((t, i) => t - sent[i]! < 2).length;
+    assert.ok(madeUp <= 2, `${madeUp} sends made up`);
+  });
+
   it('an aborted request leaves the queue; a failed one is reported as failed', async () => {
     const time = new VirtualTime(0);
     const { wire, sent, outcomes } = wireOn(time);

@@ -229,19 +229,36 @@ describe('pace controller decisions', () => {
     await estimated;
     // Counted since the made-up window ended (nothing was sent in it), not over the second before.
     assert.ok(gate.requestsPerSecond > reached * 0.8, `estimate ${gate.requestsPerSecond.toFixed(0)} of ${reached}`);
+    assert.equal(gate.smallBurst, false, 'in learning, a made-up 429 says nothing of the burst');
   });
 
-  it('once a made-up request was refused, a 429 soon after a window cuts by a small allowance (25 ms)', async () => {
+  it('a small burst an earlier run learnt is known from the start, and kept for the next run', () => {
+    const time = new VirtualTime();
+    const gate = new ThrottleGate({
+      clock: time.clock,
+      sleep: time.sleep,
+      rememberedRequestsPerSecond: 400,
+      rememberedSmallBurst: true,
+    });
+    assert.equal(gate.smallBurst, true);
+    gate.close('a@x', throttled(), time.now); // a 429 at the remembered pace: learnt, so kept
+    assert.deepEqual(gate.learnedPace(), {
+      requestsPerSecond: gate.learnedPace()!.requestsPerSecond,
+      source: 'learnt',
+      smallBurst: true,
+    });
+    assert.equal(new ThrottleGate({ clock: time.clock, sleep: time.sleep }).smallBurst, false);
+  });
+
+  it('a made-up request refused once learning is over shows a small burst, and cuts nothing', async () => {
     const { time, gate } = await holdingAfterLearning();
-    time.now += 3_000;
     const held = gate.requestsPerSecond;
+    time.now += 500;
     gate.close('a@x', throttled(), time.now - 2, true);
-    assert.equal(gate.requestsPerSecond, held, 'the made-up one cuts nothing');
-    time.now = gate.pausedUntil + 200;
-    gate.close('b@x', throttled(), time.now - 2); // left 198 ms after the window: over by 0.025 s ÷ 0.198 s
-    const overshoot = 0.025 / 0.198;
-    const cut = 1 - gate.requestsPerSecond / held;
-    assert.ok(Math.abs(cut - overshoot / (1 + overshoot)) < 1e-6, `cut ${(cut * 100).toFixed(1)} %, not 50 %`);
+    assert.equal(gate.smallBurst, true);
+    assert.equal(gate.requestsPerSecond, held, 'no cut');
+    assert.ok(gate.pausedUntil >= time.now + 900, 'the window is kept');
+    assert.equal(gate.learnedPace()?.smallBurst, true, 'kept for the next run');
   });
 
   it('a refused probe puts the pace back and doubles the wait before the next probe', async () => {
