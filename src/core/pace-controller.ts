@@ -213,6 +213,11 @@ export class PaceController {
   /** See the smallBurst getter. */
   private burstIsSmall: boolean;
   /**
+   * Learnt by this run, not only remembered: only that is kept for the next (a remembered small
+   * burst starts the wire small, which then marks nothing made up, so a false one would never go).
+   */
+  private learntSmallBurst = false;
+  /**
    * When a held pace last drew a weak 429, whether that one was let off (no probe held since), and
    * the pace of the last probe refused late by such noise.
    */
@@ -286,7 +291,7 @@ export class PaceController {
     return {
       requestsPerSecond: Math.round(this.bounded(held)),
       source: learnt ? 'learnt' : 'remembered',
-      ...(this.smallBurst ? { smallBurst: true as const } : {}),
+      ...(this.learntSmallBurst ? { smallBurst: true as const } : {}),
     };
   }
 
@@ -327,13 +332,16 @@ export class PaceController {
    * the end of its window. Once learning is over, it shows that the service's burst is small
    * (smallBurst); not in learning, where slow start far over a ceiling has everything refused,
    * made up or not (a fixed-window deploy's first 429s came at 1,083 req/s, twice its 500; taken
-   * as a small burst, that run sent one request at a time and its main thread fell behind).
+   * as a small burst, that run sent one request at a time and its main thread fell behind). During
+   * a probe it is the probe's refusal; without Retry-After the gate does not pass it as made up.
    */
   refused(sentAt: number, now: number, windowEndedAt: number, closedUntil: number, madeUp = false): void {
     this.appThrottled++;
-    if (madeUp) {
+    // During a probe it is the probe's refusal like any other: a probe over the ceiling empties
+    // whatever allowance there is, and would count as held after the window.
+    if (madeUp && !(this.probe && sentAt >= this.probe.startedAt)) {
       if (this.state === 'learning') this.madeUpWindowEndedAt = closedUntil;
-      else if (this.estimateAt === undefined) this.burstIsSmall = true;
+      else if (this.estimateAt === undefined) this.burstIsSmall = this.learntSmallBurst = true;
       return;
     }
     // The bucket ran dry when the earliest refused request arrived, not when its 429 came back.

@@ -247,7 +247,8 @@ export class ThrottleGate {
       this.appClosedUntil = until;
       this.options.onWindow?.(until);
     }
-    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil, madeUp);
+    // Made up counts only with a Retry-After, as the wire's own rule (a 429 without one opens no window there).
+    this.pacing.refused(sentAt, now, windowEndedAt, this.appClosedUntil, madeUp && error.retryAfterInMs !== undefined);
     this.countProbes();
   }
 

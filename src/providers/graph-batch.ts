@@ -111,7 +111,10 @@ export class GraphBatcher {
             );
         });
       },
-      (error: unknown) => items.forEach((item) => item.reject(error)),
+      (error: unknown) => {
+        if (slot.madeUp) for (const item of items) item.slot.madeUp = true;
+        items.forEach((item) => item.reject(error));
+      },
     );
   }
 

@@ -63,5 +63,21 @@ describe('GraphBatcher (JSON batches of requests paced by slot)', () => {
       slots.map((s) => s.madeUp),
       [true, true],
     );
+    // So does a batch refused as a whole.
+    const refused = new GraphBatcher(
+      async (_requests, batchSlot) => {
+        batchSlot.madeUp = true;
+        throw new Error('429');
+      },
+      4,
+      () => 0,
+      () => 1_000,
+    );
+    const more = [slot(1_200), slot(1_201)];
+    await Promise.allSettled(more.map((s, i) => refused.send(`N${i}`, get(i), s)));
+    assert.deepEqual(
+      more.map((s) => s.madeUp),
+      [true, true],
+    );
   });
 });

@@ -232,7 +232,7 @@ describe('pace controller decisions', () => {
     assert.equal(gate.smallBurst, false, 'in learning, a made-up 429 says nothing of the burst');
   });
 
-  it('a small burst an earlier run learnt is known from the start, and kept for the next run', () => {
+  it('a small burst an earlier run learnt is known from the start, and kept only if learnt again', () => {
     const time = new VirtualTime();
     const gate = new ThrottleGate({
       clock: time.clock,
@@ -241,13 +241,28 @@ describe('pace controller decisions', () => {
       rememberedSmallBurst: true,
     });
     assert.equal(gate.smallBurst, true);
-    gate.close('a@x', throttled(), time.now); // a 429 at the remembered pace: learnt, so kept
+    gate.close('a@x', throttled(), time.now); // a 429 at the remembered pace: a pace learnt, the burst not
     assert.deepEqual(gate.learnedPace(), {
       requestsPerSecond: gate.learnedPace()!.requestsPerSecond,
       source: 'learnt',
-      smallBurst: true,
     });
     assert.equal(new ThrottleGate({ clock: time.clock, sleep: time.sleep }).smallBurst, false);
+  });
+
+  it('a made-up 429 without Retry-After, or during a probe, is the pace like any other', async () => {
+    const { time, gate, send } = await holdingAfterLearning();
+    const held = gate.requestsPerSecond;
+    time.now += 10_000;
+    await send(); // a probe starts
+    assert.ok(gate.requestsPerSecond > held);
+    gate.close('a@x', throttled(), time.now, true);
+    assert.equal(gate.requestsPerSecond, held, 'the probe is refused: back');
+    assert.equal(gate.smallBurst, false);
+    time.now = gate.pausedUntil + 3_000;
+    // The wire opens no window without Retry-After, so it never learns from one: nor does the gate.
+    gate.close('b@x', new ThrottledError('429', undefined, 'app', 'TooManyRequests'), time.now - 2, true);
+    assert.equal(gate.smallBurst, false);
+    assert.ok(gate.requestsPerSecond < held, 'cut');
   });
 
   it('a made-up request refused once learning is over shows a small burst, and cuts nothing', async () => {
