@@ -92,10 +92,13 @@ export class GraphBatcher {
       gapInMs: items.reduce((sum, item) => sum + item.slot.gapInMs, 0),
       mailboxes: items.map((item) => item.mailbox),
     };
+    // Made up as one request (answered or refused as a whole), its items were too.
+    const passMadeUp = () => {
+      if (slot.madeUp) for (const item of items) item.slot.madeUp = true;
+    };
     this.post(requests, slot).then(
       ({ responses = [] }) => {
-        // Made up as one request, its items were too.
-        if (slot.madeUp) for (const item of items) item.slot.madeUp = true;
+        passMadeUp();
         const byId = new Map(responses.map((response) => [response.id, response]));
         items.forEach((item, i) => {
           const response = byId.get(String(i + 1));
@@ -112,7 +115,7 @@ export class GraphBatcher {
         });
       },
       (error: unknown) => {
-        if (slot.madeUp) for (const item of items) item.slot.madeUp = true;
+        passMadeUp();
         items.forEach((item) => item.reject(error));
       },
     );
